@@ -1,0 +1,3 @@
+-- Nexmark q2: selection.
+CREATE TABLE nexmark_q2 (auction BIGINT, price BIGINT) WITH ('connector' = 'print');
+INSERT INTO nexmark_q2 SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;

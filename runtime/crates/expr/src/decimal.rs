@@ -1,0 +1,242 @@
+//! DECIMAL arithmetic on Arrow `Decimal128` with Flink's rules: exact results rounded
+//! HALF_UP to the result scale, NULL when the result does not fit the result precision.
+
+use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, PrimitiveArray};
+use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Decimal128Type, i256};
+
+use crate::ColumnarValue;
+use crate::error::ExprError;
+use crate::types::ArithOp;
+
+/// 10^n as i128 (n ≤ 38).
+pub(crate) fn pow10(n: u32) -> i128 {
+    10i128.pow(n)
+}
+
+fn pow10_256(n: u32) -> i256 {
+    let mut v = i256::ONE;
+    let ten = i256::from_i128(10);
+    for _ in 0..n {
+        v = v.wrapping_mul(ten);
+    }
+    v
+}
+
+/// Divides rounding HALF_UP (away from zero on ties), as Java's `RoundingMode.HALF_UP`.
+fn div_half_up_256(a: i256, b: i256) -> Option<i256> {
+    if b == i256::ZERO {
+        return None;
+    }
+    let q = a.checked_div(b)?;
+    let r = a.checked_rem(b)?;
+    let twice = r.wrapping_abs().wrapping_mul(i256::from_i128(2));
+    if twice >= b.wrapping_abs() {
+        let neg = (a < i256::ZERO) != (b < i256::ZERO);
+        Some(if neg { q - i256::ONE } else { q + i256::ONE })
+    } else {
+        Some(q)
+    }
+}
+
+/// Whether `v` has at most `precision` digits.
+pub(crate) fn fits(v: i128, precision: u8) -> bool {
+    precision >= 39 || v.unsigned_abs() < pow10(precision as u32) as u128
+}
+
+/// Changes the scale of an unscaled value, rounding HALF_UP; `None` on overflow.
+pub(crate) fn rescale(v: i128, from: i8, to: i8) -> Option<i128> {
+    if from == to {
+        return Some(v);
+    }
+    if to > from {
+        v.checked_mul(pow10((to - from) as u32))
+    } else {
+        let d = pow10((from - to) as u32);
+        let q = v / d;
+        let r = v % d;
+        if r.unsigned_abs() * 2 >= d as u128 {
+            Some(if v < 0 { q - 1 } else { q + 1 })
+        } else {
+            Some(q)
+        }
+    }
+}
+
+fn op_one(op: ArithOp, a: i128, s1: i8, b: i128, s2: i8, p: u8, s: i8) -> Result<Option<i128>, ()> {
+    let r = match op {
+        ArithOp::Add | ArithOp::Sub => {
+            let (Some(x), Some(y)) = (rescale(a, s1, s), rescale(b, s2, s)) else {
+                return Ok(None);
+            };
+            if op == ArithOp::Add {
+                x.checked_add(y)
+            } else {
+                x.checked_sub(y)
+            }
+        }
+        ArithOp::Mul => {
+            let prod = i256::from_i128(a).wrapping_mul(i256::from_i128(b));
+            let from = s1 as i32 + s2 as i32;
+            let v = if from > s as i32 {
+                div_half_up_256(prod, pow10_256((from - s as i32) as u32))
+            } else {
+                prod.checked_mul(pow10_256((s as i32 - from) as u32))
+            };
+            v.and_then(|v| v.to_i128())
+        }
+        ArithOp::Div => {
+            if b == 0 {
+                return Err(());
+            }
+            // a / 10^s1 / (b / 10^s2) at scale s = a * 10^(s - s1 + s2) / b
+            let e = s as i32 - s1 as i32 + s2 as i32;
+            let (num, den) = if e >= 0 {
+                (
+                    i256::from_i128(a).checked_mul(pow10_256(e as u32)),
+                    i256::from_i128(b),
+                )
+            } else {
+                (
+                    Some(i256::from_i128(a)),
+                    i256::from_i128(b).checked_mul(pow10_256((-e) as u32)).unwrap_or(i256::MAX),
+                )
+            };
+            num.and_then(|n| div_half_up_256(n, den)).and_then(|v| v.to_i128())
+        }
+        ArithOp::Mod => {
+            if b == 0 {
+                return Err(());
+            }
+            let (Some(x), Some(y)) = (rescale(a, s1, s), rescale(b, s2, s)) else {
+                return Ok(None);
+            };
+            Some(x % y)
+        }
+    };
+    Ok(r.filter(|v| fits(*v, p)))
+}
+
+/// `l op r` on two DECIMAL operands (arrays or scalars) giving DECIMAL(p, s).
+pub(crate) fn decimal_arith(
+    op: ArithOp,
+    l: &ColumnarValue,
+    r: &ColumnarValue,
+    p: u8,
+    s: i8,
+    text: &str,
+) -> Result<ArrayRef, ExprError> {
+    let la = l.array();
+    let ra = r.array();
+    let (DataType::Decimal128(_, s1), DataType::Decimal128(_, s2)) = (la.data_type(), ra.data_type())
+    else {
+        return Err(ExprError::Eval(format!("decimal arithmetic on {} and {}", la.data_type(), ra.data_type())));
+    };
+    let (s1, s2) = (*s1, *s2);
+    let lv = la.as_primitive::<Decimal128Type>();
+    let rv = ra.as_primitive::<Decimal128Type>();
+    let n = if l.is_scalar() && r.is_scalar() {
+        1
+    } else if l.is_scalar() {
+        rv.len()
+    } else {
+        lv.len()
+    };
+    let li = |i: usize| if l.is_scalar() { 0 } else { i };
+    let ri = |i: usize| if r.is_scalar() { 0 } else { i };
+    let mut values = Vec::with_capacity(n);
+    let mut valid = Vec::with_capacity(n);
+    for i in 0..n {
+        let (a, b) = (li(i), ri(i));
+        if lv.is_null(a) || rv.is_null(b) {
+            values.push(0);
+            valid.push(false);
+            continue;
+        }
+        match op_one(op, lv.value(a), s1, rv.value(b), s2, p, s) {
+            Ok(Some(v)) => {
+                values.push(v);
+                valid.push(true);
+            }
+            Ok(None) => {
+                values.push(0);
+                valid.push(false);
+            }
+            Err(()) => return Err(ExprError::DivideByZero(text.to_string())),
+        }
+    }
+    let arr: Decimal128Array = PrimitiveArray::new(ScalarBuffer::from(values), Some(NullBuffer::from(valid)))
+        .with_precision_and_scale(p, s)?;
+    Ok(std::sync::Arc::new(arr))
+}
+
+/// Parses a decimal literal/string into an unscaled value at `scale`, HALF_UP; accepts
+/// `1.5`, `-.5`, `1e3`. `None` when it is not a number.
+pub(crate) fn parse_decimal(s: &str, scale: i8) -> Option<i128> {
+    let s = s.trim();
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (neg, body) = match mantissa.as_bytes().first()? {
+        b'-' => (true, &mantissa[1..]),
+        b'+' => (false, &mantissa[1..]),
+        _ => (false, mantissa),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // digits as an integer with `frac.len() - exp` fraction digits
+    let mut digits: String = String::with_capacity(int.len() + frac.len());
+    digits.push_str(int);
+    digits.push_str(frac);
+    let digits = digits.trim_start_matches('0');
+    let from_scale = frac.len() as i32 - exp;
+    if digits.len() > 38 {
+        // Too many digits for exact i128: keep the leading 38 and adjust the scale.
+        let cut = digits.len() - 38;
+        let kept: i128 = digits[..38].parse().ok()?;
+        let round_up = digits.as_bytes()[38] >= b'5';
+        let v = if round_up { kept + 1 } else { kept };
+        let fs = from_scale - cut as i32;
+        let v = rescale_i32(v, fs, scale as i32)?;
+        return Some(if neg { -v } else { v });
+    }
+    let v: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let v = rescale_i32(v, from_scale, scale as i32)?;
+    Some(if neg { -v } else { v })
+}
+
+fn rescale_i32(v: i128, from: i32, to: i32) -> Option<i128> {
+    if to >= from {
+        let e = (to - from) as u32;
+        if e > 38 {
+            return if v == 0 { Some(0) } else { None };
+        }
+        v.checked_mul(pow10(e))
+    } else {
+        let e = (from - to) as u32;
+        if e > 38 {
+            return Some(0);
+        }
+        rescale(v, e as i8, 0)
+    }
+}
+
+/// The number of significant digits and the scale of a decimal literal such as `0.908`
+/// (DECIMAL(3, 3)) or `100.50` (DECIMAL(5, 2)), as Flink types exact numeric literals.
+pub(crate) fn literal_precision_scale(text: &str) -> (u8, i8) {
+    let t = text.trim_start_matches(['-', '+']);
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let int = int.trim_start_matches('0');
+    let scale = frac.len();
+    let precision = (int.len() + scale).max(1).max(scale);
+    (precision.min(38) as u8, scale.min(38) as i8)
+}

@@ -1,0 +1,107 @@
+//! Connectors: where records enter and leave a job, chosen by a table's `'connector'` option
+//! with Flink's names and option keys.
+
+mod blackhole;
+mod datagen;
+mod filesystem;
+// TEMP mod nexmark;
+mod options;
+mod print;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+pub use options::{TableOptions, parse_duration};
+
+use crate::dataflow::{OperatorFactory, SourceFactory};
+use crate::error::{Result, RunnelError};
+
+/// What a source reader has for its task right now.
+pub enum SourcePoll {
+    /// Rows read.
+    Batch(RecordBatch),
+    /// Nothing yet; ask again after this long (rate limits, unbounded inputs).
+    Wait(Duration),
+    /// The (bounded) input is exhausted.
+    End,
+}
+
+/// One subtask's reader of a source table.
+pub trait Source: Send {
+    /// Reads the next rows.
+    fn poll_next(&mut self) -> Result<SourcePoll>;
+}
+
+/// How a sink wants its input: Flink's changelog modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkMode {
+    /// Inserts only; an updating input is refused at plan time.
+    AppendOnly,
+    /// Every row kind, written as it comes (print, blackhole).
+    AllChanges,
+}
+
+/// A planned source: the factory for its readers and the schema it produces.
+pub struct SourceSpec {
+    /// Schema of the physical columns read (before computed columns).
+    pub schema: SchemaRef,
+    /// Makes one reader per subtask.
+    pub factory: SourceFactory,
+    /// Whether the source ends by itself.
+    pub bounded: bool,
+    /// Parallelism the source wants regardless of the job's (e.g. a single file), if any.
+    pub max_parallelism: Option<u32>,
+}
+
+/// A planned sink: the operator that writes, and what changes it accepts.
+pub struct SinkSpec {
+    /// Makes one writer operator per subtask.
+    pub factory: OperatorFactory,
+    /// Accepted changelog.
+    pub mode: SinkMode,
+}
+
+/// Builds the reader of a source table from its `WITH` options.
+pub fn create_source(table: &str, schema: SchemaRef, options: &TableOptions) -> Result<SourceSpec> {
+    let connector = options.connector(table)?;
+    let spec = match connector.as_str() {
+        "datagen" => datagen::create(table, schema, options)?,
+        // TEMP "nexmark"
+        "filesystem" => filesystem::create_source(table, schema, options)?,
+        "print" | "blackhole" => {
+            return Err(RunnelError::Connector(format!(
+                "table `{table}`: connector '{connector}' can only be written to, not read"
+            )));
+        }
+        other => return Err(unknown_connector(table, other)),
+    };
+    Ok(spec)
+}
+
+/// Builds the writer of a sink table from its `WITH` options.
+pub fn create_sink(table: &str, schema: SchemaRef, options: &TableOptions) -> Result<SinkSpec> {
+    let connector = options.connector(table)?;
+    match connector.as_str() {
+        "print" => print::create(table, schema, options),
+        "blackhole" => blackhole::create(table, options),
+        "filesystem" => filesystem::create_sink(table, schema, options),
+        "datagen" | "nexmark" => Err(RunnelError::Connector(format!(
+            "table `{table}`: connector '{connector}' can only be read, not written to"
+        ))),
+        other => Err(unknown_connector(table, other)),
+    }
+}
+
+fn unknown_connector(table: &str, name: &str) -> RunnelError {
+    RunnelError::Connector(format!(
+        "table `{table}`: unknown connector '{name}' (available: blackhole, datagen, filesystem, nexmark, print)"
+    ))
+}
+
+/// A shared, cheaply cloned factory.
+fn factory<F>(f: F) -> Arc<F> {
+    Arc::new(f)
+}

@@ -1,0 +1,23 @@
+use runnel_types::ChangeBatch;
+
+/// A checkpoint barrier: the cut line between checkpoint `id - 1`'s records and checkpoint `id`'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Barrier {
+    /// Checkpoint id, increasing.
+    pub id: u64,
+    /// When the coordinator triggered it, in epoch milliseconds.
+    pub timestamp: i64,
+}
+
+/// What travels on a channel: data, or the control messages that order it in time.
+#[derive(Clone, Debug)]
+pub enum Message {
+    /// Rows, with their change kinds.
+    Data(ChangeBatch),
+    /// No later record on this channel has an event time at or below this (epoch millis).
+    Watermark(i64),
+    /// A checkpoint barrier; operators snapshot when it has arrived on every input channel.
+    Barrier(Barrier),
+    /// The producer will send nothing more.
+    EndOfInput,
+}

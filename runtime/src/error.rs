@@ -1,0 +1,69 @@
+//! The runtime's error type: every failure a user can meet, each naming what and where.
+
+use thiserror::Error;
+
+/// Errors of planning and running a job.
+#[derive(Debug, Error)]
+pub enum RunnelError {
+    /// The SQL text does not parse; the message names line and column.
+    #[error("SQL parse error: {0}")]
+    Parse(String),
+    /// The SQL parses but cannot be planned (unknown table, column, function, type mismatch).
+    #[error("{0}")]
+    Plan(String),
+    /// A connector's options are wrong or its endpoint cannot be used.
+    #[error("{0}")]
+    Connector(String),
+    /// A record could not be read or written.
+    #[error("{0}")]
+    Format(#[from] runnel_formats::FormatError),
+    /// An expression failed at run time (a CAST of a bad string, a division by zero).
+    #[error("{0}")]
+    Expr(#[from] runnel_expr::ExprError),
+    /// An expression failed at plan time.
+    #[error("{0}")]
+    ExprPlan(#[from] runnel_expr::PlanError),
+    /// Arrow refused an operation; a bug or an unsupported type combination.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// Reading or writing a file failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The job was cancelled.
+    #[error("job cancelled")]
+    Cancelled,
+    /// A subtask failed; the message names the vertex and subtask.
+    #[error("{vertex} (subtask {subtask}) failed: {source}")]
+    Task {
+        /// Vertex name.
+        vertex: String,
+        /// Subtask index.
+        subtask: u32,
+        /// What went wrong.
+        source: Box<RunnelError>,
+    },
+}
+
+/// Shorthand for results of the runtime.
+pub type Result<T, E = RunnelError> = std::result::Result<T, E>;
+
+impl RunnelError {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        RunnelError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Builds a [`RunnelError::Plan`] from a format string.
+#[macro_export]
+macro_rules! plan_err {
+    ($($arg:tt)*) => { $crate::error::RunnelError::Plan(format!($($arg)*)) };
+}

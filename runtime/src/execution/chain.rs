@@ -1,0 +1,58 @@
+use crate::dataflow::Message;
+use crate::error::Result;
+use crate::operators::{Operator, Output};
+
+/// The operators of one vertex, applied in order inside one subtask (Flink's operator chain).
+pub(crate) struct Chain {
+    ops: Vec<Box<dyn Operator>>,
+    scratch: Vec<Output>,
+}
+
+impl Chain {
+    pub(crate) fn new(ops: Vec<Box<dyn Operator>>) -> Self {
+        let scratch = (0..ops.len()).map(|_| Output::default()).collect();
+        Chain { ops, scratch }
+    }
+
+    /// Feeds one message to the head of the chain; what falls out of the tail goes to `out`.
+    pub(crate) fn process(&mut self, input: usize, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+        self.feed(0, input, msg, out)
+    }
+
+    fn feed(&mut self, at: usize, input: usize, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+        if at == self.ops.len() {
+            out.push(msg);
+            return Ok(());
+        }
+        let mut local = std::mem::take(&mut self.scratch[at]);
+        match msg {
+            Message::Data(b) => self.ops[at].on_batch(input, b, &mut local)?,
+            Message::Watermark(w) => self.ops[at].on_watermark(w, &mut local)?,
+            other => local.push(other),
+        }
+        let result = self.forward(at, &mut local, out);
+        self.scratch[at] = local;
+        result
+    }
+
+    fn forward(&mut self, at: usize, local: &mut Output, out: &mut Vec<Message>) -> Result<()> {
+        let msgs: Vec<Message> = local.drain().collect();
+        for m in msgs {
+            self.feed(at + 1, 0, m, out)?;
+        }
+        Ok(())
+    }
+
+    /// Every input ended: flushes the operators head to tail, each seeing what the ones before
+    /// it flushed first.
+    pub(crate) fn end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        for at in 0..self.ops.len() {
+            let mut local = std::mem::take(&mut self.scratch[at]);
+            self.ops[at].on_end(&mut local)?;
+            let result = self.forward(at, &mut local, out);
+            self.scratch[at] = local;
+            result?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! Running a job graph: the JobManager side schedules subtasks into TaskManager slots and
+//! watches them; the TaskManager side runs each subtask as an async task over bounded channels.
+//!
+//! Local mode (`runnel run`) puts one JobManager and its TaskManagers in one process; the same
+//! pieces will sit behind gRPC in cluster mode.
+
+mod chain;
+mod gate;
+mod jobmaster;
+mod output;
+mod task;
+mod taskmanager;
+
+pub use jobmaster::{JobMaster, JobOutcome};
+pub use taskmanager::TaskManager;
+
+/// Capacity, in messages, of every channel between two subtasks; small, so backpressure is
+/// felt quickly and memory stays bounded.
+pub const CHANNEL_CAPACITY: usize = 8;

@@ -1,0 +1,15 @@
+//! Runnel: Flink SQL on a streaming dataflow over Apache Arrow.
+//!
+//! A script is parsed and planned ([`sql`]) into a [`dataflow::JobGraph`]; a JobManager
+//! schedules its subtasks on TaskManagers ([`execution`]), which run [`operators`] between
+//! [`connectors`], keeping keyed [`state`] by key group.
+
+pub mod connectors;
+pub mod dataflow;
+pub mod error;
+pub mod execution;
+pub mod operators;
+pub mod sql;
+pub mod state;
+
+pub use error::{Result, RunnelError};

@@ -1,0 +1,68 @@
+//! The `runnel` command: run a Flink SQL script locally.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use runnel::sql::Session;
+
+#[derive(Parser)]
+#[command(name = "runnel", version, about = "Flink-compatible stream processing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a Flink SQL script in one process (a JobManager and TaskManagers in-process).
+    Run {
+        /// The script.
+        script: PathBuf,
+        /// Parallelism of every operator (overrides `parallelism.default`).
+        #[arg(long, short = 'p')]
+        parallelism: Option<u32>,
+        /// Print the job graph before running.
+        #[arg(long)]
+        explain: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { script, parallelism, explain } => match run(&script, parallelism, explain) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(script: &PathBuf, parallelism: Option<u32>, explain: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let sql = std::fs::read_to_string(script)
+        .with_context(|| format!("reading {}", script.display()))?;
+    let mut session = Session::new();
+    if let Some(p) = parallelism {
+        session.set("parallelism.default", &p.to_string())?;
+    }
+    let jobs = session
+        .execute_script(&sql)
+        .with_context(|| format!("in {}", script.display()))?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    for job in jobs {
+        if explain {
+            eprintln!("{}", job.graph.explain());
+        }
+        let mut out = std::io::stdout();
+        rt.block_on(job.run_local(&mut out))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, TimestampMillisecondArray};
+use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use runnel_types::{ChangeBatch, RowKind};
+
+use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue};
+use super::{Operator, Output, SubtaskContext};
+use crate::dataflow::assign_key_group;
+use crate::error::Result;
+use crate::state::{KeyedState, hash_columns};
+
+/// Where the window bounds sit among the key columns of a windowed aggregate.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowKeys {
+    /// Key column holding `window_start`.
+    pub start: usize,
+    /// Key column holding `window_end`.
+    pub end: usize,
+}
+
+/// The layout of an aggregate's input: `[keys.., (window_start, window_end), args..]`.
+#[derive(Clone, Debug)]
+pub struct AggregateLayout {
+    /// Number of leading key columns (window bounds included).
+    pub key_columns: usize,
+    /// How many of the leading key columns decide the key group (window bounds excluded).
+    pub partition_columns: usize,
+    /// Window bounds, for a windowed aggregate.
+    pub window: Option<WindowKeys>,
+    /// The aggregate calls.
+    pub aggs: Vec<AggSpec>,
+    /// Output: `[keys.., (window_time), aggs..]`.
+    pub output_schema: SchemaRef,
+}
+
+struct GroupState {
+    accs: Vec<Acc>,
+    rows: i64,
+}
+
+/// GROUP BY aggregation. Without a window it emits an updating result per input row, as
+/// Flink's `GroupAggFunction`: `+I` for a new key, `-U`/`+U` for a changed one, `-D` when a
+/// key's last row is retracted. With a window it emits `+I` per window when the watermark
+/// passes the window's end and drops rows for windows that already fired.
+pub struct Aggregate {
+    layout: AggregateLayout,
+    aggs: Vec<AggRuntime>,
+    key_conv: RowConverter,
+    state: KeyedState<GroupState>,
+    timers: BTreeMap<i64, Vec<(u32, u64, Box<[u8]>)>>,
+    watermark: i64,
+    max_parallelism: u32,
+    hashes: Vec<u64>,
+}
+
+impl Aggregate {
+    /// An aggregate for one subtask.
+    pub fn new(layout: AggregateLayout, input_schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self> {
+        let fields = (0..layout.key_columns)
+            .map(|i| SortField::new(input_schema.field(i).data_type().clone()))
+            .collect();
+        Ok(Aggregate {
+            aggs: layout
+                .aggs
+                .iter()
+                .cloned()
+                .map(AggRuntime::new)
+                .collect::<Result<_>>()?,
+            key_conv: RowConverter::new(fields)?,
+            state: KeyedState::new(ctx.key_groups),
+            timers: BTreeMap::new(),
+            watermark: i64::MIN,
+            max_parallelism: ctx.max_parallelism,
+            hashes: Vec::new(),
+            layout,
+        })
+    }
+
+    fn values(&self, accs: &[Acc]) -> Vec<AggValue> {
+        self.aggs.iter().zip(accs).map(|(a, acc)| a.value(acc)).collect()
+    }
+
+    fn build(&self, keys: Vec<OwnedRow>, values: Vec<Vec<AggValue>>, kinds: Vec<RowKind>) -> Result<ChangeBatch> {
+        let mut cols: Vec<ArrayRef> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.key_conv.convert_rows(keys.iter().map(|r| r.row()))?
+        };
+        if keys.is_empty() {
+            // No rows: nothing to build.
+            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(self.layout.output_schema.clone())));
+        }
+        if let Some(w) = self.layout.window {
+            let ends = cols[w.end].as_primitive::<TimestampMillisecondType>();
+            let times: TimestampMillisecondArray = ends.unary(|e| e - 1);
+            cols.push(Arc::new(times));
+        }
+        let n = values.len();
+        let mut per_agg: Vec<Vec<AggValue>> = (0..self.aggs.len()).map(|_| Vec::with_capacity(n)).collect();
+        for row in values {
+            for (i, v) in row.into_iter().enumerate() {
+                per_agg[i].push(v);
+            }
+        }
+        for (agg, vals) in self.aggs.iter().zip(per_agg) {
+            cols.push(agg.build(vals)?);
+        }
+        // Key columns keep their types; cast if the planner widened a nullable flag.
+        let data = RecordBatch::try_new(self.layout.output_schema.clone(), cols)?;
+        Ok(ChangeBatch::with_kinds(data, kinds))
+    }
+
+    fn on_updating_batch(&mut self, batch: &ChangeBatch, out: &mut Output) -> Result<()> {
+        let cols = batch.data.columns();
+        let keys = self.key_conv.convert_columns(&cols[..self.layout.key_columns])?;
+        hash_columns(&cols[..self.layout.partition_columns], batch.num_rows(), &mut self.hashes)?;
+        let args = self.aggs.iter().map(|a| a.prepare(cols)).collect::<Result<Vec<_>>>()?;
+        let mut out_keys = Vec::new();
+        let mut out_vals = Vec::new();
+        let mut out_kinds = Vec::new();
+        for row in 0..batch.num_rows() {
+            let retract = !batch.kind(row).is_accumulate();
+            let hash = self.hashes[row];
+            let kg = assign_key_group(hash, self.max_parallelism);
+            let key = keys.row(row);
+            let aggs = &self.aggs;
+            let prev = match self.state.get_mut(kg, hash, key.as_ref()) {
+                Some(g) => Some(aggs.iter().zip(&g.accs).map(|(a, acc)| a.value(acc)).collect::<Vec<_>>()),
+                None if retract => continue, // retraction of a key we never saw: ignore, as Flink
+                None => None,
+            };
+            let (g, _) = self.state.get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
+                accs: aggs.iter().map(|a| a.create()).collect(),
+                rows: 0,
+            });
+            for (i, a) in aggs.iter().enumerate() {
+                if a.passes(cols, row) {
+                    a.update(&mut g.accs[i], &args[i], row, retract);
+                }
+            }
+            g.rows += if retract { -1 } else { 1 };
+            if g.rows <= 0 {
+                self.state.remove(kg, hash, key.as_ref());
+                if let Some(prev) = prev {
+                    out_keys.push(key.owned());
+                    out_vals.push(prev);
+                    out_kinds.push(RowKind::Delete);
+                }
+                continue;
+            }
+            let new = aggs.iter().zip(&g.accs).map(|(a, acc)| a.value(acc)).collect::<Vec<_>>();
+            match prev {
+                None => {
+                    out_keys.push(key.owned());
+                    out_vals.push(new);
+                    out_kinds.push(RowKind::Insert);
+                }
+                Some(prev) if prev == new => {}
+                Some(prev) => {
+                    out_keys.push(key.owned());
+                    out_vals.push(prev);
+                    out_kinds.push(RowKind::UpdateBefore);
+                    out_keys.push(key.owned());
+                    out_vals.push(new);
+                    out_kinds.push(RowKind::UpdateAfter);
+                }
+            }
+        }
+        out.emit(self.build(out_keys, out_vals, out_kinds)?);
+        Ok(())
+    }
+
+    fn on_window_batch(&mut self, w: WindowKeys, batch: &ChangeBatch) -> Result<()> {
+        let cols = batch.data.columns();
+        let keys = self.key_conv.convert_columns(&cols[..self.layout.key_columns])?;
+        hash_columns(&cols[..self.layout.partition_columns], batch.num_rows(), &mut self.hashes)?;
+        let args = self.aggs.iter().map(|a| a.prepare(cols)).collect::<Result<Vec<_>>>()?;
+        let ends = cols[w.end].as_primitive::<TimestampMillisecondType>();
+        for row in 0..batch.num_rows() {
+            let end = ends.value(row);
+            if end - 1 <= self.watermark {
+                continue; // late: its window has fired
+            }
+            let retract = !batch.kind(row).is_accumulate();
+            let hash = self.hashes[row];
+            let kg = assign_key_group(hash, self.max_parallelism);
+            let key = keys.row(row);
+            let aggs = &self.aggs;
+            let (g, new) = self.state.get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
+                accs: aggs.iter().map(|a| a.create()).collect(),
+                rows: 0,
+            });
+            for (i, a) in aggs.iter().enumerate() {
+                if a.passes(cols, row) {
+                    a.update(&mut g.accs[i], &args[i], row, retract);
+                }
+            }
+            g.rows += if retract { -1 } else { 1 };
+            if new {
+                self.timers
+                    .entry(end)
+                    .or_default()
+                    .push((kg, hash, key.as_ref().into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Operator for Aggregate {
+    fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
+        match self.layout.window {
+            None => self.on_updating_batch(&batch, out),
+            Some(w) => self.on_window_batch(w, &batch),
+        }
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
+        self.watermark = watermark;
+        if self.layout.window.is_some() {
+            let mut out_keys = Vec::new();
+            let mut out_vals = Vec::new();
+            while let Some(entry) = self.timers.first_entry() {
+                if *entry.key() - 1 > watermark {
+                    break;
+                }
+                for (kg, hash, key) in entry.remove() {
+                    if let Some(g) = self.state.remove(kg, hash, &key) {
+                        if g.rows <= 0 {
+                            continue;
+                        }
+                        out_keys.push(self.key_conv.parser().parse(&key).owned());
+                        out_vals.push(self.values(&g.accs));
+                    }
+                }
+            }
+            let kinds = vec![RowKind::Insert; out_keys.len()];
+            out.emit(self.build(out_keys, out_vals, kinds)?);
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+}

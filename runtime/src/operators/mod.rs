@@ -1,0 +1,97 @@
+//! Streaming operators over Arrow batches.
+//!
+//! An operator is synchronous and single-threaded: its task feeds it one message at a time and
+//! forwards what it emits. Keeping I/O out of operators keeps them easy to test and lets the
+//! task layer own backpressure, alignment and cancellation.
+
+mod accumulators;
+mod aggregate;
+mod calc;
+mod collect;
+mod join;
+mod rank;
+mod union;
+mod watermark;
+mod window;
+
+pub use accumulators::{AggFunc, AggSpec};
+pub use aggregate::{Aggregate, AggregateLayout, WindowKeys};
+pub use calc::Calc;
+pub use collect::Collect;
+pub use join::{Join, JoinSpec, JoinType};
+pub use rank::{Rank, RankMode, RankSpec};
+pub use union::Union;
+pub use watermark::WatermarkAssigner;
+pub use window::{WindowAssigner, WindowSpec};
+
+use runnel_types::ChangeBatch;
+
+use crate::dataflow::{KeyGroupRange, Message};
+use crate::error::Result;
+
+/// Where a subtask sits in its job: what an operator needs to know about its own instance.
+#[derive(Clone, Debug)]
+pub struct SubtaskContext {
+    /// Name of the vertex.
+    pub vertex_name: String,
+    /// This subtask's index.
+    pub index: u32,
+    /// The vertex's parallelism.
+    pub parallelism: u32,
+    /// Number of key groups in the job.
+    pub max_parallelism: u32,
+    /// Key groups owned by this subtask.
+    pub key_groups: KeyGroupRange,
+}
+
+/// Collects what an operator emits while handling one message.
+#[derive(Default)]
+pub struct Output {
+    messages: Vec<Message>,
+}
+
+impl Output {
+    /// Emits rows (empty batches are dropped).
+    pub fn emit(&mut self, batch: ChangeBatch) {
+        if batch.num_rows() > 0 {
+            self.messages.push(Message::Data(batch));
+        }
+    }
+
+    /// Emits a watermark.
+    pub fn watermark(&mut self, wm: i64) {
+        self.messages.push(Message::Watermark(wm));
+    }
+
+    /// Emits any message.
+    pub fn push(&mut self, msg: Message) {
+        self.messages.push(msg);
+    }
+
+    /// Takes what was collected.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Message> {
+        self.messages.drain(..)
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// A streaming operator. Watermarks reach it already min-combined over its inputs.
+pub trait Operator: Send {
+    /// Rows arrived on input `input`.
+    fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()>;
+
+    /// The event-time clock advanced to `watermark`; the default forwards it.
+    fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    /// Every input has ended; flush what is left. The end itself is forwarded by the task.
+    fn on_end(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
+use arrow::compute::SortOptions;
+use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use runnel_types::{ChangeBatch, RowKind};
+
+use super::{Operator, Output, SubtaskContext};
+use crate::dataflow::assign_key_group;
+use crate::error::Result;
+use crate::state::{KeyedState, hash_columns};
+
+/// How a `ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..) <= N` query is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankMode {
+    /// Top-N over an append-only stream: updates as the ranking changes (Flink's
+    /// `AppendOnlyTopNFunction`).
+    TopN,
+    /// `rn = 1` ordered by a time attribute ascending: the first row per key, replaced only by
+    /// a strictly earlier one.
+    KeepFirst,
+    /// `rn = 1` ordered by a time attribute descending: the last row per key (ties replace).
+    KeepLast,
+    /// Partitioned by a window: the final ranking of each window, emitted when it closes.
+    Window {
+        /// Input column holding `window_end`.
+        end_column: usize,
+    },
+}
+
+/// What a rank operator computes.
+#[derive(Clone)]
+pub struct RankSpec {
+    /// Evaluation strategy.
+    pub mode: RankMode,
+    /// PARTITION BY columns of the input.
+    pub partition: Vec<usize>,
+    /// ORDER BY columns of the input and their directions.
+    pub order: Vec<(usize, SortOptions)>,
+    /// N of `rn <= N`.
+    pub limit: usize,
+    /// Whether the output carries the row number (as a last BIGINT column).
+    pub with_row_number: bool,
+    /// Whether the query selects the row number, so a Top-N re-emits every row whose rank
+    /// moved (Flink's behaviour) instead of emitting `+I` for the entrant and `-D` for the
+    /// evicted row.
+    pub rank_updates: bool,
+    /// Input schema.
+    pub input_schema: SchemaRef,
+    /// Output schema: the input columns, plus `rn` if `with_row_number`.
+    pub output_schema: SchemaRef,
+}
+
+/// One ranked row: its sort key and the row itself.
+#[derive(Clone)]
+struct Entry {
+    sort: Box<[u8]>,
+    row: OwnedRow,
+}
+
+/// Top-N and deduplication over `ROW_NUMBER()`, per partition key in keyed state.
+pub struct Rank {
+    spec: RankSpec,
+    part_conv: RowConverter,
+    sort_conv: RowConverter,
+    row_conv: RowConverter,
+    state: KeyedState<Vec<Entry>>,
+    /// For window mode: window end -> partitions with rows in that window.
+    timers: BTreeMap<i64, Vec<(u32, u64, Box<[u8]>)>>,
+    watermark: i64,
+    max_parallelism: u32,
+    hashes: Vec<u64>,
+}
+
+impl Rank {
+    /// A rank operator for one subtask.
+    pub fn new(spec: RankSpec, ctx: &SubtaskContext) -> Result<Self> {
+        let s = &spec.input_schema;
+        let part_conv = RowConverter::new(spec.partition.iter().map(|i| SortField::new(s.field(*i).data_type().clone())).collect())?;
+        let sort_conv = RowConverter::new(
+            spec.order
+                .iter()
+                .map(|(i, o)| SortField::new_with_options(s.field(*i).data_type().clone(), *o))
+                .collect(),
+        )?;
+        let row_conv = RowConverter::new(s.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
+        Ok(Rank {
+            part_conv,
+            sort_conv,
+            row_conv,
+            state: KeyedState::new(ctx.key_groups),
+            timers: BTreeMap::new(),
+            watermark: i64::MIN,
+            max_parallelism: ctx.max_parallelism,
+            hashes: Vec::new(),
+            spec,
+        })
+    }
+
+    fn build(&self, rows: Vec<(OwnedRow, i64, RowKind)>) -> Result<ChangeBatch> {
+        if rows.is_empty() {
+            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(self.spec.output_schema.clone())));
+        }
+        let mut cols: Vec<ArrayRef> = self.row_conv.convert_rows(rows.iter().map(|r| r.0.row()))?;
+        if self.spec.with_row_number {
+            cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))));
+        }
+        let kinds = rows.iter().map(|r| r.2).collect();
+        Ok(ChangeBatch::with_kinds(RecordBatch::try_new(self.spec.output_schema.clone(), cols)?, kinds))
+    }
+}
+
+impl Operator for Rank {
+    fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
+        let n = batch.num_rows();
+        let cols = batch.data.columns();
+        let part_cols: Vec<ArrayRef> = self.spec.partition.iter().map(|i| cols[*i].clone()).collect();
+        let parts = self.part_conv.convert_columns(&part_cols)?;
+        // Key groups follow the partition columns that are not window bounds, like the exchange.
+        hash_columns(&part_cols, n, &mut self.hashes)?;
+        let sort_cols: Vec<ArrayRef> = self.spec.order.iter().map(|(i, _)| cols[*i].clone()).collect();
+        let sorts = self.sort_conv.convert_columns(&sort_cols)?;
+        let rows = self.row_conv.convert_columns(cols)?;
+        let limit = self.spec.limit;
+        let with_rn = self.spec.rank_updates;
+        let mut emitted: Vec<(OwnedRow, i64, RowKind)> = Vec::new();
+        for r in 0..n {
+            let h = self.hashes[r];
+            let kg = assign_key_group(h, self.max_parallelism);
+            let key = parts.row(r);
+            let entry = Entry { sort: sorts.row(r).as_ref().into(), row: rows.row(r).owned() };
+            if let RankMode::Window { end_column } = self.spec.mode {
+                let end = cols[end_column].as_primitive::<TimestampMillisecondType>().value(r);
+                if end - 1 <= self.watermark {
+                    continue;
+                }
+                let (list, new) = self.state.get_or_insert_with(kg, h, key.as_ref(), Vec::new);
+                let pos = list.partition_point(|e| e.sort <= entry.sort);
+                if pos < limit {
+                    list.insert(pos, entry);
+                    list.truncate(limit);
+                }
+                if new {
+                    self.timers.entry(end).or_default().push((kg, h, key.as_ref().into()));
+                }
+                continue;
+            }
+            let (list, _) = self.state.get_or_insert_with(kg, h, key.as_ref(), Vec::new);
+            match self.spec.mode {
+                RankMode::KeepFirst | RankMode::KeepLast => {
+                    let replace = match list.first() {
+                        None => true,
+                        Some(old) if self.spec.mode == RankMode::KeepFirst => entry.sort < old.sort,
+                        Some(old) => entry.sort <= old.sort,
+                    };
+                    if !replace {
+                        continue;
+                    }
+                    match list.pop() {
+                        None => emitted.push((entry.row.clone(), 1, RowKind::Insert)),
+                        Some(old) => {
+                            emitted.push((old.row, 1, RowKind::UpdateBefore));
+                            emitted.push((entry.row.clone(), 1, RowKind::UpdateAfter));
+                        }
+                    }
+                    list.push(entry);
+                }
+                RankMode::TopN => {
+                    // Ties rank after the rows already there.
+                    let pos = list.partition_point(|e| e.sort <= entry.sort);
+                    if pos >= limit {
+                        continue;
+                    }
+                    let before: Vec<OwnedRow> = list.iter().take(limit).map(|e| e.row.clone()).collect();
+                    list.insert(pos, entry);
+                    let evicted = if list.len() > limit { list.pop() } else { None };
+                    if with_rn {
+                        for rank in pos..list.len() {
+                            let now = list[rank].row.clone();
+                            match before.get(rank) {
+                                Some(old) => {
+                                    emitted.push((old.clone(), rank as i64 + 1, RowKind::UpdateBefore));
+                                    emitted.push((now, rank as i64 + 1, RowKind::UpdateAfter));
+                                }
+                                None => emitted.push((now, rank as i64 + 1, RowKind::Insert)),
+                            }
+                        }
+                    } else {
+                        emitted.push((list[pos].row.clone(), pos as i64 + 1, RowKind::Insert));
+                        if let Some(e) = evicted {
+                            emitted.push((e.row, limit as i64 + 1, RowKind::Delete));
+                        }
+                    }
+                }
+                RankMode::Window { .. } => unreachable!("handled above"),
+            }
+        }
+        out.emit(self.build(emitted)?);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
+        self.watermark = watermark;
+        if matches!(self.spec.mode, RankMode::Window { .. }) {
+            let mut emitted = Vec::new();
+            while let Some(e) = self.timers.first_entry() {
+                if *e.key() - 1 > watermark {
+                    break;
+                }
+                for (kg, h, key) in e.remove() {
+                    if let Some(list) = self.state.remove(kg, h, &key) {
+                        for (i, entry) in list.into_iter().enumerate() {
+                            emitted.push((entry.row, i as i64 + 1, RowKind::Insert));
+                        }
+                    }
+                }
+            }
+            out.emit(self.build(emitted)?);
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+}

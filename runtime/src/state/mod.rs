@@ -1,0 +1,8 @@
+//! Keyed state, organised by key group so it can be snapshotted per group and redistributed
+//! when parallelism changes.
+
+mod hash;
+mod keyed;
+
+pub use hash::hash_columns;
+pub use keyed::{KeyedState, StateKey};

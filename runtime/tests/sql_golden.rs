@@ -1,0 +1,129 @@
+//! Golden tests: every case under `tests/sql/cases/` runs through the `runnel` binary and its
+//! printed rows must equal what Apache Flink 2.3 printed for the same script and input
+//! (`expected.out`, recorded by `tests/sql/generate_expected.py`).
+//!
+//! Rows are compared as multisets of lines (changelog kinds included): Flink and Runnel may
+//! emit independent keys or windows in different orders, but every change must match.
+//! Cases that Runnel cannot run yet are listed in `tests/sql/unsupported.txt` with the error
+//! they must still fail with, so a gap that closes (or a new failure mode) breaks the test.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql/cases")
+}
+
+/// Lines that carry rows: `+I[..]`-style print lines (optionally `id> ` prefixed) or the data
+/// rows of a tableau.
+fn row_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let l = line.trim_end();
+        if l.starts_with('#') || l.is_empty() {
+            continue;
+        }
+        if l.starts_with("| ") && !l.starts_with("| op ") && !l.contains("|  op |") {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(|c| c.trim()).collect();
+            if cells.first().is_some_and(|c| c.len() == 2 && (c.starts_with('+') || c.starts_with('-'))) {
+                out.push(cells.join(" | "));
+            }
+            continue;
+        }
+        // `+I[...]`, or `identifier> +I[...]` / `2> +I[...]` when prefixed.
+        let body = match l.split_once("> ") {
+            Some((prefix, rest)) if !prefix.contains('[') => rest,
+            _ => l,
+        };
+        if body.len() > 3 && matches!(&body[..3], "+I[" | "-U[" | "+U[" | "-D[") {
+            out.push(l.to_string());
+        }
+    }
+    out
+}
+
+fn multiset(lines: Vec<String>) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for l in lines {
+        *m.entry(l).or_insert(0) += 1;
+    }
+    m
+}
+
+fn unsupported() -> BTreeMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql/unsupported.txt");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(c, why)| (c.trim().to_string(), why.trim().to_string()))
+        .collect()
+}
+
+fn run_case(dir: &Path) -> (bool, String, String) {
+    let sql = std::fs::read_to_string(dir.join("job.sql")).expect("job.sql");
+    let sql = sql.replace("${CASE_DIR}", dir.to_str().expect("utf-8 path"));
+    let tmp = std::env::temp_dir().join(format!(
+        "runnel-golden-{}-{}.sql",
+        dir.file_name().unwrap().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, sql).expect("write script");
+    let out = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", tmp.to_str().unwrap()])
+        .output()
+        .expect("run runnel");
+    let _ = std::fs::remove_file(&tmp);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn flink_golden_cases() {
+    let known_gaps = unsupported();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("tests/sql/cases exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("job.sql").exists())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no golden cases found");
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let (ok, stdout, stderr) = run_case(dir);
+        if let Some(reason) = known_gaps.get(&name) {
+            if ok {
+                failures.push(format!("{name}: listed as unsupported ({reason}) but now runs; check it and remove it from unsupported.txt"));
+            } else if !stderr.contains(reason.as_str()) {
+                failures.push(format!("{name}: expected to fail with '{reason}', failed with:\n{stderr}"));
+            }
+            continue;
+        }
+        if !ok {
+            failures.push(format!("{name}: runnel failed:\n{stderr}"));
+            continue;
+        }
+        let expected = std::fs::read_to_string(dir.join("expected.out")).expect("expected.out");
+        let want = multiset(row_lines(&expected));
+        let got = multiset(row_lines(&stdout));
+        if want != got {
+            let missing: Vec<_> = want.iter().filter(|(k, v)| got.get(*k) != Some(v)).map(|(k, v)| format!("  want {v}x {k}")).collect();
+            let extra: Vec<_> = got.iter().filter(|(k, v)| want.get(*k) != Some(v)).map(|(k, v)| format!("  got {v}x {k}")).collect();
+            failures.push(format!(
+                "{name}: rows differ from Flink's\n{}\n{}",
+                missing.into_iter().take(20).collect::<Vec<_>>().join("\n"),
+                extra.into_iter().take(20).collect::<Vec<_>>().join("\n")
+            ));
+            continue;
+        }
+        passed += 1;
+    }
+    eprintln!("{passed} golden cases matched Flink, {} known gaps", known_gaps.len());
+    assert!(failures.is_empty(), "{} golden case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
