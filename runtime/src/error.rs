@@ -34,6 +34,9 @@ pub enum RunnelError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A bug: an operator panicked. The message says where; please report it.
+    #[error("internal error (a bug in Runnel): {0}")]
+    Internal(String),
     /// The job was cancelled.
     #[error("job cancelled")]
     Cancelled,

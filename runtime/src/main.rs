@@ -29,6 +29,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Panics are bugs; the job reports them as internal errors, so keep the default hook's
+    // backtrace for those who ask for it explicitly with RUNNEL_BACKTRACE=1.
+    if std::env::var_os("RUNNEL_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run { script, parallelism, explain } => match run(&script, parallelism, explain) {

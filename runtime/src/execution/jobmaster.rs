@@ -136,7 +136,7 @@ impl JobMaster {
                 };
                 // Slot sharing: subtask s of every vertex goes to slot s.
                 let tm = &task_managers[pick_task_manager(task_managers, s as usize)];
-                handles.push(tm.deploy(v.id, task, report_tx.clone()));
+                handles.push(tm.deploy(task, report_tx.clone()));
                 slot += 1;
             }
         }
@@ -164,8 +164,6 @@ impl JobMaster {
                         }
                     }
                 }
-                let _ = report.vertex;
-                let _ = report.subtask;
                 return Err(e);
             }
         }

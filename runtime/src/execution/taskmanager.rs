@@ -7,8 +7,6 @@ use crate::error::{Result, RunnelError};
 /// What a TaskManager tells the JobManager about a subtask.
 #[derive(Debug)]
 pub(crate) struct TaskReport {
-    pub(crate) vertex: usize,
-    pub(crate) subtask: u32,
     pub(crate) result: Result<()>,
 }
 
@@ -40,27 +38,40 @@ impl TaskManager {
     /// Starts a subtask; its outcome is reported on `reports`.
     pub(crate) fn deploy(
         &self,
-        vertex: usize,
         task: Task,
         reports: mpsc::UnboundedSender<TaskReport>,
     ) -> AbortHandle {
         let subtask = task.context().index;
         let name = task.context().vertex_name.clone();
-        let handle = tokio::spawn(async move {
-            let result = task.run().await.map_err(|e| match e {
-                RunnelError::Cancelled => RunnelError::Cancelled,
-                other => RunnelError::Task {
+        let handle = tokio::spawn(task.run());
+        let abort = handle.abort_handle();
+        // A watcher turns the subtask's end (a panic included) into a report.
+        tokio::spawn(async move {
+            let result = match handle.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(RunnelError::Cancelled)) => Err(RunnelError::Cancelled),
+                Ok(Err(other)) => Err(RunnelError::Task {
                     vertex: name,
                     subtask,
                     source: Box::new(other),
-                },
-            });
-            let _ = reports.send(TaskReport {
-                vertex,
-                subtask,
-                result,
-            });
+                }),
+                Err(e) if e.is_cancelled() => Err(RunnelError::Cancelled),
+                Err(e) => {
+                    let msg = e
+                        .into_panic()
+                        .downcast::<String>()
+                        .map(|s| *s)
+                        .or_else(|p| p.downcast::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|_| "unknown panic".into());
+                    Err(RunnelError::Task {
+                        vertex: name,
+                        subtask,
+                        source: Box::new(RunnelError::Internal(msg)),
+                    })
+                }
+            };
+            let _ = reports.send(TaskReport { result });
         });
-        handle.abort_handle()
+        abort
     }
 }

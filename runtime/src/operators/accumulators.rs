@@ -320,6 +320,18 @@ impl AggRuntime {
     }
 }
 
+/// Turns rows of finished values (one `Vec` per output row, one value per call) into columns.
+pub fn build_columns(aggs: &[AggRuntime], values: Vec<Vec<AggValue>>) -> Result<Vec<ArrayRef>> {
+    let n = values.len();
+    let mut per_agg: Vec<Vec<AggValue>> = (0..aggs.len()).map(|_| Vec::with_capacity(n)).collect();
+    for row in values {
+        for (i, v) in row.into_iter().enumerate() {
+            per_agg[i].push(v);
+        }
+    }
+    aggs.iter().zip(per_agg).map(|(a, v)| a.build(v)).collect()
+}
+
 /// A finished aggregate value, before it goes into a column.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AggValue {

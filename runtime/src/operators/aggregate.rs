@@ -1,14 +1,12 @@
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, AsArray, TimestampMillisecondArray};
+use arrow::array::{ArrayRef, AsArray};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use runnel_types::{ChangeBatch, RowKind};
 
-use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue};
-use super::{Operator, Output, SubtaskContext};
+use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue, build_columns};
+use super::{Operator, Output, SubtaskContext, timestamps};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
 use crate::state::{KeyedState, hash_columns};
@@ -96,20 +94,11 @@ impl Aggregate {
         }
         if let Some(w) = self.layout.window {
             let ends = cols[w.end].as_primitive::<TimestampMillisecondType>();
-            let times: TimestampMillisecondArray = ends.unary(|e| e - 1);
-            cols.push(Arc::new(times));
+            let k = cols.len();
+            let times = timestamps(ends.values().iter().map(|e| e - 1), self.layout.output_schema.field(k).data_type());
+            cols.push(times);
         }
-        let n = values.len();
-        let mut per_agg: Vec<Vec<AggValue>> = (0..self.aggs.len()).map(|_| Vec::with_capacity(n)).collect();
-        for row in values {
-            for (i, v) in row.into_iter().enumerate() {
-                per_agg[i].push(v);
-            }
-        }
-        for (agg, vals) in self.aggs.iter().zip(per_agg) {
-            cols.push(agg.build(vals)?);
-        }
-        // Key columns keep their types; cast if the planner widened a nullable flag.
+        cols.extend(build_columns(&self.aggs, values)?);
         let data = RecordBatch::try_new(self.layout.output_schema.clone(), cols)?;
         Ok(ChangeBatch::with_kinds(data, kinds))
     }

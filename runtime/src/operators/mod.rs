@@ -10,6 +10,7 @@ mod calc;
 mod collect;
 mod join;
 mod rank;
+mod session;
 mod union;
 mod watermark;
 mod window;
@@ -20,6 +21,7 @@ pub use calc::Calc;
 pub use collect::Collect;
 pub use join::{Join, JoinSpec, JoinType};
 pub use rank::{Rank, RankMode, RankSpec};
+pub use session::{SessionAggregate, SessionLayout};
 pub use union::Union;
 pub use watermark::WatermarkAssigner;
 pub use window::{WindowAssigner, WindowSpec};
@@ -94,4 +96,13 @@ pub trait Operator: Send {
     fn on_end(&mut self, _out: &mut Output) -> Result<()> {
         Ok(())
     }
+}
+
+/// A TIMESTAMP(3) column of `values`, carrying the time zone of `data_type` (TIMESTAMP_LTZ).
+pub(crate) fn timestamps(values: impl IntoIterator<Item = i64>, data_type: &arrow::datatypes::DataType) -> arrow::array::ArrayRef {
+    let tz = match data_type {
+        arrow::datatypes::DataType::Timestamp(_, tz) => tz.clone(),
+        _ => None,
+    };
+    std::sync::Arc::new(arrow::array::TimestampMillisecondArray::from_iter_values(values).with_timezone_opt(tz))
 }

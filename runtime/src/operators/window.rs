@@ -1,10 +1,8 @@
-use std::sync::Arc;
-
-use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use runnel_types::ChangeBatch;
 
-use super::{Operator, Output};
+use super::{Operator, Output, timestamps};
 use crate::error::Result;
 
 /// A window table-valued function's shape, in milliseconds.
@@ -92,9 +90,10 @@ impl Operator for WindowAssigner {
         };
         let mut cols: Vec<ArrayRef> = expanded.data.columns().to_vec();
         let wt: Vec<i64> = ends.iter().map(|e| e - 1).collect();
-        cols.push(Arc::new(TimestampMillisecondArray::from(starts)));
-        cols.push(Arc::new(TimestampMillisecondArray::from(ends)));
-        cols.push(Arc::new(TimestampMillisecondArray::from(wt)));
+        let k = cols.len();
+        cols.push(timestamps(starts, self.schema.field(k).data_type()));
+        cols.push(timestamps(ends, self.schema.field(k + 1).data_type()));
+        cols.push(timestamps(wt, self.schema.field(k + 2).data_type()));
         out.emit(expanded.with_columns(self.schema.clone(), cols)?);
         Ok(())
     }

@@ -19,7 +19,7 @@ use crate::dataflow::{Edge, JobGraph, OperatorFactory, Partitioning, Vertex, Ver
 use crate::error::Result;
 use crate::operators::{
     AggFunc, AggSpec, Aggregate, AggregateLayout, Calc, Join, JoinSpec, JoinType, Operator, Rank,
-    RankMode, RankSpec, SubtaskContext, WatermarkAssigner,
+    RankMode, RankSpec, SessionAggregate, SessionLayout, SubtaskContext, WatermarkAssigner,
     WindowAssigner, WindowKeys, WindowSpec,
 };
 use crate::plan_err;
@@ -52,6 +52,9 @@ pub struct Planned {
     pub rowtime: Option<usize>,
     /// Window columns (start, end, time) of a window TVF's output.
     pub window: Option<(usize, usize, usize)>,
+    /// A SESSION window TVF not yet aggregated: time column and gap. Its window columns exist
+    /// only once a window aggregation computes the sessions.
+    pub session: Option<(usize, i64)>,
 }
 
 /// Builds one job graph; several INSERTs of a statement set share it.
@@ -159,6 +162,7 @@ impl<'a> Planner<'a> {
             updating: input.updating,
             rowtime: input.rowtime,
             window: None,
+            session: None,
         }
     }
 
@@ -198,6 +202,7 @@ impl<'a> Planner<'a> {
             updating: inputs.iter().any(|(p, _)| p.updating),
             rowtime: None,
             window: None,
+            session: None,
         }
     }
 
@@ -247,6 +252,7 @@ impl<'a> Planner<'a> {
             updating: false,
             rowtime: None,
             window: None,
+            session: None,
         };
         // Computed columns, in declaration order, over the physical ones.
         if table.columns.iter().any(|c| matches!(c.kind, ColumnKind::Computed(_))) {
@@ -659,9 +665,9 @@ impl<'a> Planner<'a> {
                 _ => None,
             })
             .collect();
-        let want = if fname == "TUMBLE" { 3 } else { 4 };
-        if !matches!(fname.as_str(), "TUMBLE" | "HOP" | "CUMULATE") {
-            return Err(plan_err!("unsupported table function {fname} at {} (supported: TUMBLE, HOP, CUMULATE)", where_at(e)));
+        let want = if matches!(fname.as_str(), "TUMBLE" | "SESSION") { 3 } else { 4 };
+        if !matches!(fname.as_str(), "TUMBLE" | "HOP" | "CUMULATE" | "SESSION") {
+            return Err(plan_err!("unsupported table function {fname} at {} (supported: TUMBLE, HOP, CUMULATE, SESSION)", where_at(e)));
         }
         if args.len() != want {
             return Err(plan_err!("{fname} takes {want} arguments (TABLE t, DESCRIPTOR(col), ...), got {} at {}", args.len(), where_at(e)));
@@ -702,6 +708,11 @@ impl<'a> Planner<'a> {
             ));
         }
         let ms = |x: &Expr| -> Result<i64> { Ok(interval_millis(x)?) };
+        if fname == "SESSION" {
+            let mut p = input;
+            p.session = Some((idx, ms(args[2])?));
+            return Ok(p);
+        }
         let spec = match fname.as_str() {
             "TUMBLE" => WindowSpec::Tumble { size: ms(args[2])? },
             "HOP" => WindowSpec::Hop { slide: ms(args[2])?, size: ms(args[3])? },
@@ -803,7 +814,7 @@ impl<'a> Planner<'a> {
             input = self.plan_rank(input, rank, &req)?;
             return self.project(input, &s.projection);
         }
-        let window_cols = input.window;
+        let (window_cols, session_tvf) = (input.window, input.session);
         if let Some(w) = conjoin(conjuncts).as_ref() {
             let pred = self.compile(w, &input.scope)?;
             if pred.data_type() != &DataType::Boolean {
@@ -827,6 +838,7 @@ impl<'a> Planner<'a> {
             input.rowtime = rowtime;
             input.updating = updating;
             input.window = window_cols;
+            input.session = session_tvf;
         }
         let group_exprs: Vec<Expr> = match &s.group_by {
             GroupByExpr::Expressions(e, _) => e.clone(),
@@ -877,11 +889,12 @@ impl<'a> Planner<'a> {
         let scope = input.scope.clone();
         let schema = input.schema.clone();
         let all: Vec<ExprRef> = scope.columns.iter().enumerate().map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable)).collect();
-        let (rowtime, updating, window) = (input.rowtime, input.updating, input.window);
+        let (rowtime, updating, window, session) = (input.rowtime, input.updating, input.window, input.session);
         let mut p = self.chain(&input, "Calc(where)".into(), factory(move |_| Ok(Box::new(Calc::new(Some(pred.clone()), all.clone(), schema.clone())))), scope);
         p.rowtime = rowtime;
         p.updating = updating;
         p.window = window;
+        p.session = session;
         Ok(p)
     }
 
@@ -902,6 +915,12 @@ impl<'a> Planner<'a> {
         let mut scope = input.scope.clone();
         let mut exprs: Vec<ExprRef> = scope.columns.iter().enumerate().map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable)).collect();
         let mut partition = Vec::new();
+        let global = w.partition_by.is_empty();
+        if global {
+            partition.push(scope.columns.len());
+            scope.columns.push(ScopeColumn::new("$global", DataType::Int32, false));
+            exprs.push(runnel_expr::literal(runnel_expr::ScalarValue::Int32(0)));
+        }
         let mut window_end = None;
         let mut window_start_seen = false;
         for (i, p) in w.partition_by.iter().enumerate() {
@@ -954,7 +973,7 @@ impl<'a> Planner<'a> {
             input_schema: pre.schema.clone(),
             output_schema: schema_of(&Scope { columns: out_scope.columns.clone(), bindings: vec![] }),
         };
-        let part = if partition.is_empty() {
+        let part = if global {
             (Partitioning::Single, 1)
         } else {
             let keys = partition.iter().map(|i| runnel_expr::column(*i, pre.schema.field(*i).data_type().clone(), true)).collect();
@@ -1056,7 +1075,14 @@ impl<'a> Planner<'a> {
         let mut keys: Vec<Expr> = Vec::new();
         let mut tvf_window = Vec::new();
         let mut legacy: Option<(String, WindowSpec, usize, Expr)> = None;
+        let mut session: Option<(usize, i64, Option<(String, Expr)>)> = None;
         for g in group {
+            if let Some((tcol, gap)) = input.session
+                && matches!(g, Expr::Identifier(i) if i.value == "window_start" || i.value == "window_end")
+            {
+                session = Some((tcol, gap, None));
+                continue;
+            }
             if let Some(i) = plain_column(g, &input.scope)
                 && let Some((ws, we, _)) = input.window
                 && (i == ws || i == we)
@@ -1065,13 +1091,22 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if let Some((kind, spec, col)) = self.legacy_window(g, &input)? {
-                if legacy.is_some() {
+                if legacy.is_some() || session.is_some() {
                     return Err(plan_err!("only one group window per GROUP BY, at {}", where_at(g)));
                 }
-                legacy = Some((kind, spec, col, g.clone()));
+                match spec {
+                    GroupWindow::Assigned(spec) => legacy = Some((kind, spec, col, g.clone())),
+                    GroupWindow::Session(gap) => session = Some((col, gap, Some((kind, g.clone())))),
+                }
                 continue;
             }
             keys.push(g.clone());
+        }
+        if let Some((tcol, gap, legacy)) = session {
+            return self.plan_session_aggregate(input, &keys, aggs, tcol, gap, legacy);
+        }
+        if input.session.is_some() {
+            return Err(plan_err!("a SESSION window table function must be grouped by window_start and window_end"));
         }
         let mut input = input;
         let windowed = if let Some((_, spec, col, _)) = &legacy {
@@ -1094,6 +1129,8 @@ impl<'a> Planner<'a> {
             pre_cols.push(ScopeColumn::new(format!("$k{i}"), e.data_type().clone(), e.nullable()));
             pre.push(e);
         }
+        let global = keys.is_empty();
+        push_global_key(global, &mut pre, &mut pre_cols);
         let partition_columns = pre.len();
         let mut window_keys = None;
         if windowed {
@@ -1159,7 +1196,7 @@ impl<'a> Planner<'a> {
             aggs: specs,
             output_schema: out_schema,
         };
-        let (partitioning, parallelism) = if partition_columns == 0 {
+        let (partitioning, parallelism) = if global {
             (Partitioning::Single, 1)
         } else {
             let hash: Vec<ExprRef> = (0..partition_columns)
@@ -1229,7 +1266,7 @@ impl<'a> Planner<'a> {
     }
 
     /// `TUMBLE(ts, size)`, `HOP(ts, slide, size)`, `SESSION(ts, gap)` in GROUP BY.
-    fn legacy_window(&self, g: &Expr, input: &Planned) -> Result<Option<(String, WindowSpec, usize)>> {
+    fn legacy_window(&self, g: &Expr, input: &Planned) -> Result<Option<(String, GroupWindow, usize)>> {
         let Expr::Function(f) = g else { return Ok(None) };
         let name = object_name(&f.name).to_ascii_uppercase();
         if !matches!(name.as_str(), "TUMBLE" | "HOP" | "SESSION") {
@@ -1253,12 +1290,97 @@ impl<'a> Planner<'a> {
         }
         let ms = |x: &Expr| -> Result<i64> { Ok(interval_millis(x)?) };
         let spec = match (name.as_str(), args.len()) {
-            ("TUMBLE", 2) => WindowSpec::Tumble { size: ms(args[1])? },
-            ("HOP", 3) => WindowSpec::Hop { slide: ms(args[1])?, size: ms(args[2])? },
-            ("SESSION", _) => return Err(plan_err!("SESSION windows are not supported yet at {}", where_at(g))),
+            ("TUMBLE", 2) => GroupWindow::Assigned(WindowSpec::Tumble { size: ms(args[1])? }),
+            ("HOP", 3) => GroupWindow::Assigned(WindowSpec::Hop { slide: ms(args[1])?, size: ms(args[2])? }),
+            ("SESSION", 2) => GroupWindow::Session(ms(args[1])?),
             _ => return Err(plan_err!("wrong number of arguments to {name} at {}", where_at(g))),
         };
         Ok(Some((name, spec, col)))
+    }
+
+    /// A session-window aggregation: keys, the session bounds, aggregates.
+    fn plan_session_aggregate(
+        &mut self,
+        input: Planned,
+        keys: &[Expr],
+        aggs: &[Expr],
+        time_col: usize,
+        gap: i64,
+        legacy: Option<(String, Expr)>,
+    ) -> Result<Planned> {
+        if input.updating {
+            return Err(plan_err!("session windows need an append-only input"));
+        }
+        let mut pre: Vec<ExprRef> = Vec::new();
+        let mut pre_cols: Vec<ScopeColumn> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let e = self.compile(k, &input.scope)?;
+            pre_cols.push(ScopeColumn::new(format!("$k{i}"), e.data_type().clone(), e.nullable()));
+            pre.push(e);
+        }
+        let global = keys.is_empty();
+        push_global_key(global, &mut pre, &mut pre_cols);
+        let key_columns = pre.len();
+        let mut specs = Vec::new();
+        for a in aggs {
+            specs.push(self.agg_spec(a, &input.scope, &mut pre, &mut pre_cols)?);
+        }
+        let tcol = &input.scope.columns[time_col];
+        let time_type = tcol.data_type.clone();
+        pre.push(runnel_expr::column(time_col, time_type.clone(), tcol.nullable));
+        pre_cols.push(ScopeColumn::new("$time", time_type.clone(), true));
+        let time_column = pre.len() - 1;
+        let pre_scope = Scope { columns: pre_cols, bindings: Vec::new() };
+        let pre_schema = schema_of(&pre_scope);
+        let ps = pre_schema.clone();
+        let pre_planned = self.chain(&input, "Calc(pre-aggregate)".into(), factory(move |_| Ok(Box::new(Calc::new(None, pre.clone(), ps.clone())))), pre_scope.clone());
+        let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
+        let mut bindings: Vec<(Expr, usize)> = keys.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
+        let (s, e, t) = (key_columns, key_columns + 1, key_columns + 2);
+        out_cols.push(ScopeColumn::new("$ws", DataType::Timestamp(TimeUnit::Millisecond, None), false));
+        out_cols.push(ScopeColumn::new("$we", DataType::Timestamp(TimeUnit::Millisecond, None), false));
+        out_cols.push(ScopeColumn::new("$wt", time_type, false));
+        match &legacy {
+            Some((kind, gexpr)) => {
+                for (suffix, idx) in [("START", s), ("END", e), ("ROWTIME", t), ("PROCTIME", t)] {
+                    bindings.push((rename_call(gexpr, &format!("{kind}_{suffix}")), idx));
+                }
+            }
+            None => {
+                for (name, idx) in [("window_start", s), ("window_end", e), ("window_time", t)] {
+                    bindings.push((Expr::Identifier(Ident::new(name)), idx));
+                }
+            }
+        }
+        for (i, (a, spec)) in aggs.iter().zip(&specs).enumerate() {
+            bindings.push((a.clone(), out_cols.len()));
+            out_cols.push(ScopeColumn::new(format!("$a{i}"), spec.output_type.clone(), true));
+        }
+        let out_scope = Scope { columns: out_cols, bindings };
+        let layout = SessionLayout {
+            key_columns,
+            time_column,
+            gap,
+            aggs: specs,
+            output_schema: schema_of(&Scope { columns: out_scope.columns.clone(), bindings: vec![] }),
+        };
+        let (partitioning, parallelism) = if global {
+            (Partitioning::Single, 1)
+        } else {
+            let hash = (0..key_columns).map(|i| runnel_expr::column(i, pre_schema.field(i).data_type().clone(), true)).collect();
+            (Partitioning::Hash(hash), self.config.parallelism)
+        };
+        let in_schema = pre_schema.clone();
+        let mut p = self.exchange(
+            &[(&pre_planned, partitioning)],
+            parallelism,
+            "SessionWindowAggregate".into(),
+            factory(move |ctx| Ok(Box::new(SessionAggregate::new(layout.clone(), in_schema.clone(), ctx)?))),
+            out_scope,
+        );
+        p.rowtime = Some(t);
+        p.window = if legacy.is_none() { Some((s, e, t)) } else { None };
+        Ok(p)
     }
 
     /// Adds a sink for `input`, casting columns to the sink's types.
@@ -1559,4 +1681,20 @@ fn mentions(e: &Expr, name: &str) -> bool {
         let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
         !word(before) && !word(after)
     })
+}
+
+/// A group window of the legacy `GROUP BY TUMBLE(..)` syntax.
+enum GroupWindow {
+    /// Rows are assigned to fixed windows.
+    Assigned(WindowSpec),
+    /// Sessions with this gap (ms).
+    Session(i64),
+}
+
+/// Keyed operators need a key: a query without GROUP BY keys groups by a constant.
+fn push_global_key(global: bool, pre: &mut Vec<ExprRef>, cols: &mut Vec<ScopeColumn>) {
+    if global {
+        pre.push(runnel_expr::literal(runnel_expr::ScalarValue::Int32(0)));
+        cols.push(ScopeColumn::new("$global", DataType::Int32, false));
+    }
 }

@@ -9,15 +9,13 @@ use arrow::array::{
     PrimitiveArray, StringBuilder, StructArray, Time32MillisecondArray, new_null_array,
 };
 use arrow::datatypes::{
-    DataType, Decimal128Type, Float64Type, Int8Type, Int16Type, Int32Type,
-    Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    DataType, Decimal128Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use runnel_types::{FlinkFormatter, flink_type_name, is_integer, is_numeric};
 
-use crate::datetime::{
-    MILLIS_PER_DAY, date_to_days, parse_date, parse_time, parse_timestamp,
-};
+use crate::datetime::{MILLIS_PER_DAY, date_to_days, parse_date, parse_time, parse_timestamp};
 use crate::decimal::{fits, parse_decimal, pow10};
 use crate::error::ExprError;
 
@@ -46,8 +44,9 @@ pub fn can_cast(from: &DataType, to: &DataType) -> bool {
         (D::Utf8 | D::LargeUtf8 | D::Utf8View, t) => {
             is_numeric(t) || matches!(t, D::Boolean | D::Binary) || temporal(t)
         }
-        (f, t) if (is_numeric(f) || matches!(f, D::Boolean))
-            && (is_numeric(t) || matches!(t, D::Boolean)) =>
+        (f, t)
+            if (is_numeric(f) || matches!(f, D::Boolean))
+                && (is_numeric(t) || matches!(t, D::Boolean)) =>
         {
             true
         }
@@ -59,7 +58,9 @@ pub fn can_cast(from: &DataType, to: &DataType) -> bool {
         (D::Binary, D::Binary) => true,
         (D::Struct(a), D::Struct(b)) => {
             a.len() == b.len()
-                && a.iter().zip(b.iter()).all(|(x, y)| can_cast(x.data_type(), y.data_type()))
+                && a.iter()
+                    .zip(b.iter())
+                    .all(|(x, y)| can_cast(x.data_type(), y.data_type()))
         }
         (D::List(a), D::List(b)) => can_cast(a.data_type(), b.data_type()),
         _ => false,
@@ -79,7 +80,11 @@ fn arrow_cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, ExprError> {
         safe: true,
         ..Default::default()
     };
-    Ok(arrow::compute::cast_with_options(array.as_ref(), to, &opts)?)
+    Ok(arrow::compute::cast_with_options(
+        array.as_ref(),
+        to,
+        &opts,
+    )?)
 }
 
 /// Casts with Flink's CAST rules: numeric narrowing wraps (Java semantics), DOUBLE to
@@ -130,21 +135,35 @@ pub fn cast_array_with(
         | (D::Float32 | D::Float64, D::Decimal128(_, _))
         | (D::Int8 | D::Int16 | D::Int32 | D::Int64, D::Decimal128(_, _))
         | (D::Decimal128(_, _), D::Float32 | D::Float64) => arrow_cast(array, to),
-        (f, t) if (is_numeric(f) || matches!(f, D::Boolean))
-            && (is_numeric(t) || matches!(t, D::Boolean)) =>
+        (f, t)
+            if (is_numeric(f) || matches!(f, D::Boolean))
+                && (is_numeric(t) || matches!(t, D::Boolean)) =>
         {
             arrow_cast(array, to)
         }
         (D::Date32, D::Timestamp(unit, tz)) => {
             let d = array.as_primitive::<arrow::datatypes::Date32Type>();
-            let shift = if tz.is_some() { options.offset_secs as i64 * 1000 } else { 0 };
+            let shift = if tz.is_some() {
+                options.offset_secs as i64 * 1000
+            } else {
+                0
+            };
             let per = per_milli(unit);
             let ms: PrimitiveArray<TimestampMillisecondType> =
                 d.unary(|days| (days as i64 * MILLIS_PER_DAY - shift) * per);
-            Ok(with_unit(ms.values().clone(), ms.nulls().cloned(), unit, tz.clone()))
+            Ok(with_unit(
+                ms.values().clone(),
+                ms.nulls().cloned(),
+                unit,
+                tz.clone(),
+            ))
         }
         (D::Timestamp(unit, tz), D::Date32) => {
-            let shift = if tz.is_some() { options.offset_secs as i64 * 1000 } else { 0 };
+            let shift = if tz.is_some() {
+                options.offset_secs as i64 * 1000
+            } else {
+                0
+            };
             let per = per_milli(unit);
             let raw = raw_ts(array);
             let out: Date32Array =
@@ -152,7 +171,11 @@ pub fn cast_array_with(
             Ok(Arc::new(out))
         }
         (D::Timestamp(unit, tz), D::Time32(_)) => {
-            let shift = if tz.is_some() { options.offset_secs as i64 * 1000 } else { 0 };
+            let shift = if tz.is_some() {
+                options.offset_secs as i64 * 1000
+            } else {
+                0
+            };
             let per = per_milli(unit);
             let raw = raw_ts(array);
             let out: Time32MillisecondArray =
@@ -168,10 +191,19 @@ pub fn cast_array_with(
             let raw = raw_ts(array);
             let (n1, n2) = (nanos_per(u1), nanos_per(u2));
             let out: PrimitiveArray<Int64Type> = raw.unary(|v| {
-                let v = if n1 >= n2 { v * (n1 / n2) } else { v.div_euclid(n2 / n1) };
+                let v = if n1 >= n2 {
+                    v * (n1 / n2)
+                } else {
+                    v.div_euclid(n2 / n1)
+                };
                 v + shift_ms * 1_000_000 / n2
             });
-            Ok(with_unit(out.values().clone(), out.nulls().cloned(), u2, tz2.clone()))
+            Ok(with_unit(
+                out.values().clone(),
+                out.nulls().cloned(),
+                u2,
+                tz2.clone(),
+            ))
         }
         (D::Timestamp(unit, _), t) if is_numeric(t) => {
             // epoch seconds, as Flink's TIMESTAMP -> numeric rule
@@ -182,12 +214,21 @@ pub fn cast_array_with(
         }
         (f, D::Timestamp(unit, tz)) if is_integer(f) => {
             let longs = arrow_cast(array, &D::Int64)?;
-            let shift = if tz.is_some() { 0 } else { options.offset_secs as i64 };
+            let shift = if tz.is_some() {
+                0
+            } else {
+                options.offset_secs as i64
+            };
             let per_sec = 1_000_000_000 / nanos_per(unit);
             let out: Int64Array = longs
                 .as_primitive::<Int64Type>()
                 .unary(|s| (s + shift).wrapping_mul(per_sec));
-            Ok(with_unit(out.values().clone(), out.nulls().cloned(), unit, tz.clone()))
+            Ok(with_unit(
+                out.values().clone(),
+                out.nulls().cloned(),
+                unit,
+                tz.clone(),
+            ))
         }
         (D::Struct(_), D::Struct(to_fields)) => {
             let s = array.as_struct();
@@ -308,11 +349,7 @@ fn to_string(array: &ArrayRef, options: &CastOptions) -> Result<ArrayRef, ExprEr
         }
         D::Timestamp(unit, Some(_)) => {
             // Shown in the session time zone.
-            let local = cast_array_with(
-                array,
-                &D::Timestamp(*unit, None),
-                options,
-            )?;
+            let local = cast_array_with(array, &D::Timestamp(*unit, None), options)?;
             return to_string(&local, options);
         }
         _ => {}
@@ -410,7 +447,11 @@ pub(crate) fn parse_long(s: &str) -> Option<i64> {
             return None;
         }
         v = v.checked_mul(10)?;
-        v = if neg { v.checked_sub(d as i64)? } else { v.checked_add(d as i64)? };
+        v = if neg {
+            v.checked_sub(d as i64)?
+        } else {
+            v.checked_add(d as i64)?
+        };
         any = true;
         i += 1;
     }
@@ -441,7 +482,9 @@ fn parse_double(s: &str) -> Option<f64> {
         "Infinity" | "+Infinity" => Some(f64::INFINITY),
         "-Infinity" => Some(f64::NEG_INFINITY),
         _ => {
-            if t.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') {
+            if t.bytes()
+                .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+            {
                 return None;
             }
             t.parse::<f64>().ok()
@@ -489,11 +532,27 @@ fn from_string(
     }
     let range = |lo: i64, hi: i64| move |s: &str| parse_long(s).filter(|v| *v >= lo && *v <= hi);
     Ok(match to {
-        D::Int8 => parse_all!(Int8Array, |s| range(i8::MIN as i64, i8::MAX as i64)(s).map(|v| v as i8), "not a valid TINYINT"),
-        D::Int16 => parse_all!(Int16Array, |s| range(i16::MIN as i64, i16::MAX as i64)(s).map(|v| v as i16), "not a valid SMALLINT"),
-        D::Int32 => parse_all!(Int32Array, |s| range(i32::MIN as i64, i32::MAX as i64)(s).map(|v| v as i32), "not a valid INT"),
+        D::Int8 => parse_all!(
+            Int8Array,
+            |s| range(i8::MIN as i64, i8::MAX as i64)(s).map(|v| v as i8),
+            "not a valid TINYINT"
+        ),
+        D::Int16 => parse_all!(
+            Int16Array,
+            |s| range(i16::MIN as i64, i16::MAX as i64)(s).map(|v| v as i16),
+            "not a valid SMALLINT"
+        ),
+        D::Int32 => parse_all!(
+            Int32Array,
+            |s| range(i32::MIN as i64, i32::MAX as i64)(s).map(|v| v as i32),
+            "not a valid INT"
+        ),
         D::Int64 => parse_all!(Int64Array, parse_long, "not a valid BIGINT"),
-        D::Float32 => parse_all!(Float32Array, |s| parse_double(s).map(|v| v as f32), "not a valid FLOAT"),
+        D::Float32 => parse_all!(
+            Float32Array,
+            |s| parse_double(s).map(|v| v as f32),
+            "not a valid FLOAT"
+        ),
         D::Float64 => parse_all!(Float64Array, parse_double, "not a valid DOUBLE"),
         D::Boolean => parse_all!(BooleanArray, parse_bool, "not a valid BOOLEAN"),
         D::Decimal128(p, s) => {
@@ -526,7 +585,11 @@ fn from_string(
             "expected HH:mm:ss"
         ),
         D::Timestamp(unit, tz) => {
-            let shift = if tz.is_some() { options.offset_secs as i64 } else { 0 };
+            let shift = if tz.is_some() {
+                options.offset_secs as i64
+            } else {
+                0
+            };
             let per_sec = 1_000_000_000 / nanos_per(unit);
             let nanos_div = nanos_per(unit);
             let mut out: Vec<Option<i64>> = Vec::with_capacity(n);
@@ -541,11 +604,7 @@ fn from_string(
                         }
                         None if options.try_cast => out.push(None),
                         None => {
-                            return Err(cast_error(
-                                text,
-                                to,
-                                "expected yyyy-MM-dd HH:mm:ss[.fff]",
-                            ));
+                            return Err(cast_error(text, to, "expected yyyy-MM-dd HH:mm:ss[.fff]"));
                         }
                     },
                 }

@@ -16,22 +16,17 @@ use crate::decimal::{literal_precision_scale, parse_decimal};
 use crate::error::PlanError;
 use crate::functions;
 use crate::physical::{
-    Arith, Case, Cast, CmpOp, Coalesce, Column, Compare, FieldAccess, InList, IsTest, Like,
-    Logic, Negate, Not, NullTest, ScalarValue, TemporalArith, literal_array,
-    translate_like,
+    Arith, Case, Cast, CmpOp, Coalesce, Column, Compare, FieldAccess, InList, IsTest, Like, Logic,
+    Negate, Not, NullTest, ScalarValue, TemporalArith, literal_array, translate_like,
 };
 use crate::types::{
-    ArithOp, IntervalValue, arithmetic_type, at, common_type, integer_decimal,
-    parse_interval, sql_data_type, strip_nested, tn,
+    ArithOp, IntervalValue, arithmetic_type, at, common_type, integer_decimal, parse_interval,
+    sql_data_type, strip_nested, tn,
 };
 use crate::{CompileContext, ExprRef, Scope};
 
 /// Compiles a scalar expression against the columns of `scope`, with Flink's typing rules.
-pub fn compile(
-    expr: &Expr,
-    scope: &Scope,
-    ctx: &CompileContext,
-) -> Result<ExprRef, PlanError> {
+pub fn compile(expr: &Expr, scope: &Scope, ctx: &CompileContext) -> Result<ExprRef, PlanError> {
     Compiler { scope, ctx }.compile(expr)
 }
 
@@ -48,11 +43,17 @@ fn same_expr(a: &Expr, b: &Expr) -> bool {
 }
 
 pub(crate) fn is_string(dt: &DataType) -> bool {
-    matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 pub(crate) fn is_temporal(dt: &DataType) -> bool {
-    matches!(dt, DataType::Date32 | DataType::Timestamp(_, _) | DataType::Time32(_))
+    matches!(
+        dt,
+        DataType::Date32 | DataType::Timestamp(_, _) | DataType::Time32(_)
+    )
 }
 
 impl Compiler<'_> {
@@ -127,7 +128,10 @@ impl Compiler<'_> {
                     (&ts.data_type, &to)
                 {
                     // TIMESTAMP '...' literals take the precision of their fraction digits.
-                    let frac = text.rsplit_once('.').map(|(_, f)| f.trim().len()).unwrap_or(0);
+                    let frac = text
+                        .rsplit_once('.')
+                        .map(|(_, f)| f.trim().len())
+                        .unwrap_or(0);
                     to = DataType::Timestamp(crate::types::timestamp_unit(frac as u64), tz.clone());
                 }
                 let s: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![text.as_str()]));
@@ -194,7 +198,11 @@ impl Compiler<'_> {
                 ..
             } => {
                 let m = functions::regexp_match(self, expr, pattern, e)?;
-                Ok(if *negated { Arc::new(Not { input: m }) } else { m })
+                Ok(if *negated {
+                    Arc::new(Not { input: m })
+                } else {
+                    m
+                })
             }
             Expr::Cast {
                 kind,
@@ -319,7 +327,10 @@ impl Compiler<'_> {
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(name) && c.name != name)
         {
-            available = format!("{available}; names are case-sensitive: did you mean `{}`?", c.name);
+            available = format!(
+                "{available}; names are case-sensitive: did you mean `{}`?",
+                c.name
+            );
         }
         PlanError::UnknownColumn {
             name: name.to_string(),
@@ -486,7 +497,11 @@ impl Compiler<'_> {
         }
         let involves_ltz = matches!(&from, DataType::Timestamp(_, Some(_)))
             || matches!(to, DataType::Timestamp(_, Some(_)));
-        let offset_secs = if involves_ltz { self.offset_secs(e)? } else { 0 };
+        let offset_secs = if involves_ltz {
+            self.offset_secs(e)?
+        } else {
+            0
+        };
         let options = CastOptions {
             try_cast,
             offset_secs,
@@ -601,7 +616,11 @@ impl Compiler<'_> {
         }
         match op {
             BinaryOperator::And | BinaryOperator::Or => {
-                let name = if matches!(op, BinaryOperator::And) { "AND" } else { "OR" };
+                let name = if matches!(op, BinaryOperator::And) {
+                    "AND"
+                } else {
+                    "OR"
+                };
                 let l = self.boolean_operand(left, name, e)?;
                 let r = self.boolean_operand(right, name, e)?;
                 Ok(Arc::new(Logic {
@@ -653,7 +672,11 @@ impl Compiler<'_> {
                 nullable,
             }));
         }
-        if is_interval(&lt) && is_interval(&rt) && lt == rt && matches!(op, ArithOp::Add | ArithOp::Sub) {
+        if is_interval(&lt)
+            && is_interval(&rt)
+            && lt == rt
+            && matches!(op, ArithOp::Add | ArithOp::Sub)
+        {
             if let (Some(a), Some(b)) = (l.literal_value(), r.literal_value()) {
                 let res = match op {
                     ArithOp::Add => arrow::compute::kernels::numeric::add(a, b),
@@ -759,7 +782,13 @@ impl Compiler<'_> {
         )))
     }
 
-    fn compare(&self, op: CmpOp, left: &Expr, right: &Expr, e: &Expr) -> Result<ExprRef, PlanError> {
+    fn compare(
+        &self,
+        op: CmpOp,
+        left: &Expr,
+        right: &Expr,
+        e: &Expr,
+    ) -> Result<ExprRef, PlanError> {
         let l = self.compile(left)?;
         let r = self.compile(right)?;
         let (l, r) = self.comparison_operands(l, r, "compare", e)?;
@@ -771,7 +800,11 @@ impl Compiler<'_> {
                 right: self.coerce(r, &t),
             }));
         }
-        Ok(Arc::new(Compare { op, left: l, right: r }))
+        Ok(Arc::new(Compare {
+            op,
+            left: l,
+            right: r,
+        }))
     }
 
     fn between(
@@ -836,7 +869,9 @@ impl Compiler<'_> {
                 None => {
                     return Err(PlanError::Type(format!(
                         "IN list element `{}` of type {} does not match {} in `{e}`{}",
-                        i.literal_value().map(|_| "literal".to_string()).unwrap_or_default(),
+                        i.literal_value()
+                            .map(|_| "literal".to_string())
+                            .unwrap_or_default(),
                         tn(i.data_type()),
                         tn(&t),
                         at(e)
@@ -884,7 +919,11 @@ impl Compiler<'_> {
             });
         }
         let acc = acc.ok_or_else(|| PlanError::Invalid(format!("empty IN list{}", at(e))))?;
-        Ok(if negated { Arc::new(Not { input: acc }) } else { acc })
+        Ok(if negated {
+            Arc::new(Not { input: acc })
+        } else {
+            acc
+        })
     }
 
     fn like(
@@ -935,8 +974,10 @@ impl Compiler<'_> {
         e: &Expr,
     ) -> Result<ExprRef, PlanError> {
         if let Some(p) = pat.literal_value() {
-            if p.is_null(0) {
-                return Ok(crate::physical::literal(ScalarValue::Null(DataType::Boolean)));
+            if crate::scalar_is_null(p) {
+                return Ok(crate::physical::literal(ScalarValue::Null(
+                    DataType::Boolean,
+                )));
             }
             let text = p.as_string::<i32>().value(0);
             let translated = translate_like(text, escape_char)
@@ -957,7 +998,12 @@ impl Compiler<'_> {
     }
 
     /// Requires a string operand (NULL literals become STRING).
-    pub(crate) fn string_operand(&self, x: ExprRef, what: &str, e: &Expr) -> Result<ExprRef, PlanError> {
+    pub(crate) fn string_operand(
+        &self,
+        x: ExprRef,
+        what: &str,
+        e: &Expr,
+    ) -> Result<ExprRef, PlanError> {
         match x.data_type() {
             DataType::Utf8 => Ok(x),
             DataType::Null | DataType::LargeUtf8 | DataType::Utf8View => {
@@ -1016,7 +1062,12 @@ impl Compiler<'_> {
     }
 
     /// The common type of several expressions, or a type error naming `what`.
-    pub(crate) fn common_of(&self, items: &[ExprRef], what: &str, e: &Expr) -> Result<DataType, PlanError> {
+    pub(crate) fn common_of(
+        &self,
+        items: &[ExprRef],
+        what: &str,
+        e: &Expr,
+    ) -> Result<DataType, PlanError> {
         let mut t = DataType::Null;
         for i in items {
             t = common_type(&t, i.data_type()).ok_or_else(|| {
@@ -1067,7 +1118,11 @@ impl Compiler<'_> {
 /// A numeric literal typed as Flink types it: INT, else BIGINT, else DECIMAL; `1.5` is
 /// DECIMAL(2, 1); `1.5E3` is DOUBLE.
 pub(crate) fn number_literal(text: &str, negative: bool) -> Option<ArrayRef> {
-    let signed = if negative { format!("-{text}") } else { text.to_string() };
+    let signed = if negative {
+        format!("-{text}")
+    } else {
+        text.to_string()
+    };
     if text.contains(['e', 'E']) {
         return Some(ScalarValue::Float64(signed.parse().ok()?).to_array());
     }

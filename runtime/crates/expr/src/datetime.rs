@@ -31,7 +31,10 @@ pub fn parse_time_zone_offset(zone: &str) -> Option<i32> {
     let (h, m) = if let Some((h, m)) = body.split_once(':') {
         (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)
     } else if body.len() == 4 {
-        (body[..2].parse::<i32>().ok()?, body[2..].parse::<i32>().ok()?)
+        (
+            body[..2].parse::<i32>().ok()?,
+            body[2..].parse::<i32>().ok()?,
+        )
     } else {
         (body.parse::<i32>().ok()?, 0)
     };
@@ -59,9 +62,8 @@ pub(crate) fn epoch_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
 }
 
-
 pub(crate) fn date_to_days(d: &NaiveDate) -> i32 {
-    (d.num_days_from_ce() - epoch_date().num_days_from_ce()) as i32
+    d.num_days_from_ce() - epoch_date().num_days_from_ce()
 }
 
 fn digits(s: &[u8], pos: &mut usize, min: usize, max: usize) -> Option<u32> {
@@ -147,7 +149,7 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     let mut pos = 0;
     let (date, _) = parse_date_prefix(b, &mut pos)?;
     if pos == b.len() {
-        return Some(date.and_hms_opt(0, 0, 0)?);
+        return date.and_hms_opt(0, 0, 0);
     }
     if b[pos] != b' ' && b[pos] != b'T' {
         return None;
@@ -158,6 +160,28 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         return None;
     }
     Some(NaiveDateTime::new(date, time))
+}
+
+/// Writes `v` zero-padded to `width` digits without going through `format!` machinery.
+fn push_num<W: Write>(out: &mut W, v: i64, width: usize) -> std::fmt::Result {
+    if v < 0 {
+        out.write_char('-')?;
+    }
+    let mut x = v.unsigned_abs();
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    for _ in (buf.len() - i)..width {
+        out.write_char('0')?;
+    }
+    out.write_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"))
 }
 
 /// One element of a Java date-time pattern.
@@ -300,35 +324,35 @@ impl JavaFormat {
                 Item::Literal(s) => out.write_str(s)?,
                 Item::Year(n) => {
                     if *n == 2 {
-                        write!(out, "{:02}", dt.year().rem_euclid(100))?
+                        push_num(out, dt.year().rem_euclid(100) as i64, 2)?
                     } else {
-                        write!(out, "{:0w$}", dt.year(), w = *n)?
+                        push_num(out, dt.year() as i64, *n)?
                     }
                 }
-                Item::Month(n) => write!(out, "{:0w$}", dt.month(), w = *n)?,
+                Item::Month(n) => push_num(out, dt.month() as i64, *n)?,
                 Item::MonthText(full) => {
                     let name = MONTHS[dt.month0() as usize];
                     out.write_str(if *full { name } else { &name[..3] })?
                 }
-                Item::Day(n) => write!(out, "{:0w$}", dt.day(), w = *n)?,
-                Item::DayOfYear(n) => write!(out, "{:0w$}", dt.ordinal(), w = *n)?,
-                Item::Hour24(n) => write!(out, "{:0w$}", dt.hour(), w = *n)?,
+                Item::Day(n) => push_num(out, dt.day() as i64, *n)?,
+                Item::DayOfYear(n) => push_num(out, dt.ordinal() as i64, *n)?,
+                Item::Hour24(n) => push_num(out, dt.hour() as i64, *n)?,
                 Item::Hour12(n) => {
                     let h = dt.hour() % 12;
-                    write!(out, "{:0w$}", if h == 0 { 12 } else { h }, w = *n)?
+                    push_num(out, (if h == 0 { 12 } else { h }) as i64, *n)?
                 }
-                Item::Hour0To11(n) => write!(out, "{:0w$}", dt.hour() % 12, w = *n)?,
+                Item::Hour0To11(n) => push_num(out, (dt.hour() % 12) as i64, *n)?,
                 Item::Hour1To24(n) => {
                     let h = dt.hour();
-                    write!(out, "{:0w$}", if h == 0 { 24 } else { h }, w = *n)?
+                    push_num(out, (if h == 0 { 24 } else { h }) as i64, *n)?
                 }
-                Item::Minute(n) => write!(out, "{:0w$}", dt.minute(), w = *n)?,
-                Item::Second(n) => write!(out, "{:0w$}", dt.second(), w = *n)?,
+                Item::Minute(n) => push_num(out, dt.minute() as i64, *n)?,
+                Item::Second(n) => push_num(out, dt.second() as i64, *n)?,
                 Item::Fraction(n) => {
                     let nanos = dt.nanosecond() % 1_000_000_000;
                     let n = (*n).min(9);
                     let v = nanos / 10u32.pow(9 - n as u32);
-                    write!(out, "{:0w$}", v, w = n)?
+                    push_num(out, v as i64, n)?
                 }
                 Item::AmPm => out.write_str(if dt.hour() < 12 { "AM" } else { "PM" })?,
                 Item::DayOfWeekText(full) => {
@@ -336,10 +360,10 @@ impl JavaFormat {
                     out.write_str(if *full { name } else { &name[..3] })?
                 }
                 Item::DayOfWeekNumber => {
-                    write!(out, "{}", dt.weekday().num_days_from_sunday() + 1)?
+                    push_num(out, dt.weekday().num_days_from_sunday() as i64 + 1, 1)?
                 }
-                Item::WeekOfYear(n) => write!(out, "{:0w$}", dt.iso_week().week(), w = *n)?,
-                Item::Quarter(n) => write!(out, "{:0w$}", dt.month0() / 3 + 1, w = *n)?,
+                Item::WeekOfYear(n) => push_num(out, dt.iso_week().week() as i64, *n)?,
+                Item::Quarter(n) => push_num(out, (dt.month0() / 3 + 1) as i64, *n)?,
                 Item::Offset(n) => out.write_str(if *n >= 3 { "+00:00" } else { "+0000" })?,
             }
         }
@@ -357,10 +381,14 @@ impl JavaFormat {
         let count = self.items.len();
         for (idx, item) in self.items.iter().enumerate() {
             // A numeric field directly followed by another numeric field takes its exact width.
-            let next_numeric = idx + 1 < count
-                && !matches!(self.items[idx + 1], Item::Literal(_) | Item::AmPm);
+            let next_numeric =
+                idx + 1 < count && !matches!(self.items[idx + 1], Item::Literal(_) | Item::AmPm);
             let width = |n: usize, default_max: usize| {
-                if next_numeric { (n, n) } else { (1, default_max.max(n)) }
+                if next_numeric {
+                    (n, n)
+                } else {
+                    (1, default_max.max(n))
+                }
             };
             match item {
                 Item::Literal(l) => {
@@ -510,7 +538,10 @@ mod tests {
     fn offsets() {
         assert_eq!(parse_time_zone_offset("UTC"), Some(0));
         assert_eq!(parse_time_zone_offset("+08:00"), Some(8 * 3600));
-        assert_eq!(parse_time_zone_offset("GMT-03:30"), Some(-(3 * 3600 + 1800)));
+        assert_eq!(
+            parse_time_zone_offset("GMT-03:30"),
+            Some(-(3 * 3600 + 1800))
+        );
         assert_eq!(parse_time_zone_offset("UTC+8"), Some(8 * 3600));
         assert_eq!(parse_time_zone_offset("Asia/Shanghai"), None);
     }
@@ -525,11 +556,11 @@ mod tests {
             .unwrap();
         assert_eq!(s, "2024-03-05 07:08:09.123");
         s.clear();
-        JavaFormat::compile("yy/M/d h:mm a EEE MMM ''x''")
+        JavaFormat::compile("yy/M/d h:mm a EEE MMM 'o''clock' ''")
             .unwrap()
             .format(&dt, &mut s)
             .unwrap();
-        assert_eq!(s, "24/3/5 7:08 AM Tue Mar 'x'");
+        assert_eq!(s, "24/3/5 7:08 AM Tue Mar o'clock '");
         let f = JavaFormat::compile("yyyyMMddHHmmss").unwrap();
         assert_eq!(
             f.parse("20240305070809"),

@@ -1,7 +1,9 @@
 //! DECIMAL arithmetic on Arrow `Decimal128` with Flink's rules: exact results rounded
 //! HALF_UP to the result scale, NULL when the result does not fit the result precision.
 
-use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, PrimitiveArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBufferBuilder, Decimal128Array, PrimitiveArray,
+};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Decimal128Type, i256};
 
@@ -99,10 +101,13 @@ fn op_one(op: ArithOp, a: i128, s1: i8, b: i128, s2: i8, p: u8, s: i8) -> Result
             } else {
                 (
                     Some(i256::from_i128(a)),
-                    i256::from_i128(b).checked_mul(pow10_256((-e) as u32)).unwrap_or(i256::MAX),
+                    i256::from_i128(b)
+                        .checked_mul(pow10_256((-e) as u32))
+                        .unwrap_or(i256::MAX),
                 )
             };
-            num.and_then(|n| div_half_up_256(n, den)).and_then(|v| v.to_i128())
+            num.and_then(|n| div_half_up_256(n, den))
+                .and_then(|v| v.to_i128())
         }
         ArithOp::Mod => {
             if b == 0 {
@@ -128,9 +133,14 @@ pub(crate) fn decimal_arith(
 ) -> Result<ArrayRef, ExprError> {
     let la = l.array();
     let ra = r.array();
-    let (DataType::Decimal128(_, s1), DataType::Decimal128(_, s2)) = (la.data_type(), ra.data_type())
+    let (DataType::Decimal128(_, s1), DataType::Decimal128(_, s2)) =
+        (la.data_type(), ra.data_type())
     else {
-        return Err(ExprError::Eval(format!("decimal arithmetic on {} and {}", la.data_type(), ra.data_type())));
+        return Err(ExprError::Eval(format!(
+            "decimal arithmetic on {} and {}",
+            la.data_type(),
+            ra.data_type()
+        )));
     };
     let (s1, s2) = (*s1, *s2);
     let lv = la.as_primitive::<Decimal128Type>();
@@ -142,31 +152,97 @@ pub(crate) fn decimal_arith(
     } else {
         lv.len()
     };
-    let li = |i: usize| if l.is_scalar() { 0 } else { i };
-    let ri = |i: usize| if r.is_scalar() { 0 } else { i };
-    let mut values = Vec::with_capacity(n);
-    let mut valid = Vec::with_capacity(n);
-    for i in 0..n {
-        let (a, b) = (li(i), ri(i));
-        if lv.is_null(a) || rv.is_null(b) {
-            values.push(0);
-            valid.push(false);
-            continue;
+    let (ls, rs) = (l.is_scalar(), r.is_scalar());
+    if (ls && lv.is_null(0)) || (rs && rv.is_null(0)) {
+        return Ok(arrow::array::new_null_array(&DataType::Decimal128(p, s), n));
+    }
+    // Validity of the inputs (a scalar operand is known to be valid here).
+    let input_nulls = match (ls, rs) {
+        (true, true) => None,
+        (true, false) => rv.nulls().cloned(),
+        (false, true) => lv.nulls().cloned(),
+        (false, false) => NullBuffer::union(lv.nulls(), rv.nulls()),
+    };
+    let lvals = lv.values();
+    let rvals = rv.values();
+    let get = |i: usize| (lvals[if ls { 0 } else { i }], rvals[if rs { 0 } else { i }]);
+    let valid = |i: usize| input_nulls.as_ref().is_none_or(|nb| nb.is_valid(i));
+    let mut values: Vec<i128> = Vec::with_capacity(n);
+    let mut overflow: Option<BooleanBufferBuilder> = None;
+    let mark_null = |i: usize, overflow: &mut Option<BooleanBufferBuilder>| {
+        let b = overflow.get_or_insert_with(|| {
+            let mut b = BooleanBufferBuilder::new(n);
+            b.append_n(n, true);
+            b
+        });
+        b.set_bit(i, false);
+    };
+    let bound = if p >= 38 { i128::MAX } else { pow10(p as u32) };
+    let scale_up = |from: i8| {
+        if s >= from {
+            Some(pow10((s - from) as u32))
+        } else {
+            None
         }
-        match op_one(op, lv.value(a), s1, rv.value(b), s2, p, s) {
-            Ok(Some(v)) => {
-                values.push(v);
-                valid.push(true);
+    };
+    match (op, scale_up(s1), scale_up(s2)) {
+        // Fast paths: exact i128 arithmetic needing no rounding.
+        (ArithOp::Add | ArithOp::Sub, Some(fa), Some(fb)) => {
+            let sub = op == ArithOp::Sub;
+            for i in 0..n {
+                let (a, b) = get(i);
+                let v = a.checked_mul(fa).zip(b.checked_mul(fb)).and_then(|(x, y)| {
+                    if sub {
+                        x.checked_sub(y)
+                    } else {
+                        x.checked_add(y)
+                    }
+                });
+                match v {
+                    Some(v) if v.unsigned_abs() < bound as u128 => values.push(v),
+                    _ => {
+                        values.push(0);
+                        mark_null(i, &mut overflow);
+                    }
+                }
             }
-            Ok(None) => {
-                values.push(0);
-                valid.push(false);
+        }
+        (ArithOp::Mul, _, _) if s1 as i32 + s2 as i32 == s as i32 => {
+            for i in 0..n {
+                let (a, b) = get(i);
+                match a.checked_mul(b) {
+                    Some(v) if v.unsigned_abs() < bound as u128 => values.push(v),
+                    _ => {
+                        values.push(0);
+                        mark_null(i, &mut overflow);
+                    }
+                }
             }
-            Err(()) => return Err(ExprError::DivideByZero(text.to_string())),
+        }
+        _ => {
+            for i in 0..n {
+                if !valid(i) {
+                    values.push(0);
+                    continue;
+                }
+                let (a, b) = get(i);
+                match op_one(op, a, s1, b, s2, p, s) {
+                    Ok(Some(v)) => values.push(v),
+                    Ok(None) => {
+                        values.push(0);
+                        mark_null(i, &mut overflow);
+                    }
+                    Err(()) => return Err(ExprError::DivideByZero(text.to_string())),
+                }
+            }
         }
     }
-    let arr: Decimal128Array = PrimitiveArray::new(ScalarBuffer::from(values), Some(NullBuffer::from(valid)))
-        .with_precision_and_scale(p, s)?;
+    let nulls = match overflow {
+        None => input_nulls,
+        Some(mut b) => NullBuffer::union(input_nulls.as_ref(), Some(&NullBuffer::new(b.finish()))),
+    };
+    let arr: Decimal128Array =
+        PrimitiveArray::new(ScalarBuffer::from(values), nulls).with_precision_and_scale(p, s)?;
     Ok(std::sync::Arc::new(arr))
 }
 
@@ -209,7 +285,11 @@ pub(crate) fn parse_decimal(s: &str, scale: i8) -> Option<i128> {
         let v = rescale_i32(v, fs, scale as i32)?;
         return Some(if neg { -v } else { v });
     }
-    let v: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let v: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
     let v = rescale_i32(v, from_scale, scale as i32)?;
     Some(if neg { -v } else { v })
 }

@@ -1,6 +1,7 @@
 use sqlparser::ast::{
-    ArrayElemTypeDef, CastKind, DataType, Expr, Ident, MapBracketKind, ObjectName,
-    StructBracketKind, StructField,
+    ArrayElemTypeDef, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, MapBracketKind, ObjectName, StructBracketKind,
+    StructField, TrimWhereField,
 };
 use sqlparser::dialect::Dialect;
 use sqlparser::keywords::Keyword;
@@ -9,7 +10,9 @@ use sqlparser::tokenizer::Token;
 
 /// Flink's SQL dialect for sqlparser: backtick-quoted identifiers, FILTER (WHERE ..) on
 /// aggregates, `INTERVAL '1' DAY` qualifiers, `MAP<K, V>` / `ROW<..>` / `ARRAY<..>` and
-/// `TIMESTAMP(3) WITH LOCAL TIME ZONE` in CAST targets, `=>` named arguments.
+/// `TIMESTAMP(3) WITH LOCAL TIME ZONE` in CAST targets, `=>` named arguments,
+/// `FOR SYSTEM_TIME AS OF`, `MAP[k, v, ..]` (a call of `MAP`), `TRIM(LEADING FROM s)` and
+/// `TABLE t` in window TVF arguments (a call `TABLE(t)`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlinkDialect;
 
@@ -66,17 +69,125 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-        let kind = match &parser.peek_token_ref().token {
-            Token::Word(w) if w.keyword == Keyword::CAST => CastKind::Cast,
-            Token::Word(w) if w.keyword == Keyword::TRY_CAST => CastKind::TryCast,
+        let keyword = match &parser.peek_token_ref().token {
+            Token::Word(w) if w.quote_style.is_none() => w.keyword,
             _ => return None,
         };
-        if parser.peek_nth_token_ref(1).token != Token::LParen {
-            return None;
+        let next = &parser.peek_nth_token_ref(1).token;
+        match keyword {
+            Keyword::CAST if *next == Token::LParen => Some(parse_cast(parser, CastKind::Cast)),
+            Keyword::TRY_CAST if *next == Token::LParen => {
+                Some(parse_cast(parser, CastKind::TryCast))
+            }
+            Keyword::MAP if *next == Token::LBracket => Some(parse_map_literal(parser)),
+            Keyword::TRIM if *next == Token::LParen => parse_trim(parser),
+            Keyword::TABLE if matches!(next, Token::Word(_)) => Some(parse_table_arg(parser)),
+            _ => None,
         }
-        Some(parse_cast(parser, kind))
     }
+}
+
+/// `TABLE name` as an argument of a window table function (`TUMBLE(TABLE Bid, ...)`), as a
+/// call of the function `TABLE` with the (possibly qualified) name as its only argument.
+fn parse_table_arg(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let kw = parser.next_token();
+    let name = parser.parse_object_name(false)?;
+    let parts: Vec<Ident> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().cloned())
+        .collect();
+    let arg = if parts.len() == 1 {
+        Expr::Identifier(parts[0].clone())
+    } else {
+        Expr::CompoundIdentifier(parts)
+    };
+    Ok(Expr::Function(simple_call(
+        Ident::with_span(kw.span, "TABLE"),
+        vec![arg],
+    )))
+}
+
+fn simple_call(name: Ident, args: Vec<Expr>) -> Function {
+    Function {
+        name: ObjectName::from(vec![name]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    }
+}
+
+/// `MAP[k1, v1, k2, v2]`, Flink's map constructor, as a call of the function `MAP`.
+fn parse_map_literal(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let name = parser.next_token();
+    parser.expect_token(&Token::LBracket)?;
+    let items = if parser.consume_token(&Token::RBracket) {
+        Vec::new()
+    } else {
+        let items = parser.parse_comma_separated(Parser::parse_expr)?;
+        parser.expect_token(&Token::RBracket)?;
+        items
+    };
+    let call = Expr::Function(simple_call(Ident::with_span(name.span, "MAP"), items));
+    let mut chain = Vec::new();
+    parser.parse_multi_dim_subscript(&mut chain)?;
+    Ok(if chain.is_empty() {
+        call
+    } else {
+        Expr::CompoundFieldAccess {
+            root: Box::new(call),
+            access_chain: chain,
+        }
+    })
+}
+
+/// `TRIM([BOTH | LEADING | TRAILING] [chars] FROM s)` including the form without `chars`
+/// (`TRIM(LEADING FROM s)`), which sqlparser rejects; other forms are left to sqlparser.
+fn parse_trim(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let where_kw = match &parser.peek_nth_token_ref(2).token {
+        Token::Word(w) => w.keyword,
+        _ => return None,
+    };
+    let trim_where = match where_kw {
+        Keyword::BOTH => TrimWhereField::Both,
+        Keyword::LEADING => TrimWhereField::Leading,
+        Keyword::TRAILING => TrimWhereField::Trailing,
+        _ => return None,
+    };
+    match &parser.peek_nth_token_ref(3).token {
+        Token::Word(w) if w.keyword == Keyword::FROM => {}
+        _ => return None,
+    }
+    Some((|| {
+        parser.next_token();
+        parser.expect_token(&Token::LParen)?;
+        parser.next_token();
+        parser.expect_keyword_is(Keyword::FROM)?;
+        let expr = parser.parse_expr()?;
+        parser.expect_token(&Token::RParen)?;
+        Ok(Expr::Trim {
+            expr: Box::new(expr),
+            trim_where: Some(trim_where),
+            trim_what: None,
+            trim_characters: None,
+        })
+    })())
 }
 
 fn parse_cast(parser: &mut Parser, kind: CastKind) -> Result<Expr, ParserError> {
@@ -195,7 +306,11 @@ fn parse_type(parser: &mut Parser, pending_gt: &mut usize) -> Result<DataType, P
             parser.expect_token(&Token::Comma)?;
             let value = parse_type(parser, pending_gt)?;
             expect_gt(parser, pending_gt)?;
-            DataType::Map(Box::new(key), Box::new(value), MapBracketKind::AngleBrackets)
+            DataType::Map(
+                Box::new(key),
+                Box::new(value),
+                MapBracketKind::AngleBrackets,
+            )
         }
         Some((Keyword::TIMESTAMP, _)) => {
             parser.next_token();
@@ -222,7 +337,8 @@ fn parse_type(parser: &mut Parser, pending_gt: &mut usize) -> Result<DataType, P
         _ => parser.parse_data_type()?,
     };
     if *pending_gt == 0 {
-        let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) || parser.parse_keyword(Keyword::NULL);
+        let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::NULL])
+            || parser.parse_keyword(Keyword::NULL);
     }
     Ok(dt)
 }

@@ -32,9 +32,29 @@ use crate::types::{ArithOp, adjust_precision_scale, at, map_type, tn};
 use crate::{ColumnarValue, ExprRef};
 
 const AGGREGATES: &[&str] = &[
-    "COUNT", "SUM", "AVG", "MIN", "MAX", "STDDEV", "STDDEV_POP", "STDDEV_SAMP", "VAR_POP",
-    "VAR_SAMP", "VARIANCE", "COLLECT", "LISTAGG", "FIRST_VALUE", "LAST_VALUE", "ARRAY_AGG",
-    "ROW_NUMBER", "RANK", "DENSE_RANK", "LAG", "LEAD", "BOOL_AND", "BOOL_OR",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "VAR_POP",
+    "VAR_SAMP",
+    "VARIANCE",
+    "COLLECT",
+    "LISTAGG",
+    "FIRST_VALUE",
+    "LAST_VALUE",
+    "ARRAY_AGG",
+    "ROW_NUMBER",
+    "RANK",
+    "DENSE_RANK",
+    "LAG",
+    "LEAD",
+    "BOOL_AND",
+    "BOOL_OR",
 ];
 
 fn new_fn(
@@ -239,7 +259,7 @@ impl Compiler<'_> {
 
 fn literal_str(x: &ExprRef) -> Option<Option<String>> {
     let v = x.literal_value()?;
-    if v.is_null(0) {
+    if crate::scalar_is_null(v) {
         return Some(None);
     }
     if is_string(v.data_type()) {
@@ -251,7 +271,7 @@ fn literal_str(x: &ExprRef) -> Option<Option<String>> {
 
 fn literal_i64(x: &ExprRef) -> Option<Option<i64>> {
     let v = x.literal_value()?;
-    if v.is_null(0) {
+    if crate::scalar_is_null(v) {
         return Some(None);
     }
     let c = cast_array_with(v, &DataType::Int64, &CastOptions::default()).ok()?;
@@ -444,7 +464,12 @@ pub(crate) fn compile_function(c: &Compiler, f: &Function, e: &Expr) -> Result<E
 }
 
 /// Compiles a call of a built-in function on compiled arguments.
-pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Result<ExprRef, PlanError> {
+pub(crate) fn call(
+    c: &Compiler,
+    name: &str,
+    args: Vec<ExprRef>,
+    e: &Expr,
+) -> Result<ExprRef, PlanError> {
     let nullable = any_nullable(&args);
     match name {
         // ---------------------------------------------------------------- conditional
@@ -535,92 +560,124 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                 .map(|a| c.to_string_arg(a, name, e))
                 .collect::<Result<Vec<_>, _>>()?;
             let sep_nullable = args[0].nullable();
-            Ok(new_fn(name, args, DataType::Utf8, sep_nullable, |vals, n| {
-                let strs: Vec<StrArg> = vals.iter().map(StrArg::new).collect();
-                out_array(build_strings(n, |i, buf| {
-                    let Some(sep) = strs[0].get(i) else { return false };
-                    let mut first = true;
-                    for s in &strs[1..] {
-                        if let Some(v) = s.get(i) {
-                            if !first {
-                                buf.push_str(sep);
+            Ok(new_fn(
+                name,
+                args,
+                DataType::Utf8,
+                sep_nullable,
+                |vals, n| {
+                    let strs: Vec<StrArg> = vals.iter().map(StrArg::new).collect();
+                    out_array(build_strings(n, |i, buf| {
+                        let Some(sep) = strs[0].get(i) else {
+                            return false;
+                        };
+                        let mut first = true;
+                        for s in &strs[1..] {
+                            if let Some(v) = s.get(i) {
+                                if !first {
+                                    buf.push_str(sep);
+                                }
+                                buf.push_str(v);
+                                first = false;
                             }
-                            buf.push_str(v);
-                            first = false;
                         }
-                    }
-                    true
-                }))
-            }))
+                        true
+                    }))
+                },
+            ))
         }
         "UPPER" | "LOWER" | "UCASE" | "LCASE" => {
             arity(name, &args, 1, 1, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
             let upper = name == "UPPER" || name == "UCASE";
-            Ok(new_fn(name, vec![s], DataType::Utf8, nullable, move |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                out_array(build_strings(n, |i, buf| {
-                    let Some(v) = s.get(i) else { return false };
-                    if v.is_ascii() {
-                        buf.push_str(v);
-                        if upper {
-                            buf.make_ascii_uppercase()
+            Ok(new_fn(
+                name,
+                vec![s],
+                DataType::Utf8,
+                nullable,
+                move |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    out_array(build_strings(n, |i, buf| {
+                        let Some(v) = s.get(i) else { return false };
+                        if v.is_ascii() {
+                            buf.push_str(v);
+                            if upper {
+                                buf.make_ascii_uppercase()
+                            } else {
+                                buf.make_ascii_lowercase()
+                            }
+                        } else if upper {
+                            buf.extend(v.chars().flat_map(char::to_uppercase));
                         } else {
-                            buf.make_ascii_lowercase()
+                            buf.extend(v.chars().flat_map(char::to_lowercase));
                         }
-                    } else if upper {
-                        buf.extend(v.chars().flat_map(char::to_uppercase));
-                    } else {
-                        buf.extend(v.chars().flat_map(char::to_lowercase));
-                    }
-                    true
-                }))
-            }))
+                        true
+                    }))
+                },
+            ))
         }
         "INITCAP" => {
             arity(name, &args, 1, 1, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(name, vec![s], DataType::Utf8, nullable, |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                out_array(build_strings(n, |i, buf| {
-                    let Some(v) = s.get(i) else { return false };
-                    let mut start = true;
-                    for ch in v.chars() {
-                        if ch.is_alphanumeric() {
-                            if start {
-                                buf.extend(ch.to_uppercase());
+            Ok(new_fn(
+                name,
+                vec![s],
+                DataType::Utf8,
+                nullable,
+                |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    out_array(build_strings(n, |i, buf| {
+                        let Some(v) = s.get(i) else { return false };
+                        let mut start = true;
+                        for ch in v.chars() {
+                            if ch.is_alphanumeric() {
+                                if start {
+                                    buf.extend(ch.to_uppercase());
+                                } else {
+                                    buf.extend(ch.to_lowercase());
+                                }
+                                start = false;
                             } else {
-                                buf.extend(ch.to_lowercase());
+                                buf.push(ch);
+                                start = true;
                             }
-                            start = false;
-                        } else {
-                            buf.push(ch);
-                            start = true;
                         }
-                    }
-                    true
-                }))
-            }))
+                        true
+                    }))
+                },
+            ))
         }
         "CHAR_LENGTH" | "CHARACTER_LENGTH" | "LENGTH" => {
             arity(name, &args, 1, 1, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(name, vec![s], DataType::Int32, nullable, |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                out_array(build_i32(n, |i| s.get(i).map(|v| v.chars().count() as i32)))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s],
+                DataType::Int32,
+                nullable,
+                |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    out_array(build_i32(n, |i| s.get(i).map(|v| v.chars().count() as i32)))
+                },
+            ))
         }
         "REVERSE" => {
             arity(name, &args, 1, 1, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(name, vec![s], DataType::Utf8, nullable, |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                out_array(build_strings(n, |i, buf| {
-                    let Some(v) = s.get(i) else { return false };
-                    buf.extend(v.chars().rev());
-                    true
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s],
+                DataType::Utf8,
+                nullable,
+                |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    out_array(build_strings(n, |i, buf| {
+                        let Some(v) = s.get(i) else { return false };
+                        buf.extend(v.chars().rev());
+                        true
+                    }))
+                },
+            ))
         }
         "SUBSTRING" | "SUBSTR" => {
             arity(name, &args, 2, 3, e)?;
@@ -649,23 +706,29 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             let s = c.to_string_arg(args[0].clone(), name, e)?;
             let k = c.to_int_arg(args[1].clone(), name, e)?;
             let left = name == "LEFT";
-            Ok(new_fn(name, vec![s, k], DataType::Utf8, nullable, move |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                let k = IntArg::new(&vals[1]);
-                out_array(build_slices(n, |i| {
-                    let v = s.get(i)?;
-                    let k = k.get(i)?.max(0) as usize;
-                    let count = v.chars().count();
-                    if k >= count {
-                        return Some(v);
-                    }
-                    Some(if left {
-                        char_slice(v, 0, k)
-                    } else {
-                        char_slice(v, count - k, count)
-                    })
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s, k],
+                DataType::Utf8,
+                nullable,
+                move |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    let k = IntArg::new(&vals[1]);
+                    out_array(build_slices(n, |i| {
+                        let v = s.get(i)?;
+                        let k = k.get(i)?.max(0) as usize;
+                        let count = v.chars().count();
+                        if k >= count {
+                            return Some(v);
+                        }
+                        Some(if left {
+                            char_slice(v, 0, k)
+                        } else {
+                            char_slice(v, count - k, count)
+                        })
+                    }))
+                },
+            ))
         }
         "SPLIT_INDEX" => {
             arity(name, &args, 3, 3, e)?;
@@ -687,25 +750,31 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                 c.to_string_arg(args[1].clone(), name, e)?
             };
             let idx = c.to_int_arg(args[2].clone(), name, e)?;
-            Ok(new_fn(name, vec![s, sep, idx], DataType::Utf8, true, |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                let sep = StrArg::new(&vals[1]);
-                let idx = IntArg::new(&vals[2]);
-                out_array(build_slices(n, |i| {
-                    let v = s.get(i)?;
-                    let sep = sep.get(i)?;
-                    let k = idx.get(i)?;
-                    if k < 0 || v.is_empty() {
-                        return None;
-                    }
-                    let k = k as usize;
-                    if sep.is_empty() {
-                        v.split(char::is_whitespace).nth(k)
-                    } else {
-                        v.split(sep).nth(k)
-                    }
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s, sep, idx],
+                DataType::Utf8,
+                true,
+                |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    let sep = StrArg::new(&vals[1]);
+                    let idx = IntArg::new(&vals[2]);
+                    out_array(build_slices(n, |i| {
+                        let v = s.get(i)?;
+                        let sep = sep.get(i)?;
+                        let k = idx.get(i)?;
+                        if k < 0 || v.is_empty() {
+                            return None;
+                        }
+                        let k = k as usize;
+                        if sep.is_empty() {
+                            v.split(char::is_whitespace).nth(k)
+                        } else {
+                            v.split(sep).nth(k)
+                        }
+                    }))
+                },
+            ))
         }
         "REPLACE" => {
             arity(name, &args, 3, 3, e)?;
@@ -787,46 +856,60 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             let len = c.to_int_arg(args[1].clone(), name, e)?;
             let pad = c.to_string_arg(args[2].clone(), name, e)?;
             let left = name == "LPAD";
-            Ok(new_fn(name, vec![s, len, pad], DataType::Utf8, true, move |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                let len = IntArg::new(&vals[1]);
-                let pad = StrArg::new(&vals[2]);
-                out_array(build_strings(n, |i, buf| {
-                    let (Some(v), Some(l), Some(p)) = (s.get(i), len.get(i), pad.get(i)) else {
-                        return false;
-                    };
-                    if l < 0 || p.is_empty() {
-                        return false;
-                    }
-                    let l = l as usize;
-                    let count = v.chars().count();
-                    let fill = l.saturating_sub(count);
-                    if left {
-                        buf.extend(p.chars().cycle().take(fill));
-                        buf.extend(v.chars().take(l - fill));
-                    } else {
-                        buf.extend(v.chars().take(l));
-                        buf.extend(p.chars().cycle().take(fill));
-                    }
-                    true
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s, len, pad],
+                DataType::Utf8,
+                true,
+                move |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    let len = IntArg::new(&vals[1]);
+                    let pad = StrArg::new(&vals[2]);
+                    out_array(build_strings(n, |i, buf| {
+                        let (Some(v), Some(l), Some(p)) = (s.get(i), len.get(i), pad.get(i)) else {
+                            return false;
+                        };
+                        if l < 0 || p.is_empty() {
+                            return false;
+                        }
+                        let l = l as usize;
+                        let count = v.chars().count();
+                        let fill = l.saturating_sub(count);
+                        if left {
+                            buf.extend(p.chars().cycle().take(fill));
+                            buf.extend(v.chars().take(l - fill));
+                        } else {
+                            buf.extend(v.chars().take(l));
+                            buf.extend(p.chars().cycle().take(fill));
+                        }
+                        true
+                    }))
+                },
+            ))
         }
         "REPEAT" => {
             arity(name, &args, 2, 2, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
             let k = c.to_int_arg(args[1].clone(), name, e)?;
-            Ok(new_fn(name, vec![s, k], DataType::Utf8, nullable, |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                let k = IntArg::new(&vals[1]);
-                out_array(build_strings(n, |i, buf| {
-                    let (Some(v), Some(k)) = (s.get(i), k.get(i)) else { return false };
-                    for _ in 0..k.max(0) {
-                        buf.push_str(v);
-                    }
-                    true
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s, k],
+                DataType::Utf8,
+                nullable,
+                |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    let k = IntArg::new(&vals[1]);
+                    out_array(build_strings(n, |i, buf| {
+                        let (Some(v), Some(k)) = (s.get(i), k.get(i)) else {
+                            return false;
+                        };
+                        for _ in 0..k.max(0) {
+                            buf.push_str(v);
+                        }
+                        true
+                    }))
+                },
+            ))
         }
         "LTRIM" | "RTRIM" | "BTRIM" => {
             arity(name, &args, 1, 2, e)?;
@@ -852,6 +935,11 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                 let s = StrArg::new(&vals[0]);
                 let p = StrArg::new(&vals[1]);
                 let idx = vals.get(2).map(IntArg::new);
+                // A literal pattern reuses one set of capture slots for the whole batch.
+                let mut fixed = match &re {
+                    RegexArg::Fixed(Some(r)) => Some((r, r.capture_locations())),
+                    _ => None,
+                };
                 out_array(build_slices(n, |i| {
                     let v = s.get(i)?;
                     let g = match &idx {
@@ -860,6 +948,10 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                     };
                     if g < 0 {
                         return None;
+                    }
+                    if let Some((r, locs)) = fixed.as_mut() {
+                        r.captures_read(locs, v)?;
+                        return locs.get(g as usize).map(|(a, b)| &v[a..b]);
                     }
                     re.with(p.get(i), |r| {
                         let caps = r?.captures(v)?;
@@ -874,21 +966,29 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             let p = c.to_string_arg(args[1].clone(), name, e)?;
             let r = c.to_string_arg(args[2].clone(), name, e)?;
             let re = RegexArg::new(&p, e)?;
-            Ok(new_fn(name, vec![s, p, r], DataType::Utf8, true, move |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                let p = StrArg::new(&vals[1]);
-                let rep = StrArg::new(&vals[2]);
-                out_array(build_strings(n, |i, buf| {
-                    let (Some(v), Some(r)) = (s.get(i), rep.get(i)) else { return false };
-                    re.with(p.get(i), |re| match re {
-                        Some(re) => {
-                            buf.push_str(&re.replace_all(v, regex::NoExpand(r)));
-                            true
-                        }
-                        None => false,
-                    })
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s, p, r],
+                DataType::Utf8,
+                true,
+                move |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    let p = StrArg::new(&vals[1]);
+                    let rep = StrArg::new(&vals[2]);
+                    out_array(build_strings(n, |i, buf| {
+                        let (Some(v), Some(r)) = (s.get(i), rep.get(i)) else {
+                            return false;
+                        };
+                        re.with(p.get(i), |re| match re {
+                            Some(re) => {
+                                buf.push_str(&re.replace_all(v, regex::NoExpand(r)));
+                                true
+                            }
+                            None => false,
+                        })
+                    }))
+                },
+            ))
         }
         "REGEXP" => {
             arity(name, &args, 2, 2, e)?;
@@ -897,41 +997,59 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
         "HASH_CODE" => {
             arity(name, &args, 1, 1, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(name, vec![s], DataType::Int32, nullable, |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                out_array(build_i32(n, |i| {
-                    let v = s.get(i)?;
-                    let mut h: i32 = 0;
-                    for u in v.encode_utf16() {
-                        h = h.wrapping_mul(31).wrapping_add(u as i32);
-                    }
-                    Some(h.wrapping_abs())
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s],
+                DataType::Int32,
+                nullable,
+                |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    out_array(build_i32(n, |i| {
+                        let v = s.get(i)?;
+                        let mut h: i32 = 0;
+                        for u in v.encode_utf16() {
+                            h = h.wrapping_mul(31).wrapping_add(u as i32);
+                        }
+                        Some(h.wrapping_abs())
+                    }))
+                },
+            ))
         }
         "ASCII" => {
             arity(name, &args, 1, 1, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(name, vec![s], DataType::Int32, nullable, |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                out_array(build_i32(n, |i| {
-                    Some(s.get(i)?.bytes().next().map(|b| b as i32).unwrap_or(0))
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![s],
+                DataType::Int32,
+                nullable,
+                |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    out_array(build_i32(n, |i| {
+                        Some(s.get(i)?.bytes().next().map(|b| b as i32).unwrap_or(0))
+                    }))
+                },
+            ))
         }
         "CHR" => {
             arity(name, &args, 1, 1, e)?;
             let k = c.to_int_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(name, vec![k], DataType::Utf8, nullable, |vals, n| {
-                let k = IntArg::new(&vals[0]);
-                out_array(build_strings(n, |i, buf| {
-                    let Some(k) = k.get(i) else { return false };
-                    if k >= 0 {
-                        buf.push((k & 0xFF) as u8 as char);
-                    }
-                    true
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![k],
+                DataType::Utf8,
+                nullable,
+                |vals, n| {
+                    let k = IntArg::new(&vals[0]);
+                    out_array(build_strings(n, |i, buf| {
+                        let Some(k) = k.get(i) else { return false };
+                        if k >= 0 {
+                            buf.push((k & 0xFF) as u8 as char);
+                        }
+                        true
+                    }))
+                },
+            ))
         }
         "OVERLAY" => {
             arity(name, &args, 3, 4, e)?;
@@ -981,13 +1099,35 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             Ok(new_fn(name, vec![x], t, nullable, |vals, _| {
                 map_value(vals[0].clone(), |a| {
                     Ok(match a.data_type() {
-                        DataType::Int8 => Arc::new(a.as_primitive::<arrow::datatypes::Int8Type>().unary::<_, arrow::datatypes::Int8Type>(|v| v.wrapping_abs())) as ArrayRef,
-                        DataType::Int16 => Arc::new(a.as_primitive::<arrow::datatypes::Int16Type>().unary::<_, arrow::datatypes::Int16Type>(|v| v.wrapping_abs())),
-                        DataType::Int32 => Arc::new(a.as_primitive::<Int32Type>().unary::<_, Int32Type>(|v| v.wrapping_abs())),
-                        DataType::Int64 => Arc::new(a.as_primitive::<Int64Type>().unary::<_, Int64Type>(|v| v.wrapping_abs())),
-                        DataType::Float32 => Arc::new(a.as_primitive::<arrow::datatypes::Float32Type>().unary::<_, arrow::datatypes::Float32Type>(|v| v.abs())),
-                        DataType::Float64 => Arc::new(a.as_primitive::<Float64Type>().unary::<_, Float64Type>(|v| v.abs())),
-                        DataType::Decimal128(p, s) => Arc::new(a.as_primitive::<Decimal128Type>().unary::<_, Decimal128Type>(|v| v.abs()).with_precision_and_scale(*p, *s)?),
+                        DataType::Int8 => Arc::new(
+                            a.as_primitive::<arrow::datatypes::Int8Type>()
+                                .unary::<_, arrow::datatypes::Int8Type>(|v| v.wrapping_abs()),
+                        ) as ArrayRef,
+                        DataType::Int16 => Arc::new(
+                            a.as_primitive::<arrow::datatypes::Int16Type>()
+                                .unary::<_, arrow::datatypes::Int16Type>(|v| v.wrapping_abs()),
+                        ),
+                        DataType::Int32 => Arc::new(
+                            a.as_primitive::<Int32Type>()
+                                .unary::<_, Int32Type>(|v| v.wrapping_abs()),
+                        ),
+                        DataType::Int64 => Arc::new(
+                            a.as_primitive::<Int64Type>()
+                                .unary::<_, Int64Type>(|v| v.wrapping_abs()),
+                        ),
+                        DataType::Float32 => Arc::new(
+                            a.as_primitive::<arrow::datatypes::Float32Type>()
+                                .unary::<_, arrow::datatypes::Float32Type>(|v| v.abs()),
+                        ),
+                        DataType::Float64 => Arc::new(
+                            a.as_primitive::<Float64Type>()
+                                .unary::<_, Float64Type>(|v| v.abs()),
+                        ),
+                        DataType::Decimal128(p, s) => Arc::new(
+                            a.as_primitive::<Decimal128Type>()
+                                .unary::<_, Decimal128Type>(|v| v.abs())
+                                .with_precision_and_scale(*p, *s)?,
+                        ),
                         other => return Err(ExprError::Eval(format!("ABS of {other}"))),
                     })
                 })
@@ -1005,16 +1145,22 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                 "ATAN2" => f64::atan2,
                 _ => |base, x| x.ln() / base.ln(),
             };
-            Ok(new_fn(name, vec![a, b], DataType::Float64, nullable, move |vals, n| {
-                let x = vals[0].clone().into_array(n)?;
-                let y = vals[1].clone().into_array(n)?;
-                let r: Float64Array = arrow::compute::binary(
-                    x.as_primitive::<Float64Type>(),
-                    y.as_primitive::<Float64Type>(),
-                    op,
-                )?;
-                out_array(Arc::new(r))
-            }))
+            Ok(new_fn(
+                name,
+                vec![a, b],
+                DataType::Float64,
+                nullable,
+                move |vals, n| {
+                    let x = vals[0].clone().into_array(n)?;
+                    let y = vals[1].clone().into_array(n)?;
+                    let r: Float64Array = arrow::compute::binary(
+                        x.as_primitive::<Float64Type>(),
+                        y.as_primitive::<Float64Type>(),
+                        op,
+                    )?;
+                    out_array(Arc::new(r))
+                },
+            ))
         }
         "SQRT" | "LN" | "LOG" | "LOG10" | "LOG2" | "EXP" | "SIN" | "COS" | "TAN" | "ASIN"
         | "ACOS" | "ATAN" | "SINH" | "COSH" | "TANH" | "COT" | "DEGREES" | "RADIANS" | "CBRT" => {
@@ -1040,11 +1186,20 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                 "RADIANS" => f64::to_radians,
                 _ => f64::cbrt,
             };
-            Ok(new_fn(name, vec![x], DataType::Float64, nullable, move |vals, _| {
-                map_value(vals[0].clone(), |a| {
-                    Ok(Arc::new(a.as_primitive::<Float64Type>().unary::<_, Float64Type>(op)) as ArrayRef)
-                })
-            }))
+            Ok(new_fn(
+                name,
+                vec![x],
+                DataType::Float64,
+                nullable,
+                move |vals, _| {
+                    map_value(vals[0].clone(), |a| {
+                        Ok(
+                            Arc::new(a.as_primitive::<Float64Type>().unary::<_, Float64Type>(op))
+                                as ArrayRef,
+                        )
+                    })
+                },
+            ))
         }
         "PI" => Ok(literal(std::f64::consts::PI)),
         "E" => Ok(literal(std::f64::consts::E)),
@@ -1055,22 +1210,29 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             let x = c.coerce(x, &t);
             let as_double = c.coerce(x.clone(), &DataType::Float64);
             let t2 = t.clone();
-            Ok(new_fn(name, vec![as_double], t.clone(), nullable, move |vals, _| {
-                map_value(vals[0].clone(), |a| {
-                    let s: ArrayRef = Arc::new(
-                        a.as_primitive::<Float64Type>().unary::<_, Float64Type>(|v| {
-                            if v > 0.0 {
-                                1.0
-                            } else if v < 0.0 {
-                                -1.0
-                            } else {
-                                v
-                            }
-                        }),
-                    );
-                    cast_array_with(&s, &t2, &CastOptions::default())
-                })
-            }))
+            Ok(new_fn(
+                name,
+                vec![as_double],
+                t.clone(),
+                nullable,
+                move |vals, _| {
+                    map_value(vals[0].clone(), |a| {
+                        let s: ArrayRef = Arc::new(
+                            a.as_primitive::<Float64Type>()
+                                .unary::<_, Float64Type>(|v| {
+                                    if v > 0.0 {
+                                        1.0
+                                    } else if v < 0.0 {
+                                        -1.0
+                                    } else {
+                                        v
+                                    }
+                                }),
+                        );
+                        cast_array_with(&s, &t2, &CastOptions::default())
+                    })
+                },
+            ))
         }
         "ROUND" | "TRUNCATE" => {
             arity(name, &args, 1, 2, e)?;
@@ -1097,23 +1259,31 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             let ts = c.to_local_ts_arg(args[0].clone(), name, e)?;
             let fmt = c.to_string_arg(args[1].clone(), name, e)?;
             let f = FormatArg::new(Some(&fmt), "", e)?;
-            Ok(new_fn(name, vec![ts, fmt], DataType::Utf8, true, move |vals, n| {
-                let ts = vals[0].array();
-                let ts_scalar = vals[0].is_scalar();
-                let ts = ts.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
-                let p = StrArg::new(&vals[1]);
-                out_array(build_strings(n, |i, buf| {
-                    let j = if ts_scalar { 0 } else { i };
-                    if ts.is_null(j) {
-                        return false;
-                    }
-                    let Some(dt) = millis_to_naive(ts.value(j)) else { return false };
-                    f.with(p.get(i), |fmt| match fmt {
-                        Some(fmt) => fmt.format(&dt, buf).is_ok(),
-                        None => false,
-                    })
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                vec![ts, fmt],
+                DataType::Utf8,
+                true,
+                move |vals, n| {
+                    let ts = vals[0].array();
+                    let ts_scalar = vals[0].is_scalar();
+                    let ts = ts.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                    let p = StrArg::new(&vals[1]);
+                    out_array(build_strings(n, |i, buf| {
+                        let j = if ts_scalar { 0 } else { i };
+                        if ts.is_null(j) {
+                            return false;
+                        }
+                        let Some(dt) = millis_to_naive(ts.value(j)) else {
+                            return false;
+                        };
+                        f.with(p.get(i), |fmt| match fmt {
+                            Some(fmt) => fmt.format(&dt, buf).is_ok(),
+                            None => false,
+                        })
+                    }))
+                },
+            ))
         }
         "TO_TIMESTAMP" | "TO_DATE" => {
             arity(name, &args, 1, 2, e)?;
@@ -1167,11 +1337,14 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                     }
                 };
                 if date {
-                    let out: Date32Array = (0..n).map(|i| parse(i).map(|d| date_to_days(&d.date()))).collect();
+                    let out: Date32Array = (0..n)
+                        .map(|i| parse(i).map(|d| date_to_days(&d.date())))
+                        .collect();
                     out_array(Arc::new(out))
                 } else {
-                    let out: TimestampMillisecondArray =
-                        (0..n).map(|i| parse(i).map(|d| naive_to_millis(&d))).collect();
+                    let out: TimestampMillisecondArray = (0..n)
+                        .map(|i| parse(i).map(|d| naive_to_millis(&d)))
+                        .collect();
                     out_array(Arc::new(out))
                 }
             }))
@@ -1189,22 +1362,28 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             if let Some(fx) = fmt {
                 fargs.push(fx);
             }
-            Ok(new_fn(name, fargs, DataType::Int64, nullable, move |vals, n| {
-                let s = StrArg::new(&vals[0]);
-                let p = vals.get(1).map(StrArg::new);
-                out_array(build_i64(n, |i| {
-                    let v = s.get(i)?;
-                    let pat = match &p {
-                        Some(p) => Some(p.get(i)?),
-                        None => None,
-                    };
-                    let parsed = f.with(pat, |fmt| fmt.and_then(|fmt| fmt.parse(v)));
-                    Some(match parsed {
-                        Some(dt) => dt.and_utc().timestamp() - off,
-                        None => i64::MIN,
-                    })
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                fargs,
+                DataType::Int64,
+                nullable,
+                move |vals, n| {
+                    let s = StrArg::new(&vals[0]);
+                    let p = vals.get(1).map(StrArg::new);
+                    out_array(build_i64(n, |i| {
+                        let v = s.get(i)?;
+                        let pat = match &p {
+                            Some(p) => Some(p.get(i)?),
+                            None => None,
+                        };
+                        let parsed = f.with(pat, |fmt| fmt.and_then(|fmt| fmt.parse(v)));
+                        Some(match parsed {
+                            Some(dt) => dt.and_utc().timestamp() - off,
+                            None => i64::MIN,
+                        })
+                    }))
+                },
+            ))
         }
         "FROM_UNIXTIME" => {
             arity(name, &args, 1, 2, e)?;
@@ -1219,22 +1398,32 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             if let Some(fx) = fmt {
                 fargs.push(fx);
             }
-            Ok(new_fn(name, fargs, DataType::Utf8, nullable, move |vals, n| {
-                let s = IntArg::new(&vals[0]);
-                let p = vals.get(1).map(StrArg::new);
-                out_array(build_strings(n, |i, buf| {
-                    let Some(v) = s.get(i) else { return false };
-                    let pat = match &p {
-                        Some(p) => match p.get(i) {
-                            Some(x) => Some(x),
-                            None => return false,
-                        },
-                        None => None,
-                    };
-                    let Some(dt) = millis_to_naive((v + off).wrapping_mul(1000)) else { return false };
-                    f.with(pat, |fmt| fmt.is_some_and(|fmt| fmt.format(&dt, buf).is_ok()))
-                }))
-            }))
+            Ok(new_fn(
+                name,
+                fargs,
+                DataType::Utf8,
+                nullable,
+                move |vals, n| {
+                    let s = IntArg::new(&vals[0]);
+                    let p = vals.get(1).map(StrArg::new);
+                    out_array(build_strings(n, |i, buf| {
+                        let Some(v) = s.get(i) else { return false };
+                        let pat = match &p {
+                            Some(p) => match p.get(i) {
+                                Some(x) => Some(x),
+                                None => return false,
+                            },
+                            None => None,
+                        };
+                        let Some(dt) = millis_to_naive((v + off).wrapping_mul(1000)) else {
+                            return false;
+                        };
+                        f.with(pat, |fmt| {
+                            fmt.is_some_and(|fmt| fmt.format(&dt, buf).is_ok())
+                        })
+                    }))
+                },
+            ))
         }
         "TO_TIMESTAMP_LTZ" => {
             arity(name, &args, 1, 2, e)?;
@@ -1298,8 +1487,9 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
             let x = c.to_double_arg(x, name, e)?;
             Ok(new_fn(name, vec![x], ltz, nullable, move |vals, _| {
                 map_value(vals[0].clone(), |a| {
-                    let r: TimestampMillisecondArray =
-                        a.as_primitive::<Float64Type>().unary(|v| (v * factor) as i64);
+                    let r: TimestampMillisecondArray = a
+                        .as_primitive::<Float64Type>()
+                        .unary(|v| (v * factor) as i64);
                     Ok(Arc::new(r.with_timezone("UTC")) as ArrayRef)
                 })
             }))
@@ -1307,7 +1497,11 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
         // ---------------------------------------------------------------- collections
         "ARRAY" => {
             let t = c.common_of(&args, "ARRAY", e)?;
-            let t = if matches!(t, DataType::Null) { DataType::Utf8 } else { t };
+            let t = if matches!(t, DataType::Null) {
+                DataType::Utf8
+            } else {
+                t
+            };
             let args: Vec<ExprRef> = args.into_iter().map(|a| c.coerce(a, &t)).collect();
             let field = Arc::new(Field::new_list_field(t.clone(), true));
             let lt = DataType::List(field.clone());
@@ -1329,7 +1523,12 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(
                     (0..=n).map(|i| (i * k) as i32).collect::<Vec<_>>(),
                 ));
-                out_array(Arc::new(ListArray::try_new(field.clone(), offsets, values, None)?))
+                out_array(Arc::new(ListArray::try_new(
+                    field.clone(),
+                    offsets,
+                    values,
+                    None,
+                )?))
             }))
         }
         "ROW" => {
@@ -1365,21 +1564,30 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                 .enumerate()
                 .map(|(i, a)| c.coerce(a, if i % 2 == 0 { &kt } else { &vt }))
                 .collect();
-            let DataType::Map(entries_field, _) = mt.clone() else { unreachable!() };
+            let DataType::Map(entries_field, _) = mt.clone() else {
+                unreachable!()
+            };
             Ok(new_fn(name, args, mt, false, move |vals, n| {
                 let k = vals.len() / 2;
                 let arrays = vals
                     .iter()
                     .map(|v| v.clone().into_array(n))
                     .collect::<Result<Vec<_>, _>>()?;
-                let key_refs: Vec<&dyn Array> = arrays.iter().step_by(2).map(|a| a.as_ref()).collect();
-                let val_refs: Vec<&dyn Array> =
-                    arrays.iter().skip(1).step_by(2).map(|a| a.as_ref()).collect();
+                let key_refs: Vec<&dyn Array> =
+                    arrays.iter().step_by(2).map(|a| a.as_ref()).collect();
+                let val_refs: Vec<&dyn Array> = arrays
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|a| a.as_ref())
+                    .collect();
                 let indices: Vec<(usize, usize)> =
                     (0..n).flat_map(|i| (0..k).map(move |j| (j, i))).collect();
                 let keys = arrow::compute::interleave(&key_refs, &indices)?;
                 let values = arrow::compute::interleave(&val_refs, &indices)?;
-                let DataType::Struct(fields) = entries_field.data_type() else { unreachable!() };
+                let DataType::Struct(fields) = entries_field.data_type() else {
+                    unreachable!()
+                };
                 let entries = StructArray::try_new(fields.clone(), vec![keys, values], None)?;
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(
                     (0..=n).map(|i| (i * k) as i32).collect::<Vec<_>>(),
@@ -1403,18 +1611,30 @@ pub(crate) fn call(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Re
                     at(e)
                 )));
             }
-            Ok(new_fn(name, vec![x], DataType::Int32, nullable, |vals, _| {
-                map_value(vals[0].clone(), |a| {
-                    let offsets: &[i32] = match a.data_type() {
-                        DataType::List(_) => a.as_list::<i32>().value_offsets(),
-                        _ => a.as_map().value_offsets(),
-                    };
-                    let lens: Int32Array = (0..a.len())
-                        .map(|i| if a.is_null(i) { None } else { Some(offsets[i + 1] - offsets[i]) })
-                        .collect();
-                    Ok(Arc::new(lens) as ArrayRef)
-                })
-            }))
+            Ok(new_fn(
+                name,
+                vec![x],
+                DataType::Int32,
+                nullable,
+                |vals, _| {
+                    map_value(vals[0].clone(), |a| {
+                        let offsets: &[i32] = match a.data_type() {
+                            DataType::List(_) => a.as_list::<i32>().value_offsets(),
+                            _ => a.as_map().value_offsets(),
+                        };
+                        let lens: Int32Array = (0..a.len())
+                            .map(|i| {
+                                if a.is_null(i) {
+                                    None
+                                } else {
+                                    Some(offsets[i + 1] - offsets[i])
+                                }
+                            })
+                            .collect();
+                        Ok(Arc::new(lens) as ArrayRef)
+                    })
+                },
+            ))
         }
         _ => Err(PlanError::UnknownFunction {
             name: name.to_string(),
@@ -1429,7 +1649,10 @@ fn char_slice(s: &str, start: usize, end: usize) -> &str {
         let start = start.min(end);
         return &s[start..end];
     }
-    let mut it = s.char_indices().map(|(b, _)| b).chain(std::iter::once(s.len()));
+    let mut it = s
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(s.len()));
     let b0 = it.by_ref().nth(start).unwrap_or(s.len());
     let b1 = if end > start {
         it.nth(end - start - 1).unwrap_or(s.len())
@@ -1448,7 +1671,11 @@ pub(crate) fn flink_substring(s: &str, pos: i64, len: i64) -> Option<&str> {
     if s.is_empty() {
         return Some("");
     }
-    let count = if s.is_ascii() { s.len() } else { s.chars().count() } as i64;
+    let count = if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    } as i64;
     let start = if pos > 0 {
         let st = pos - 1;
         if st >= count {
@@ -1464,11 +1691,20 @@ pub(crate) fn flink_substring(s: &str, pos: i64, len: i64) -> Option<&str> {
     } else {
         0
     };
-    let end = if count - start < len { count } else { start + len };
+    let end = if count - start < len {
+        count
+    } else {
+        start + len
+    };
     Some(char_slice(s, start as usize, end as usize))
 }
 
-fn numeric_arg_type(c: &Compiler, x: &ExprRef, name: &str, e: &Expr) -> Result<DataType, PlanError> {
+fn numeric_arg_type(
+    c: &Compiler,
+    x: &ExprRef,
+    name: &str,
+    e: &Expr,
+) -> Result<DataType, PlanError> {
     let _ = c;
     match x.data_type() {
         DataType::Null => Ok(DataType::Int32),
@@ -1500,51 +1736,76 @@ pub(crate) fn trim(
         _ => (true, true),
     };
     let nullable = s.nullable() || chars.nullable();
-    Ok(new_fn("TRIM", vec![s, chars], DataType::Utf8, nullable, move |vals, n| {
-        let s = StrArg::new(&vals[0]);
-        let ch = StrArg::new(&vals[1]);
-        out_array(build_slices(n, |i| {
-            let v = s.get(i)?;
-            let set = ch.get(i)?;
-            let single = if set.len() == 1 { Some(set.as_bytes()[0] as char) } else { None };
-            let pred = |x: char| match single {
-                Some(c) => x == c,
-                None => set.contains(x),
-            };
-            let mut r = v;
-            if lead {
-                r = r.trim_start_matches(pred);
-            }
-            if trail {
-                r = r.trim_end_matches(pred);
-            }
-            Some(r)
-        }))
-    }))
+    Ok(new_fn(
+        "TRIM",
+        vec![s, chars],
+        DataType::Utf8,
+        nullable,
+        move |vals, n| {
+            let s = StrArg::new(&vals[0]);
+            let ch = StrArg::new(&vals[1]);
+            out_array(build_slices(n, |i| {
+                let v = s.get(i)?;
+                let set = ch.get(i)?;
+                let single = if set.len() == 1 {
+                    Some(set.as_bytes()[0] as char)
+                } else {
+                    None
+                };
+                let pred = |x: char| match single {
+                    Some(c) => x == c,
+                    None => set.contains(x),
+                };
+                let mut r = v;
+                if lead {
+                    r = r.trim_start_matches(pred);
+                }
+                if trail {
+                    r = r.trim_end_matches(pred);
+                }
+                Some(r)
+            }))
+        },
+    ))
 }
 
 fn regexp_compiled(c: &Compiler, s: ExprRef, p: ExprRef, e: &Expr) -> Result<ExprRef, PlanError> {
     let s = c.to_string_arg(s, "REGEXP", e)?;
     let p = c.to_string_arg(p, "REGEXP", e)?;
     let empty = matches!(literal_str(&p), Some(Some(ref x)) if x.is_empty());
-    let re = if empty { RegexArg::Fixed(None) } else { RegexArg::new(&p, e)? };
+    let re = if empty {
+        RegexArg::Fixed(None)
+    } else {
+        RegexArg::new(&p, e)?
+    };
     let nullable = s.nullable() || p.nullable();
-    Ok(new_fn("REGEXP", vec![s, p], DataType::Boolean, nullable, move |vals, n| {
-        let s = StrArg::new(&vals[0]);
-        let p = StrArg::new(&vals[1]);
-        out_array(build_bool(n, |i| {
-            let v = s.get(i)?;
-            let pat = p.get(i)?;
-            if pat.is_empty() {
-                return Some(false);
-            }
-            Some(re.with(Some(pat), |r| r.is_some_and(|r| r.is_match(v))))
-        }))
-    }))
+    Ok(new_fn(
+        "REGEXP",
+        vec![s, p],
+        DataType::Boolean,
+        nullable,
+        move |vals, n| {
+            let s = StrArg::new(&vals[0]);
+            let p = StrArg::new(&vals[1]);
+            out_array(build_bool(n, |i| {
+                let v = s.get(i)?;
+                let pat = p.get(i)?;
+                if pat.is_empty() {
+                    return Some(false);
+                }
+                Some(re.with(Some(pat), |r| r.is_some_and(|r| r.is_match(v))))
+            }))
+        },
+    ))
 }
 
 /// `s REGEXP p` / `REGEXP(s, p)`: whether any substring matches (Java `find`).
-pub(crate) fn regexp_match(c: &Compiler, s: &Expr, p: &Expr, e: &Expr) -> Result<ExprRef, PlanError> {
+pub(crate) fn regexp_match(
+    c: &Compiler,
+    s: &Expr,
+    p: &Expr,
+    e: &Expr,
+) -> Result<ExprRef, PlanError> {
     let s = c.compile(s)?;
     let p = c.compile(p)?;
     regexp_compiled(c, s, p, e)
@@ -1587,13 +1848,24 @@ pub(crate) fn similar_to(
         }
     }
     re.push_str(")$");
-    let regex = java_regex(&re).map_err(|m| PlanError::Invalid(format!("{m} in `{e}`{}", at(e))))?;
+    let regex =
+        java_regex(&re).map_err(|m| PlanError::Invalid(format!("{m} in `{e}`{}", at(e))))?;
     let nullable = sx.nullable();
-    let m = new_fn("SIMILAR TO", vec![sx], DataType::Boolean, nullable, move |vals, n| {
-        let s = StrArg::new(&vals[0]);
-        out_array(build_bool(n, |i| Some(regex.is_match(s.get(i)?))))
-    });
-    Ok(if negated { Arc::new(Not { input: m }) } else { m })
+    let m = new_fn(
+        "SIMILAR TO",
+        vec![sx],
+        DataType::Boolean,
+        nullable,
+        move |vals, n| {
+            let s = StrArg::new(&vals[0]);
+            out_array(build_bool(n, |i| Some(regex.is_match(s.get(i)?))))
+        },
+    );
+    Ok(if negated {
+        Arc::new(Not { input: m })
+    } else {
+        m
+    })
 }
 
 fn round(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Result<ExprRef, PlanError> {
@@ -1626,21 +1898,27 @@ fn round(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Result<ExprR
             } else {
                 adjust_precision_scale(1 + p as i32 - s as i32 + d, d)
             };
-            Ok(new_fn(name, vec![x], DataType::Decimal128(rp, rs), true, move |vals, _| {
-                map_value(vals[0].clone(), |a| {
-                    let dec = a.as_primitive::<Decimal128Type>();
-                    let out: Decimal128Array = dec
-                        .iter()
-                        .map(|v| {
-                            let v = v?;
-                            let r = round_unscaled(v, s as i32, d, truncate)?;
-                            // r is at scale max(d, 0); bring to rs
-                            rescale(r, d.max(0) as i8, rs)
-                        })
-                        .collect();
-                    Ok(Arc::new(out.with_precision_and_scale(rp, rs)?) as ArrayRef)
-                })
-            }))
+            Ok(new_fn(
+                name,
+                vec![x],
+                DataType::Decimal128(rp, rs),
+                true,
+                move |vals, _| {
+                    map_value(vals[0].clone(), |a| {
+                        let dec = a.as_primitive::<Decimal128Type>();
+                        let out: Decimal128Array = dec
+                            .iter()
+                            .map(|v| {
+                                let v = v?;
+                                let r = round_unscaled(v, s as i32, d, truncate)?;
+                                // r is at scale max(d, 0); bring to rs
+                                rescale(r, d.max(0) as i8, rs)
+                            })
+                            .collect();
+                        Ok(Arc::new(out.with_precision_and_scale(rp, rs)?) as ArrayRef)
+                    })
+                },
+            ))
         }
         DataType::Float32 | DataType::Float64 => {
             let t2 = t.clone();
@@ -1664,7 +1942,9 @@ fn round(c: &Compiler, name: &str, args: Vec<ExprRef>, e: &Expr) -> Result<ExprR
                         if d >= 0 {
                             v
                         } else {
-                            round_unscaled(v as i128, 0, d, truncate).map(|r| r as i64).unwrap_or(v)
+                            round_unscaled(v as i128, 0, d, truncate)
+                                .map(|r| r as i64)
+                                .unwrap_or(v)
                                 * 10i64.pow((-d) as u32)
                         }
                     });
@@ -1704,7 +1984,10 @@ fn round_double(v: f64, digits: i32, truncate: bool) -> f64 {
         return v;
     }
     let text = format!("{v}");
-    let scale = text.split_once('.').map(|(_, f)| f.len() as i32).unwrap_or(0);
+    let scale = text
+        .split_once('.')
+        .map(|(_, f)| f.len() as i32)
+        .unwrap_or(0);
     if digits >= scale {
         return v;
     }
@@ -1723,7 +2006,12 @@ fn round_double(v: f64, digits: i32, truncate: bool) -> f64 {
     }
 }
 
-fn numeric_ceil_floor(c: &Compiler, x: ExprRef, ceil: bool, e: &Expr) -> Result<ExprRef, PlanError> {
+fn numeric_ceil_floor(
+    c: &Compiler,
+    x: ExprRef,
+    ceil: bool,
+    e: &Expr,
+) -> Result<ExprRef, PlanError> {
     let name = if ceil { "CEIL" } else { "FLOOR" };
     let t = numeric_arg_type(c, &x, name, e)?;
     let x = c.coerce(x, &t);
@@ -1732,16 +2020,26 @@ fn numeric_ceil_floor(c: &Compiler, x: ExprRef, ceil: bool, e: &Expr) -> Result<
         t if is_integer(&t) => Ok(x),
         DataType::Decimal128(p, s) => {
             let rp = (p as i32 - s as i32 + 1).clamp(1, 38) as u8;
-            Ok(new_fn(name, vec![x], DataType::Decimal128(rp, 0), nullable, move |vals, _| {
-                map_value(vals[0].clone(), |a| {
-                    let d = pow10(s as u32);
-                    let out: Decimal128Array = a.as_primitive::<Decimal128Type>().unary(|v| {
-                        let q = v.div_euclid(d);
-                        if ceil && v.rem_euclid(d) != 0 { q + 1 } else { q }
-                    });
-                    Ok(Arc::new(out.with_precision_and_scale(rp, 0)?) as ArrayRef)
-                })
-            }))
+            Ok(new_fn(
+                name,
+                vec![x],
+                DataType::Decimal128(rp, 0),
+                nullable,
+                move |vals, _| {
+                    map_value(vals[0].clone(), |a| {
+                        let d = pow10(s as u32);
+                        let out: Decimal128Array = a.as_primitive::<Decimal128Type>().unary(|v| {
+                            let q = v.div_euclid(d);
+                            if ceil && v.rem_euclid(d) != 0 {
+                                q + 1
+                            } else {
+                                q
+                            }
+                        });
+                        Ok(Arc::new(out.with_precision_and_scale(rp, 0)?) as ArrayRef)
+                    })
+                },
+            ))
         }
         _ => {
             let t2 = t.clone();
@@ -1768,7 +2066,9 @@ pub(crate) fn ceil_floor(
 ) -> Result<ExprRef, PlanError> {
     let input = c.compile(x)?;
     match kind {
-        CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) => numeric_ceil_floor(c, input, ceil, e),
+        CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) => {
+            numeric_ceil_floor(c, input, ceil, e)
+        }
         CeilFloorKind::Scale(_) => Err(PlanError::Unsupported(format!(
             "CEIL/FLOOR with a scale is not supported: `{e}`{}",
             at(e)
@@ -1819,72 +2119,90 @@ fn temporal_ceil_floor(
         }
     };
     let is_ltz = matches!(dt, DataType::Timestamp(_, Some(_)));
-    let off = if is_ltz { c.offset_secs(e)? as i64 * 1000 } else { 0 };
+    let off = if is_ltz {
+        c.offset_secs(e)? as i64 * 1000
+    } else {
+        0
+    };
     let nullable = input.nullable();
     let name = if ceil { "CEIL" } else { "FLOOR" };
-    Ok(new_fn(name, vec![input], dt.clone(), nullable, move |vals, _| {
-        map_value(vals[0].clone(), |a| {
-            let (per, is_date) = match a.data_type() {
-                DataType::Timestamp(u, _) => (crate::physical::unit_per_milli(u), false),
-                _ => (1, true),
-            };
-            let raw: PrimitiveArray<Int64Type> = if is_date {
-                a.as_primitive::<arrow::datatypes::Date32Type>()
-                    .unary(|d| d as i64 * MILLIS_PER_DAY)
-            } else {
-                raw_ts(a)
-            };
-            let f = |v: i64| -> i64 {
-                let ms = v.div_euclid(per) + off;
-                let floored = match fixed_ms {
-                    Some(u) => ms.div_euclid(u) * u,
-                    None => floor_calendar(ms, &unit),
+    Ok(new_fn(
+        name,
+        vec![input],
+        dt.clone(),
+        nullable,
+        move |vals, _| {
+            map_value(vals[0].clone(), |a| {
+                let (per, is_date) = match a.data_type() {
+                    DataType::Timestamp(u, _) => (crate::physical::unit_per_milli(u), false),
+                    _ => (1, true),
                 };
-                let res = if ceil && floored != ms {
-                    match fixed_ms {
-                        Some(u) => floored + u,
-                        None => ceil_calendar(floored, &unit),
-                    }
+                let raw: PrimitiveArray<Int64Type> = if is_date {
+                    a.as_primitive::<arrow::datatypes::Date32Type>()
+                        .unary(|d| d as i64 * MILLIS_PER_DAY)
                 } else {
-                    floored
+                    raw_ts(a)
                 };
-                (res - off) * per
-            };
-            let out: PrimitiveArray<Int64Type> = raw.unary(f);
-            Ok(match a.data_type() {
-                DataType::Timestamp(u, tz) => crate::cast::with_unit(
-                    out.values().clone(),
-                    out.nulls().cloned(),
-                    u,
-                    tz.clone(),
-                ),
-                _ => {
-                    let days: Date32Array = out.unary(|ms| ms.div_euclid(MILLIS_PER_DAY) as i32);
-                    Arc::new(days)
-                }
+                let f = |v: i64| -> i64 {
+                    let ms = v.div_euclid(per) + off;
+                    let floored = match fixed_ms {
+                        Some(u) => ms.div_euclid(u) * u,
+                        None => floor_calendar(ms, &unit),
+                    };
+                    let res = if ceil && floored != ms {
+                        match fixed_ms {
+                            Some(u) => floored + u,
+                            None => ceil_calendar(floored, &unit),
+                        }
+                    } else {
+                        floored
+                    };
+                    (res - off) * per
+                };
+                let out: PrimitiveArray<Int64Type> = raw.unary(f);
+                Ok(match a.data_type() {
+                    DataType::Timestamp(u, tz) => crate::cast::with_unit(
+                        out.values().clone(),
+                        out.nulls().cloned(),
+                        u,
+                        tz.clone(),
+                    ),
+                    _ => {
+                        let days: Date32Array =
+                            out.unary(|ms| ms.div_euclid(MILLIS_PER_DAY) as i32);
+                        Arc::new(days)
+                    }
+                })
             })
-        })
-    }))
+        },
+    ))
 }
 
 fn floor_calendar(ms: i64, unit: &str) -> i64 {
-    let Some(dt) = millis_to_naive(ms) else { return ms };
+    let Some(dt) = millis_to_naive(ms) else {
+        return ms;
+    };
     let d = dt.date();
     let (y, m) = (d.year(), d.month());
-    let date = match unit {
-        "WEEK" => d - chrono::Duration::days(d.weekday().num_days_from_sunday() as i64),
-        "MONTH" => d.with_day(1).unwrap_or(d),
-        "QUARTER" => chrono::NaiveDate::from_ymd_opt(y, (m - 1) / 3 * 3 + 1, 1).unwrap_or(d),
-        "YEAR" => chrono::NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or(d),
-        "DECADE" => chrono::NaiveDate::from_ymd_opt(y.div_euclid(10) * 10, 1, 1).unwrap_or(d),
-        "CENTURY" => chrono::NaiveDate::from_ymd_opt((y - 1).div_euclid(100) * 100 + 1, 1, 1).unwrap_or(d),
-        _ => chrono::NaiveDate::from_ymd_opt((y - 1).div_euclid(1000) * 1000 + 1, 1, 1).unwrap_or(d),
-    };
+    let date =
+        match unit {
+            "WEEK" => d - chrono::Duration::days(d.weekday().num_days_from_sunday() as i64),
+            "MONTH" => d.with_day(1).unwrap_or(d),
+            "QUARTER" => chrono::NaiveDate::from_ymd_opt(y, (m - 1) / 3 * 3 + 1, 1).unwrap_or(d),
+            "YEAR" => chrono::NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or(d),
+            "DECADE" => chrono::NaiveDate::from_ymd_opt(y.div_euclid(10) * 10, 1, 1).unwrap_or(d),
+            "CENTURY" => chrono::NaiveDate::from_ymd_opt((y - 1).div_euclid(100) * 100 + 1, 1, 1)
+                .unwrap_or(d),
+            _ => chrono::NaiveDate::from_ymd_opt((y - 1).div_euclid(1000) * 1000 + 1, 1, 1)
+                .unwrap_or(d),
+        };
     naive_to_millis(&date.and_hms_opt(0, 0, 0).expect("midnight"))
 }
 
 fn ceil_calendar(floored: i64, unit: &str) -> i64 {
-    let Some(dt) = millis_to_naive(floored) else { return floored };
+    let Some(dt) = millis_to_naive(floored) else {
+        return floored;
+    };
     let next = match unit {
         "WEEK" => Some(dt + chrono::Duration::days(7)),
         "MONTH" => dt.checked_add_months(chrono::Months::new(1)),
@@ -1898,7 +2216,12 @@ fn ceil_calendar(floored: i64, unit: &str) -> i64 {
 }
 
 /// `EXTRACT(unit FROM x)`.
-pub(crate) fn extract(c: &Compiler, field: &DateTimeField, x: &Expr, e: &Expr) -> Result<ExprRef, PlanError> {
+pub(crate) fn extract(
+    c: &Compiler,
+    field: &DateTimeField,
+    x: &Expr,
+    e: &Expr,
+) -> Result<ExprRef, PlanError> {
     let input = c.compile(x)?;
     extract_unit(c, &field_name(field), input, e)
 }
@@ -1921,9 +2244,25 @@ fn extract_unit(c: &Compiler, unit: &str, input: ExprRef, e: &Expr) -> Result<Ex
     }
     .to_string();
     const UNITS: &[&str] = &[
-        "YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "DOY", "DOW", "ISODOW", "ISOYEAR", "HOUR",
-        "MINUTE", "SECOND", "MILLISECOND", "MICROSECOND", "NANOSECOND", "EPOCH", "DECADE",
-        "CENTURY", "MILLENNIUM",
+        "YEAR",
+        "QUARTER",
+        "MONTH",
+        "WEEK",
+        "DAY",
+        "DOY",
+        "DOW",
+        "ISODOW",
+        "ISOYEAR",
+        "HOUR",
+        "MINUTE",
+        "SECOND",
+        "MILLISECOND",
+        "MICROSECOND",
+        "NANOSECOND",
+        "EPOCH",
+        "DECADE",
+        "CENTURY",
+        "MILLENNIUM",
     ];
     if !UNITS.contains(&unit.as_str()) {
         return Err(PlanError::Unsupported(format!(
@@ -1935,26 +2274,34 @@ fn extract_unit(c: &Compiler, unit: &str, input: ExprRef, e: &Expr) -> Result<Ex
     let nullable = input.nullable();
     if let DataType::Time32(_) = dt {
         let x = input;
-        return Ok(new_fn("EXTRACT", vec![x], DataType::Int64, nullable, move |vals, _| {
-            map_value(vals[0].clone(), |a| {
-                let ms = cast_array_with(a, &DataType::Int32, &CastOptions::default())
-                    .or_else(|_| Ok::<_, ExprError>(arrow::compute::cast(a, &DataType::Int32)?))?;
-                let ms = ms.as_primitive::<Int32Type>();
-                let out: Int64Array = ms.unary(|v| {
-                    let v = v as i64;
-                    match unit.as_str() {
-                        "HOUR" => v / 3_600_000,
-                        "MINUTE" => v / 60_000 % 60,
-                        "SECOND" => v / 1000 % 60,
-                        "MILLISECOND" => v % 60_000,
-                        "MICROSECOND" => v % 60_000 * 1000,
-                        "EPOCH" => v / 1000,
-                        _ => 0,
-                    }
-                });
-                Ok(Arc::new(out) as ArrayRef)
-            })
-        }));
+        return Ok(new_fn(
+            "EXTRACT",
+            vec![x],
+            DataType::Int64,
+            nullable,
+            move |vals, _| {
+                map_value(vals[0].clone(), |a| {
+                    let ms = cast_array_with(a, &DataType::Int32, &CastOptions::default())
+                        .or_else(|_| {
+                            Ok::<_, ExprError>(arrow::compute::cast(a, &DataType::Int32)?)
+                        })?;
+                    let ms = ms.as_primitive::<Int32Type>();
+                    let out: Int64Array = ms.unary(|v| {
+                        let v = v as i64;
+                        match unit.as_str() {
+                            "HOUR" => v / 3_600_000,
+                            "MINUTE" => v / 60_000 % 60,
+                            "SECOND" => v / 1000 % 60,
+                            "MILLISECOND" => v % 60_000,
+                            "MICROSECOND" => v % 60_000 * 1000,
+                            "EPOCH" => v / 1000,
+                            _ => 0,
+                        }
+                    });
+                    Ok(Arc::new(out) as ArrayRef)
+                })
+            },
+        ));
     }
     if !is_temporal(&dt) && !matches!(dt, DataType::Null) {
         return Err(PlanError::Type(format!(
@@ -1969,28 +2316,48 @@ fn extract_unit(c: &Compiler, unit: &str, input: ExprRef, e: &Expr) -> Result<Ex
         DataType::Timestamp(_, Some(_)) => c.cast(input, &micros_type, false, e)?,
         _ => c.coerce(input, &micros_type),
     };
-    let is_date = matches!(dt, DataType::Date32);
-    Ok(new_fn("EXTRACT", vec![x], DataType::Int64, nullable, move |vals, _| {
-        map_value(vals[0].clone(), |a| {
-            let raw = raw_ts(a);
-            let mut out = Int64Builder::with_capacity(raw.len());
-            for v in raw.iter() {
-                let Some(us) = v else {
-                    out.append_null();
-                    continue;
+    Ok(new_fn(
+        "EXTRACT",
+        vec![x],
+        DataType::Int64,
+        nullable,
+        move |vals, _| {
+            map_value(vals[0].clone(), |a| {
+                let raw = raw_ts(a);
+                const US_PER_SEC: i64 = 1_000_000;
+                // Time-of-day fields are plain arithmetic on the micros; vectorised.
+                let simple: Option<fn(i64) -> i64> = match unit.as_str() {
+                    "HOUR" => Some(|us| us.div_euclid(3_600 * US_PER_SEC).rem_euclid(24)),
+                    "MINUTE" => Some(|us| us.div_euclid(60 * US_PER_SEC).rem_euclid(60)),
+                    "SECOND" => Some(|us| us.div_euclid(US_PER_SEC).rem_euclid(60)),
+                    "MILLISECOND" => Some(|us| us.div_euclid(1_000).rem_euclid(60_000)),
+                    "MICROSECOND" => Some(|us| us.rem_euclid(60 * US_PER_SEC)),
+                    "EPOCH" => Some(|us| us.div_euclid(US_PER_SEC)),
+                    _ => None,
                 };
-                let Some(t) = crate::datetime::micros_to_naive(us) else {
-                    out.append_null();
-                    continue;
-                };
-                out.append_value(extract_field(&unit, &t, us, is_date));
-            }
-            Ok(Arc::new(out.finish()) as ArrayRef)
-        })
-    }))
+                if let Some(f) = simple {
+                    let out: Int64Array = raw.unary(f);
+                    return Ok(Arc::new(out) as ArrayRef);
+                }
+                let mut out = Int64Builder::with_capacity(raw.len());
+                for v in raw.iter() {
+                    let Some(us) = v else {
+                        out.append_null();
+                        continue;
+                    };
+                    let Some(t) = crate::datetime::micros_to_naive(us) else {
+                        out.append_null();
+                        continue;
+                    };
+                    out.append_value(extract_field(&unit, &t, us));
+                }
+                Ok(Arc::new(out.finish()) as ArrayRef)
+            })
+        },
+    ))
 }
 
-fn extract_field(unit: &str, t: &NaiveDateTime, us: i64, is_date: bool) -> i64 {
+fn extract_field(unit: &str, t: &NaiveDateTime, us: i64) -> i64 {
     let d = t.date();
     match unit {
         "YEAR" => d.year() as i64,
@@ -2008,21 +2375,23 @@ fn extract_field(unit: &str, t: &NaiveDateTime, us: i64, is_date: bool) -> i64 {
         "MILLISECOND" => (t.second() * 1000 + t.nanosecond() / 1_000_000) as i64,
         "MICROSECOND" => (t.second() as i64) * 1_000_000 + (t.nanosecond() / 1000) as i64,
         "NANOSECOND" => (t.second() as i64) * 1_000_000_000 + t.nanosecond() as i64,
-        "EPOCH" => {
-            if is_date {
-                us.div_euclid(1_000_000)
-            } else {
-                us.div_euclid(1_000_000)
-            }
-        }
+        "EPOCH" => us.div_euclid(1_000_000),
         "DECADE" => d.year().div_euclid(10) as i64,
         "CENTURY" => {
             let y = d.year();
-            (if y > 0 { (y + 99) / 100 } else { (y - 99) / 100 }) as i64
+            (if y > 0 {
+                (y + 99) / 100
+            } else {
+                (y - 99) / 100
+            }) as i64
         }
         _ => {
             let y = d.year();
-            (if y > 0 { (y + 999) / 1000 } else { (y - 999) / 1000 }) as i64
+            (if y > 0 {
+                (y + 999) / 1000
+            } else {
+                (y - 999) / 1000
+            }) as i64
         }
     }
 }
@@ -2048,7 +2417,13 @@ fn unit_months(unit: &str) -> Option<i32> {
     })
 }
 
-fn timestamp_add(c: &Compiler, unit: &str, n: ExprRef, ts: ExprRef, e: &Expr) -> Result<ExprRef, PlanError> {
+fn timestamp_add(
+    c: &Compiler,
+    unit: &str,
+    n: ExprRef,
+    ts: ExprRef,
+    e: &Expr,
+) -> Result<ExprRef, PlanError> {
     let n = c.to_int_arg(n, "TIMESTAMPADD", e)?;
     if !matches!(ts.data_type(), DataType::Timestamp(_, _) | DataType::Date32) {
         return Err(PlanError::Type(format!(
@@ -2058,13 +2433,19 @@ fn timestamp_add(c: &Compiler, unit: &str, n: ExprRef, ts: ExprRef, e: &Expr) ->
         )));
     }
     let interval: ExprRef = if let Some(ms) = unit_millis(unit) {
-        new_fn("INTERVAL", vec![n], DataType::Duration(TimeUnit::Millisecond), true, move |vals, _| {
-            map_value(vals[0].clone(), |a| {
-                let out: PrimitiveArray<arrow::datatypes::DurationMillisecondType> =
-                    a.as_primitive::<Int64Type>().unary(|v| v.wrapping_mul(ms));
-                Ok(Arc::new(out) as ArrayRef)
-            })
-        })
+        new_fn(
+            "INTERVAL",
+            vec![n],
+            DataType::Duration(TimeUnit::Millisecond),
+            true,
+            move |vals, _| {
+                map_value(vals[0].clone(), |a| {
+                    let out: PrimitiveArray<arrow::datatypes::DurationMillisecondType> =
+                        a.as_primitive::<Int64Type>().unary(|v| v.wrapping_mul(ms));
+                    Ok(Arc::new(out) as ArrayRef)
+                })
+            },
+        )
     } else if let Some(m) = unit_months(unit) {
         new_fn(
             "INTERVAL",
@@ -2073,8 +2454,9 @@ fn timestamp_add(c: &Compiler, unit: &str, n: ExprRef, ts: ExprRef, e: &Expr) ->
             true,
             move |vals, _| {
                 map_value(vals[0].clone(), |a| {
-                    let out: PrimitiveArray<arrow::datatypes::IntervalYearMonthType> =
-                        a.as_primitive::<Int64Type>().unary(|v| (v as i32).wrapping_mul(m));
+                    let out: PrimitiveArray<arrow::datatypes::IntervalYearMonthType> = a
+                        .as_primitive::<Int64Type>()
+                        .unary(|v| (v as i32).wrapping_mul(m));
                     Ok(Arc::new(out) as ArrayRef)
                 })
             },
@@ -2088,7 +2470,13 @@ fn timestamp_add(c: &Compiler, unit: &str, n: ExprRef, ts: ExprRef, e: &Expr) ->
     c.arith(ArithOp::Add, ts, interval, e)
 }
 
-fn timestamp_diff(c: &Compiler, unit: &str, a: ExprRef, b: ExprRef, e: &Expr) -> Result<ExprRef, PlanError> {
+fn timestamp_diff(
+    c: &Compiler,
+    unit: &str,
+    a: ExprRef,
+    b: ExprRef,
+    e: &Expr,
+) -> Result<ExprRef, PlanError> {
     let ms_type = DataType::Timestamp(TimeUnit::Millisecond, None);
     let conv = |x: ExprRef| -> Result<ExprRef, PlanError> {
         match x.data_type() {
@@ -2099,7 +2487,12 @@ fn timestamp_diff(c: &Compiler, unit: &str, a: ExprRef, b: ExprRef, e: &Expr) ->
                 Ok(new_fn("UTC", vec![x], ms_type.clone(), true, |vals, _| {
                     map_value(vals[0].clone(), |a| {
                         let r = raw_ts(a);
-                        Ok(crate::cast::with_unit(r.values().clone(), r.nulls().cloned(), &TimeUnit::Millisecond, None))
+                        Ok(crate::cast::with_unit(
+                            r.values().clone(),
+                            r.nulls().cloned(),
+                            &TimeUnit::Millisecond,
+                            None,
+                        ))
                     })
                 }))
             }
@@ -2122,69 +2515,86 @@ fn timestamp_diff(c: &Compiler, unit: &str, a: ExprRef, b: ExprRef, e: &Expr) ->
             at(e)
         )));
     }
-    Ok(new_fn("TIMESTAMPDIFF", vec![a, b], DataType::Int32, nullable, move |vals, n| {
-        let x = vals[0].clone().into_array(n)?;
-        let y = vals[1].clone().into_array(n)?;
-        let x = raw_ts(&x);
-        let y = raw_ts(&y);
-        let out: Int32Array = x
-            .iter()
-            .zip(y.iter())
-            .map(|(s, t)| {
-                let (s, t) = (s?, t?);
-                Some(match (by_ms, by_months) {
-                    (Some(u), _) => ((t - s) / u) as i32,
-                    (_, Some(m)) => {
-                        let (ds, dt) = (millis_to_naive(s)?, millis_to_naive(t)?);
-                        let mut months = (dt.year() - ds.year()) * 12 + dt.month() as i32
-                            - ds.month() as i32;
-                        // an incomplete last month does not count
-                        let shifted = if months >= 0 {
-                            ds.checked_add_months(chrono::Months::new(months as u32))?
-                        } else {
-                            ds.checked_sub_months(chrono::Months::new(months.unsigned_abs()))?
-                        };
-                        if months > 0 && shifted > dt {
-                            months -= 1;
-                        } else if months < 0 && shifted < dt {
-                            months += 1;
+    Ok(new_fn(
+        "TIMESTAMPDIFF",
+        vec![a, b],
+        DataType::Int32,
+        nullable,
+        move |vals, n| {
+            let x = vals[0].clone().into_array(n)?;
+            let y = vals[1].clone().into_array(n)?;
+            let x = raw_ts(&x);
+            let y = raw_ts(&y);
+            let out: Int32Array = x
+                .iter()
+                .zip(y.iter())
+                .map(|(s, t)| {
+                    let (s, t) = (s?, t?);
+                    Some(match (by_ms, by_months) {
+                        (Some(u), _) => ((t - s) / u) as i32,
+                        (_, Some(m)) => {
+                            let (ds, dt) = (millis_to_naive(s)?, millis_to_naive(t)?);
+                            let mut months = (dt.year() - ds.year()) * 12 + dt.month() as i32
+                                - ds.month() as i32;
+                            // an incomplete last month does not count
+                            let shifted = if months >= 0 {
+                                ds.checked_add_months(chrono::Months::new(months as u32))?
+                            } else {
+                                ds.checked_sub_months(chrono::Months::new(months.unsigned_abs()))?
+                            };
+                            if months > 0 && shifted > dt {
+                                months -= 1;
+                            } else if months < 0 && shifted < dt {
+                                months += 1;
+                            }
+                            months / m
                         }
-                        months / m
-                    }
-                    _ => 0,
+                        _ => 0,
+                    })
                 })
-            })
-            .collect();
-        out_array(Arc::new(out))
-    }))
+                .collect();
+            out_array(Arc::new(out))
+        },
+    ))
 }
 
 /// `arr[i]` (1-based) and `map[key]`.
-pub(crate) fn subscript(c: &Compiler, base: ExprRef, idx: ExprRef, e: &Expr) -> Result<ExprRef, PlanError> {
+pub(crate) fn subscript(
+    c: &Compiler,
+    base: ExprRef,
+    idx: ExprRef,
+    e: &Expr,
+) -> Result<ExprRef, PlanError> {
     match base.data_type().clone() {
         DataType::List(f) => {
             let idx = c.to_int_arg(idx, "[]", e)?;
             let et = f.data_type().clone();
-            Ok(new_fn("ELEMENT_AT", vec![base, idx], et, true, |vals, n| {
-                let l = vals[0].clone().into_array(n)?;
-                let l = l.as_list::<i32>();
-                let k = IntArg::new(&vals[1]);
-                let offsets = l.value_offsets();
-                let indices: arrow::array::UInt32Array = (0..n)
-                    .map(|i| {
-                        if l.is_null(i) {
-                            return None;
-                        }
-                        let k = k.get(i)?;
-                        let len = (offsets[i + 1] - offsets[i]) as i64;
-                        if k < 1 || k > len {
-                            return None;
-                        }
-                        Some((offsets[i] as i64 + k - 1) as u32)
-                    })
-                    .collect();
-                out_array(arrow::compute::take(l.values().as_ref(), &indices, None)?)
-            }))
+            Ok(new_fn(
+                "ELEMENT_AT",
+                vec![base, idx],
+                et,
+                true,
+                |vals, n| {
+                    let l = vals[0].clone().into_array(n)?;
+                    let l = l.as_list::<i32>();
+                    let k = IntArg::new(&vals[1]);
+                    let offsets = l.value_offsets();
+                    let indices: arrow::array::UInt32Array = (0..n)
+                        .map(|i| {
+                            if l.is_null(i) {
+                                return None;
+                            }
+                            let k = k.get(i)?;
+                            let len = (offsets[i + 1] - offsets[i]) as i64;
+                            if k < 1 || k > len {
+                                return None;
+                            }
+                            Some((offsets[i] as i64 + k - 1) as u32)
+                        })
+                        .collect();
+                    out_array(arrow::compute::take(l.values().as_ref(), &indices, None)?)
+                },
+            ))
         }
         DataType::Map(entries, _) => {
             let DataType::Struct(kv) = entries.data_type() else {
@@ -2192,7 +2602,8 @@ pub(crate) fn subscript(c: &Compiler, base: ExprRef, idx: ExprRef, e: &Expr) -> 
             };
             let kt = kv[0].data_type().clone();
             let vt = kv[1].data_type().clone();
-            let (_, key) = c.comparison_operands(literal_array(new_null_array(&kt, 1)), idx, "look up", e)?;
+            let (_, key) =
+                c.comparison_operands(literal_array(new_null_array(&kt, 1)), idx, "look up", e)?;
             let key = c.coerce(key, &kt);
             Ok(new_fn("MAP_GET", vec![base, key], vt, true, |vals, n| {
                 let m = vals[0].clone().into_array(n)?;
@@ -2210,7 +2621,9 @@ pub(crate) fn subscript(c: &Compiler, base: ExprRef, idx: ExprRef, e: &Expr) -> 
                     let cand = ColumnarValue::Array(m.keys().slice(s, t - s));
                     let eq: BooleanArray = cmp::eq(&cand, &probe)?;
                     // last matching entry wins, as Java maps built from literals do
-                    let hit = (0..eq.len()).rev().find(|j| eq.is_valid(*j) && eq.value(*j));
+                    let hit = (0..eq.len())
+                        .rev()
+                        .find(|j| eq.is_valid(*j) && eq.value(*j));
                     indices.push(hit.map(|j| (s + j) as u32));
                 }
                 let indices = arrow::array::UInt32Array::from(indices);

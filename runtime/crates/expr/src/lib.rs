@@ -25,7 +25,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Datum, RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Schema};
 
-pub use cast::{CastOptions, cast_array, cast_array_with, can_cast};
+pub use cast::{CastOptions, can_cast, cast_array, cast_array_with};
 pub use compile::compile;
 pub use datetime::parse_time_zone_offset;
 pub use dialect::{FlinkDialect, parse_flink_data_type};
@@ -101,9 +101,14 @@ impl Datum for ColumnarValue {
     }
 }
 
+/// Whether a one-row value is NULL (also for the untyped NULL literal's NullArray).
+pub(crate) fn scalar_is_null(a: &ArrayRef) -> bool {
+    a.data_type() == &DataType::Null || a.is_null(0)
+}
+
 /// Repeats the single value of `scalar` `n` times.
 pub(crate) fn repeat_scalar(scalar: &ArrayRef, n: usize) -> Result<ArrayRef, ExprError> {
-    if scalar.is_null(0) {
+    if scalar_is_null(scalar) {
         return Ok(new_null_array(scalar.data_type(), n));
     }
     if n == 1 {

@@ -83,9 +83,9 @@ impl ScalarValue {
             ScalarValue::Binary(v) => Arc::new(BinaryArray::from(vec![v.as_slice()])),
             ScalarValue::Date32(v) => Arc::new(Date32Array::from(vec![*v])),
             ScalarValue::TimestampMillis(v) => Arc::new(TimestampMillisecondArray::from(vec![*v])),
-            ScalarValue::TimestampLtzMillis(v) => Arc::new(
-                TimestampMillisecondArray::from(vec![*v]).with_timezone("UTC"),
-            ),
+            ScalarValue::TimestampLtzMillis(v) => {
+                Arc::new(TimestampMillisecondArray::from(vec![*v]).with_timezone("UTC"))
+            }
             ScalarValue::DurationMillis(v) => Arc::new(DurationMillisecondArray::from(vec![*v])),
             ScalarValue::IntervalMonths(v) => Arc::new(IntervalYearMonthArray::from(vec![*v])),
         }
@@ -191,7 +191,7 @@ impl PhysicalExpr for Literal {
         &self.data_type
     }
     fn nullable(&self) -> bool {
-        self.value.is_null(0)
+        crate::scalar_is_null(&self.value)
     }
     fn evaluate_value(&self, _batch: &RecordBatch) -> Result<ColumnarValue, ExprError> {
         Ok(ColumnarValue::Scalar(self.value.clone()))
@@ -412,7 +412,9 @@ impl PhysicalExpr for TemporalArith {
                         ts_from_values(vals, unit, tz.clone())
                     }
                     other => {
-                        return Err(ExprError::Eval(format!("cannot add an interval to {other}")));
+                        return Err(ExprError::Eval(format!(
+                            "cannot add an interval to {other}"
+                        )));
                     }
                 }
             }
@@ -425,8 +427,10 @@ impl PhysicalExpr for TemporalArith {
                             .iter()
                             .zip(m.iter())
                             .map(|(d, m)| match (d, m) {
-                                (Some(d), Some(m)) => add_months(d as i64 * MILLIS_PER_DAY, sign as i32 * m)
-                                    .map(|ms| ms.div_euclid(MILLIS_PER_DAY) as i32),
+                                (Some(d), Some(m)) => {
+                                    add_months(d as i64 * MILLIS_PER_DAY, sign as i32 * m)
+                                        .map(|ms| ms.div_euclid(MILLIS_PER_DAY) as i32)
+                                }
                                 _ => None,
                             })
                             .collect();
@@ -450,7 +454,9 @@ impl PhysicalExpr for TemporalArith {
                         ts_from_values(vals, unit, tz.clone())
                     }
                     other => {
-                        return Err(ExprError::Eval(format!("cannot add an interval to {other}")));
+                        return Err(ExprError::Eval(format!(
+                            "cannot add an interval to {other}"
+                        )));
                     }
                 }
             }
@@ -476,12 +482,14 @@ pub(crate) fn ts_values(a: &ArrayRef) -> Result<Vec<Option<i64>>, ExprError> {
         DataType::Timestamp(TimeUnit::Second, _) => {
             a.as_primitive::<TimestampSecondType>().iter().collect()
         }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            a.as_primitive::<TimestampMillisecondType>().iter().collect()
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            a.as_primitive::<TimestampMicrosecondType>().iter().collect()
-        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => a
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .collect(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => a
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect(),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
             a.as_primitive::<TimestampNanosecondType>().iter().collect()
         }
@@ -497,18 +505,18 @@ pub(crate) fn ts_from_values(
 ) -> ArrayRef {
     use arrow::array::PrimitiveArray;
     match unit {
-        TimeUnit::Second => Arc::new(
-            PrimitiveArray::<TimestampSecondType>::from(vals).with_timezone_opt(tz),
-        ),
-        TimeUnit::Millisecond => Arc::new(
-            PrimitiveArray::<TimestampMillisecondType>::from(vals).with_timezone_opt(tz),
-        ),
-        TimeUnit::Microsecond => Arc::new(
-            PrimitiveArray::<TimestampMicrosecondType>::from(vals).with_timezone_opt(tz),
-        ),
-        TimeUnit::Nanosecond => Arc::new(
-            PrimitiveArray::<TimestampNanosecondType>::from(vals).with_timezone_opt(tz),
-        ),
+        TimeUnit::Second => {
+            Arc::new(PrimitiveArray::<TimestampSecondType>::from(vals).with_timezone_opt(tz))
+        }
+        TimeUnit::Millisecond => {
+            Arc::new(PrimitiveArray::<TimestampMillisecondType>::from(vals).with_timezone_opt(tz))
+        }
+        TimeUnit::Microsecond => {
+            Arc::new(PrimitiveArray::<TimestampMicrosecondType>::from(vals).with_timezone_opt(tz))
+        }
+        TimeUnit::Nanosecond => {
+            Arc::new(PrimitiveArray::<TimestampNanosecondType>::from(vals).with_timezone_opt(tz))
+        }
     }
 }
 
@@ -699,6 +707,7 @@ impl PhysicalExpr for Not {
 
 /// The null tests: IS [NOT] NULL, IS [NOT] TRUE, IS [NOT] FALSE (never NULL themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum NullTest {
     IsNull,
     IsNotNull,
@@ -764,8 +773,7 @@ impl PhysicalExpr for Case {
     }
     fn evaluate_value(&self, batch: &RecordBatch) -> Result<ColumnarValue, ExprError> {
         let n = batch.num_rows();
-        let mut acc: ColumnarValue =
-            ColumnarValue::Scalar(new_null_array(&self.data_type, 1));
+        let mut acc: ColumnarValue = ColumnarValue::Scalar(new_null_array(&self.data_type, 1));
         let mut remaining = BooleanArray::from(vec![true; n]);
         let mut any_array = false;
         for (when, then) in &self.whens {
@@ -888,7 +896,6 @@ impl PhysicalExpr for ScalarFn {
     }
 }
 
-
 /// Values of the set an IN list tests against.
 #[derive(Debug)]
 pub(crate) enum InSet {
@@ -918,34 +925,63 @@ impl InList {
         let n = values.len();
         Some(match values.data_type() {
             DataType::Int8 => InSet::Int(
-                (0..n).filter(|i| valid(*i)).map(|i| values.as_primitive::<Int8Type>().value(i) as i64).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| values.as_primitive::<Int8Type>().value(i) as i64)
+                    .collect(),
             ),
             DataType::Int16 => InSet::Int(
-                (0..n).filter(|i| valid(*i)).map(|i| values.as_primitive::<Int16Type>().value(i) as i64).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| values.as_primitive::<Int16Type>().value(i) as i64)
+                    .collect(),
             ),
             DataType::Int32 => InSet::Int(
-                (0..n).filter(|i| valid(*i)).map(|i| values.as_primitive::<Int32Type>().value(i) as i64).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| values.as_primitive::<Int32Type>().value(i) as i64)
+                    .collect(),
             ),
             DataType::Date32 => InSet::Int(
-                (0..n).filter(|i| valid(*i)).map(|i| values.as_primitive::<Date32Type>().value(i) as i64).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| values.as_primitive::<Date32Type>().value(i) as i64)
+                    .collect(),
             ),
             DataType::Int64 => InSet::Int(
-                (0..n).filter(|i| valid(*i)).map(|i| values.as_primitive::<Int64Type>().value(i)).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| values.as_primitive::<Int64Type>().value(i))
+                    .collect(),
             ),
             DataType::Timestamp(_, _) => {
                 InSet::Int(ts_values(values).ok()?.into_iter().flatten().collect())
             }
             DataType::Float32 => InSet::Float(
-                (0..n).filter(|i| valid(*i)).map(|i| float_key(values.as_primitive::<Float32Type>().value(i) as f64)).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| float_key(values.as_primitive::<Float32Type>().value(i) as f64))
+                    .collect(),
             ),
             DataType::Float64 => InSet::Float(
-                (0..n).filter(|i| valid(*i)).map(|i| float_key(values.as_primitive::<Float64Type>().value(i))).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| float_key(values.as_primitive::<Float64Type>().value(i)))
+                    .collect(),
             ),
             DataType::Decimal128(_, _) => InSet::Decimal(
-                (0..n).filter(|i| valid(*i)).map(|i| values.as_primitive::<Decimal128Type>().value(i)).collect(),
+                (0..n)
+                    .filter(|i| valid(*i))
+                    .map(|i| values.as_primitive::<Decimal128Type>().value(i))
+                    .collect(),
             ),
             DataType::Utf8 => InSet::Str(
-                values.as_string::<i32>().iter().flatten().map(Box::from).collect(),
+                values
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(Box::from)
+                    .collect(),
             ),
             DataType::Boolean => {
                 let mut b = [false; 2];
@@ -984,7 +1020,11 @@ impl InList {
             ($t:ty, $set:expr) => {{
                 let arr = a.as_primitive::<$t>();
                 for i in 0..n {
-                    push(if arr.is_null(i) { None } else { Some($set.contains(&(arr.value(i) as i64))) });
+                    push(if arr.is_null(i) {
+                        None
+                    } else {
+                        Some($set.contains(&(arr.value(i) as i64)))
+                    });
                 }
             }};
         }
@@ -1028,14 +1068,20 @@ impl InList {
                 }
             }
             (_, other) => {
-                return Err(ExprError::Eval(format!("IN list does not match input type {other}")));
+                return Err(ExprError::Eval(format!(
+                    "IN list does not match input type {other}"
+                )));
             }
         }
         let valid = valid.finish();
         let nulls = NullBuffer::new(valid);
         Ok(BooleanArray::new(
             values.finish(),
-            if nulls.null_count() > 0 { Some(nulls) } else { None },
+            if nulls.null_count() > 0 {
+                Some(nulls)
+            } else {
+                None
+            },
         ))
     }
 }
@@ -1075,7 +1121,11 @@ pub(crate) fn translate_like(pattern: &str, escape: Option<char>) -> Result<Stri
                     out.push('\\');
                     out.push(n);
                 }
-                None => return Err(format!("invalid escape sequence at the end of LIKE pattern '{pattern}'")),
+                None => {
+                    return Err(format!(
+                        "invalid escape sequence at the end of LIKE pattern '{pattern}'"
+                    ));
+                }
             }
         } else if c == '\\' {
             out.push_str("\\\\");

@@ -36,22 +36,40 @@ fn batch() -> RecordBatch {
     ]);
     let address = StructArray::from(vec![(
         Arc::new(Field::new("city", DataType::Utf8, true)),
-        Arc::new(StringArray::from(vec![Some("Berlin"), Some("Paris"), None, Some("Rome")]))
-            as ArrayRef,
+        Arc::new(StringArray::from(vec![
+            Some("Berlin"),
+            Some("Paris"),
+            None,
+            Some("Rome"),
+        ])) as ArrayRef,
     )]);
     let person = StructArray::try_new(
         person_fields.clone(),
         vec![
-            Arc::new(StringArray::from(vec![Some("ann"), Some("bob"), Some("x"), None])),
+            Arc::new(StringArray::from(vec![
+                Some("ann"),
+                Some("bob"),
+                Some("x"),
+                None,
+            ])),
             Arc::new(address),
         ],
         Some(vec![true, true, false, true].into()),
     )
     .unwrap();
     let columns: Vec<(&str, ArrayRef)> = vec![
-        ("a", Arc::new(Int32Array::from(vec![Some(1), Some(2), None, Some(7)]))),
-        ("b", Arc::new(Int32Array::from(vec![Some(2), Some(0), Some(3), Some(2)]))),
-        ("big", Arc::new(Int64Array::from(vec![Some(10), Some(-3), Some(5), None]))),
+        (
+            "a",
+            Arc::new(Int32Array::from(vec![Some(1), Some(2), None, Some(7)])),
+        ),
+        (
+            "b",
+            Arc::new(Int32Array::from(vec![Some(2), Some(0), Some(3), Some(2)])),
+        ),
+        (
+            "big",
+            Arc::new(Int64Array::from(vec![Some(10), Some(-3), Some(5), None])),
+        ),
         (
             "price",
             Arc::new(
@@ -60,19 +78,56 @@ fn batch() -> RecordBatch {
                     .unwrap(),
             ),
         ),
-        ("d", Arc::new(Float64Array::from(vec![Some(1.5), Some(-2.25), Some(0.1), None]))),
+        (
+            "d",
+            Arc::new(Float64Array::from(vec![
+                Some(1.5),
+                Some(-2.25),
+                Some(0.1),
+                None,
+            ])),
+        ),
         (
             "s",
-            Arc::new(StringArray::from(vec![Some("hello"), Some("a,b,c"), None, Some("Flink SQL")])),
+            Arc::new(StringArray::from(vec![
+                Some("hello"),
+                Some("a,b,c"),
+                None,
+                Some("Flink SQL"),
+            ])),
         ),
         ("ts", Arc::new(TimestampMillisecondArray::from(TS.to_vec()))),
         (
             "ltz",
             Arc::new(TimestampMillisecondArray::from(TS.to_vec()).with_timezone("UTC")),
         ),
-        ("flag", Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)]))),
-        ("dt", Arc::new(Date32Array::from(vec![Some(19_737), Some(0), None, Some(-1)]))),
-        ("num", Arc::new(StringArray::from(vec![Some("12"), Some(" 7 "), None, Some("abc")]))),
+        (
+            "flag",
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                Some(false),
+                None,
+                Some(true),
+            ])),
+        ),
+        (
+            "dt",
+            Arc::new(Date32Array::from(vec![
+                Some(19_737),
+                Some(0),
+                None,
+                Some(-1),
+            ])),
+        ),
+        (
+            "num",
+            Arc::new(StringArray::from(vec![
+                Some("12"),
+                Some(" 7 "),
+                None,
+                Some("abc"),
+            ])),
+        ),
         ("person", Arc::new(person)),
     ];
     let fields: Vec<Field> = columns
@@ -105,7 +160,7 @@ fn compile_text(text: &str) -> Result<ExprRef, PlanError> {
 fn render(a: &ArrayRef) -> Vec<String> {
     (0..a.len())
         .map(|i| {
-            if a.is_null(i) {
+            if a.is_null(i) || a.data_type() == &DataType::Null {
                 "NULL".to_string()
             } else {
                 let mut s = String::new();
@@ -159,7 +214,10 @@ fn columns_qualifiers_and_nested_fields() {
     assert_eq!(vals("`a`"), s(&["1", "2", "NULL", "7"]));
     assert_eq!(vals("person.name"), s(&["ann", "bob", "NULL", "NULL"]));
     assert_eq!(vals("t.person.name"), s(&["ann", "bob", "NULL", "NULL"]));
-    assert_eq!(vals("person.address.city"), s(&["Berlin", "Paris", "NULL", "Rome"]));
+    assert_eq!(
+        vals("person.address.city"),
+        s(&["Berlin", "Paris", "NULL", "Rome"])
+    );
 }
 
 #[test]
@@ -172,7 +230,10 @@ fn unknown_column_names_position_and_candidates() {
     let msg = plan_err("A + 1");
     assert!(msg.contains("did you mean `a`"), "{msg}");
     let msg = plan_err("person.nme");
-    assert!(msg.contains("unknown column `nme`") && msg.contains("name, address"), "{msg}");
+    assert!(
+        msg.contains("unknown column `nme`") && msg.contains("name, address"),
+        "{msg}"
+    );
     let msg = plan_err("FOO(a)");
     assert_eq!(msg, "unknown function `FOO` at line 1, column 1");
 }
@@ -189,17 +250,19 @@ fn literals_have_flink_types() {
     assert_eq!(eval("-2147483648").1, DataType::Int32);
     assert_eq!(one("'it''s'"), "it's");
     assert_eq!(one("DATE '2024-01-01'"), "2024-01-01");
-    assert_eq!(one("TIMESTAMP '2024-01-01 10:00:00'"), "2024-01-01 10:00:00.000");
+    assert_eq!(
+        one("TIMESTAMP '2024-01-01 10:00:00'"),
+        "2024-01-01 10:00:00.000"
+    );
     assert_eq!(one("TRUE"), "TRUE".to_lowercase());
     assert_eq!(one("NULL"), "NULL");
 }
 
 #[test]
 fn integer_arithmetic_stays_integer() {
-    let (v, t) = eval("a / b");
-    assert_eq!(t, DataType::Int32);
+    assert_eq!(compile_text("a / b").unwrap().data_type(), &DataType::Int32);
     assert_eq!(eval_err("a / b"), ExprError::DivideByZero("a / b".into()));
-    let _ = v;
+    assert_eq!(eval_err("a % b").to_string(), "division by zero in `a % b`");
     assert_eq!(one("7 / 2"), "3");
     assert_eq!(one("-7 / 2"), "-3");
     assert_eq!(one("-7 % 3"), "-1");
@@ -218,22 +281,40 @@ fn division_by_zero_in_unreached_rows_is_fine() {
         vals("CASE WHEN b = 0 THEN -1 ELSE a / b END"),
         s(&["0", "-1", "NULL", "3"])
     );
-    assert_eq!(vals("b <> 0 AND a / b > 1"), s(&["false", "false", "NULL", "true"]));
+    assert_eq!(
+        vals("b <> 0 AND a / b > 1"),
+        s(&["false", "false", "NULL", "true"])
+    );
     assert_eq!(vals("IF(b = 0, 0, a / b)"), s(&["0", "0", "NULL", "3"]));
 }
 
 #[test]
 fn decimal_arithmetic_types() {
     assert_eq!(eval("big * price").1, DataType::Decimal128(23, 3));
-    assert_eq!(vals("big * price"), s(&["15.000", "-2.724", "NULL", "NULL"]));
+    assert_eq!(
+        vals("big * price"),
+        s(&["15.000", "-2.724", "NULL", "NULL"])
+    );
     assert_eq!(eval("price + price").1, DataType::Decimal128(5, 3));
     assert_eq!(eval("price + a").1, DataType::Decimal128(14, 3));
     // division scale = max(6, s1 + p2 + 1)
-    assert_eq!(eval("price / a").1, DataType::Decimal128(18, 14));
-    assert_eq!(vals("price / 3"), s(&["0.50000000000000", "0.30266666666667", "NULL", "-0.75000000000000"]));
+    assert_eq!(eval("price / a").1, DataType::Decimal128(15, 14));
+    assert_eq!(eval("price / price").1, DataType::Decimal128(12, 8));
+    assert_eq!(
+        vals("price / 3"),
+        s(&[
+            "0.50000000000000",
+            "0.30266666666667",
+            "NULL",
+            "-0.75000000000000"
+        ])
+    );
     assert_eq!(eval("price * 1.5E0").1, DataType::Float64);
     assert_eq!(one("0.1 + 0.2"), "0.3");
-    assert_eq!(one("CAST(1 AS DECIMAL(38, 0)) * CAST(1 AS DECIMAL(38, 10))"), "1.000000");
+    assert_eq!(
+        one("CAST(1 AS DECIMAL(38, 0)) * CAST(1 AS DECIMAL(38, 10))"),
+        "1.000000"
+    );
     assert_eq!(eval("d + a").1, DataType::Float64);
 }
 
@@ -242,42 +323,93 @@ fn comparisons_and_three_valued_logic() {
     assert_eq!(vals("a < b"), s(&["true", "false", "NULL", "false"]));
     assert_eq!(vals("a = 1.0"), s(&["true", "false", "NULL", "false"]));
     assert_eq!(vals("big >= a"), s(&["true", "false", "NULL", "NULL"]));
-    assert_eq!(vals("flag AND a > 1"), s(&["false", "false", "NULL", "true"]));
+    assert_eq!(
+        vals("flag AND a > 1"),
+        s(&["false", "false", "NULL", "true"])
+    );
     assert_eq!(vals("flag OR a > 1"), s(&["true", "true", "NULL", "true"]));
     assert_eq!(vals("NULL AND FALSE"), s(&["false"; 4]));
     assert_eq!(vals("NULL OR TRUE"), s(&["true"; 4]));
     assert_eq!(vals("NOT flag"), s(&["false", "true", "NULL", "false"]));
     assert_eq!(vals("flag IS TRUE"), s(&["true", "false", "false", "true"]));
-    assert_eq!(vals("flag IS NOT FALSE"), s(&["true", "false", "true", "true"]));
+    assert_eq!(
+        vals("flag IS NOT FALSE"),
+        s(&["true", "false", "true", "true"])
+    );
     assert_eq!(vals("a IS NULL"), s(&["false", "false", "true", "false"]));
-    assert_eq!(vals("a IS DISTINCT FROM 2"), s(&["true", "false", "true", "true"]));
-    assert_eq!(vals("a IS NOT DISTINCT FROM NULL"), s(&["false", "false", "true", "false"]));
+    assert_eq!(
+        vals("a IS DISTINCT FROM 2"),
+        s(&["true", "false", "true", "true"])
+    );
+    assert_eq!(
+        vals("a IS NOT DISTINCT FROM NULL"),
+        s(&["false", "false", "true", "false"])
+    );
     assert_eq!(vals("s > 'b'"), s(&["true", "false", "NULL", "false"]));
-    assert_eq!(vals("ts > TIMESTAMP '2024-01-01 00:00:00'"), s(&["true", "false", "NULL", "true"]));
-    assert_eq!(vals("ts > '2024-01-01 00:00:00'"), s(&["true", "false", "NULL", "true"]));
-    assert_eq!(vals("dt = DATE '1970-01-01'"), s(&["false", "true", "NULL", "false"]));
+    assert_eq!(
+        vals("ts > TIMESTAMP '2024-01-01 00:00:00'"),
+        s(&["true", "false", "NULL", "true"])
+    );
+    assert_eq!(
+        vals("ts > '2024-01-01 00:00:00'"),
+        s(&["true", "false", "NULL", "true"])
+    );
+    assert_eq!(
+        vals("dt = DATE '1970-01-01'"),
+        s(&["false", "true", "NULL", "false"])
+    );
     let msg = plan_err("a = s");
-    assert!(msg.contains("cannot compare INT with STRING at line 1, column 1"), "{msg}");
+    assert_eq!(
+        msg,
+        "cannot compare INT with STRING in `a = s` at line 1, column 1"
+    );
 }
 
 #[test]
 fn between_and_in() {
-    assert_eq!(vals("a BETWEEN 1 AND 2"), s(&["true", "true", "NULL", "false"]));
-    assert_eq!(vals("a NOT BETWEEN 1 AND 2"), s(&["false", "false", "NULL", "true"]));
-    assert_eq!(vals("a IN (1, 7, 9)"), s(&["true", "false", "NULL", "true"]));
-    assert_eq!(vals("a NOT IN (1, 7)"), s(&["false", "true", "NULL", "false"]));
+    assert_eq!(
+        vals("a BETWEEN 1 AND 2"),
+        s(&["true", "true", "NULL", "false"])
+    );
+    assert_eq!(
+        vals("a NOT BETWEEN 1 AND 2"),
+        s(&["false", "false", "NULL", "true"])
+    );
+    assert_eq!(
+        vals("a IN (1, 7, 9)"),
+        s(&["true", "false", "NULL", "true"])
+    );
+    assert_eq!(
+        vals("a NOT IN (1, 7)"),
+        s(&["false", "true", "NULL", "false"])
+    );
     assert_eq!(vals("a IN (1, NULL)"), s(&["true", "NULL", "NULL", "NULL"]));
-    assert_eq!(vals("a IN (1.0, 2.5)"), s(&["true", "false", "NULL", "false"]));
-    assert_eq!(vals("big IN (10, 5)"), s(&["true", "false", "true", "NULL"]));
-    assert_eq!(vals("s IN ('hello', 'x')"), s(&["true", "false", "NULL", "false"]));
+    assert_eq!(
+        vals("a IN (1.0, 2.5)"),
+        s(&["true", "false", "NULL", "false"])
+    );
+    assert_eq!(
+        vals("big IN (10, 5)"),
+        s(&["true", "false", "true", "NULL"])
+    );
+    assert_eq!(
+        vals("s IN ('hello', 'x')"),
+        s(&["true", "false", "NULL", "false"])
+    );
     assert_eq!(vals("a IN (b, 7)"), s(&["false", "false", "NULL", "true"]));
 }
 
 #[test]
 fn like_with_escapes() {
     assert_eq!(vals("s LIKE 'h%'"), s(&["true", "false", "NULL", "false"]));
-    assert_eq!(vals("s LIKE '_,b,_'"), s(&["false", "true", "NULL", "false"]));
-    assert_eq!(vals("s NOT LIKE '%SQL'"), s(&["true", "true", "NULL", "false"]));
+    assert_eq!(
+        vals("s LIKE '_,b,_'"),
+        s(&["false", "true", "NULL", "false"])
+    );
+    assert_eq!(
+        vals("s NOT LIKE '%SQL'"),
+        s(&["true", "true", "NULL", "false"])
+    );
     assert_eq!(one("'100%' LIKE '100!%' ESCAPE '!'"), "true");
     assert_eq!(one("'1000' LIKE '100!%' ESCAPE '!'"), "false");
     assert_eq!(one("'a_c' LIKE 'a\\_c' ESCAPE '\\'"), "true");
@@ -307,7 +439,6 @@ fn case_coalesce_and_friends() {
 
 #[test]
 fn casts_follow_flink() {
-    assert_eq!(vals("CAST(num AS INT)").iter().take(2).cloned().collect::<Vec<_>>(), s(&["12", "7"]));
     match eval_err("CAST(num AS INT)") {
         ExprError::Cast { value, target, .. } => {
             assert_eq!(value, "abc");
@@ -317,7 +448,10 @@ fn casts_follow_flink() {
     }
     let msg = eval_err("CAST(num AS INT)").to_string();
     assert!(msg.contains("cannot cast 'abc' to INT"), "{msg}");
-    assert_eq!(vals("TRY_CAST(num AS INT)"), s(&["12", "7", "NULL", "NULL"]));
+    assert_eq!(
+        vals("TRY_CAST(num AS INT)"),
+        s(&["12", "7", "NULL", "NULL"])
+    );
     assert_eq!(one("CAST(3.99E0 AS BIGINT)"), "3");
     assert_eq!(one("CAST(-3.99E0 AS INT)"), "-3");
     assert_eq!(one("CAST(300 AS TINYINT)"), "44");
@@ -330,8 +464,14 @@ fn casts_follow_flink() {
     assert_eq!(one("CAST(0.5 AS STRING)"), "0.5");
     assert_eq!(vals("CAST(ts AS STRING)")[0], "2024-01-15 10:30:45.123");
     assert_eq!(vals("CAST(dt AS STRING)")[0], "2024-01-15");
-    assert_eq!(one("CAST('2024-01-02 03:04:05.6' AS TIMESTAMP(3))"), "2024-01-02 03:04:05.600");
-    assert_eq!(eval("CAST('2024-01-02' AS TIMESTAMP)").1, DataType::Timestamp(TimeUnit::Microsecond, None));
+    assert_eq!(
+        one("CAST('2024-01-02 03:04:05.6' AS TIMESTAMP(3))"),
+        "2024-01-02 03:04:05.600"
+    );
+    assert_eq!(
+        eval("CAST('2024-01-02' AS TIMESTAMP)").1,
+        DataType::Timestamp(TimeUnit::Microsecond, None)
+    );
     assert_eq!(one("CAST('2024-01-02' AS DATE)"), "2024-01-02");
     assert_eq!(vals("CAST(ts AS DATE)")[0], "2024-01-15");
     assert_eq!(
@@ -371,20 +511,38 @@ fn string_functions() {
     assert_eq!(one("SUBSTR('hello', 9)"), "");
     assert_eq!(one("SUBSTR('hello', 2, -1)"), "NULL");
     assert_eq!(one("SUBSTR('héllo', 2, 2)"), "él");
-    assert_eq!(vals("UPPER(s)"), s(&["HELLO", "A,B,C", "NULL", "FLINK SQL"]));
+    assert_eq!(
+        vals("UPPER(s)"),
+        s(&["HELLO", "A,B,C", "NULL", "FLINK SQL"])
+    );
     assert_eq!(vals("LOWER(s)")[3], "flink sql");
     assert_eq!(one("CONCAT('a', 'b', 'c')"), "abc");
-    assert_eq!(vals("CONCAT(s, '!')"), s(&["hello!", "a,b,c!", "NULL", "Flink SQL!"]));
+    assert_eq!(
+        vals("CONCAT(s, '!')"),
+        s(&["hello!", "a,b,c!", "NULL", "Flink SQL!"])
+    );
     assert_eq!(vals("s || '?'")[0], "hello?");
     assert_eq!(one("CONCAT_WS('-', 'a', NULL, 'b')"), "a-b");
     assert_eq!(vals("CHAR_LENGTH(s)"), s(&["5", "5", "NULL", "9"]));
-    assert_eq!(vals("SPLIT_INDEX(s, ',', 1)"), s(&["NULL", "b", "NULL", "NULL"]));
-    assert_eq!(vals("SPLIT_INDEX(s, ',', 0)"), s(&["hello", "a", "NULL", "Flink SQL"]));
+    assert_eq!(
+        vals("SPLIT_INDEX(s, ',', 1)"),
+        s(&["NULL", "b", "NULL", "NULL"])
+    );
+    assert_eq!(
+        vals("SPLIT_INDEX(s, ',', 0)"),
+        s(&["hello", "a", "NULL", "Flink SQL"])
+    );
     assert_eq!(one("SPLIT_INDEX('a,,b', ',', 1)"), "");
     assert_eq!(one("SPLIT_INDEX('a,b', ',', 5)"), "NULL");
     assert_eq!(one("SPLIT_INDEX('a,b', ',', -1)"), "NULL");
-    assert_eq!(one("REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 2)"), "bar");
-    assert_eq!(one("REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)')"), "foothebar");
+    assert_eq!(
+        one("REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 2)"),
+        "bar"
+    );
+    assert_eq!(
+        one("REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)')"),
+        "foothebar"
+    );
     assert_eq!(one("REGEXP_EXTRACT('foothebar', 'x(.*)', 1)"), "NULL");
     assert_eq!(one("REGEXP_REPLACE('2024-01-02', '-', '/')"), "2024/01/02");
     assert_eq!(one("REGEXP_REPLACE('abc', 'b', '$1')"), "a$1c");
@@ -432,13 +590,27 @@ fn math_functions() {
 fn time_functions() {
     assert_eq!(
         vals("DATE_FORMAT(ts, 'yyyy-MM-dd HH:mm:ss')"),
-        s(&["2024-01-15 10:30:45", "1970-01-01 00:00:00", "NULL", "2024-02-29 23:59:59"])
+        s(&[
+            "2024-01-15 10:30:45",
+            "1970-01-01 00:00:00",
+            "NULL",
+            "2024-02-29 23:59:59"
+        ])
     );
     assert_eq!(vals("DATE_FORMAT(ts, 'yyyyMMdd')")[0], "20240115");
     assert_eq!(vals("DATE_FORMAT(ts, 'HH:mm:ss.SSS')")[0], "10:30:45.123");
-    assert_eq!(vals("DATE_FORMAT(ts, 'EEE, d MMM yyyy')")[0], "Mon, 15 Jan 2024");
-    assert_eq!(one("DATE_FORMAT('2024-01-02 03:04:05', 'yy/MM/dd')"), "24/01/02");
-    assert_eq!(vals("EXTRACT(YEAR FROM ts)"), s(&["2024", "1970", "NULL", "2024"]));
+    assert_eq!(
+        vals("DATE_FORMAT(ts, 'EEE, d MMM yyyy')")[0],
+        "Mon, 15 Jan 2024"
+    );
+    assert_eq!(
+        one("DATE_FORMAT('2024-01-02 03:04:05', 'yy/MM/dd')"),
+        "24/01/02"
+    );
+    assert_eq!(
+        vals("EXTRACT(YEAR FROM ts)"),
+        s(&["2024", "1970", "NULL", "2024"])
+    );
     assert_eq!(eval("EXTRACT(YEAR FROM ts)").1, DataType::Int64);
     assert_eq!(vals("EXTRACT(MONTH FROM dt)"), s(&["1", "1", "NULL", "12"]));
     assert_eq!(vals("EXTRACT(DOW FROM ts)")[0], "2");
@@ -455,8 +627,14 @@ fn time_functions() {
     assert_eq!(vals("CEIL(ts TO MINUTE)")[0], "2024-01-15 10:31:00.000");
     assert_eq!(vals("FLOOR(ts TO MONTH)")[3], "2024-02-01 00:00:00.000");
     assert_eq!(vals("ts + INTERVAL '1' HOUR")[0], "2024-01-15 11:30:45.123");
-    assert_eq!(vals("ts - INTERVAL '1:30' MINUTE TO SECOND")[0], "2024-01-15 10:29:15.123");
-    assert_eq!(vals("ts + INTERVAL '1' MONTH")[0], "2024-02-15 10:30:45.123");
+    assert_eq!(
+        vals("ts - INTERVAL '1:30' MINUTE TO SECOND")[0],
+        "2024-01-15 10:29:15.123"
+    );
+    assert_eq!(
+        vals("ts + INTERVAL '1' MONTH")[0],
+        "2024-02-15 10:30:45.123"
+    );
     assert_eq!(vals("ts + INTERVAL '1' YEAR")[3], "2025-02-28 23:59:59.999");
     assert_eq!(vals("dt + INTERVAL '2' DAY")[0], "2024-01-17");
     assert_eq!(one("CURRENT_TIMESTAMP"), "2024-01-15 10:30:45.123");
@@ -466,18 +644,47 @@ fn time_functions() {
     );
     assert_eq!(one("CURRENT_DATE"), "2024-01-15");
     assert_eq!(one("NOW()"), "2024-01-15 10:30:45.123");
-    assert_eq!(one("TO_TIMESTAMP('2024-01-02 03:04:05')"), "2024-01-02 03:04:05.000");
-    assert_eq!(one("TO_TIMESTAMP('02/01/2024', 'dd/MM/yyyy')"), "2024-01-02 00:00:00.000");
+    assert_eq!(
+        one("TO_TIMESTAMP('2024-01-02 03:04:05')"),
+        "2024-01-02 03:04:05.000"
+    );
+    assert_eq!(
+        one("TO_TIMESTAMP('02/01/2024', 'dd/MM/yyyy')"),
+        "2024-01-02 00:00:00.000"
+    );
     assert_eq!(one("TO_TIMESTAMP('garbage')"), "NULL");
     assert_eq!(one("TO_DATE('2024-03-01')"), "2024-03-01");
     assert_eq!(one("UNIX_TIMESTAMP('1970-01-01 00:01:00')"), "60");
     assert_eq!(one("UNIX_TIMESTAMP()"), "1705314645");
     assert_eq!(one("FROM_UNIXTIME(60)"), "1970-01-01 00:01:00");
-    assert_eq!(one("TO_TIMESTAMP_LTZ(1705314645123, 3)"), "2024-01-15 10:30:45.123");
-    assert_eq!(one("TO_TIMESTAMP_LTZ(1705314645, 0)"), "2024-01-15 10:30:45.000");
-    assert_eq!(one("TIMESTAMPDIFF(DAY, TIMESTAMP '2024-01-01 00:00:00', TIMESTAMP '2024-01-03 12:00:00')"), "2");
-    assert_eq!(one("TIMESTAMPDIFF(MONTH, TIMESTAMP '2024-01-31 00:00:00', TIMESTAMP '2024-02-29 00:00:00')"), "0");
-    assert_eq!(one("TIMESTAMPADD(HOUR, 2, TIMESTAMP '2024-01-01 00:00:00')"), "2024-01-01 02:00:00.000");
+    assert_eq!(
+        one("TO_TIMESTAMP_LTZ(1705314645123, 3)"),
+        "2024-01-15 10:30:45.123"
+    );
+    assert_eq!(
+        one("TO_TIMESTAMP_LTZ(1705314645, 0)"),
+        "2024-01-15 10:30:45.000"
+    );
+    assert_eq!(
+        one("TIMESTAMPDIFF(DAY, TIMESTAMP '2024-01-01 00:00:00', TIMESTAMP '2024-01-03 12:00:00')"),
+        "2"
+    );
+    assert_eq!(
+        one(
+            "TIMESTAMPDIFF(MONTH, TIMESTAMP '2024-01-31 00:00:00', TIMESTAMP '2024-02-29 00:00:00')"
+        ),
+        "1"
+    );
+    assert_eq!(
+        one(
+            "TIMESTAMPDIFF(MONTH, TIMESTAMP '2024-01-31 00:00:00', TIMESTAMP '2024-02-28 00:00:00')"
+        ),
+        "0"
+    );
+    assert_eq!(
+        one("TIMESTAMPADD(HOUR, 2, TIMESTAMP '2024-01-01 00:00:00')"),
+        "2024-01-01 02:00:00.000"
+    );
 }
 
 #[test]
@@ -505,19 +712,33 @@ fn bindings_replace_whole_subexpressions() {
     sc.bindings.push((parse("SUM(price)"), 3));
     sc.bindings.push((parse("a + b"), 0));
     let e = compile(&parse("SUM(`price`) * 2"), &sc, &ctx()).unwrap();
-    assert_eq!(render(&e.evaluate(&b).unwrap()), s(&["3.000", "1.816", "NULL", "-4.500"]));
+    assert_eq!(
+        render(&e.evaluate(&b).unwrap()),
+        s(&["3.000", "1.816", "NULL", "-4.500"])
+    );
     let e = compile(&parse("(a + b) * 10"), &sc, &ctx()).unwrap();
-    assert_eq!(render(&e.evaluate(&b).unwrap()), s(&["10", "20", "NULL", "70"]));
-    let msg = compile(&parse("COUNT(*)"), &scope(&b), &ctx()).unwrap_err().to_string();
+    assert_eq!(
+        render(&e.evaluate(&b).unwrap()),
+        s(&["10", "20", "NULL", "70"])
+    );
+    let msg = compile(&parse("COUNT(*)"), &scope(&b), &ctx())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("aggregate"), "{msg}");
 }
 
 #[test]
 fn type_errors_name_operator_and_position() {
     let msg = plan_err("s + 1");
-    assert_eq!(msg, "cannot apply `+` to STRING and INT in `s + 1` at line 1, column 1");
+    assert_eq!(
+        msg,
+        "cannot apply `+` to STRING and INT in `s + 1` at line 1, column 1"
+    );
     let msg = plan_err("a AND flag");
-    assert!(msg.contains("`AND` needs BOOLEAN operands, got INT"), "{msg}");
+    assert!(
+        msg.contains("`AND` needs BOOLEAN operands, got INT"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -532,15 +753,24 @@ fn intervals_and_common_types() {
     assert_eq!(ms("INTERVAL '0.5' SECOND"), 500);
     assert_eq!(ms("INTERVAL '10' MINUTES"), 600_000);
     assert!(interval_millis(&parse("INTERVAL '1' MONTH")).is_err());
-    assert_eq!(common_type(&DataType::Int32, &DataType::Int64), Some(DataType::Int64));
+    assert_eq!(
+        common_type(&DataType::Int32, &DataType::Int64),
+        Some(DataType::Int64)
+    );
     assert_eq!(
         common_type(&DataType::Int32, &DataType::Decimal128(4, 3)),
         Some(DataType::Decimal128(13, 3))
     );
-    assert_eq!(common_type(&DataType::Int32, &DataType::Float64), Some(DataType::Float64));
+    assert_eq!(
+        common_type(&DataType::Int32, &DataType::Float64),
+        Some(DataType::Float64)
+    );
     assert_eq!(common_type(&DataType::Utf8, &DataType::Int32), None);
     assert_eq!(
-        common_type(&DataType::Date32, &DataType::Timestamp(TimeUnit::Millisecond, None)),
+        common_type(
+            &DataType::Date32,
+            &DataType::Timestamp(TimeUnit::Millisecond, None)
+        ),
         Some(DataType::Timestamp(TimeUnit::Millisecond, None))
     );
 }
@@ -555,7 +785,10 @@ fn sql_types() {
     assert_eq!(ty("VARCHAR(10)"), DataType::Utf8);
     assert_eq!(ty("DECIMAL(10, 2)"), DataType::Decimal128(10, 2));
     assert_eq!(ty("DECIMAL"), DataType::Decimal128(10, 0));
-    assert_eq!(ty("TIMESTAMP(3)"), DataType::Timestamp(TimeUnit::Millisecond, None));
+    assert_eq!(
+        ty("TIMESTAMP(3)"),
+        DataType::Timestamp(TimeUnit::Millisecond, None)
+    );
     assert_eq!(
         ty("TIMESTAMP_LTZ(3)"),
         DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
@@ -563,7 +796,10 @@ fn sql_types() {
     assert_eq!(ty("BYTES"), DataType::Binary);
     assert!(matches!(ty("ARRAY<ARRAY<INT>>"), DataType::List(_)));
     assert!(matches!(ty("MAP<STRING, ARRAY<INT>>"), DataType::Map(_, _)));
-    assert!(matches!(ty("ROW<a INT, b ROW<c STRING>>"), DataType::Struct(_)));
+    assert!(matches!(
+        ty("ROW<a INT, b ROW<c STRING>>"),
+        DataType::Struct(_)
+    ));
     assert!(matches!(ty("ROW(a INT, b STRING)"), DataType::Struct(_)));
     assert_eq!(ty("INT NOT NULL"), DataType::Int32);
 }

@@ -262,7 +262,10 @@ pub(crate) fn arithmetic_type(op: ArithOp, l: &DataType, r: &DataType) -> Option
 }
 
 fn is_string(dt: &DataType) -> bool {
-    matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 /// Flink's least restrictive type of two types (for CASE, COALESCE, IN, UNION, comparisons):
@@ -287,17 +290,13 @@ pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
     if runnel_types::is_numeric(a) && runnel_types::is_numeric(b) {
         let approx = |d: &DataType| matches!(d, DataType::Float32 | DataType::Float64);
         if approx(a) || approx(b) {
-            return Some(
-                if matches!(a, DataType::Float64) || matches!(b, DataType::Float64) {
-                    DataType::Float64
-                } else if matches!(a, DataType::Decimal128(..))
-                    || matches!(b, DataType::Decimal128(..))
-                {
-                    DataType::Float64
-                } else {
-                    DataType::Float32
-                },
-            );
+            // FLOAT only when both are FLOAT or integers; DOUBLE and DECIMAL make DOUBLE.
+            let wide = |d: &DataType| matches!(d, DataType::Float64 | DataType::Decimal128(..));
+            return Some(if wide(a) || wide(b) {
+                DataType::Float64
+            } else {
+                DataType::Float32
+            });
         }
         let (p1, s1) = integer_decimal(a)?;
         let (p2, s2) = integer_decimal(b)?;
@@ -315,7 +314,11 @@ pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
             Some(DataType::Binary)
         }
         (DataType::Timestamp(u1, tz1), DataType::Timestamp(u2, tz2)) => {
-            let unit = if unit_rank(u1) >= unit_rank(u2) { u1 } else { u2 };
+            let unit = if unit_rank(u1) >= unit_rank(u2) {
+                u1
+            } else {
+                u2
+            };
             let tz = if tz1.is_some() || tz2.is_some() {
                 runnel_types::time_zone_utc()
             } else {
@@ -355,7 +358,6 @@ fn unit_rank(u: &TimeUnit) -> u8 {
     }
 }
 
-
 /// Describes a type for messages: Flink's spelling.
 pub(crate) fn tn(dt: &DataType) -> String {
     flink_type_name(dt)
@@ -391,7 +393,8 @@ fn field_months(f: &DateTimeField) -> Option<i32> {
 
 /// Parses `INTERVAL '..' unit [TO unit]` into milliseconds or months.
 pub(crate) fn parse_interval(expr: &Expr) -> Result<IntervalValue, PlanError> {
-    let bad = |why: &str| PlanError::Invalid(format!("invalid interval `{expr}`{}: {why}", at(expr)));
+    let bad =
+        |why: &str| PlanError::Invalid(format!("invalid interval `{expr}`{}: {why}", at(expr)));
     let Expr::Interval(iv) = expr else {
         return Err(bad("expected an INTERVAL literal"));
     };
@@ -420,7 +423,10 @@ pub(crate) fn parse_interval(expr: &Expr) -> Result<IntervalValue, PlanError> {
         .ok_or_else(|| bad("missing unit (e.g. SECOND)"))?;
     let (neg, body) = match text.strip_prefix('-') {
         Some(rest) => (!negate_value, rest.trim().to_string()),
-        None => (negate_value, text.strip_prefix('+').unwrap_or(&text).trim().to_string()),
+        None => (
+            negate_value,
+            text.strip_prefix('+').unwrap_or(&text).trim().to_string(),
+        ),
     };
     let sign: i32 = if neg { -1 } else { 1 };
     if let Some(m) = field_months(&leading) {
@@ -452,10 +458,7 @@ pub(crate) fn parse_interval(expr: &Expr) -> Result<IntervalValue, PlanError> {
                 .into_iter()
                 .filter(|u| *u <= lead_ms && *u >= last_ms)
                 .collect();
-            let parts: Vec<&str> = body
-                .split([' ', ':'])
-                .filter(|p| !p.is_empty())
-                .collect();
+            let parts: Vec<&str> = body.split([' ', ':']).filter(|p| !p.is_empty()).collect();
             if parts.len() != units.len() {
                 return Err(bad("the value does not match the units"));
             }
@@ -493,4 +496,3 @@ pub(crate) fn strip_nested(mut e: &Expr) -> &Expr {
     }
     e
 }
-

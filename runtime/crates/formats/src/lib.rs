@@ -104,20 +104,27 @@ pub struct Origin<'a> {
 pub trait Decoder: Send {
     /// Decodes the complete records of `bytes` (plus any tail kept from the previous call) into
     /// batches of at most [`BATCH_SIZE`] rows. `origin.first_line` is the line of `bytes[0]`.
-    fn decode(
-        &mut self,
-        bytes: &[u8],
-        origin: Origin<'_>,
-    ) -> Result<Vec<RecordBatch>, FormatError>;
+    fn decode(&mut self, bytes: &[u8], origin: Origin<'_>)
+    -> Result<Vec<RecordBatch>, FormatError>;
 
     /// Ends the input: decodes the kept tail (a last line without a line end) if any.
     /// `origin.first_line` is not used: the decoder knows where its tail started.
     fn finish(&mut self, origin: Origin<'_>) -> Result<Option<RecordBatch>, FormatError>;
 }
 
+/// Drops a UTF-8 byte order mark at the start of the input (line 1, nothing kept before it).
+fn strip_bom<'a>(bytes: &'a [u8], tail: &[u8], first_line: u64) -> &'a [u8] {
+    if first_line == 1 && tail.is_empty() {
+        bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+    } else {
+        bytes
+    }
+}
+
 /// Turns record batches into bytes, as the format's sink writes them.
 pub trait Encoder: Send {
     /// Appends one encoded record per row (a line each for json/csv, ending in `\n`).
+    /// On error, `out` holds the complete lines of the rows before the failing one.
     fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), FormatError>;
 }
 

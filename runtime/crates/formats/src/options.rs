@@ -105,7 +105,13 @@ impl JsonOptions {
                         "FAIL" => MapNullKeyMode::Fail,
                         "DROP" => MapNullKeyMode::Drop,
                         "LITERAL" => MapNullKeyMode::Literal,
-                        _ => return Err(invalid(key, value, "expected 'FAIL', 'DROP' or 'LITERAL'")),
+                        _ => {
+                            return Err(invalid(
+                                key,
+                                value,
+                                "expected 'FAIL', 'DROP' or 'LITERAL'",
+                            ));
+                        }
                     }
                 }
                 "json.map-null-key.literal" => o.map_null_key_literal = value.to_string(),

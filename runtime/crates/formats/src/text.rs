@@ -149,9 +149,7 @@ pub(crate) fn to_unit(secs: i64, nanos: u32, unit: TimeUnit) -> Option<i64> {
         TimeUnit::Microsecond => secs
             .checked_mul(1_000_000)?
             .checked_add((nanos / 1_000) as i64),
-        TimeUnit::Nanosecond => secs
-            .checked_mul(1_000_000_000)?
-            .checked_add(nanos as i64),
+        TimeUnit::Nanosecond => secs.checked_mul(1_000_000_000)?.checked_add(nanos as i64),
     }
 }
 
@@ -444,7 +442,8 @@ pub(crate) fn flink_type_names_in(msg: &str) -> String {
     let mut m = msg.to_string();
     for (arrow, flink) in NAMES {
         let from = format!(" as {arrow}");
-        if m.ends_with(&from) || m.contains(&format!("{from} ")) || m.contains(&format!("{from}:")) {
+        if m.ends_with(&from) || m.contains(&format!("{from} ")) || m.contains(&format!("{from}:"))
+        {
             m = m.replace(&from, &format!(" as {flink}"));
         }
     }

@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Field, Fields, Float64Type, Int32Type, Int64Type,
-    Schema, SchemaRef, Time32MillisecondType, TimeUnit, TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Field, Fields, Float64Type, Int32Type, Int64Type, Schema,
+    SchemaRef, Time32MillisecondType, TimeUnit, TimestampMillisecondType,
 };
 use runnel_formats::{CsvOptions, Format, FormatError, Origin};
 
@@ -45,11 +45,7 @@ fn schema() -> SchemaRef {
         Field::new("id", DataType::Int64, true),
         Field::new("name", DataType::Utf8, true),
         Field::new("price", DataType::Decimal128(10, 2), true),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            true,
-        ),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
     ]))
 }
 
@@ -88,7 +84,10 @@ fn options_are_parsed_and_checked() {
     let err = Format::from_options("csv", &opts(&[("csv.field-delimiter", ";;")]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("csv.field-delimiter") && err.contains(";;"), "{err}");
+    assert!(
+        err.contains("csv.field-delimiter") && err.contains(";;"),
+        "{err}"
+    );
     let err = Format::from_options(
         "csv",
         &opts(&[
@@ -116,11 +115,17 @@ fn decodes_and_round_trips() {
     assert_eq!(b.num_rows(), 3);
     let name = b.column(1).as_string::<i32>();
     assert_eq!(name.value(1), "quoted, with \"quotes\"\nand a newline");
-    assert_eq!(name.value(2), "", "an empty STRING field is an empty string");
+    assert_eq!(
+        name.value(2),
+        "",
+        "an empty STRING field is an empty string"
+    );
     assert!(b.column(2).is_null(2), "an empty DECIMAL field is NULL");
     assert_eq!(b.column(2).as_primitive::<Decimal128Type>().value(0), 150);
     assert_eq!(
-        b.column(3).as_primitive::<TimestampMillisecondType>().value(0),
+        b.column(3)
+            .as_primitive::<TimestampMillisecondType>()
+            .value(0),
         1_704_067_201_500
     );
     let out = encode(&f, &b);
@@ -143,7 +148,9 @@ fn malformed_records_with_and_without_ignore() {
         err,
         "data.csv:1: column 'price': cannot parse \"x\" as DECIMAL(10, 2)"
     );
-    let err = decode(&csv(&[]), &s, "1,a,1.0,\n\n4,d\n").unwrap_err().to_string();
+    let err = decode(&csv(&[]), &s, "1,a,1.0,\n\n4,d\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("data.csv:3: row length mismatch"), "{err}");
 
     let b = decode(&csv(&[("csv.ignore-parse-errors", "true")]), &s, input).unwrap();
@@ -180,7 +187,10 @@ fn delimiters_quotes_escapes_comments_null_literal() {
     let err = decode(&csv(&[]), &s, "#,x\n").unwrap_err().to_string();
     assert!(err.starts_with("data.csv:1: column 'b'"), "{err}");
 
-    let esc = csv(&[("csv.escape-character", "\\\\"), ("csv.disable-quote-character", "true")]);
+    let esc = csv(&[
+        ("csv.escape-character", "\\\\"),
+        ("csv.disable-quote-character", "true"),
+    ]);
     let b = decode(&esc, &s, "a\\,b,1\n\"q\",2\n").unwrap();
     let a = b.column(0).as_string::<i32>();
     assert_eq!(a.value(0), "a,b");
@@ -232,7 +242,11 @@ fn dates_times_decimals_bytes() {
         Field::new("t", DataType::Time32(TimeUnit::Millisecond), true),
         Field::new("n", DataType::Decimal128(12, 9), true),
         Field::new("y", DataType::Binary, true),
-        Field::new("z", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+        Field::new(
+            "z",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
         Field::new("ok", DataType::Boolean, true),
     ]));
     let input = "2024-01-01,12:34:56.789,0.000000027,aGk=,2024-01-01 00:00:00Z,TRUE\n";
@@ -277,7 +291,9 @@ fn chunks_split_anywhere_and_line_numbers_follow_quoted_newlines() {
     let bad = "1,\"multi\nline\",1.00,\n2,b,oops,\n";
     let err = decode(&csv(&[]), &s, bad).unwrap_err().to_string();
     assert!(err.starts_with("data.csv:3: "), "{err}");
-    let err = decode(&csv(&[]), &s, "1,\"never closed\n").unwrap_err().to_string();
+    let err = decode(&csv(&[]), &s, "1,\"never closed\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unterminated"), "{err}");
 }
 
@@ -287,7 +303,11 @@ fn many_rows_make_bounded_batches() {
     let input: String = (0..20_000).map(|i| format!("{i}\n")).collect();
     let mut d = csv(&[]).decoder(s.clone()).unwrap();
     let batches = d.decode(input.as_bytes(), origin()).unwrap();
-    assert!(batches.iter().all(|b| b.num_rows() <= runnel_formats::BATCH_SIZE));
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.num_rows() <= runnel_formats::BATCH_SIZE)
+    );
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 20_000);
     // A NULL for a NOT NULL column fails the record (and is skipped with ignore-parse-errors).
     let err = decode(&csv(&[("csv.null-literal", "x")]), &s, "1\nx\n")
@@ -295,7 +315,10 @@ fn many_rows_make_bounded_batches() {
         .to_string();
     assert!(err.starts_with("data.csv:2: column 'i'"), "{err}");
     let b = decode(
-        &csv(&[("csv.null-literal", "x"), ("csv.ignore-parse-errors", "true")]),
+        &csv(&[
+            ("csv.null-literal", "x"),
+            ("csv.ignore-parse-errors", "true"),
+        ]),
         &s,
         "1\nx\nbad\n4\n",
     )

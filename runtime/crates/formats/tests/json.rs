@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array,
-    Float64Array, Int32Array, ListArray, MapArray, RecordBatch, StringArray,
-    StructArray, Time32MillisecondArray,
+    Float64Array, Int32Array, ListArray, MapArray, RecordBatch, StringArray, StructArray,
+    Time32MillisecondArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{
@@ -100,12 +100,18 @@ fn options_are_parsed_and_reported() {
     let err = Format::from_options("json", &opts(&[("json.ignore-parse-errors", "yes")]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("json.ignore-parse-errors") && err.contains("'yes'"), "{err}");
+    assert!(
+        err.contains("json.ignore-parse-errors") && err.contains("'yes'"),
+        "{err}"
+    );
 
     let err = Format::from_options("json", &opts(&[("json.timestamp-format.standard", "RFC")]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("json.timestamp-format.standard") && err.contains("RFC"), "{err}");
+    assert!(
+        err.contains("json.timestamp-format.standard") && err.contains("RFC"),
+        "{err}"
+    );
 
     let err = Format::from_options(
         "json",
@@ -129,7 +135,7 @@ fn decodes_flat_lines_and_coerces_like_flink() {
     let b = decode(
         &json(&[]),
         &schema,
-        "{\"id\": 1, \"name\": \"a\"}\n\n{\"id\": \"12\", \"name\": 42}\r\n{\"name\": {\"x\": [1, true]}, \"extra\": 5}\n",
+        "\u{feff}{\"id\": 1, \"name\": \"a\"}\n\n{\"id\": \"12\", \"name\": 42}\r\n{\"name\": {\"x\": [1, true]}, \"extra\": 5}\n",
     )
     .unwrap();
     assert_eq!(b.num_rows(), 3);
@@ -171,7 +177,9 @@ fn malformed_line_fails_with_path_and_line() {
 
     // Line numbers continue from the origin.
     let mut d = json(&[]).decoder(schema.clone()).unwrap();
-    let err = d.decode(b"{\"id\": 1}\n{\"id\" 2}\n", origin(41)).unwrap_err();
+    let err = d
+        .decode(b"{\"id\": 1}\n{\"id\" 2}\n", origin(41))
+        .unwrap_err();
     assert!(err.to_string().starts_with("events.json:42: "), "{err}");
 }
 
@@ -191,7 +199,11 @@ fn ignore_parse_errors_skips_bad_lines_only() {
     let f = json(&[("json.ignore-parse-errors", "true")]);
     let mut d = f.decoder(schema.clone()).unwrap();
     let batches = d.decode(input.as_bytes(), origin(1)).unwrap();
-    assert!(batches.iter().all(|b| b.num_rows() <= runnel_formats::BATCH_SIZE));
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.num_rows() <= runnel_formats::BATCH_SIZE)
+    );
     let b = arrow::compute::concat_batches(&schema, &batches).unwrap();
     assert_eq!(b.num_rows(), 20_000 - 3);
     let id = b.column(0).as_primitive::<Int64Type>();
@@ -229,7 +241,10 @@ fn missing_fields_with_and_without_fail_on_missing_field() {
     assert_eq!(decode(&strict, &schema, ok).unwrap().num_rows(), 2);
     let err = decode(&strict, &schema, input).unwrap_err().to_string();
     assert!(err.starts_with("events.json:3: "), "{err}");
-    assert!(err.contains("person.city") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("person.city") && err.contains("missing"),
+        "{err}"
+    );
     let err = decode(&strict, &schema, "{\"person\": null}\n")
         .unwrap_err()
         .to_string();
@@ -359,7 +374,10 @@ fn decimals_as_numbers_and_strings() {
     let d = b.column(0).as_primitive::<Decimal128Type>();
     assert_eq!(d.value(0), 1500);
     assert_eq!(d.value(1), -2001, "rounded half up");
-    assert!(d.is_null(2), "too large for DECIMAL(10, 3): NULL, as in Flink");
+    assert!(
+        d.is_null(2),
+        "too large for DECIMAL(10, 3): NULL, as in Flink"
+    );
     assert_eq!(d.value(3), 0);
     assert_eq!(d.value(4), 100_000);
 
@@ -377,7 +395,10 @@ fn decimals_as_numbers_and_strings() {
         "{\"d\":2.7E-8}\n{\"d\":1.500000000}\n{\"d\":null}\n"
     );
     assert_eq!(
-        encode(&json(&[("json.encode.decimal-as-plain-number", "true")]), &b),
+        encode(
+            &json(&[("json.encode.decimal-as-plain-number", "true")]),
+            &b
+        ),
         "{\"d\":0.000000027}\n{\"d\":1.500000000}\n{\"d\":null}\n"
     );
     assert_eq!(
@@ -438,7 +459,11 @@ fn map_batch() -> RecordBatch {
     let keys: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3]));
     let values: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("c")]));
     let map = MapArray::try_new(
-        Arc::new(Field::new("entries", DataType::Struct(entries.clone()), false)),
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(entries.clone()),
+            false,
+        )),
         OffsetBuffer::new(vec![0, 2, 2, 3].into()),
         StructArray::try_new(entries, vec![keys, values], None).unwrap(),
         Some(NullBuffer::from(vec![true, false, true])),
@@ -543,6 +568,9 @@ fn encodes_list_of_rows_and_nulls_inside() {
     assert_eq!(out, "{\"l\":[{\"x\":1},{\"x\":null},null]}\n");
     let back = decode(&json(&[]), &schema, &out).unwrap();
     let l = back.column(0).as_list::<i32>().value(0);
-    assert_eq!(l.as_struct().column(0).as_primitive::<Int32Type>().value(0), 1);
+    assert_eq!(
+        l.as_struct().column(0).as_primitive::<Int32Type>().value(0),
+        1
+    );
     assert!(l.is_null(2));
 }

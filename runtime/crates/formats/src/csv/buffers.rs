@@ -342,7 +342,9 @@ impl Buf {
         };
         match parsed {
             // Unparsable values are NULL with ignore-parse-errors; a NOT NULL one fails the row.
-            Err(e) if ctx.ignore && !matches!(self.kind, Kind::List { .. } | Kind::Struct { .. }) => {
+            Err(e)
+                if ctx.ignore && !matches!(self.kind, Kind::List { .. } | Kind::Struct { .. }) =>
+            {
                 self.append(None, ctx).map_err(|_| e)
             }
             other => other,

@@ -15,7 +15,7 @@ use arrow::datatypes::SchemaRef;
 use crate::options::CsvOptions;
 use crate::text::count_newlines;
 use crate::values::{Col, TextStyle, write_scalar};
-use crate::{BATCH_SIZE, Decoder, Encoder, FormatError, Origin};
+use crate::{BATCH_SIZE, Decoder, Encoder, FormatError, Origin, strip_bom};
 use buffers::{Buf, Ctx};
 
 /// Decodes csv records; see the module docs.
@@ -242,8 +242,8 @@ impl CsvDecoder {
 
     /// Appends the tokenized record as a row; on failure the row is rolled back.
     fn append_record(&mut self) -> Result<(), String> {
-        let text = std::str::from_utf8(&self.field_buf)
-            .map_err(|e| format!("invalid UTF-8: {e}"))?;
+        let text =
+            std::str::from_utf8(&self.field_buf).map_err(|e| format!("invalid UTF-8: {e}"))?;
         let ncols = self.columns.len();
         let nfields = self.field_ends.len();
         if nfields < ncols && !self.options.ignore_parse_errors {
@@ -329,6 +329,7 @@ impl Decoder for CsvDecoder {
         bytes: &[u8],
         origin: Origin<'_>,
     ) -> Result<Vec<RecordBatch>, FormatError> {
+        let bytes = strip_bom(bytes, &self.tail, origin.first_line);
         let owned;
         let (buf, first_line): (&[u8], u64) = if self.tail.is_empty() {
             (bytes, origin.first_line)

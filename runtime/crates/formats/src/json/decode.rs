@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::builder::{BinaryBuilder, BooleanBuilder, PrimitiveBuilder, StringBuilder};
 use arrow::array::builder::NullBufferBuilder;
+use arrow::array::builder::{BinaryBuilder, BooleanBuilder, PrimitiveBuilder, StringBuilder};
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::kernels::cast_utils::parse_decimal;
-use arrow::datatypes::{
-    DataType, Decimal128Type, FieldRef, Fields, SchemaRef, TimeUnit,
-};
+use arrow::datatypes::{DataType, Decimal128Type, FieldRef, Fields, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::json::reader::{
     ArrayDecoder, Decoder as TapeRowDecoder, DecoderContext, DecoderFactory, ReaderBuilder, Tape,
@@ -20,7 +18,7 @@ use crate::text::{
     count_newlines, decode_base64, flink_name, flink_type_names_in, parse_timestamp,
     timestamp_array, timestamp_pattern, to_unit, write_json_string,
 };
-use crate::{BATCH_SIZE, Decoder, FormatError, Origin};
+use crate::{BATCH_SIZE, Decoder, FormatError, Origin, strip_bom};
 
 /// Decodes JSON lines; see the module docs of `json` for the fast and the careful path.
 pub(crate) struct JsonDecoder {
@@ -184,7 +182,8 @@ impl JsonDecoder {
     fn try_decode(&mut self, bytes: &[u8]) -> Result<Vec<RecordBatch>, ArrowError> {
         let r = decode_all(&mut self.inner, bytes);
         if r.is_err() {
-            self.reset().map_err(|e| ArrowError::JsonError(e.to_string()))?;
+            self.reset()
+                .map_err(|e| ArrowError::JsonError(e.to_string()))?;
         }
         r
     }
@@ -245,6 +244,7 @@ impl Decoder for JsonDecoder {
         bytes: &[u8],
         origin: Origin<'_>,
     ) -> Result<Vec<RecordBatch>, FormatError> {
+        let bytes = strip_bom(bytes, &self.tail, origin.first_line);
         let owned;
         let (buf, first_line): (&[u8], u64) = if self.tail.is_empty() {
             (bytes, origin.first_line)
@@ -295,12 +295,19 @@ fn describe(e: &ArrowError) -> String {
     }
     let rest = if let Some(v) = rest.strip_prefix("expected { got ") {
         format!("not a JSON object: {v}")
-    } else if let Some(f) = rest.strip_prefix("Encountered unmasked nulls in non-nullable StructArray child: ") {
-        let name = f
-            .split_once("name: \"")
+    } else if let Some(f) =
+        rest.strip_prefix("Encountered unmasked nulls in non-nullable StructArray child: ")
+    {
+        let name = ["name: \"", "Field { \""]
+            .iter()
+            .find_map(|p| f.split_once(p))
             .and_then(|(_, r)| r.split_once('"'))
             .map_or(f, |(n, _)| n);
         format!("NULL (or missing) value for NOT NULL field '{name}'")
+    } else if let Some(v) = rest.strip_prefix("expected primitive got ") {
+        format!("expected a number or a string, got {v}")
+    } else if let Some(v) = rest.strip_prefix("failed to parse ") {
+        format!("cannot parse {v}")
     } else if rest.starts_with("Encountered") {
         format!("invalid JSON: {rest}")
     } else {
@@ -491,7 +498,11 @@ fn shown(tape: &Tape<'_>, p: u32) -> String {
 }
 
 fn mismatch(tape: &Tape<'_>, p: u32, dt: &DataType) -> ArrowError {
-    ArrowError::JsonError(format!("cannot read {} as {}", shown(tape, p), flink_name(dt)))
+    ArrowError::JsonError(format!(
+        "cannot read {} as {}",
+        shown(tape, p),
+        flink_name(dt)
+    ))
 }
 
 /// STRING: strings as they are; numbers, booleans, objects and arrays as their JSON text.
@@ -545,9 +556,10 @@ impl ArrayDecoder for BooleanDecoder {
                 TapeElement::String(s) | TapeElement::Number(s) => {
                     b.append_value(tape.get_string(s).trim().eq_ignore_ascii_case("true"))
                 }
-                TapeElement::I32(_) | TapeElement::I64(_) | TapeElement::F32(_) | TapeElement::F64(_) => {
-                    b.append_value(false)
-                }
+                TapeElement::I32(_)
+                | TapeElement::I64(_)
+                | TapeElement::F32(_)
+                | TapeElement::F64(_) => b.append_value(false),
                 _ if self.ignore => b.append_null(),
                 _ => return Err(mismatch(tape, p, &DataType::Boolean)),
             }
@@ -609,7 +621,10 @@ impl ArrayDecoder for DecimalDecoder {
                     continue;
                 }
                 TapeElement::String(s) | TapeElement::Number(s) => tape.get_string(s),
-                TapeElement::I32(_) | TapeElement::I64(_) | TapeElement::F32(_) | TapeElement::F64(_) => {
+                TapeElement::I32(_)
+                | TapeElement::I64(_)
+                | TapeElement::F32(_)
+                | TapeElement::F64(_) => {
                     scratch.clear();
                     tape_json(tape, p, &mut scratch);
                     std::str::from_utf8(&scratch).unwrap_or_default()

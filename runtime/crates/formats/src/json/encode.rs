@@ -22,7 +22,11 @@ pub(crate) struct JsonEncoder {
 impl JsonEncoder {
     pub(crate) fn try_new(options: JsonOptions, schema: SchemaRef) -> Result<Self, FormatError> {
         super::check_schema(&schema, "json", true)?;
-        let keys = schema.fields().iter().map(|f| key_bytes(f.name())).collect();
+        let keys = schema
+            .fields()
+            .iter()
+            .map(|f| key_bytes(f.name()))
+            .collect();
         Ok(JsonEncoder {
             style: TextStyle {
                 timestamp_separator: options.timestamp_standard.separator(),

@@ -1,0 +1,170 @@
+use std::collections::BTreeMap;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use runnel_types::{ChangeBatch, RowKind};
+
+use super::accumulators::{AggRuntime, AggSpec, AggValue, build_columns};
+use super::{Operator, Output, SubtaskContext, timestamps};
+use crate::dataflow::assign_key_group;
+use crate::error::Result;
+use crate::state::{KeyedState, hash_columns};
+
+/// The layout of a session-window aggregate's input: `[keys.., args..]` plus the time column.
+#[derive(Clone, Debug)]
+pub struct SessionLayout {
+    /// Number of leading key columns.
+    pub key_columns: usize,
+    /// Input column with the event time.
+    pub time_column: usize,
+    /// Inactivity gap that closes a session, in milliseconds.
+    pub gap: i64,
+    /// The aggregate calls.
+    pub aggs: Vec<AggSpec>,
+    /// Output: `[keys.., window_start, window_end, window_time, aggs..]`.
+    pub output_schema: SchemaRef,
+}
+
+/// Rows of one key not yet in a closed session, ordered by time.
+struct Pending {
+    rows: Vec<(i64, OwnedRow)>,
+}
+
+/// Session windows per key: rows are kept until the watermark passes the end of their
+/// session (last row + gap), then aggregated and emitted once, as Flink's session windows.
+pub struct SessionAggregate {
+    layout: SessionLayout,
+    aggs: Vec<AggRuntime>,
+    key_conv: RowConverter,
+    row_conv: RowConverter,
+    state: KeyedState<Pending>,
+    timers: BTreeMap<i64, Vec<(u32, u64, Box<[u8]>)>>,
+    watermark: i64,
+    max_parallelism: u32,
+    hashes: Vec<u64>,
+    input_schema: SchemaRef,
+}
+
+impl SessionAggregate {
+    /// A session aggregate for one subtask.
+    pub fn new(layout: SessionLayout, input_schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self> {
+        let key_fields = (0..layout.key_columns)
+            .map(|i| SortField::new(input_schema.field(i).data_type().clone()))
+            .collect();
+        let row_fields = input_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        Ok(SessionAggregate {
+            aggs: layout.aggs.iter().cloned().map(AggRuntime::new).collect::<Result<_>>()?,
+            key_conv: RowConverter::new(key_fields)?,
+            row_conv: RowConverter::new(row_fields)?,
+            state: KeyedState::new(ctx.key_groups),
+            timers: BTreeMap::new(),
+            watermark: i64::MIN,
+            max_parallelism: ctx.max_parallelism,
+            hashes: Vec::new(),
+            input_schema,
+            layout,
+        })
+    }
+
+    /// Aggregates the rows of one session.
+    fn aggregate(&self, rows: &[(i64, OwnedRow)]) -> Result<Vec<AggValue>> {
+        let cols = self.row_conv.convert_rows(rows.iter().map(|r| r.1.row()))?;
+        let batch = RecordBatch::try_new(self.input_schema.clone(), cols)?;
+        let cols = batch.columns();
+        let mut accs: Vec<_> = self.aggs.iter().map(|a| a.create()).collect();
+        for (i, a) in self.aggs.iter().enumerate() {
+            let arg = a.prepare(cols)?;
+            for r in 0..batch.num_rows() {
+                if a.passes(cols, r) {
+                    a.update(&mut accs[i], &arg, r, false);
+                }
+            }
+        }
+        Ok(self.aggs.iter().zip(&accs).map(|(a, acc)| a.value(acc)).collect())
+    }
+}
+
+impl Operator for SessionAggregate {
+    fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Output) -> Result<()> {
+        let cols = batch.data.columns();
+        let keys = self.key_conv.convert_columns(&cols[..self.layout.key_columns])?;
+        hash_columns(&cols[..self.layout.key_columns], batch.num_rows(), &mut self.hashes)?;
+        let rows = self.row_conv.convert_columns(cols)?;
+        let times = cols[self.layout.time_column].as_primitive::<TimestampMillisecondType>();
+        let gap = self.layout.gap;
+        for r in 0..batch.num_rows() {
+            if times.is_null(r) {
+                continue;
+            }
+            let t = times.value(r);
+            if t + gap - 1 <= self.watermark {
+                continue; // late: the session it would open has already been closed
+            }
+            let h = self.hashes[r];
+            let kg = assign_key_group(h, self.max_parallelism);
+            let key = keys.row(r);
+            let (p, _) = self.state.get_or_insert_with(kg, h, key.as_ref(), || Pending { rows: Vec::new() });
+            let pos = p.rows.partition_point(|(x, _)| *x <= t);
+            p.rows.insert(pos, (t, rows.row(r).owned()));
+            self.timers.entry(t + gap).or_default().push((kg, h, key.as_ref().into()));
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
+        self.watermark = watermark;
+        let gap = self.layout.gap;
+        let mut due: Vec<(u32, u64, Box<[u8]>)> = Vec::new();
+        while let Some(e) = self.timers.first_entry() {
+            if *e.key() - 1 > watermark {
+                break;
+            }
+            due.extend(e.remove());
+        }
+        due.sort();
+        due.dedup();
+        let mut out_keys: Vec<OwnedRow> = Vec::new();
+        let mut bounds: Vec<(i64, i64)> = Vec::new();
+        let mut values = Vec::new();
+        for (kg, h, key) in due {
+            let Some(p) = self.state.get_mut(kg, h, &key) else { continue };
+            let rows = std::mem::take(&mut p.rows);
+            // Split into sessions; emit the closed ones, keep the open tail.
+            let mut start = 0;
+            let mut keep = Vec::new();
+            for i in 0..rows.len() {
+                let last = i + 1 == rows.len();
+                if last || rows[i + 1].0 >= rows[i].0 + gap {
+                    let (s, e) = (rows[start].0, rows[i].0 + gap);
+                    if e - 1 <= watermark {
+                        values.push(self.aggregate(&rows[start..=i])?);
+                        out_keys.push(self.key_conv.parser().parse(&key).owned());
+                        bounds.push((s, e));
+                    } else {
+                        keep.extend_from_slice(&rows[start..=i]);
+                    }
+                    start = i + 1;
+                }
+            }
+            if keep.is_empty() {
+                self.state.remove(kg, h, &key);
+            } else if let Some(p) = self.state.get_mut(kg, h, &key) {
+                p.rows = keep;
+            }
+        }
+        if !out_keys.is_empty() {
+            let mut cols: Vec<ArrayRef> = self.key_conv.convert_rows(out_keys.iter().map(|r| r.row()))?;
+            let k = cols.len();
+            let schema = &self.layout.output_schema;
+            cols.push(timestamps(bounds.iter().map(|b| b.0), schema.field(k).data_type()));
+            cols.push(timestamps(bounds.iter().map(|b| b.1), schema.field(k + 1).data_type()));
+            cols.push(timestamps(bounds.iter().map(|b| b.1 - 1), schema.field(k + 2).data_type()));
+            cols.extend(build_columns(&self.aggs, values)?);
+            let kinds = vec![RowKind::Insert; out_keys.len()];
+            let data = RecordBatch::try_new(self.layout.output_schema.clone(), cols)?;
+            out.emit(ChangeBatch::with_kinds(data, kinds));
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+}
