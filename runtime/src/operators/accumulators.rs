@@ -80,6 +80,8 @@ fn bad_arg(f: &str, t: &DataType) -> RunnelError {
 pub enum ArgColumn {
     /// No argument (`COUNT(*)`).
     None,
+    /// Only whether the argument is NULL matters (`COUNT(x)`).
+    Validity(ArrayRef),
     /// Integers widened to BIGINT.
     I64(ArrayRef),
     /// Floating point as DOUBLE.
@@ -139,6 +141,9 @@ impl AggRuntime {
         let col = &columns[i];
         if let Some(conv) = &self.converter {
             return Ok(ArgColumn::Rows(conv.convert_columns(std::slice::from_ref(col))?, col.clone()));
+        }
+        if self.spec.func == AggFunc::Count {
+            return Ok(ArgColumn::Validity(col.clone()));
         }
         Ok(match col.data_type() {
             DataType::Float32 | DataType::Float64 => ArgColumn::F64(cast(col, &DataType::Float64)?),
@@ -386,6 +391,7 @@ impl AccInner {
         match (self, arg) {
             (AccInner::Count(c), ArgColumn::None) => *c += d,
             (AccInner::Count(c), ArgColumn::Rows(_, a))
+            | (AccInner::Count(c), ArgColumn::Validity(a))
             | (AccInner::Count(c), ArgColumn::I64(a))
             | (AccInner::Count(c), ArgColumn::F64(a))
             | (AccInner::Count(c), ArgColumn::Dec(a)) => {

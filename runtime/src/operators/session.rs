@@ -13,8 +13,11 @@ use crate::state::{KeyedState, hash_columns};
 /// The layout of a session-window aggregate's input: `[keys.., args..]` plus the time column.
 #[derive(Clone, Debug)]
 pub struct SessionLayout {
-    /// Number of leading key columns.
+    /// Number of leading key columns (GROUP BY keys).
     pub key_columns: usize,
+    /// How many of the leading key columns form sessions (PARTITION BY, or all GROUP BY keys
+    /// of a legacy `SESSION(..)` group window); the rest split a session's rows into groups.
+    pub session_key_columns: usize,
     /// Input column with the event time.
     pub time_column: usize,
     /// Inactivity gap that closes a session, in milliseconds.
@@ -27,7 +30,7 @@ pub struct SessionLayout {
 
 /// Rows of one key not yet in a closed session, ordered by time.
 struct Pending {
-    rows: Vec<(i64, OwnedRow)>,
+    rows: Vec<(i64, OwnedRow, OwnedRow)>,
 }
 
 /// Session windows per key: rows are kept until the watermark passes the end of their
@@ -36,6 +39,7 @@ pub struct SessionAggregate {
     layout: SessionLayout,
     aggs: Vec<AggRuntime>,
     key_conv: RowConverter,
+    group_conv: RowConverter,
     row_conv: RowConverter,
     state: KeyedState<Pending>,
     timers: BTreeMap<i64, Vec<(u32, u64, Box<[u8]>)>>,
@@ -48,13 +52,16 @@ pub struct SessionAggregate {
 impl SessionAggregate {
     /// A session aggregate for one subtask.
     pub fn new(layout: SessionLayout, input_schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self> {
-        let key_fields = (0..layout.key_columns)
-            .map(|i| SortField::new(input_schema.field(i).data_type().clone()))
-            .collect();
+        let fields = |n: usize| -> Vec<SortField> {
+            (0..n).map(|i| SortField::new(input_schema.field(i).data_type().clone())).collect()
+        };
+        let key_fields = fields(layout.session_key_columns);
+        let group_fields = fields(layout.key_columns);
         let row_fields = input_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         Ok(SessionAggregate {
             aggs: layout.aggs.iter().cloned().map(AggRuntime::new).collect::<Result<_>>()?,
             key_conv: RowConverter::new(key_fields)?,
+            group_conv: RowConverter::new(group_fields)?,
             row_conv: RowConverter::new(row_fields)?,
             state: KeyedState::new(ctx.key_groups),
             timers: BTreeMap::new(),
@@ -67,7 +74,7 @@ impl SessionAggregate {
     }
 
     /// Aggregates the rows of one session.
-    fn aggregate(&self, rows: &[(i64, OwnedRow)]) -> Result<Vec<AggValue>> {
+    fn aggregate(&self, rows: &[&(i64, OwnedRow, OwnedRow)]) -> Result<Vec<AggValue>> {
         let cols = self.row_conv.convert_rows(rows.iter().map(|r| r.1.row()))?;
         let batch = RecordBatch::try_new(self.input_schema.clone(), cols)?;
         let cols = batch.columns();
@@ -87,8 +94,10 @@ impl SessionAggregate {
 impl Operator for SessionAggregate {
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Output) -> Result<()> {
         let cols = batch.data.columns();
-        let keys = self.key_conv.convert_columns(&cols[..self.layout.key_columns])?;
-        hash_columns(&cols[..self.layout.key_columns], batch.num_rows(), &mut self.hashes)?;
+        let sk = self.layout.session_key_columns;
+        let keys = self.key_conv.convert_columns(&cols[..sk])?;
+        let groups = self.group_conv.convert_columns(&cols[..self.layout.key_columns])?;
+        hash_columns(&cols[..sk], batch.num_rows(), &mut self.hashes)?;
         let rows = self.row_conv.convert_columns(cols)?;
         let times = cols[self.layout.time_column].as_primitive::<TimestampMillisecondType>();
         let gap = self.layout.gap;
@@ -104,8 +113,8 @@ impl Operator for SessionAggregate {
             let kg = assign_key_group(h, self.max_parallelism);
             let key = keys.row(r);
             let (p, _) = self.state.get_or_insert_with(kg, h, key.as_ref(), || Pending { rows: Vec::new() });
-            let pos = p.rows.partition_point(|(x, _)| *x <= t);
-            p.rows.insert(pos, (t, rows.row(r).owned()));
+            let pos = p.rows.partition_point(|(x, _, _)| *x <= t);
+            p.rows.insert(pos, (t, rows.row(r).owned(), groups.row(r).owned()));
             self.timers.entry(t + gap).or_default().push((kg, h, key.as_ref().into()));
         }
         Ok(())
@@ -137,9 +146,16 @@ impl Operator for SessionAggregate {
                 if last || rows[i + 1].0 >= rows[i].0 + gap {
                     let (s, e) = (rows[start].0, rows[i].0 + gap);
                     if e - 1 <= watermark {
-                        values.push(self.aggregate(&rows[start..=i])?);
-                        out_keys.push(self.key_conv.parser().parse(&key).owned());
-                        bounds.push((s, e));
+                        // One output row per GROUP BY key within the session.
+                        let mut by_group: BTreeMap<&[u8], Vec<&(i64, OwnedRow, OwnedRow)>> = BTreeMap::new();
+                        for r in &rows[start..=i] {
+                            by_group.entry(r.2.as_ref()).or_default().push(r);
+                        }
+                        for (_, members) in by_group {
+                            values.push(self.aggregate(&members)?);
+                            out_keys.push(members[0].2.clone());
+                            bounds.push((s, e));
+                        }
                     } else {
                         keep.extend_from_slice(&rows[start..=i]);
                     }
@@ -153,7 +169,7 @@ impl Operator for SessionAggregate {
             }
         }
         if !out_keys.is_empty() {
-            let mut cols: Vec<ArrayRef> = self.key_conv.convert_rows(out_keys.iter().map(|r| r.row()))?;
+            let mut cols: Vec<ArrayRef> = self.group_conv.convert_rows(out_keys.iter().map(|r| r.row()))?;
             let k = cols.len();
             let schema = &self.layout.output_schema;
             cols.push(timestamps(bounds.iter().map(|b| b.0), schema.field(k).data_type()));

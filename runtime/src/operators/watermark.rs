@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use runnel_expr::ExprRef;
 use runnel_types::ChangeBatch;
@@ -8,20 +8,26 @@ use runnel_types::ChangeBatch;
 use super::{Operator, Output};
 use crate::error::{Result, RunnelError};
 
-/// Generates watermarks from `WATERMARK FOR col AS expr`: the largest `expr` seen so far,
-/// emitted at most once per `interval` (Flink's `pipeline.auto-watermark-interval`), and a
-/// final `i64::MAX` at the end of a bounded input.
+/// Generates watermarks from `WATERMARK FOR col AS expr` the way Flink's SQL assigner does:
+/// the watermark is the largest value of `expr` so far (starting from 0); it is emitted right
+/// after a row that moves it more than `interval` past the last emitted one, and otherwise
+/// every `interval` of processing time. A bounded input ends with `i64::MAX`.
+///
+/// Emitting at the same rows as Flink makes late-data handling match Flink on the same input.
 pub struct WatermarkAssigner {
     expr: ExprRef,
-    interval: Duration,
-    max_seen: i64,
-    emitted: i64,
-    last_emit: Instant,
+    rowtime: usize,
+    interval: i64,
+    current: i64,
+    last: i64,
+    last_periodic: Instant,
+    period: Duration,
 }
 
 impl WatermarkAssigner {
-    /// `expr` must evaluate to a TIMESTAMP(3) or TIMESTAMP_LTZ(3).
-    pub fn new(expr: ExprRef, interval: Duration) -> Result<Self> {
+    /// `expr` must evaluate to a TIMESTAMP(3) or TIMESTAMP_LTZ(3); `rowtime` is the column
+    /// whose NULLs are refused.
+    pub fn new(expr: ExprRef, rowtime: usize, interval: Duration) -> Result<Self> {
         match expr.data_type() {
             DataType::Timestamp(TimeUnit::Millisecond, _) => {}
             other => {
@@ -33,30 +39,52 @@ impl WatermarkAssigner {
         }
         Ok(WatermarkAssigner {
             expr,
-            interval,
-            max_seen: i64::MIN,
-            emitted: i64::MIN,
-            last_emit: Instant::now(),
+            rowtime,
+            interval: interval.as_millis() as i64,
+            current: 0,
+            last: 0,
+            last_periodic: Instant::now(),
+            period: interval,
         })
+    }
+
+    fn advance(&mut self, out: &mut Output) {
+        if self.current > self.last {
+            self.last = self.current;
+            out.watermark(self.current);
+        }
     }
 }
 
 impl Operator for WatermarkAssigner {
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
-        let ts = self.expr.evaluate(&batch.data)?;
-        let ts = ts.as_primitive::<TimestampMillisecondType>();
-        if let Some(m) = arrow::compute::max(ts) {
-            self.max_seen = self.max_seen.max(m);
+        if batch.data.column(self.rowtime).null_count() > 0 {
+            return Err(RunnelError::Plan(format!(
+                "the rowtime column `{}` is NULL in a row; a time attribute must not be NULL",
+                batch.schema().field(self.rowtime).name()
+            )));
         }
-        out.emit(batch);
-        if self.max_seen > self.emitted && self.last_emit.elapsed() >= self.interval {
-            // As Flink's SQL assigner: the watermark is the largest value of the expression.
-            let wm = self.max_seen;
-            if wm > self.emitted {
-                self.emitted = wm;
-                out.watermark(wm);
+        let wm = self.expr.evaluate(&batch.data)?;
+        let wm = wm.as_primitive::<TimestampMillisecondType>();
+        let mut start = 0;
+        for i in 0..wm.len() {
+            if wm.is_valid(i) {
+                self.current = self.current.max(wm.value(i));
             }
-            self.last_emit = Instant::now();
+            if self.current - self.last > self.interval {
+                out.emit(batch.slice(start, i + 1 - start));
+                start = i + 1;
+                self.advance(out);
+            }
+        }
+        if start == 0 {
+            out.emit(batch);
+        } else if start < wm.len() {
+            out.emit(batch.slice(start, wm.len() - start));
+        }
+        if self.last_periodic.elapsed() >= self.period {
+            self.last_periodic = Instant::now();
+            self.advance(out);
         }
         Ok(())
     }
@@ -67,6 +95,7 @@ impl Operator for WatermarkAssigner {
     }
 
     fn on_end(&mut self, out: &mut Output) -> Result<()> {
+        self.current = i64::MAX;
         out.watermark(i64::MAX);
         Ok(())
     }

@@ -359,5 +359,40 @@ fn strip_table_arguments(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         }
         out.push(t.clone());
     }
+    rewrite_partition_by(out)
+}
+
+/// `SESSION(TABLE t PARTITION BY k, ...)`: after a table argument, `PARTITION BY k` or
+/// `PARTITION BY (k1, k2)` becomes a further argument `PARTITION_BY(k1, k2)`.
+fn rewrite_partition_by(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let is_word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.value.eq_ignore_ascii_case(w));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let prev_is_name = matches!(out.iter().rev().find(|t| significant(t)).map(|t| &t.token), Some(Token::Word(w)) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some());
+        if is_word(&t.token, "PARTITION") && prev_is_name {
+            let rest: Vec<usize> = (i + 1..tokens.len()).filter(|j| significant(&tokens[*j])).take(2).collect();
+            if rest.len() == 2 && is_word(&tokens[rest[0]].token, "BY") {
+                let span = t.span;
+                let mk = |token: Token| TokenWithSpan { token, span };
+                out.push(mk(Token::Comma));
+                out.push(mk(Token::make_word("PARTITION_BY", None)));
+                let j = rest[1];
+                if tokens[j].token == Token::LParen {
+                    i = j;
+                } else {
+                    out.push(mk(Token::LParen));
+                    out.push(tokens[j].clone());
+                    out.push(mk(Token::RParen));
+                    i = j + 1;
+                }
+                continue;
+            }
+        }
+        out.push(t.clone());
+        i += 1;
+    }
     out
 }

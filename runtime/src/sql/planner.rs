@@ -52,9 +52,9 @@ pub struct Planned {
     pub rowtime: Option<usize>,
     /// Window columns (start, end, time) of a window TVF's output.
     pub window: Option<(usize, usize, usize)>,
-    /// A SESSION window TVF not yet aggregated: time column and gap. Its window columns exist
-    /// only once a window aggregation computes the sessions.
-    pub session: Option<(usize, i64)>,
+    /// A SESSION window TVF not yet aggregated: time column, gap and PARTITION BY columns.
+    /// Its window columns exist only once a window aggregation computes the sessions.
+    pub session: Option<(usize, i64, Vec<usize>)>,
 }
 
 /// Builds one job graph; several INSERTs of a statement set share it.
@@ -304,12 +304,12 @@ impl<'a> Planner<'a> {
                 .compile(expr, &planned.scope)
                 .map_err(|e| plan_err!("table `{name}`, WATERMARK FOR `{col}`: {e}"))?;
             let interval = self.config.watermark_interval;
-            WatermarkAssigner::new(wm.clone(), interval)?;
+            WatermarkAssigner::new(wm.clone(), idx, interval)?;
             let scope = planned.scope.clone();
             planned = self.chain(
                 &planned,
                 format!("WatermarkAssigner({col})"),
-                factory(move |_| Ok(Box::new(WatermarkAssigner::new(wm.clone(), interval)?))),
+                factory(move |_| Ok(Box::new(WatermarkAssigner::new(wm.clone(), idx, interval)?))),
                 scope,
             );
             planned.rowtime = Some(idx);
@@ -665,6 +665,21 @@ impl<'a> Planner<'a> {
                 _ => None,
             })
             .collect();
+        let mut args = args;
+        let mut partition_args: Vec<Expr> = Vec::new();
+        if fname == "SESSION"
+            && let Some(Expr::Function(pf)) = args.get(1)
+            && object_name(&pf.name).eq_ignore_ascii_case("PARTITION_BY")
+        {
+            if let FunctionArguments::List(l) = &pf.args {
+                for a in &l.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a {
+                        partition_args.push(x.clone());
+                    }
+                }
+            }
+            args.remove(1);
+        }
         let want = if matches!(fname.as_str(), "TUMBLE" | "SESSION") { 3 } else { 4 };
         if !matches!(fname.as_str(), "TUMBLE" | "HOP" | "CUMULATE" | "SESSION") {
             return Err(plan_err!("unsupported table function {fname} at {} (supported: TUMBLE, HOP, CUMULATE, SESSION)", where_at(e)));
@@ -709,8 +724,15 @@ impl<'a> Planner<'a> {
         }
         let ms = |x: &Expr| -> Result<i64> { Ok(interval_millis(x)?) };
         if fname == "SESSION" {
+            let mut partition = Vec::new();
+            for e in &partition_args {
+                let Some(c) = plain_column(e, &input.scope) else {
+                    return Err(plan_err!("SESSION ... PARTITION BY takes column names, at {}", where_at(e)));
+                };
+                partition.push(c);
+            }
             let mut p = input;
-            p.session = Some((idx, ms(args[2])?));
+            p.session = Some((idx, ms(args[2])?, partition));
             return Ok(p);
         }
         let spec = match fname.as_str() {
@@ -814,7 +836,7 @@ impl<'a> Planner<'a> {
             input = self.plan_rank(input, rank, &req)?;
             return self.project(input, &s.projection);
         }
-        let (window_cols, session_tvf) = (input.window, input.session);
+        let (window_cols, session_tvf) = (input.window, input.session.clone());
         if let Some(w) = conjoin(conjuncts).as_ref() {
             let pred = self.compile(w, &input.scope)?;
             if pred.data_type() != &DataType::Boolean {
@@ -889,7 +911,7 @@ impl<'a> Planner<'a> {
         let scope = input.scope.clone();
         let schema = input.schema.clone();
         let all: Vec<ExprRef> = scope.columns.iter().enumerate().map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable)).collect();
-        let (rowtime, updating, window, session) = (input.rowtime, input.updating, input.window, input.session);
+        let (rowtime, updating, window, session) = (input.rowtime, input.updating, input.window, input.session.clone());
         let mut p = self.chain(&input, "Calc(where)".into(), factory(move |_| Ok(Box::new(Calc::new(Some(pred.clone()), all.clone(), schema.clone())))), scope);
         p.rowtime = rowtime;
         p.updating = updating;
@@ -1077,10 +1099,10 @@ impl<'a> Planner<'a> {
         let mut legacy: Option<(String, WindowSpec, usize, Expr)> = None;
         let mut session: Option<(usize, i64, Option<(String, Expr)>)> = None;
         for g in group {
-            if let Some((tcol, gap)) = input.session
+            if let Some((tcol, gap, _)) = &input.session
                 && matches!(g, Expr::Identifier(i) if i.value == "window_start" || i.value == "window_end")
             {
-                session = Some((tcol, gap, None));
+                session = Some((*tcol, *gap, None));
                 continue;
             }
             if let Some(i) = plain_column(g, &input.scope)
@@ -1103,7 +1125,36 @@ impl<'a> Planner<'a> {
             keys.push(g.clone());
         }
         if let Some((tcol, gap, legacy)) = session {
-            return self.plan_session_aggregate(input, &keys, aggs, tcol, gap, legacy);
+            // Sessions are formed per PARTITION BY key (TVF) or per GROUP BY key (legacy); the
+            // session key columns go first.
+            let session_cols: Option<Vec<usize>> = match (&legacy, &input.session) {
+                (None, Some((_, _, partition))) => Some(partition.clone()),
+                _ => None,
+            };
+            let (ordered, session_keys) = match session_cols {
+                None => {
+                    let n = keys.len();
+                    (keys, n)
+                }
+                Some(part) => {
+                    let mut first = Vec::new();
+                    let mut rest = Vec::new();
+                    for k in keys {
+                        if plain_column(&k, &input.scope).is_some_and(|c| part.contains(&c)) {
+                            first.push(k);
+                        } else {
+                            rest.push(k);
+                        }
+                    }
+                    if first.len() != part.len() {
+                        return Err(plan_err!("the PARTITION BY columns of a SESSION window must also be in GROUP BY"));
+                    }
+                    let n = first.len();
+                    first.extend(rest);
+                    (first, n)
+                }
+            };
+            return self.plan_session_aggregate(input, &ordered, session_keys, aggs, tcol, gap, legacy);
         }
         if input.session.is_some() {
             return Err(plan_err!("a SESSION window table function must be grouped by window_start and window_end"));
@@ -1299,10 +1350,12 @@ impl<'a> Planner<'a> {
     }
 
     /// A session-window aggregation: keys, the session bounds, aggregates.
+    #[allow(clippy::too_many_arguments)]
     fn plan_session_aggregate(
         &mut self,
         input: Planned,
         keys: &[Expr],
+        session_keys: usize,
         aggs: &[Expr],
         time_col: usize,
         gap: i64,
@@ -1313,13 +1366,16 @@ impl<'a> Planner<'a> {
         }
         let mut pre: Vec<ExprRef> = Vec::new();
         let mut pre_cols: Vec<ScopeColumn> = Vec::new();
+        // Sessions without a key are global: a constant session key goes first.
+        let global = session_keys == 0;
+        push_global_key(global, &mut pre, &mut pre_cols);
+        let offset = pre.len();
         for (i, k) in keys.iter().enumerate() {
             let e = self.compile(k, &input.scope)?;
             pre_cols.push(ScopeColumn::new(format!("$k{i}"), e.data_type().clone(), e.nullable()));
             pre.push(e);
         }
-        let global = keys.is_empty();
-        push_global_key(global, &mut pre, &mut pre_cols);
+        let session_key_columns = session_keys.max(1);
         let key_columns = pre.len();
         let mut specs = Vec::new();
         for a in aggs {
@@ -1335,7 +1391,7 @@ impl<'a> Planner<'a> {
         let ps = pre_schema.clone();
         let pre_planned = self.chain(&input, "Calc(pre-aggregate)".into(), factory(move |_| Ok(Box::new(Calc::new(None, pre.clone(), ps.clone())))), pre_scope.clone());
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
-        let mut bindings: Vec<(Expr, usize)> = keys.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
+        let mut bindings: Vec<(Expr, usize)> = keys.iter().cloned().enumerate().map(|(i, k)| (k, i + offset)).collect();
         let (s, e, t) = (key_columns, key_columns + 1, key_columns + 2);
         out_cols.push(ScopeColumn::new("$ws", DataType::Timestamp(TimeUnit::Millisecond, None), false));
         out_cols.push(ScopeColumn::new("$we", DataType::Timestamp(TimeUnit::Millisecond, None), false));
@@ -1359,6 +1415,7 @@ impl<'a> Planner<'a> {
         let out_scope = Scope { columns: out_cols, bindings };
         let layout = SessionLayout {
             key_columns,
+            session_key_columns,
             time_column,
             gap,
             aggs: specs,
@@ -1367,7 +1424,7 @@ impl<'a> Planner<'a> {
         let (partitioning, parallelism) = if global {
             (Partitioning::Single, 1)
         } else {
-            let hash = (0..key_columns).map(|i| runnel_expr::column(i, pre_schema.field(i).data_type().clone(), true)).collect();
+            let hash = (0..session_key_columns).map(|i| runnel_expr::column(i, pre_schema.field(i).data_type().clone(), true)).collect();
             (Partitioning::Hash(hash), self.config.parallelism)
         };
         let in_schema = pre_schema.clone();

@@ -199,6 +199,18 @@ impl SessionJob {
     }
 }
 
+/// Flink's SQL client shows at most 30 characters of a value (`sql-client.display.max-column-width`).
+const MAX_COLUMN_WIDTH: usize = 30;
+
+fn truncate_cell(s: String) -> String {
+    if s.chars().count() <= MAX_COLUMN_WIDTH {
+        return s;
+    }
+    let mut t: String = s.chars().take(MAX_COLUMN_WIDTH - 3).collect();
+    t.push_str("...");
+    t
+}
+
 /// Flink SQL client's tableau: a boxed table with an `op` column of row kinds.
 fn write_tableau(names: &[String], batches: &[ChangeBatch], out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -211,7 +223,7 @@ fn write_tableau(names: &[String], batches: &[ChangeBatch], out: &mut (dyn Write
                 } else {
                     let mut s = String::new();
                     FlinkFormatter::Sql.write_value(c.as_ref(), r, &mut s);
-                    row.push(s);
+                    row.push(truncate_cell(s));
                 }
             }
             rows.push(row);

@@ -331,24 +331,29 @@ def main():
 
 
 def short_error(err):
-    """Flink's exception chain without the Java stack frames (and without the worker's
-    Python traceback, which says nothing about the cause)."""
+    """The exception the worker died of: Flink's exception chain without the Java stack
+    frames and without the worker's Python traceback frames; causes by their headline."""
     lines = err.splitlines()
-    for i, l in enumerate(lines):
-        if "Py4JJavaError" in l or l.startswith("Traceback"):
-            if "Py4JJavaError" in l:
-                lines = lines[i:]
-                break
-    keep = [l for l in lines if not l.lstrip().startswith("at ") and not re.match(r"^\s*\.\.\. \d+ more", l)]
-    # The first exception in full, then only the headline of each cause.
-    out, in_cause = [], False
+    tb = [i for i, l in enumerate(lines) if l.startswith("Traceback (most recent call last)")]
+    if tb:
+        i = tb[-1] + 1
+        while i < len(lines) and (lines[i].startswith("  ") or lines[i].strip() == ""):
+            i += 1  # Python frames and their source lines
+        lines = lines[i:]
+    keep = [l for l in lines
+            if not l.lstrip().startswith("at ") and not re.match(r"^\s*\.\.\. \d+ more", l)]
+    out, in_cause, n_first = [], False, 0
     for l in keep:
         if l.startswith("Caused by:"):
             in_cause = True
             out.append(l)
         elif not in_cause:
-            out.append(l)
-    return "\n".join(out)
+            n_first += 1
+            if n_first <= 15:
+                out.append(l)
+            elif n_first == 16:
+                out.append("    [...]")
+    return "\n".join(out) if out else err
 
 
 def indent(text):

@@ -15,7 +15,10 @@ use arrow::datatypes::{
 };
 use runnel_types::{FlinkFormatter, flink_type_name, is_integer, is_numeric};
 
-use crate::datetime::{MILLIS_PER_DAY, date_to_days, parse_date, parse_time, parse_timestamp};
+use crate::datetime::{
+    MILLIS_PER_DAY, Parts, date_to_days, parse_date, parse_time, parse_timestamp,
+    write_sql_timestamp,
+};
 use crate::decimal::{fits, parse_decimal, pow10};
 use crate::error::ExprError;
 
@@ -346,6 +349,31 @@ fn to_string(array: &ArrayRef, options: &CastOptions) -> Result<ArrayRef, ExprEr
     match array.data_type() {
         D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::Date32 => {
             return arrow_cast(array, &D::Utf8);
+        }
+        D::Timestamp(unit, None) => {
+            let raw = raw_ts(array);
+            let (per_sec, precision) = match unit {
+                TimeUnit::Second => (1, 0),
+                TimeUnit::Millisecond => (1_000, 3),
+                TimeUnit::Microsecond => (1_000_000, 6),
+                TimeUnit::Nanosecond => (1_000_000_000, 9),
+            };
+            let nanos_per = 1_000_000_000 / per_sec;
+            let mut b = StringBuilder::with_capacity(raw.len(), raw.len() * (20 + precision));
+            for v in raw.iter() {
+                match v {
+                    Some(v) => {
+                        let p = Parts::from_secs(
+                            v.div_euclid(per_sec),
+                            (v.rem_euclid(per_sec) * nanos_per) as u32,
+                        );
+                        let _ = write_sql_timestamp(&p, precision as u32, &mut b);
+                        b.append_value("");
+                    }
+                    None => b.append_null(),
+                }
+            }
+            return Ok(Arc::new(b.finish()));
         }
         D::Timestamp(unit, Some(_)) => {
             // Shown in the session time zone.

@@ -216,7 +216,25 @@ impl Compiler<'_> {
                     other => other,
                 })?;
                 let try_cast = matches!(kind, CastKind::TryCast | CastKind::SafeCast);
-                self.cast(input, &to, try_cast, e)
+                let out = self.cast(input, &to, try_cast, e)?;
+                // CHAR(n) pads/truncates and VARCHAR(n) truncates, as Flink 2.x casts do.
+                let len = |l: &Option<ast::CharacterLength>| match l {
+                    Some(ast::CharacterLength::IntegerLength { length, .. }) => Some(*length),
+                    _ => None,
+                };
+                match data_type {
+                    ast::DataType::Char(l) | ast::DataType::Character(l) => {
+                        functions::fit_length(self, out, len(l).unwrap_or(1) as usize, true)
+                    }
+                    ast::DataType::Varchar(l)
+                    | ast::DataType::CharVarying(l)
+                    | ast::DataType::CharacterVarying(l)
+                    | ast::DataType::Nvarchar(l) => match len(l) {
+                        Some(n) => functions::fit_length(self, out, n as usize, false),
+                        None => Ok(out),
+                    },
+                    _ => Ok(out),
+                }
             }
             Expr::Extract { field, expr, .. } => functions::extract(self, field, expr, e),
             Expr::Ceil { expr, field } => functions::ceil_floor(self, expr, field, true, e),
@@ -717,10 +735,12 @@ impl Compiler<'_> {
         };
         let (l, r) = match &result {
             DataType::Decimal128(_, _) => {
+                // Integer columns stay as they are (the decimal kernel widens them on the
+                // fly); integer literals fold to DECIMAL(p, 0) here.
                 let to_dec = |x: ExprRef| {
                     let t = x.data_type().clone();
                     match integer_decimal(&t) {
-                        Some((p, s)) if is_integer(&t) => {
+                        Some((p, s)) if is_integer(&t) && x.literal_value().is_some() => {
                             self.coerce(x, &DataType::Decimal128(p, s))
                         }
                         _ => x,

@@ -184,6 +184,143 @@ fn push_num<W: Write>(out: &mut W, v: i64, width: usize) -> std::fmt::Result {
     out.write_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"))
 }
 
+/// The calendar fields a formatter needs; implemented by chrono's `NaiveDateTime` and by the
+/// cheaper [`Parts`] computed arithmetically from epoch values.
+pub(crate) trait DateParts {
+    fn y(&self) -> i32;
+    fn mo(&self) -> u32;
+    fn d(&self) -> u32;
+    fn h(&self) -> u32;
+    fn mi(&self) -> u32;
+    fn s(&self) -> u32;
+    fn ns(&self) -> u32;
+    fn date(&self) -> NaiveDate;
+}
+
+impl DateParts for NaiveDateTime {
+    fn y(&self) -> i32 {
+        self.year()
+    }
+    fn mo(&self) -> u32 {
+        self.month()
+    }
+    fn d(&self) -> u32 {
+        self.day()
+    }
+    fn h(&self) -> u32 {
+        self.hour()
+    }
+    fn mi(&self) -> u32 {
+        self.minute()
+    }
+    fn s(&self) -> u32 {
+        self.second()
+    }
+    fn ns(&self) -> u32 {
+        self.nanosecond() % 1_000_000_000
+    }
+    fn date(&self) -> NaiveDate {
+        NaiveDateTime::date(self)
+    }
+}
+
+/// Calendar fields of an epoch instant, by integer arithmetic (Hinnant's civil-from-days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parts {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub nanos: u32,
+}
+
+impl Parts {
+    /// From seconds since the epoch and a sub-second nanosecond part.
+    pub(crate) fn from_secs(secs: i64, nanos: u32) -> Parts {
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400) as u32;
+        let (year, month, day) = civil_from_days(days);
+        Parts {
+            year,
+            month,
+            day,
+            hour: sod / 3600,
+            minute: sod / 60 % 60,
+            second: sod % 60,
+            nanos,
+        }
+    }
+
+    pub(crate) fn from_millis(ms: i64) -> Parts {
+        Parts::from_secs(ms.div_euclid(1000), (ms.rem_euclid(1000) * 1_000_000) as u32)
+    }
+}
+
+/// (year, month, day) of a day count since 1970-01-01.
+pub(crate) fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y as i32, m, d)
+}
+
+impl DateParts for Parts {
+    fn y(&self) -> i32 {
+        self.year
+    }
+    fn mo(&self) -> u32 {
+        self.month
+    }
+    fn d(&self) -> u32 {
+        self.day
+    }
+    fn h(&self) -> u32 {
+        self.hour
+    }
+    fn mi(&self) -> u32 {
+        self.minute
+    }
+    fn s(&self) -> u32 {
+        self.second
+    }
+    fn ns(&self) -> u32 {
+        self.nanos
+    }
+    fn date(&self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, self.day).unwrap_or_else(epoch_date)
+    }
+}
+
+/// Writes `yyyy-MM-dd HH:mm:ss[.f..]` with `precision` fraction digits, as Flink's
+/// `CAST(timestamp AS STRING)`.
+pub(crate) fn write_sql_timestamp<W: Write>(p: &Parts, precision: u32, out: &mut W) -> std::fmt::Result {
+    push_num(out, p.year as i64, 4)?;
+    out.write_char('-')?;
+    push_num(out, p.month as i64, 2)?;
+    out.write_char('-')?;
+    push_num(out, p.day as i64, 2)?;
+    out.write_char(' ')?;
+    push_num(out, p.hour as i64, 2)?;
+    out.write_char(':')?;
+    push_num(out, p.minute as i64, 2)?;
+    out.write_char(':')?;
+    push_num(out, p.second as i64, 2)?;
+    if precision > 0 {
+        out.write_char('.')?;
+        let p9 = precision.min(9);
+        push_num(out, (p.nanos / 10u32.pow(9 - p9)) as i64, p9 as usize)?;
+    }
+    Ok(())
+}
+
 /// One element of a Java date-time pattern.
 #[derive(Debug, Clone, PartialEq)]
 enum Item {
@@ -318,52 +455,52 @@ impl JavaFormat {
     }
 
     /// Writes `dt` formatted; never allocates.
-    pub(crate) fn format<W: Write>(&self, dt: &NaiveDateTime, out: &mut W) -> std::fmt::Result {
+    pub(crate) fn format<W: Write>(&self, dt: &impl DateParts, out: &mut W) -> std::fmt::Result {
         for item in &self.items {
             match item {
                 Item::Literal(s) => out.write_str(s)?,
                 Item::Year(n) => {
                     if *n == 2 {
-                        push_num(out, dt.year().rem_euclid(100) as i64, 2)?
+                        push_num(out, dt.y().rem_euclid(100) as i64, 2)?
                     } else {
-                        push_num(out, dt.year() as i64, *n)?
+                        push_num(out, dt.y() as i64, *n)?
                     }
                 }
-                Item::Month(n) => push_num(out, dt.month() as i64, *n)?,
+                Item::Month(n) => push_num(out, dt.mo() as i64, *n)?,
                 Item::MonthText(full) => {
-                    let name = MONTHS[dt.month0() as usize];
+                    let name = MONTHS[(dt.mo() - 1) as usize];
                     out.write_str(if *full { name } else { &name[..3] })?
                 }
-                Item::Day(n) => push_num(out, dt.day() as i64, *n)?,
-                Item::DayOfYear(n) => push_num(out, dt.ordinal() as i64, *n)?,
-                Item::Hour24(n) => push_num(out, dt.hour() as i64, *n)?,
+                Item::Day(n) => push_num(out, dt.d() as i64, *n)?,
+                Item::DayOfYear(n) => push_num(out, dt.date().ordinal() as i64, *n)?,
+                Item::Hour24(n) => push_num(out, dt.h() as i64, *n)?,
                 Item::Hour12(n) => {
-                    let h = dt.hour() % 12;
+                    let h = dt.h() % 12;
                     push_num(out, (if h == 0 { 12 } else { h }) as i64, *n)?
                 }
-                Item::Hour0To11(n) => push_num(out, (dt.hour() % 12) as i64, *n)?,
+                Item::Hour0To11(n) => push_num(out, (dt.h() % 12) as i64, *n)?,
                 Item::Hour1To24(n) => {
-                    let h = dt.hour();
+                    let h = dt.h();
                     push_num(out, (if h == 0 { 24 } else { h }) as i64, *n)?
                 }
-                Item::Minute(n) => push_num(out, dt.minute() as i64, *n)?,
-                Item::Second(n) => push_num(out, dt.second() as i64, *n)?,
+                Item::Minute(n) => push_num(out, dt.mi() as i64, *n)?,
+                Item::Second(n) => push_num(out, dt.s() as i64, *n)?,
                 Item::Fraction(n) => {
-                    let nanos = dt.nanosecond() % 1_000_000_000;
+                    let nanos = dt.ns() % 1_000_000_000;
                     let n = (*n).min(9);
                     let v = nanos / 10u32.pow(9 - n as u32);
                     push_num(out, v as i64, n)?
                 }
-                Item::AmPm => out.write_str(if dt.hour() < 12 { "AM" } else { "PM" })?,
+                Item::AmPm => out.write_str(if dt.h() < 12 { "AM" } else { "PM" })?,
                 Item::DayOfWeekText(full) => {
-                    let name = DAYS[dt.weekday().num_days_from_monday() as usize];
+                    let name = DAYS[dt.date().weekday().num_days_from_monday() as usize];
                     out.write_str(if *full { name } else { &name[..3] })?
                 }
                 Item::DayOfWeekNumber => {
-                    push_num(out, dt.weekday().num_days_from_sunday() as i64 + 1, 1)?
+                    push_num(out, dt.date().weekday().num_days_from_sunday() as i64 + 1, 1)?
                 }
-                Item::WeekOfYear(n) => push_num(out, dt.iso_week().week() as i64, *n)?,
-                Item::Quarter(n) => push_num(out, (dt.month0() / 3 + 1) as i64, *n)?,
+                Item::WeekOfYear(n) => push_num(out, dt.date().iso_week().week() as i64, *n)?,
+                Item::Quarter(n) => push_num(out, ((dt.mo() - 1) / 3 + 1) as i64, *n)?,
                 Item::Offset(n) => out.write_str(if *n >= 3 { "+00:00" } else { "+0000" })?,
             }
         }
@@ -570,6 +707,19 @@ mod tests {
             JavaFormat::compile("dd/MM/yyyy").unwrap().parse("5/3/2024"),
             parse_timestamp("2024-03-05")
         );
+    }
+
+    #[test]
+    fn civil_dates() {
+        for days in [-719_468i64, -1, 0, 59, 365, 11_016, 19_737, 2_932_896] {
+            let d = epoch_date() + chrono::Duration::days(days);
+            assert_eq!(civil_from_days(days), (d.year(), d.month(), d.day()), "{days}");
+        }
+        let p = Parts::from_millis(-1);
+        assert_eq!((p.year, p.second, p.nanos), (1969, 59, 999_000_000));
+        let mut s = String::new();
+        write_sql_timestamp(&Parts::from_millis(1_705_314_645_123), 3, &mut s).unwrap();
+        assert_eq!(s, "2024-01-15 10:30:45.123");
     }
 
     #[test]

@@ -122,7 +122,61 @@ fn op_one(op: ArithOp, a: i128, s1: i8, b: i128, s2: i8, p: u8, s: i8) -> Result
     Ok(r.filter(|v| fits(*v, p)))
 }
 
-/// `l op r` on two DECIMAL operands (arrays or scalars) giving DECIMAL(p, s).
+/// One operand of decimal arithmetic: unscaled values (integers widened), with precision,
+/// scale and validity.
+struct Operand<'a> {
+    values: std::borrow::Cow<'a, [i128]>,
+    nulls: Option<NullBuffer>,
+    precision: u8,
+    scale: i8,
+    scalar: bool,
+}
+
+fn operand(v: &ColumnarValue) -> Result<Operand<'_>, ExprError> {
+    use arrow::datatypes::{Int8Type, Int16Type, Int32Type, Int64Type};
+    use std::borrow::Cow;
+    let a = v.array();
+    let widen = |it: &mut dyn Iterator<Item = i128>| it.collect::<Vec<i128>>();
+    let (values, p, s): (Cow<'_, [i128]>, u8, i8) = match a.data_type() {
+        DataType::Decimal128(p, s) => (
+            Cow::Borrowed(a.as_primitive::<Decimal128Type>().values().as_ref()),
+            *p,
+            *s,
+        ),
+        DataType::Int8 => (
+            Cow::Owned(widen(&mut a.as_primitive::<Int8Type>().values().iter().map(|x| *x as i128))),
+            3,
+            0,
+        ),
+        DataType::Int16 => (
+            Cow::Owned(widen(&mut a.as_primitive::<Int16Type>().values().iter().map(|x| *x as i128))),
+            5,
+            0,
+        ),
+        DataType::Int32 => (
+            Cow::Owned(widen(&mut a.as_primitive::<Int32Type>().values().iter().map(|x| *x as i128))),
+            10,
+            0,
+        ),
+        DataType::Int64 => (
+            Cow::Owned(widen(&mut a.as_primitive::<Int64Type>().values().iter().map(|x| *x as i128))),
+            19,
+            0,
+        ),
+        other => {
+            return Err(ExprError::Eval(format!("decimal arithmetic on {other}")));
+        }
+    };
+    Ok(Operand {
+        values,
+        nulls: a.logical_nulls(),
+        precision: p,
+        scale: s,
+        scalar: v.is_scalar(),
+    })
+}
+
+/// `l op r` on DECIMAL (or integer) operands, arrays or scalars, giving DECIMAL(p, s).
 pub(crate) fn decimal_arith(
     op: ArithOp,
     l: &ColumnarValue,
@@ -131,41 +185,31 @@ pub(crate) fn decimal_arith(
     s: i8,
     text: &str,
 ) -> Result<ArrayRef, ExprError> {
-    let la = l.array();
-    let ra = r.array();
-    let (DataType::Decimal128(_, s1), DataType::Decimal128(_, s2)) =
-        (la.data_type(), ra.data_type())
-    else {
-        return Err(ExprError::Eval(format!(
-            "decimal arithmetic on {} and {}",
-            la.data_type(),
-            ra.data_type()
-        )));
-    };
-    let (s1, s2) = (*s1, *s2);
-    let lv = la.as_primitive::<Decimal128Type>();
-    let rv = ra.as_primitive::<Decimal128Type>();
-    let n = if l.is_scalar() && r.is_scalar() {
+    let lo = operand(l)?;
+    let ro = operand(r)?;
+    let (ls, rs) = (lo.scalar, ro.scalar);
+    let n = if ls && rs {
         1
-    } else if l.is_scalar() {
-        rv.len()
+    } else if ls {
+        ro.values.len()
     } else {
-        lv.len()
+        lo.values.len()
     };
-    let (ls, rs) = (l.is_scalar(), r.is_scalar());
-    if (ls && lv.is_null(0)) || (rs && rv.is_null(0)) {
+    let scalar_null = |o: &Operand| o.scalar && o.nulls.as_ref().is_some_and(|nb| nb.is_null(0));
+    if scalar_null(&lo) || scalar_null(&ro) {
         return Ok(arrow::array::new_null_array(&DataType::Decimal128(p, s), n));
     }
+    let (s1, s2) = (lo.scale, ro.scale);
+    let (p1, p2) = (lo.precision as i32, ro.precision as i32);
     // Validity of the inputs (a scalar operand is known to be valid here).
     let input_nulls = match (ls, rs) {
         (true, true) => None,
-        (true, false) => rv.nulls().cloned(),
-        (false, true) => lv.nulls().cloned(),
-        (false, false) => NullBuffer::union(lv.nulls(), rv.nulls()),
+        (true, false) => ro.nulls.clone(),
+        (false, true) => lo.nulls.clone(),
+        (false, false) => NullBuffer::union(lo.nulls.as_ref(), ro.nulls.as_ref()),
     };
-    let lvals = lv.values();
-    let rvals = rv.values();
-    let get = |i: usize| (lvals[if ls { 0 } else { i }], rvals[if rs { 0 } else { i }]);
+    let lvals: &[i128] = &lo.values;
+    let rvals: &[i128] = &ro.values;
     let valid = |i: usize| input_nulls.as_ref().is_none_or(|nb| nb.is_valid(i));
     let mut values: Vec<i128> = Vec::with_capacity(n);
     let mut overflow: Option<BooleanBufferBuilder> = None;
@@ -177,27 +221,52 @@ pub(crate) fn decimal_arith(
         });
         b.set_bit(i, false);
     };
-    let bound = if p >= 38 { i128::MAX } else { pow10(p as u32) };
-    let scale_up = |from: i8| {
-        if s >= from {
-            Some(pow10((s - from) as u32))
-        } else {
-            None
+    let bound = if p > 38 { i128::MAX } else { pow10(p as u32) };
+    let scale_up = |from: i8| if s >= from { Some(pow10((s - from) as u32)) } else { None };
+    // Whether Flink's result type holds every possible result exactly (no adjustment to 38
+    // digits happened): then no overflow check is needed at all.
+    let exact = match op {
+        ArithOp::Add | ArithOp::Sub => {
+            s == s1.max(s2) && p as i32 == (p1 - s1 as i32).max(p2 - s2 as i32) + s as i32 + 1
         }
+        ArithOp::Mul => s as i32 == s1 as i32 + s2 as i32 && p as i32 == p1 + p2,
+        _ => false,
     };
+    macro_rules! each {
+        ($f:expr) => {{
+            let f = $f;
+            match (ls, rs) {
+                (true, false) => {
+                    let a = lvals[0];
+                    values.extend(rvals.iter().map(|b| f(a, *b)));
+                }
+                (false, true) => {
+                    let b = rvals[0];
+                    values.extend(lvals.iter().map(|a| f(*a, b)));
+                }
+                _ => values.extend(lvals.iter().zip(rvals.iter()).map(|(a, b)| f(*a, *b))),
+            }
+        }};
+    }
     match (op, scale_up(s1), scale_up(s2)) {
-        // Fast paths: exact i128 arithmetic needing no rounding.
+        (ArithOp::Add | ArithOp::Sub, Some(fa), Some(fb)) if exact => {
+            if op == ArithOp::Add {
+                each!(|a: i128, b: i128| a.wrapping_mul(fa).wrapping_add(b.wrapping_mul(fb)))
+            } else {
+                each!(|a: i128, b: i128| a.wrapping_mul(fa).wrapping_sub(b.wrapping_mul(fb)))
+            }
+        }
+        (ArithOp::Mul, _, _) if exact => each!(|a: i128, b: i128| a.wrapping_mul(b)),
+        // Exact i128 arithmetic needing no rounding, checked.
         (ArithOp::Add | ArithOp::Sub, Some(fa), Some(fb)) => {
             let sub = op == ArithOp::Sub;
             for i in 0..n {
-                let (a, b) = get(i);
-                let v = a.checked_mul(fa).zip(b.checked_mul(fb)).and_then(|(x, y)| {
-                    if sub {
-                        x.checked_sub(y)
-                    } else {
-                        x.checked_add(y)
-                    }
-                });
+                let a = lvals[if ls { 0 } else { i }];
+                let b = rvals[if rs { 0 } else { i }];
+                let v = a
+                    .checked_mul(fa)
+                    .zip(b.checked_mul(fb))
+                    .and_then(|(x, y)| if sub { x.checked_sub(y) } else { x.checked_add(y) });
                 match v {
                     Some(v) if v.unsigned_abs() < bound as u128 => values.push(v),
                     _ => {
@@ -209,7 +278,8 @@ pub(crate) fn decimal_arith(
         }
         (ArithOp::Mul, _, _) if s1 as i32 + s2 as i32 == s as i32 => {
             for i in 0..n {
-                let (a, b) = get(i);
+                let a = lvals[if ls { 0 } else { i }];
+                let b = rvals[if rs { 0 } else { i }];
                 match a.checked_mul(b) {
                     Some(v) if v.unsigned_abs() < bound as u128 => values.push(v),
                     _ => {
@@ -225,7 +295,8 @@ pub(crate) fn decimal_arith(
                     values.push(0);
                     continue;
                 }
-                let (a, b) = get(i);
+                let a = lvals[if ls { 0 } else { i }];
+                let b = rvals[if rs { 0 } else { i }];
                 match op_one(op, a, s1, b, s2, p, s) {
                     Ok(Some(v)) => values.push(v),
                     Ok(None) => {
@@ -241,8 +312,8 @@ pub(crate) fn decimal_arith(
         None => input_nulls,
         Some(mut b) => NullBuffer::union(input_nulls.as_ref(), Some(&NullBuffer::new(b.finish()))),
     };
-    let arr: Decimal128Array =
-        PrimitiveArray::new(ScalarBuffer::from(values), nulls).with_precision_and_scale(p, s)?;
+    let arr: Decimal128Array = PrimitiveArray::new(ScalarBuffer::from(values), nulls)
+        .with_precision_and_scale(p, s)?;
     Ok(std::sync::Arc::new(arr))
 }
 

@@ -769,6 +769,9 @@ pub(crate) fn call(
                         let k = k as usize;
                         if sep.is_empty() {
                             v.split(char::is_whitespace).nth(k)
+                        } else if sep.len() == 1 {
+                            // single-byte separator: memchr-based splitting
+                            v.split(sep.as_bytes()[0] as char).nth(k)
                         } else {
                             v.split(sep).nth(k)
                         }
@@ -950,7 +953,12 @@ pub(crate) fn call(
                         return None;
                     }
                     if let Some((r, locs)) = fixed.as_mut() {
-                        r.captures_read(locs, v)?;
+                        // The (fast) matcher finds the match; captures only run from there.
+                        let m = r.find(v)?;
+                        if g == 0 {
+                            return Some(m.as_str());
+                        }
+                        r.captures_read_at(locs, v, m.start())?;
                         return locs.get(g as usize).map(|(a, b)| &v[a..b]);
                     }
                     re.with(p.get(i), |r| {
@@ -1274,9 +1282,7 @@ pub(crate) fn call(
                         if ts.is_null(j) {
                             return false;
                         }
-                        let Some(dt) = millis_to_naive(ts.value(j)) else {
-                            return false;
-                        };
+                        let dt = crate::datetime::Parts::from_millis(ts.value(j));
                         f.with(p.get(i), |fmt| match fmt {
                             Some(fmt) => fmt.format(&dt, buf).is_ok(),
                             None => false,
@@ -1415,9 +1421,7 @@ pub(crate) fn call(
                             },
                             None => None,
                         };
-                        let Some(dt) = millis_to_naive((v + off).wrapping_mul(1000)) else {
-                            return false;
-                        };
+                        let dt = crate::datetime::Parts::from_secs(v.wrapping_add(off), 0);
                         f.with(pat, |fmt| {
                             fmt.is_some_and(|fmt| fmt.format(&dt, buf).is_ok())
                         })
@@ -1641,6 +1645,38 @@ pub(crate) fn call(
             at: at(e),
         }),
     }
+}
+
+/// CAST to CHAR(n) / VARCHAR(n): longer strings are cut to `n` characters; for CHAR,
+/// shorter ones are padded with spaces.
+pub(crate) fn fit_length(
+    c: &Compiler,
+    x: ExprRef,
+    n: usize,
+    pad: bool,
+) -> Result<ExprRef, PlanError> {
+    let _ = c;
+    let nullable = x.nullable();
+    let f = move |vals: &[ColumnarValue], rows: usize| {
+        let s = StrArg::new(&vals[0]);
+        out_array(build_strings(rows, |i, buf| {
+            let Some(v) = s.get(i) else { return false };
+            let count = v.chars().count();
+            buf.push_str(char_slice(v, 0, n));
+            if pad {
+                for _ in count..n {
+                    buf.push(' ');
+                }
+            }
+            true
+        }))
+    };
+    if let Some(v) = x.literal_value() {
+        let out = f(&[ColumnarValue::Scalar(v.clone())], 1)
+            .map_err(|e| PlanError::Invalid(e.to_string()))?;
+        return Ok(literal_array(out.array().clone()));
+    }
+    Ok(new_fn("CAST", vec![x], DataType::Utf8, nullable, f))
 }
 
 fn char_slice(s: &str, start: usize, end: usize) -> &str {

@@ -1117,13 +1117,13 @@ pub(crate) fn translate_like(pattern: &str, escape: Option<char>) -> Result<Stri
     while let Some(c) = chars.next() {
         if Some(c) == escape {
             match chars.next() {
-                Some(n) => {
+                Some(n) if n == '%' || n == '_' || Some(n) == escape => {
                     out.push('\\');
                     out.push(n);
                 }
-                None => {
+                _ => {
                     return Err(format!(
-                        "invalid escape sequence at the end of LIKE pattern '{pattern}'"
+                        "invalid escape sequence in LIKE pattern '{pattern}' (the escape character must precede '%', '_' or itself)"
                     ));
                 }
             }

@@ -162,6 +162,9 @@ fn render(a: &ArrayRef) -> Vec<String> {
         .map(|i| {
             if a.is_null(i) || a.data_type() == &DataType::Null {
                 "NULL".to_string()
+            } else if let DataType::Boolean = a.data_type() {
+                use arrow::array::AsArray;
+                a.as_boolean().value(i).to_string()
             } else {
                 let mut s = String::new();
                 FlinkFormatter::Sql.write_value(a.as_ref(), i, &mut s);
@@ -286,6 +289,8 @@ fn division_by_zero_in_unreached_rows_is_fine() {
         s(&["false", "false", "NULL", "true"])
     );
     assert_eq!(vals("IF(b = 0, 0, a / b)"), s(&["0", "0", "NULL", "3"]));
+    assert_eq!(vals("a / NULLIF(b, 0)"), s(&["0", "NULL", "NULL", "3"]));
+    assert_eq!(vals("COALESCE(a / NULLIF(b, 0), -1)"), s(&["0", "-1", "-1", "3"]));
 }
 
 #[test]
@@ -417,6 +422,9 @@ fn like_with_escapes() {
     // without ESCAPE a backslash is an ordinary character
     assert_eq!(one("'a\\bc' LIKE 'a\\b%'"), "true");
     assert_eq!(one("'a.c' LIKE 'a.c'"), "true");
+    assert_eq!(one("'a!c' LIKE 'a!!c' ESCAPE '!'"), "true");
+    let msg = plan_err("s LIKE 'a!c' ESCAPE '!'");
+    assert!(msg.contains("invalid escape sequence"), "{msg}");
     assert_eq!(one("'abc' LIKE 'a.c'"), "false");
     assert_eq!(one("'abc' SIMILAR TO 'a(b|x)c'"), "true");
 }
@@ -494,6 +502,13 @@ fn casts_follow_flink() {
             ),
         ]))
     );
+    assert_eq!(one("CAST('abcdef' AS VARCHAR(3))"), "abc");
+    assert_eq!(one("CAST('ab' AS CHAR(4)) || '|'"), "ab  |");
+    assert_eq!(vals("CAST(s AS VARCHAR(2))"), s(&["he", "a,", "NULL", "Fl"]));
+    assert_eq!(one("CAST(99999999999999999999999999999999999999 AS DECIMAL(38, 0)) + 1"), "NULL");
+    assert_eq!(one("CAST(12.345 AS DECIMAL(2, 1))"), "NULL");
+    assert_eq!(one("CAST(123 AS DECIMAL(2, 0))"), "NULL");
+    assert_eq!(one("CAST(1.5E0 AS DECIMAL(1, 1))"), "NULL");
     let msg = plan_err("CAST('abc' AS INT)");
     assert!(msg.contains("cannot cast 'abc' to INT"), "{msg}");
     let msg = plan_err("CAST(flag AS DATE)");

@@ -35,6 +35,8 @@ pub(crate) const HOT_CHANNELS: [&[u8]; 4] = [b"Google", b"Facebook", b"Baidu", b
 /// Number of non-hot channels, each with its own url.
 pub(crate) const NUM_CHANNELS: u64 = 10_000;
 
+const POOL_LEN: usize = 64 << 10;
+
 /// Nexmark's shortest random word.
 const MIN_WORD_LEN: u64 = 3;
 
@@ -111,12 +113,40 @@ pub(crate) fn push_extra(
 
 /// Tables built once per process from fixed seeds.
 pub(crate) struct Tables {
-    /// Random lowercase letters that `extra` strings are cut from (Nexmark does the same).
+    /// Random lowercase letters that `extra` strings are cut from (Nexmark cuts them from a
+    /// 1 MiB one; 64 KiB stays in cache and is just as good as padding).
     pub(crate) pool: Vec<u8>,
     /// Urls of the hot channels, index-aligned with [`HOT_CHANNELS`].
     pub(crate) hot_urls: [Vec<u8>; 4],
-    /// The non-hot channels' names (`channel-<i>`) and urls.
-    pub(crate) channels: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The non-hot channels' names (`channel-<i>`).
+    pub(crate) channels: Arena,
+    /// The non-hot channels' urls, index-aligned with `channels`.
+    pub(crate) urls: Arena,
+}
+
+/// Strings stored back to back, so looking one up touches one contiguous block.
+#[derive(Default)]
+pub(crate) struct Arena {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl Arena {
+    fn push(&mut self, s: &[u8]) {
+        self.bytes.extend_from_slice(s);
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
 }
 
 pub(crate) fn tables() -> &'static Tables {
@@ -126,28 +156,29 @@ pub(crate) fn tables() -> &'static Tables {
 
 fn build_tables() -> Tables {
     let mut rng = Rng::seeded(0x5EED_0F_7AB1E5);
-    let mut pool = Vec::with_capacity(1 << 20);
-    while pool.len() < 1 << 20 {
+    let mut pool = Vec::with_capacity(POOL_LEN);
+    while pool.len() < POOL_LEN {
         for b in rng.next_u64().to_le_bytes() {
             pool.push(b'a' + ((u32::from(b) * 26) >> 8) as u8);
         }
     }
     let hot_urls = std::array::from_fn(|_| base_url(&mut rng));
-    let channels = (0..NUM_CHANNELS as u32)
-        .map(|i| {
-            let mut url = base_url(&mut rng);
-            if rng.below(10) > 0 {
-                // Nexmark appends |Integer.reverse(i)|, Java's wrapping abs included.
-                let id = (i.reverse_bits() as i32).wrapping_abs();
-                url.extend_from_slice(format!("&channel_id={id}").as_bytes());
-            }
-            (format!("channel-{i}").into_bytes(), url)
-        })
-        .collect();
+    let (mut channels, mut urls) = (Arena::default(), Arena::default());
+    for i in 0..NUM_CHANNELS as u32 {
+        let mut url = base_url(&mut rng);
+        if rng.below(10) > 0 {
+            // Nexmark appends |Integer.reverse(i)|, Java's wrapping abs included.
+            let id = (i.reverse_bits() as i32).wrapping_abs();
+            url.extend_from_slice(format!("&channel_id={id}").as_bytes());
+        }
+        urls.push(&url);
+        channels.push(format!("channel-{i}").as_bytes());
+    }
     Tables {
         pool,
         hot_urls,
         channels,
+        urls,
     }
 }
 
@@ -203,12 +234,14 @@ mod tests {
     #[test]
     fn channel_table_is_like_nexmark() {
         let t = tables();
-        assert_eq!(t.pool.len(), 1 << 20);
+        assert_eq!(t.pool.len(), POOL_LEN);
         assert!(t.pool.iter().all(u8::is_ascii_lowercase));
         assert_eq!(t.channels.len(), NUM_CHANNELS as usize);
-        assert_eq!(t.channels[42].0, b"channel-42");
-        for (_, url) in &t.channels {
-            assert!(url.starts_with(b"https://www.nexmark.com/"));
+        assert_eq!(t.urls.len(), NUM_CHANNELS as usize);
+        assert_eq!(t.channels.get(0), b"channel-0");
+        assert_eq!(t.channels.get(42), b"channel-42");
+        for i in 0..t.urls.len() {
+            assert!(t.urls.get(i).starts_with(b"https://www.nexmark.com/"));
         }
         assert!(t.hot_urls[0].ends_with(b"/item.htm?query=1"));
     }

@@ -134,6 +134,14 @@ impl ChangeBatch {
         Ok(ChangeBatch { data, kinds })
     }
 
+    /// Rows `offset..offset + len`, zero-copy.
+    pub fn slice(&self, offset: usize, len: usize) -> ChangeBatch {
+        ChangeBatch {
+            data: self.data.slice(offset, len),
+            kinds: self.kinds.as_ref().map(|k| Arc::new(k.slice(offset, len))),
+        }
+    }
+
     /// Replaces the columns, keeping the kinds (a projection).
     pub fn with_columns(
         &self,

@@ -43,10 +43,12 @@ impl FlinkFormatter {
         }
         match array.data_type() {
             DataType::Boolean => {
-                out.push_str(if array.as_boolean().value(row) {
-                    "true"
-                } else {
-                    "false"
+                let v = array.as_boolean().value(row);
+                out.push_str(match (self, v) {
+                    (FlinkFormatter::Print, true) => "true",
+                    (FlinkFormatter::Print, false) => "false",
+                    (FlinkFormatter::Sql, true) => "TRUE",
+                    (FlinkFormatter::Sql, false) => "FALSE",
                 })
             }
             DataType::Int8 => write_display(out, array.as_primitive::<Int8Type>().value(row)),

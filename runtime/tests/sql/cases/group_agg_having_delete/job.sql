@@ -1,0 +1,25 @@
+-- HAVING on a non-windowed aggregate: a user's group is shown while it has fewer than 3
+-- clicks. When alice's third click arrives her row is deleted (-D) instead of updated;
+-- a later fourth click produces nothing.
+CREATE TABLE clicks (
+  user_name STRING,
+  page STRING,
+  ms INT,
+  ts TIMESTAMP(3)
+) WITH (
+  'connector' = 'filesystem',
+  'path' = '${CASE_DIR}/input.json',
+  'format' = 'json'
+);
+
+CREATE TABLE print_sink (
+  user_name STRING,
+  clicks BIGINT,
+  pages STRING
+) WITH ('connector' = 'print');
+
+INSERT INTO print_sink
+SELECT user_name, COUNT(*), MAX(page)
+FROM clicks
+GROUP BY user_name
+HAVING COUNT(*) < 3;
