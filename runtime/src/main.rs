@@ -36,7 +36,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { script, parallelism, explain } => match run(&script, parallelism, explain) {
+        Command::Run {
+            script,
+            parallelism,
+            explain,
+        } => match run(&script, parallelism, explain) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -48,8 +52,8 @@ fn main() -> ExitCode {
 
 fn run(script: &PathBuf, parallelism: Option<u32>, explain: bool) -> anyhow::Result<()> {
     use anyhow::Context;
-    let sql = std::fs::read_to_string(script)
-        .with_context(|| format!("reading {}", script.display()))?;
+    let sql =
+        std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
     let mut session = Session::new();
     if let Some(p) = parallelism {
         session.set("parallelism.default", &p.to_string())?;
@@ -57,7 +61,9 @@ fn run(script: &PathBuf, parallelism: Option<u32>, explain: bool) -> anyhow::Res
     let jobs = session
         .execute_script(&sql)
         .with_context(|| format!("in {}", script.display()))?;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()

@@ -26,7 +26,10 @@ fn row_lines(text: &str) -> Vec<String> {
         }
         if l.starts_with("| ") && !l.starts_with("| op ") && !l.contains("|  op |") {
             let cells: Vec<&str> = l.trim_matches('|').split('|').map(|c| c.trim()).collect();
-            if cells.first().is_some_and(|c| c.len() == 2 && (c.starts_with('+') || c.starts_with('-'))) {
+            if cells
+                .first()
+                .is_some_and(|c| c.len() == 2 && (c.starts_with('+') || c.starts_with('-')))
+            {
                 out.push(cells.join(" | "));
             }
             continue;
@@ -101,7 +104,9 @@ fn flink_golden_cases() {
             if ok {
                 failures.push(format!("{name}: listed as unsupported ({reason}) but now runs; check it and remove it from unsupported.txt"));
             } else if !stderr.contains(reason.as_str()) {
-                failures.push(format!("{name}: expected to fail with '{reason}', failed with:\n{stderr}"));
+                failures.push(format!(
+                    "{name}: expected to fail with '{reason}', failed with:\n{stderr}"
+                ));
             }
             continue;
         }
@@ -110,14 +115,24 @@ fn flink_golden_cases() {
             continue;
         }
         let Ok(expected) = std::fs::read_to_string(dir.join("expected.out")) else {
-            failures.push(format!("{name}: no expected.out; run tests/sql/generate_expected.py {name}"));
+            failures.push(format!(
+                "{name}: no expected.out; run tests/sql/generate_expected.py {name}"
+            ));
             continue;
         };
         let want = multiset(row_lines(&expected));
         let got = multiset(row_lines(&stdout));
         if want != got {
-            let missing: Vec<_> = want.iter().filter(|(k, v)| got.get(*k) != Some(v)).map(|(k, v)| format!("  want {v}x {k}")).collect();
-            let extra: Vec<_> = got.iter().filter(|(k, v)| want.get(*k) != Some(v)).map(|(k, v)| format!("  got {v}x {k}")).collect();
+            let missing: Vec<_> = want
+                .iter()
+                .filter(|(k, v)| got.get(*k) != Some(v))
+                .map(|(k, v)| format!("  want {v}x {k}"))
+                .collect();
+            let extra: Vec<_> = got
+                .iter()
+                .filter(|(k, v)| want.get(*k) != Some(v))
+                .map(|(k, v)| format!("  got {v}x {k}"))
+                .collect();
             failures.push(format!(
                 "{name}: rows differ from Flink's\n{}\n{}",
                 missing.into_iter().take(20).collect::<Vec<_>>().join("\n"),
@@ -127,6 +142,14 @@ fn flink_golden_cases() {
         }
         passed += 1;
     }
-    eprintln!("{passed} golden cases matched Flink, {} known gaps", known_gaps.len());
-    assert!(failures.is_empty(), "{} golden case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    eprintln!(
+        "{passed} golden cases matched Flink, {} known gaps",
+        known_gaps.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

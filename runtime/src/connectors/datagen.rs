@@ -136,7 +136,12 @@ impl DatagenSource {
                         FieldGen::Sequence { .. } => {
                             b.append_value((seq_base + k as i64 * self.seq_step) as $t)
                         }
-                        FieldGen::Random { min, max, null_rate, .. } => {
+                        FieldGen::Random {
+                            min,
+                            max,
+                            null_rate,
+                            ..
+                        } => {
                             if *null_rate > 0.0 && rng.unit() < *null_rate {
                                 b.append_null()
                             } else {
@@ -156,8 +161,15 @@ impl DatagenSource {
             DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => {
                 let vals: Vec<Option<f64>> = (0..n)
                     .map(|k| match &g {
-                        FieldGen::Sequence { .. } => Some((seq_base + k as i64 * self.seq_step) as f64),
-                        FieldGen::Random { min, max, null_rate, .. } => {
+                        FieldGen::Sequence { .. } => {
+                            Some((seq_base + k as i64 * self.seq_step) as f64)
+                        }
+                        FieldGen::Random {
+                            min,
+                            max,
+                            null_rate,
+                            ..
+                        } => {
                             if *null_rate > 0.0 && rng.unit() < *null_rate {
                                 None
                             } else {
@@ -169,7 +181,8 @@ impl DatagenSource {
                 match dt {
                     DataType::Float32 => {
                         let mut b = Float32Builder::with_capacity(n);
-                        vals.iter().for_each(|v| b.append_option(v.map(|x| x as f32)));
+                        vals.iter()
+                            .for_each(|v| b.append_option(v.map(|x| x as f32)));
                         Arc::new(b.finish())
                     }
                     DataType::Float64 => {
@@ -180,7 +193,8 @@ impl DatagenSource {
                     DataType::Decimal128(p, s) => {
                         let mut b = Decimal128Builder::with_capacity(n);
                         let f = 10f64.powi(*s as i32);
-                        vals.iter().for_each(|v| b.append_option(v.map(|x| (x * f) as i128)));
+                        vals.iter()
+                            .for_each(|v| b.append_option(v.map(|x| (x * f) as i128)));
                         Arc::new(b.finish().with_precision_and_scale(*p, *s)?)
                     }
                     _ => unreachable!(),
@@ -291,7 +305,18 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
                 "table `{table}`: option '{key}' names no column `{field}`"
             )));
         }
-        if !["kind", "min", "max", "max-past", "length", "start", "end", "null-rate"].contains(&opt) {
+        if ![
+            "kind",
+            "min",
+            "max",
+            "max-past",
+            "length",
+            "start",
+            "end",
+            "null-rate",
+        ]
+        .contains(&opt)
+        {
             return Err(RunnelError::Connector(format!(
                 "table `{table}`: unsupported datagen option '{key}'"
             )));
@@ -336,7 +361,11 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
                 remaining,
                 seq_next: seq_start + i as i64,
                 seq_step: p as i64,
-                rate: if rate > 0.0 { Some(rate / p as f64) } else { None },
+                rate: if rate > 0.0 {
+                    Some(rate / p as f64)
+                } else {
+                    None
+                },
                 started: Instant::now(),
                 emitted: 0,
             }) as Box<dyn Source>)

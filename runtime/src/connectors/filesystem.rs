@@ -25,7 +25,12 @@ fn format_of(table: &str, options: &TableOptions) -> Result<(Format, Vec<String>
         .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))
 }
 
-fn check_options(table: &str, options: &TableOptions, consumed: &[String], sink: bool) -> Result<()> {
+fn check_options(
+    table: &str,
+    options: &TableOptions,
+    consumed: &[String],
+    sink: bool,
+) -> Result<()> {
     let mut known: Vec<&str> = vec!["path", "format", "source.monitor-interval"];
     if sink {
         known.extend([
@@ -43,18 +48,24 @@ fn check_options(table: &str, options: &TableOptions, consumed: &[String], sink:
 /// Lists the files of `path` (a file, or a directory read recursively, hidden files skipped),
 /// sorted so every run splits them the same way.
 fn list_files(path: &Path) -> Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| RunnelError::io(format!("filesystem source: reading '{}'", path.display()), e))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        RunnelError::io(
+            format!("filesystem source: reading '{}'", path.display()),
+            e,
+        )
+    })?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| RunnelError::io(format!("filesystem source: listing '{}'", dir.display()), e))?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| {
+            RunnelError::io(format!("filesystem source: listing '{}'", dir.display()), e)
+        })?;
         for entry in entries {
-            let entry = entry.map_err(|e| RunnelError::io(format!("listing '{}'", dir.display()), e))?;
+            let entry =
+                entry.map_err(|e| RunnelError::io(format!("listing '{}'", dir.display()), e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') || name.starts_with('_') {
@@ -90,8 +101,9 @@ impl FileSource {
                     return Ok(false);
                 };
                 let display = next.display().to_string();
-                let f = File::open(&next)
-                    .map_err(|e| RunnelError::io(format!("filesystem source: opening '{display}'"), e))?;
+                let f = File::open(&next).map_err(|e| {
+                    RunnelError::io(format!("filesystem source: opening '{display}'"), e)
+                })?;
                 self.current = Some((f, display));
                 self.line = 1;
                 self.carry.clear();
@@ -108,10 +120,16 @@ impl FileSource {
             if n == 0 {
                 // End of file: decode what is left, even without a final newline.
                 if !buf.is_empty() {
-                    let origin = Origin { path: &path, first_line: self.line };
+                    let origin = Origin {
+                        path: &path,
+                        first_line: self.line,
+                    };
                     self.ready.extend(self.decoder.decode(&buf, origin)?);
                 }
-                let origin = Origin { path: &path, first_line: self.line };
+                let origin = Origin {
+                    path: &path,
+                    first_line: self.line,
+                };
                 if let Some(b) = self.decoder.finish(origin)? {
                     self.ready.push(b);
                 }
@@ -131,7 +149,10 @@ impl FileSource {
             };
             self.carry = buf[cut..].to_vec();
             let lines = buf[..cut].iter().filter(|b| **b == b'\n').count() as u64;
-            let origin = Origin { path: &path, first_line: self.line };
+            let origin = Origin {
+                path: &path,
+                first_line: self.line,
+            };
             self.ready.extend(self.decoder.decode(&buf[..cut], origin)?);
             self.line += lines;
             if !self.ready.is_empty() {
@@ -150,7 +171,11 @@ impl Source for FileSource {
     }
 }
 
-pub(super) fn create_source(table: &str, schema: SchemaRef, options: &TableOptions) -> Result<SourceSpec> {
+pub(super) fn create_source(
+    table: &str,
+    schema: SchemaRef,
+    options: &TableOptions,
+) -> Result<SourceSpec> {
     let (format, consumed) = format_of(table, options)?;
     check_options(table, options, &consumed, false)?;
     let path = PathBuf::from(options.required(table, "path")?);
@@ -199,7 +224,10 @@ impl FileSink {
     fn writer(&mut self) -> Result<&mut BufWriter<File>> {
         if self.writer.is_none() {
             let f = File::create(&self.in_progress).map_err(|e| {
-                RunnelError::io(format!("filesystem sink: creating '{}'", self.in_progress.display()), e)
+                RunnelError::io(
+                    format!("filesystem sink: creating '{}'", self.in_progress.display()),
+                    e,
+                )
             })?;
             self.writer = Some(BufWriter::with_capacity(1 << 20, f));
         }
@@ -226,16 +254,27 @@ impl Operator for FileSink {
 
     fn on_end(&mut self, _out: &mut Output) -> Result<()> {
         if let Some(mut w) = self.writer.take() {
-            w.flush().map_err(|e| RunnelError::io("filesystem sink: flushing", e))?;
+            w.flush()
+                .map_err(|e| RunnelError::io("filesystem sink: flushing", e))?;
             std::fs::rename(&self.in_progress, &self.final_path).map_err(|e| {
-                RunnelError::io(format!("filesystem sink: committing '{}'", self.final_path.display()), e)
+                RunnelError::io(
+                    format!(
+                        "filesystem sink: committing '{}'",
+                        self.final_path.display()
+                    ),
+                    e,
+                )
             })?;
         }
         Ok(())
     }
 }
 
-pub(super) fn create_sink(table: &str, schema: SchemaRef, options: &TableOptions) -> Result<SinkSpec> {
+pub(super) fn create_sink(
+    table: &str,
+    schema: SchemaRef,
+    options: &TableOptions,
+) -> Result<SinkSpec> {
     let (format, consumed) = format_of(table, options)?;
     check_options(table, options, &consumed, true)?;
     let dir = PathBuf::from(options.required(table, "path")?);
@@ -243,11 +282,17 @@ pub(super) fn create_sink(table: &str, schema: SchemaRef, options: &TableOptions
         .encoder(schema.clone())
         .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
     let ext = options.get("format").unwrap_or("out").to_string();
-    let run = format!("{:x}", std::process::id() as u64 ^ chrono::Utc::now().timestamp_millis() as u64);
+    let run = format!(
+        "{:x}",
+        std::process::id() as u64 ^ chrono::Utc::now().timestamp_millis() as u64
+    );
     Ok(SinkSpec {
         factory: factory(move |ctx: &SubtaskContext| {
             std::fs::create_dir_all(&dir).map_err(|e| {
-                RunnelError::io(format!("filesystem sink: creating directory '{}'", dir.display()), e)
+                RunnelError::io(
+                    format!("filesystem sink: creating directory '{}'", dir.display()),
+                    e,
+                )
             })?;
             let name = format!("part-{run}-{}-0.{ext}", ctx.index);
             Ok(Box::new(FileSink {

@@ -38,9 +38,7 @@ impl TableOptions {
     /// A required option.
     pub fn required(&self, table: &str, key: &str) -> Result<&str> {
         self.get(key).ok_or_else(|| {
-            RunnelError::Connector(format!(
-                "table `{table}`: missing required option '{key}'"
-            ))
+            RunnelError::Connector(format!("table `{table}`: missing required option '{key}'"))
         })
     }
 
@@ -72,7 +70,12 @@ impl TableOptions {
 
     /// A duration option in Flink's syntax (`10s`, `200 ms`, `1 min`, `5000`).
     pub fn duration(&self, table: &str, key: &str) -> Result<Option<Duration>> {
-        self.parse(table, key, "a duration such as '10 s' or '200 ms'", parse_duration)
+        self.parse(
+            table,
+            key,
+            "a duration such as '10 s' or '200 ms'",
+            parse_duration,
+        )
     }
 
     fn parse<T>(

@@ -4,16 +4,15 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use runnel_expr::ExprRef;
 
+use crate::connectors::Source;
 use crate::error::Result;
 use crate::operators::{Operator, SubtaskContext};
-use crate::connectors::Source;
 
 /// Index of a vertex in its [`JobGraph`].
 pub type VertexId = usize;
 
 /// Makes one subtask's operator; called once per subtask when the job is deployed.
-pub type OperatorFactory =
-    Arc<dyn Fn(&SubtaskContext) -> Result<Box<dyn Operator>> + Send + Sync>;
+pub type OperatorFactory = Arc<dyn Fn(&SubtaskContext) -> Result<Box<dyn Operator>> + Send + Sync>;
 
 /// Makes one subtask's source reader.
 pub type SourceFactory = Arc<dyn Fn(&SubtaskContext) -> Result<Box<dyn Source>> + Send + Sync>;

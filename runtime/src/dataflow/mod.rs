@@ -9,6 +9,10 @@ mod graph;
 mod keygroup;
 mod message;
 
-pub use graph::{Edge, JobGraph, OperatorFactory, Partitioning, SourceFactory, Vertex, VertexId, VertexKind};
-pub use keygroup::{KeyGroupRange, assign_key_group, key_group_range_for_subtask, subtask_for_key_group};
+pub use graph::{
+    Edge, JobGraph, OperatorFactory, Partitioning, SourceFactory, Vertex, VertexId, VertexKind,
+};
+pub use keygroup::{
+    KeyGroupRange, assign_key_group, key_group_range_for_subtask, subtask_for_key_group,
+};
 pub use message::{Barrier, Message};

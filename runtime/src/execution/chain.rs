@@ -15,11 +15,22 @@ impl Chain {
     }
 
     /// Feeds one message to the head of the chain; what falls out of the tail goes to `out`.
-    pub(crate) fn process(&mut self, input: usize, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+    pub(crate) fn process(
+        &mut self,
+        input: usize,
+        msg: Message,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
         self.feed(0, input, msg, out)
     }
 
-    fn feed(&mut self, at: usize, input: usize, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+    fn feed(
+        &mut self,
+        at: usize,
+        input: usize,
+        msg: Message,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
         if at == self.ops.len() {
             out.push(msg);
             return Ok(());

@@ -2,12 +2,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::CHANNEL_CAPACITY;
 use super::chain::Chain;
 use super::gate::InputGate;
 use super::output::OutputEdge;
 use super::task::{Task, TaskInput};
 use super::taskmanager::TaskManager;
-use super::CHANNEL_CAPACITY;
 use crate::dataflow::{JobGraph, Message, Partitioning, VertexKind, key_group_range_for_subtask};
 use crate::error::{Result, RunnelError};
 use crate::operators::SubtaskContext;
@@ -46,7 +46,7 @@ impl JobMaster {
         }
 
         // receivers[v][s] = channels into subtask s of vertex v, with their input index.
-        let mut receivers: Vec<Vec<Vec<(usize, mpsc::Receiver<Message>)>>> = g
+        let mut receivers: Vec<Vec<Vec<InputChannel>>> = g
             .vertices
             .iter()
             .map(|v| (0..v.parallelism).map(|_| Vec::new()).collect())
@@ -173,6 +173,9 @@ impl JobMaster {
         })
     }
 }
+
+/// The receiving end of a channel into a subtask, with the input it belongs to.
+type InputChannel = (usize, mpsc::Receiver<Message>);
 
 fn pick_task_manager(tms: &[TaskManager], slot: usize) -> usize {
     let mut s = slot;

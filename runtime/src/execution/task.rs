@@ -32,8 +32,11 @@ impl Task {
             TaskInput::Source(mut source) => loop {
                 match source.poll_next()? {
                     SourcePoll::Batch(b) => {
-                        self.chain
-                            .process(0, Message::Data(ChangeBatch::inserts(b)), &mut pending)?;
+                        self.chain.process(
+                            0,
+                            Message::Data(ChangeBatch::inserts(b)),
+                            &mut pending,
+                        )?;
                         self.flush(&mut pending).await?;
                         // Sources never wait on a channel when downstream keeps up; let the
                         // other subtasks of this thread run between batches.

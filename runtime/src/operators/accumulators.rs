@@ -108,7 +108,9 @@ impl AggRuntime {
         }
         let needs_rows = spec.distinct || matches!(spec.func, AggFunc::Min | AggFunc::Max);
         let converter = if needs_rows {
-            Some(RowConverter::new(vec![SortField::new(spec.arg_type.clone())])?)
+            Some(RowConverter::new(vec![SortField::new(
+                spec.arg_type.clone(),
+            )])?)
         } else {
             None
         };
@@ -140,7 +142,10 @@ impl AggRuntime {
         };
         let col = &columns[i];
         if let Some(conv) = &self.converter {
-            return Ok(ArgColumn::Rows(conv.convert_columns(std::slice::from_ref(col))?, col.clone()));
+            return Ok(ArgColumn::Rows(
+                conv.convert_columns(std::slice::from_ref(col))?,
+                col.clone(),
+            ));
         }
         if self.spec.func == AggFunc::Count {
             return Ok(ArgColumn::Validity(col.clone()));
@@ -184,7 +189,8 @@ impl AggRuntime {
                 return Ok(cols.remove(0));
             }
             // Nulls (empty groups) are rare: build per value.
-            let null_row = conv.convert_columns(&[arrow::array::new_null_array(&self.spec.arg_type, 1)])?;
+            let null_row =
+                conv.convert_columns(&[arrow::array::new_null_array(&self.spec.arg_type, 1)])?;
             let null_owned = null_row.row(0).owned();
             let owned: Vec<OwnedRow> = values
                 .iter()
@@ -293,7 +299,8 @@ impl AggRuntime {
                 if *n == 0 {
                     AggValue::Null
                 } else if avg {
-                    let (in_scale, out_scale) = match (&self.spec.arg_type, &self.spec.output_type) {
+                    let (in_scale, out_scale) = match (&self.spec.arg_type, &self.spec.output_type)
+                    {
                         (DataType::Decimal128(_, a), DataType::Decimal128(_, b)) => (*a, *b),
                         _ => (0, 0),
                     };
@@ -301,7 +308,11 @@ impl AggRuntime {
                     // Round half up, as BigDecimal division in Flink's AVG.
                     let q = scaled / *n as i128;
                     let r = scaled % *n as i128;
-                    let q = if (r.abs() * 2) >= (*n as i128) { q + scaled.signum() } else { q };
+                    let q = if (r.abs() * 2) >= (*n as i128) {
+                        q + scaled.signum()
+                    } else {
+                        q
+                    };
                     AggValue::Dec(q)
                 } else {
                     AggValue::Dec(*s)
@@ -394,38 +405,30 @@ impl AccInner {
             | (AccInner::Count(c), ArgColumn::Validity(a))
             | (AccInner::Count(c), ArgColumn::I64(a))
             | (AccInner::Count(c), ArgColumn::F64(a))
-            | (AccInner::Count(c), ArgColumn::Dec(a)) => {
-                if a.is_valid(row) {
-                    *c += d
-                }
+            | (AccInner::Count(c), ArgColumn::Dec(a))
+                if a.is_valid(row) =>
+            {
+                *c += d
             }
-            (AccInner::SumI(s, n), ArgColumn::I64(a)) => {
-                if a.is_valid(row) {
-                    *s = s.wrapping_add(d * a.as_primitive::<Int64Type>().value(row));
-                    *n += d;
-                }
+            (AccInner::SumI(s, n), ArgColumn::I64(a)) if a.is_valid(row) => {
+                *s = s.wrapping_add(d * a.as_primitive::<Int64Type>().value(row));
+                *n += d;
             }
-            (AccInner::SumF(s, n), ArgColumn::F64(a)) => {
-                if a.is_valid(row) {
-                    *s += d as f64 * a.as_primitive::<Float64Type>().value(row);
-                    *n += d;
-                }
+            (AccInner::SumF(s, n), ArgColumn::F64(a)) if a.is_valid(row) => {
+                *s += d as f64 * a.as_primitive::<Float64Type>().value(row);
+                *n += d;
             }
-            (AccInner::SumD(s, n), ArgColumn::Dec(a)) => {
-                if a.is_valid(row) {
-                    *s += d as i128 * a.as_primitive::<Decimal128Type>().value(row);
-                    *n += d;
-                }
+            (AccInner::SumD(s, n), ArgColumn::Dec(a)) if a.is_valid(row) => {
+                *s += d as i128 * a.as_primitive::<Decimal128Type>().value(row);
+                *n += d;
             }
-            (AccInner::Ordered(m), ArgColumn::Rows(rows, a)) => {
-                if a.is_valid(row) {
+            (AccInner::Ordered(m), ArgColumn::Rows(rows, a)) if a.is_valid(row) => {
+                let key: Box<[u8]> = rows.row(row).as_ref().into();
+                let e = m.entry(key).or_insert(0);
+                *e += d;
+                if *e <= 0 {
                     let key: Box<[u8]> = rows.row(row).as_ref().into();
-                    let e = m.entry(key).or_insert(0);
-                    *e += d;
-                    if *e <= 0 {
-                        let key: Box<[u8]> = rows.row(row).as_ref().into();
-                        m.remove(&key);
-                    }
+                    m.remove(&key);
                 }
             }
             _ => {}

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use arrow::array::{ArrayRef, AsArray};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
@@ -9,7 +8,7 @@ use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue, build_columns};
 use super::{Operator, Output, SubtaskContext, timestamps};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{KeyedState, hash_columns};
+use crate::state::{EventTimers, KeyedState, hash_columns};
 
 /// Where the window bounds sit among the key columns of a windowed aggregate.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +48,7 @@ pub struct Aggregate {
     aggs: Vec<AggRuntime>,
     key_conv: RowConverter,
     state: KeyedState<GroupState>,
-    timers: BTreeMap<i64, Vec<(u32, u64, Box<[u8]>)>>,
+    timers: EventTimers,
     watermark: i64,
     max_parallelism: u32,
     hashes: Vec<u64>,
@@ -57,7 +56,11 @@ pub struct Aggregate {
 
 impl Aggregate {
     /// An aggregate for one subtask.
-    pub fn new(layout: AggregateLayout, input_schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self> {
+    pub fn new(
+        layout: AggregateLayout,
+        input_schema: SchemaRef,
+        ctx: &SubtaskContext,
+    ) -> Result<Self> {
         let fields = (0..layout.key_columns)
             .map(|i| SortField::new(input_schema.field(i).data_type().clone()))
             .collect();
@@ -70,7 +73,7 @@ impl Aggregate {
                 .collect::<Result<_>>()?,
             key_conv: RowConverter::new(fields)?,
             state: KeyedState::new(ctx.key_groups),
-            timers: BTreeMap::new(),
+            timers: EventTimers::default(),
             watermark: i64::MIN,
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),
@@ -79,10 +82,19 @@ impl Aggregate {
     }
 
     fn values(&self, accs: &[Acc]) -> Vec<AggValue> {
-        self.aggs.iter().zip(accs).map(|(a, acc)| a.value(acc)).collect()
+        self.aggs
+            .iter()
+            .zip(accs)
+            .map(|(a, acc)| a.value(acc))
+            .collect()
     }
 
-    fn build(&self, keys: Vec<OwnedRow>, values: Vec<Vec<AggValue>>, kinds: Vec<RowKind>) -> Result<ChangeBatch> {
+    fn build(
+        &self,
+        keys: Vec<OwnedRow>,
+        values: Vec<Vec<AggValue>>,
+        kinds: Vec<RowKind>,
+    ) -> Result<ChangeBatch> {
         let mut cols: Vec<ArrayRef> = if keys.is_empty() {
             Vec::new()
         } else {
@@ -90,12 +102,17 @@ impl Aggregate {
         };
         if keys.is_empty() {
             // No rows: nothing to build.
-            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(self.layout.output_schema.clone())));
+            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(
+                self.layout.output_schema.clone(),
+            )));
         }
         if let Some(w) = self.layout.window {
             let ends = cols[w.end].as_primitive::<TimestampMillisecondType>();
             let k = cols.len();
-            let times = timestamps(ends.values().iter().map(|e| e - 1), self.layout.output_schema.field(k).data_type());
+            let times = timestamps(
+                ends.values().iter().map(|e| e - 1),
+                self.layout.output_schema.field(k).data_type(),
+            );
             cols.push(times);
         }
         cols.extend(build_columns(&self.aggs, values)?);
@@ -105,9 +122,19 @@ impl Aggregate {
 
     fn on_updating_batch(&mut self, batch: &ChangeBatch, out: &mut Output) -> Result<()> {
         let cols = batch.data.columns();
-        let keys = self.key_conv.convert_columns(&cols[..self.layout.key_columns])?;
-        hash_columns(&cols[..self.layout.partition_columns], batch.num_rows(), &mut self.hashes)?;
-        let args = self.aggs.iter().map(|a| a.prepare(cols)).collect::<Result<Vec<_>>>()?;
+        let keys = self
+            .key_conv
+            .convert_columns(&cols[..self.layout.key_columns])?;
+        hash_columns(
+            &cols[..self.layout.partition_columns],
+            batch.num_rows(),
+            &mut self.hashes,
+        )?;
+        let args = self
+            .aggs
+            .iter()
+            .map(|a| a.prepare(cols))
+            .collect::<Result<Vec<_>>>()?;
         let mut out_keys = Vec::new();
         let mut out_vals = Vec::new();
         let mut out_kinds = Vec::new();
@@ -118,14 +145,21 @@ impl Aggregate {
             let key = keys.row(row);
             let aggs = &self.aggs;
             let prev = match self.state.get_mut(kg, hash, key.as_ref()) {
-                Some(g) => Some(aggs.iter().zip(&g.accs).map(|(a, acc)| a.value(acc)).collect::<Vec<_>>()),
+                Some(g) => Some(
+                    aggs.iter()
+                        .zip(&g.accs)
+                        .map(|(a, acc)| a.value(acc))
+                        .collect::<Vec<_>>(),
+                ),
                 None if retract => continue, // retraction of a key we never saw: ignore, as Flink
                 None => None,
             };
-            let (g, _) = self.state.get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
-                accs: aggs.iter().map(|a| a.create()).collect(),
-                rows: 0,
-            });
+            let (g, _) = self
+                .state
+                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
+                    accs: aggs.iter().map(|a| a.create()).collect(),
+                    rows: 0,
+                });
             for (i, a) in aggs.iter().enumerate() {
                 if a.passes(cols, row) {
                     a.update(&mut g.accs[i], &args[i], row, retract);
@@ -141,7 +175,11 @@ impl Aggregate {
                 }
                 continue;
             }
-            let new = aggs.iter().zip(&g.accs).map(|(a, acc)| a.value(acc)).collect::<Vec<_>>();
+            let new = aggs
+                .iter()
+                .zip(&g.accs)
+                .map(|(a, acc)| a.value(acc))
+                .collect::<Vec<_>>();
             match prev {
                 None => {
                     out_keys.push(key.owned());
@@ -165,9 +203,19 @@ impl Aggregate {
 
     fn on_window_batch(&mut self, w: WindowKeys, batch: &ChangeBatch) -> Result<()> {
         let cols = batch.data.columns();
-        let keys = self.key_conv.convert_columns(&cols[..self.layout.key_columns])?;
-        hash_columns(&cols[..self.layout.partition_columns], batch.num_rows(), &mut self.hashes)?;
-        let args = self.aggs.iter().map(|a| a.prepare(cols)).collect::<Result<Vec<_>>>()?;
+        let keys = self
+            .key_conv
+            .convert_columns(&cols[..self.layout.key_columns])?;
+        hash_columns(
+            &cols[..self.layout.partition_columns],
+            batch.num_rows(),
+            &mut self.hashes,
+        )?;
+        let args = self
+            .aggs
+            .iter()
+            .map(|a| a.prepare(cols))
+            .collect::<Result<Vec<_>>>()?;
         let ends = cols[w.end].as_primitive::<TimestampMillisecondType>();
         for row in 0..batch.num_rows() {
             let end = ends.value(row);
@@ -179,10 +227,12 @@ impl Aggregate {
             let kg = assign_key_group(hash, self.max_parallelism);
             let key = keys.row(row);
             let aggs = &self.aggs;
-            let (g, new) = self.state.get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
-                accs: aggs.iter().map(|a| a.create()).collect(),
-                rows: 0,
-            });
+            let (g, new) = self
+                .state
+                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
+                    accs: aggs.iter().map(|a| a.create()).collect(),
+                    rows: 0,
+                });
             for (i, a) in aggs.iter().enumerate() {
                 if a.passes(cols, row) {
                     a.update(&mut g.accs[i], &args[i], row, retract);
@@ -190,10 +240,7 @@ impl Aggregate {
             }
             g.rows += if retract { -1 } else { 1 };
             if new {
-                self.timers
-                    .entry(end)
-                    .or_default()
-                    .push((kg, hash, key.as_ref().into()));
+                self.timers.register(end, kg, hash, key.as_ref());
             }
         }
         Ok(())
@@ -213,18 +260,13 @@ impl Operator for Aggregate {
         if self.layout.window.is_some() {
             let mut out_keys = Vec::new();
             let mut out_vals = Vec::new();
-            while let Some(entry) = self.timers.first_entry() {
-                if *entry.key() - 1 > watermark {
-                    break;
-                }
-                for (kg, hash, key) in entry.remove() {
-                    if let Some(g) = self.state.remove(kg, hash, &key) {
-                        if g.rows <= 0 {
-                            continue;
-                        }
-                        out_keys.push(self.key_conv.parser().parse(&key).owned());
-                        out_vals.push(self.values(&g.accs));
+            for (_, t) in self.timers.pop_due(watermark) {
+                if let Some(g) = self.state.remove(t.key_group, t.hash, &t.key) {
+                    if g.rows <= 0 {
+                        continue;
                     }
+                    out_keys.push(self.key_conv.parser().parse(&t.key).owned());
+                    out_vals.push(self.values(&g.accs));
                 }
             }
             let kinds = vec![RowKind::Insert; out_keys.len()];

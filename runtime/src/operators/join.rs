@@ -24,7 +24,10 @@ pub enum JoinType {
 
 impl JoinType {
     fn outer(self, side: usize) -> bool {
-        matches!((self, side), (JoinType::Left, 0) | (JoinType::Right, 1) | (JoinType::Full, _))
+        matches!(
+            (self, side),
+            (JoinType::Left, 0) | (JoinType::Right, 1) | (JoinType::Full, _)
+        )
     }
 }
 
@@ -71,12 +74,20 @@ pub struct Join {
 
 fn converter(schema: &SchemaRef) -> Result<RowConverter> {
     Ok(RowConverter::new(
-        schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect(),
+        schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect(),
     )?)
 }
 
 fn null_row(conv: &RowConverter, schema: &SchemaRef) -> Result<OwnedRow> {
-    let cols: Vec<ArrayRef> = schema.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect();
+    let cols: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| new_null_array(f.data_type(), 1))
+        .collect();
     Ok(conv.convert_columns(&cols)?.row(0).owned())
 }
 
@@ -95,7 +106,10 @@ impl Join {
         Ok(Join {
             convs: [lc, rc],
             null_rows: [ln, rn],
-            state: [KeyedState::new(ctx.key_groups), KeyedState::new(ctx.key_groups)],
+            state: [
+                KeyedState::new(ctx.key_groups),
+                KeyedState::new(ctx.key_groups),
+            ],
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),
             spec,
@@ -103,11 +117,20 @@ impl Join {
     }
 
     fn keys(&self, side: usize) -> &[usize] {
-        if side == 0 { &self.spec.left_keys } else { &self.spec.right_keys }
+        if side == 0 {
+            &self.spec.left_keys
+        } else {
+            &self.spec.right_keys
+        }
     }
 
     /// Evaluates the residual condition for candidate pairs (this side's row index, other row).
-    fn check(&self, side: usize, batch: &RecordBatch, pairs: &[(u32, OwnedRow)]) -> Result<Vec<bool>> {
+    fn check(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        pairs: &[(u32, OwnedRow)],
+    ) -> Result<Vec<bool>> {
         let Some(cond) = &self.spec.condition else {
             return Ok(vec![true; pairs.len()]);
         };
@@ -122,32 +145,50 @@ impl Join {
             .collect::<std::result::Result<_, _>>()?;
         let other = 1 - side;
         let theirs = self.convs[other].convert_rows(pairs.iter().map(|p| p.1.row()))?;
-        let cols = if side == 0 { [mine, theirs].concat() } else { [theirs, mine].concat() };
+        let cols = if side == 0 {
+            [mine, theirs].concat()
+        } else {
+            [theirs, mine].concat()
+        };
         let joined = RecordBatch::try_new(self.spec.output_schema.clone(), cols)?;
         let mask = cond.evaluate(&joined)?;
-        let mask = mask.as_any().downcast_ref::<BooleanArray>().expect("join condition is BOOLEAN");
-        Ok((0..mask.len()).map(|i| mask.is_valid(i) && mask.value(i)).collect())
+        let mask = mask
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .expect("join condition is BOOLEAN");
+        Ok((0..mask.len())
+            .map(|i| mask.is_valid(i) && mask.value(i))
+            .collect())
     }
 
     fn process(&mut self, side: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
         let other = 1 - side;
         let n = batch.num_rows();
-        let key_cols: Vec<ArrayRef> = self.keys(side).iter().map(|i| batch.data.column(*i).clone()).collect();
+        let key_cols: Vec<ArrayRef> = self
+            .keys(side)
+            .iter()
+            .map(|i| batch.data.column(*i).clone())
+            .collect();
         let key_conv = RowConverter::new(
-            key_cols.iter().map(|c| SortField::new(c.data_type().clone())).collect(),
+            key_cols
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
         )?;
         let keys: Rows = key_conv.convert_columns(&key_cols)?;
         hash_columns(&key_cols, n, &mut self.hashes)?;
         let rows = self.convs[side].convert_columns(batch.data.columns())?;
         // Rows whose key has a NULL never match (SQL equality).
-        let null_key: Vec<bool> = (0..n).map(|r| key_cols.iter().any(|c| c.is_null(r))).collect();
+        let null_key: Vec<bool> = (0..n)
+            .map(|r| key_cols.iter().any(|c| c.is_null(r)))
+            .collect();
 
         // Candidate pairs from the other side's state, then the residual condition, vectorized.
         let mut pairs: Vec<(u32, OwnedRow)> = Vec::new();
         let mut spans = Vec::with_capacity(n);
-        for r in 0..n {
+        for (r, is_null) in null_key.iter().enumerate() {
             let start = pairs.len();
-            if !null_key[r] {
+            if !is_null {
                 let h = self.hashes[r];
                 let kg = assign_key_group(h, self.max_parallelism);
                 if let Some(list) = self.state[other].get_mut(kg, h, keys.row(r).as_ref()) {
@@ -172,21 +213,49 @@ impl Join {
             let matched: Vec<usize> = spans[r].clone().filter(|i| ok[*i]).collect();
             // Update the other side's association counts and emit.
             if !null_key[r] && !matched.is_empty() {
-                let list = self.state[other].get_mut(kg, h, key.as_ref()).expect("candidates came from state");
+                let list = self.state[other]
+                    .get_mut(kg, h, key.as_ref())
+                    .expect("candidates came from state");
                 for i in &matched {
                     let their = &pairs[*i].1;
-                    let Some(s) = list.iter_mut().find(|s| s.row.row() == their.row()) else { continue };
+                    let Some(s) = list.iter_mut().find(|s| s.row.row() == their.row()) else {
+                        continue;
+                    };
                     let reps = s.count;
                     for _ in 0..reps {
                         if accumulate {
                             if outer_other && s.matches == 0 {
-                                Self::emit_static(other, s.row.clone(), self.null_rows[side].clone(), RowKind::Delete, &mut p);
+                                Self::emit_static(
+                                    other,
+                                    s.row.clone(),
+                                    self.null_rows[side].clone(),
+                                    RowKind::Delete,
+                                    &mut p,
+                                );
                             }
-                            Self::emit_static(side, me.clone(), s.row.clone(), RowKind::Insert, &mut p);
+                            Self::emit_static(
+                                side,
+                                me.clone(),
+                                s.row.clone(),
+                                RowKind::Insert,
+                                &mut p,
+                            );
                         } else {
-                            Self::emit_static(side, me.clone(), s.row.clone(), RowKind::Delete, &mut p);
+                            Self::emit_static(
+                                side,
+                                me.clone(),
+                                s.row.clone(),
+                                RowKind::Delete,
+                                &mut p,
+                            );
                             if outer_other && s.matches == 1 {
-                                Self::emit_static(other, s.row.clone(), self.null_rows[side].clone(), RowKind::Insert, &mut p);
+                                Self::emit_static(
+                                    other,
+                                    s.row.clone(),
+                                    self.null_rows[side].clone(),
+                                    RowKind::Insert,
+                                    &mut p,
+                                );
                             }
                         }
                     }
@@ -194,25 +263,46 @@ impl Join {
                 }
             }
             if outer_me && matched.is_empty() {
-                let kind = if accumulate { RowKind::Insert } else { RowKind::Delete };
-                Self::emit_static(side, me.clone(), self.null_rows[other].clone(), kind, &mut p);
+                let kind = if accumulate {
+                    RowKind::Insert
+                } else {
+                    RowKind::Delete
+                };
+                Self::emit_static(
+                    side,
+                    me.clone(),
+                    self.null_rows[other].clone(),
+                    kind,
+                    &mut p,
+                );
             }
             // Update this side's state.
             if null_key[r] {
                 continue;
             }
-            let match_count = matched.iter().map(|i| {
-                let their = &pairs[*i].1;
-                self.state[other]
-                    .get_mut(kg, h, key.as_ref())
-                    .and_then(|l| l.iter().find(|s| s.row.row() == their.row()).map(|s| s.count))
-                    .unwrap_or(1)
-            }).sum::<i64>();
+            let match_count = matched
+                .iter()
+                .map(|i| {
+                    let their = &pairs[*i].1;
+                    self.state[other]
+                        .get_mut(kg, h, key.as_ref())
+                        .and_then(|l| {
+                            l.iter()
+                                .find(|s| s.row.row() == their.row())
+                                .map(|s| s.count)
+                        })
+                        .unwrap_or(1)
+                })
+                .sum::<i64>();
             if accumulate {
                 let (list, _) = self.state[side].get_or_insert_with(kg, h, key.as_ref(), Vec::new);
                 match list.iter_mut().find(|s| s.row.row() == me.row()) {
                     Some(s) => s.count += 1,
-                    None => list.push(Stored { row: me, count: 1, matches: match_count }),
+                    None => list.push(Stored {
+                        row: me,
+                        count: 1,
+                        matches: match_count,
+                    }),
                 }
             } else if let Some(list) = self.state[side].get_mut(kg, h, key.as_ref()) {
                 if let Some(pos) = list.iter().position(|s| s.row.row() == me.row()) {
@@ -240,7 +330,9 @@ impl Join {
 
     fn build(&self, p: Pending) -> Result<ChangeBatch> {
         if p.rows.is_empty() {
-            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(self.spec.output_schema.clone())));
+            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(
+                self.spec.output_schema.clone(),
+            )));
         }
         let mut cols = self.convs[0].convert_rows(p.rows.iter().map(|r| r.0.row()))?;
         cols.extend(self.convs[1].convert_rows(p.rows.iter().map(|r| r.1.row()))?);

@@ -99,10 +99,15 @@ pub trait Operator: Send {
 }
 
 /// A TIMESTAMP(3) column of `values`, carrying the time zone of `data_type` (TIMESTAMP_LTZ).
-pub(crate) fn timestamps(values: impl IntoIterator<Item = i64>, data_type: &arrow::datatypes::DataType) -> arrow::array::ArrayRef {
+pub(crate) fn timestamps(
+    values: impl IntoIterator<Item = i64>,
+    data_type: &arrow::datatypes::DataType,
+) -> arrow::array::ArrayRef {
     let tz = match data_type {
         arrow::datatypes::DataType::Timestamp(_, tz) => tz.clone(),
         _ => None,
     };
-    std::sync::Arc::new(arrow::array::TimestampMillisecondArray::from_iter_values(values).with_timezone_opt(tz))
+    std::sync::Arc::new(
+        arrow::array::TimestampMillisecondArray::from_iter_values(values).with_timezone_opt(tz),
+    )
 }

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
@@ -10,7 +9,7 @@ use runnel_types::{ChangeBatch, RowKind};
 use super::{Operator, Output, SubtaskContext};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{KeyedState, hash_columns};
+use crate::state::{EventTimers, KeyedState, hash_columns};
 
 /// How a `ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..) <= N` query is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +67,7 @@ pub struct Rank {
     row_conv: RowConverter,
     state: KeyedState<Vec<Entry>>,
     /// For window mode: window end -> partitions with rows in that window.
-    timers: BTreeMap<i64, Vec<(u32, u64, Box<[u8]>)>>,
+    timers: EventTimers,
     watermark: i64,
     max_parallelism: u32,
     hashes: Vec<u64>,
@@ -78,20 +77,30 @@ impl Rank {
     /// A rank operator for one subtask.
     pub fn new(spec: RankSpec, ctx: &SubtaskContext) -> Result<Self> {
         let s = &spec.input_schema;
-        let part_conv = RowConverter::new(spec.partition.iter().map(|i| SortField::new(s.field(*i).data_type().clone())).collect())?;
+        let part_conv = RowConverter::new(
+            spec.partition
+                .iter()
+                .map(|i| SortField::new(s.field(*i).data_type().clone()))
+                .collect(),
+        )?;
         let sort_conv = RowConverter::new(
             spec.order
                 .iter()
                 .map(|(i, o)| SortField::new_with_options(s.field(*i).data_type().clone(), *o))
                 .collect(),
         )?;
-        let row_conv = RowConverter::new(s.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
+        let row_conv = RowConverter::new(
+            s.fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
         Ok(Rank {
             part_conv,
             sort_conv,
             row_conv,
             state: KeyedState::new(ctx.key_groups),
-            timers: BTreeMap::new(),
+            timers: EventTimers::default(),
             watermark: i64::MIN,
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),
@@ -101,14 +110,21 @@ impl Rank {
 
     fn build(&self, rows: Vec<(OwnedRow, i64, RowKind)>) -> Result<ChangeBatch> {
         if rows.is_empty() {
-            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(self.spec.output_schema.clone())));
+            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(
+                self.spec.output_schema.clone(),
+            )));
         }
         let mut cols: Vec<ArrayRef> = self.row_conv.convert_rows(rows.iter().map(|r| r.0.row()))?;
         if self.spec.with_row_number {
-            cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))));
+            cols.push(Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.1),
+            )));
         }
         let kinds = rows.iter().map(|r| r.2).collect();
-        Ok(ChangeBatch::with_kinds(RecordBatch::try_new(self.spec.output_schema.clone(), cols)?, kinds))
+        Ok(ChangeBatch::with_kinds(
+            RecordBatch::try_new(self.spec.output_schema.clone(), cols)?,
+            kinds,
+        ))
     }
 }
 
@@ -116,11 +132,21 @@ impl Operator for Rank {
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
         let n = batch.num_rows();
         let cols = batch.data.columns();
-        let part_cols: Vec<ArrayRef> = self.spec.partition.iter().map(|i| cols[*i].clone()).collect();
+        let part_cols: Vec<ArrayRef> = self
+            .spec
+            .partition
+            .iter()
+            .map(|i| cols[*i].clone())
+            .collect();
         let parts = self.part_conv.convert_columns(&part_cols)?;
         // Key groups follow the partition columns that are not window bounds, like the exchange.
         hash_columns(&part_cols, n, &mut self.hashes)?;
-        let sort_cols: Vec<ArrayRef> = self.spec.order.iter().map(|(i, _)| cols[*i].clone()).collect();
+        let sort_cols: Vec<ArrayRef> = self
+            .spec
+            .order
+            .iter()
+            .map(|(i, _)| cols[*i].clone())
+            .collect();
         let sorts = self.sort_conv.convert_columns(&sort_cols)?;
         let rows = self.row_conv.convert_columns(cols)?;
         let limit = self.spec.limit;
@@ -130,9 +156,14 @@ impl Operator for Rank {
             let h = self.hashes[r];
             let kg = assign_key_group(h, self.max_parallelism);
             let key = parts.row(r);
-            let entry = Entry { sort: sorts.row(r).as_ref().into(), row: rows.row(r).owned() };
+            let entry = Entry {
+                sort: sorts.row(r).as_ref().into(),
+                row: rows.row(r).owned(),
+            };
             if let RankMode::Window { end_column } = self.spec.mode {
-                let end = cols[end_column].as_primitive::<TimestampMillisecondType>().value(r);
+                let end = cols[end_column]
+                    .as_primitive::<TimestampMillisecondType>()
+                    .value(r);
                 if end - 1 <= self.watermark {
                     continue;
                 }
@@ -143,7 +174,7 @@ impl Operator for Rank {
                     list.truncate(limit);
                 }
                 if new {
-                    self.timers.entry(end).or_default().push((kg, h, key.as_ref().into()));
+                    self.timers.register(end, kg, h, key.as_ref());
                 }
                 continue;
             }
@@ -173,15 +204,20 @@ impl Operator for Rank {
                     if pos >= limit {
                         continue;
                     }
-                    let before: Vec<OwnedRow> = list.iter().take(limit).map(|e| e.row.clone()).collect();
+                    let before: Vec<OwnedRow> =
+                        list.iter().take(limit).map(|e| e.row.clone()).collect();
                     list.insert(pos, entry);
                     let evicted = if list.len() > limit { list.pop() } else { None };
                     if with_rn {
-                        for rank in pos..list.len() {
-                            let now = list[rank].row.clone();
+                        for (rank, entry) in list.iter().enumerate().skip(pos) {
+                            let now = entry.row.clone();
                             match before.get(rank) {
                                 Some(old) => {
-                                    emitted.push((old.clone(), rank as i64 + 1, RowKind::UpdateBefore));
+                                    emitted.push((
+                                        old.clone(),
+                                        rank as i64 + 1,
+                                        RowKind::UpdateBefore,
+                                    ));
                                     emitted.push((now, rank as i64 + 1, RowKind::UpdateAfter));
                                 }
                                 None => emitted.push((now, rank as i64 + 1, RowKind::Insert)),
@@ -205,15 +241,10 @@ impl Operator for Rank {
         self.watermark = watermark;
         if matches!(self.spec.mode, RankMode::Window { .. }) {
             let mut emitted = Vec::new();
-            while let Some(e) = self.timers.first_entry() {
-                if *e.key() - 1 > watermark {
-                    break;
-                }
-                for (kg, h, key) in e.remove() {
-                    if let Some(list) = self.state.remove(kg, h, &key) {
-                        for (i, entry) in list.into_iter().enumerate() {
-                            emitted.push((entry.row, i as i64 + 1, RowKind::Insert));
-                        }
+            for (_, t) in self.timers.pop_due(watermark) {
+                if let Some(list) = self.state.remove(t.key_group, t.hash, &t.key) {
+                    for (i, entry) in list.into_iter().enumerate() {
+                        emitted.push((entry.row, i as i64 + 1, RowKind::Insert));
                     }
                 }
             }

@@ -1,14 +1,14 @@
-use std::collections::BTreeMap;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use runnel_types::{ChangeBatch, RowKind};
+use std::collections::BTreeMap;
 
 use super::accumulators::{AggRuntime, AggSpec, AggValue, build_columns};
 use super::{Operator, Output, SubtaskContext, timestamps};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{KeyedState, hash_columns};
+use crate::state::{EventTimers, KeyedState, TimerKey, hash_columns};
 
 /// The layout of a session-window aggregate's input: `[keys.., args..]` plus the time column.
 #[derive(Clone, Debug)]
@@ -42,7 +42,7 @@ pub struct SessionAggregate {
     group_conv: RowConverter,
     row_conv: RowConverter,
     state: KeyedState<Pending>,
-    timers: BTreeMap<i64, Vec<(u32, u64, Box<[u8]>)>>,
+    timers: EventTimers,
     watermark: i64,
     max_parallelism: u32,
     hashes: Vec<u64>,
@@ -51,20 +51,35 @@ pub struct SessionAggregate {
 
 impl SessionAggregate {
     /// A session aggregate for one subtask.
-    pub fn new(layout: SessionLayout, input_schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self> {
+    pub fn new(
+        layout: SessionLayout,
+        input_schema: SchemaRef,
+        ctx: &SubtaskContext,
+    ) -> Result<Self> {
         let fields = |n: usize| -> Vec<SortField> {
-            (0..n).map(|i| SortField::new(input_schema.field(i).data_type().clone())).collect()
+            (0..n)
+                .map(|i| SortField::new(input_schema.field(i).data_type().clone()))
+                .collect()
         };
         let key_fields = fields(layout.session_key_columns);
         let group_fields = fields(layout.key_columns);
-        let row_fields = input_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        let row_fields = input_schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
         Ok(SessionAggregate {
-            aggs: layout.aggs.iter().cloned().map(AggRuntime::new).collect::<Result<_>>()?,
+            aggs: layout
+                .aggs
+                .iter()
+                .cloned()
+                .map(AggRuntime::new)
+                .collect::<Result<_>>()?,
             key_conv: RowConverter::new(key_fields)?,
             group_conv: RowConverter::new(group_fields)?,
             row_conv: RowConverter::new(row_fields)?,
             state: KeyedState::new(ctx.key_groups),
-            timers: BTreeMap::new(),
+            timers: EventTimers::default(),
             watermark: i64::MIN,
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),
@@ -87,7 +102,12 @@ impl SessionAggregate {
                 }
             }
         }
-        Ok(self.aggs.iter().zip(&accs).map(|(a, acc)| a.value(acc)).collect())
+        Ok(self
+            .aggs
+            .iter()
+            .zip(&accs)
+            .map(|(a, acc)| a.value(acc))
+            .collect())
     }
 }
 
@@ -96,7 +116,9 @@ impl Operator for SessionAggregate {
         let cols = batch.data.columns();
         let sk = self.layout.session_key_columns;
         let keys = self.key_conv.convert_columns(&cols[..sk])?;
-        let groups = self.group_conv.convert_columns(&cols[..self.layout.key_columns])?;
+        let groups = self
+            .group_conv
+            .convert_columns(&cols[..self.layout.key_columns])?;
         hash_columns(&cols[..sk], batch.num_rows(), &mut self.hashes)?;
         let rows = self.row_conv.convert_columns(cols)?;
         let times = cols[self.layout.time_column].as_primitive::<TimestampMillisecondType>();
@@ -112,10 +134,13 @@ impl Operator for SessionAggregate {
             let h = self.hashes[r];
             let kg = assign_key_group(h, self.max_parallelism);
             let key = keys.row(r);
-            let (p, _) = self.state.get_or_insert_with(kg, h, key.as_ref(), || Pending { rows: Vec::new() });
+            let (p, _) = self
+                .state
+                .get_or_insert_with(kg, h, key.as_ref(), || Pending { rows: Vec::new() });
             let pos = p.rows.partition_point(|(x, _, _)| *x <= t);
-            p.rows.insert(pos, (t, rows.row(r).owned(), groups.row(r).owned()));
-            self.timers.entry(t + gap).or_default().push((kg, h, key.as_ref().into()));
+            p.rows
+                .insert(pos, (t, rows.row(r).owned(), groups.row(r).owned()));
+            self.timers.register(t + gap, kg, h, key.as_ref());
         }
         Ok(())
     }
@@ -123,20 +148,26 @@ impl Operator for SessionAggregate {
     fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
         self.watermark = watermark;
         let gap = self.layout.gap;
-        let mut due: Vec<(u32, u64, Box<[u8]>)> = Vec::new();
-        while let Some(e) = self.timers.first_entry() {
-            if *e.key() - 1 > watermark {
-                break;
-            }
-            due.extend(e.remove());
-        }
+        let mut due: Vec<TimerKey> = self
+            .timers
+            .pop_due(watermark)
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
         due.sort();
         due.dedup();
         let mut out_keys: Vec<OwnedRow> = Vec::new();
         let mut bounds: Vec<(i64, i64)> = Vec::new();
         let mut values = Vec::new();
-        for (kg, h, key) in due {
-            let Some(p) = self.state.get_mut(kg, h, &key) else { continue };
+        for TimerKey {
+            key_group: kg,
+            hash: h,
+            key,
+        } in due
+        {
+            let Some(p) = self.state.get_mut(kg, h, &key) else {
+                continue;
+            };
             let rows = std::mem::take(&mut p.rows);
             // Split into sessions; emit the closed ones, keep the open tail.
             let mut start = 0;
@@ -147,7 +178,8 @@ impl Operator for SessionAggregate {
                     let (s, e) = (rows[start].0, rows[i].0 + gap);
                     if e - 1 <= watermark {
                         // One output row per GROUP BY key within the session.
-                        let mut by_group: BTreeMap<&[u8], Vec<&(i64, OwnedRow, OwnedRow)>> = BTreeMap::new();
+                        let mut by_group: BTreeMap<&[u8], Vec<&(i64, OwnedRow, OwnedRow)>> =
+                            BTreeMap::new();
                         for r in &rows[start..=i] {
                             by_group.entry(r.2.as_ref()).or_default().push(r);
                         }
@@ -169,12 +201,23 @@ impl Operator for SessionAggregate {
             }
         }
         if !out_keys.is_empty() {
-            let mut cols: Vec<ArrayRef> = self.group_conv.convert_rows(out_keys.iter().map(|r| r.row()))?;
+            let mut cols: Vec<ArrayRef> = self
+                .group_conv
+                .convert_rows(out_keys.iter().map(|r| r.row()))?;
             let k = cols.len();
             let schema = &self.layout.output_schema;
-            cols.push(timestamps(bounds.iter().map(|b| b.0), schema.field(k).data_type()));
-            cols.push(timestamps(bounds.iter().map(|b| b.1), schema.field(k + 1).data_type()));
-            cols.push(timestamps(bounds.iter().map(|b| b.1 - 1), schema.field(k + 2).data_type()));
+            cols.push(timestamps(
+                bounds.iter().map(|b| b.0),
+                schema.field(k).data_type(),
+            ));
+            cols.push(timestamps(
+                bounds.iter().map(|b| b.1),
+                schema.field(k + 1).data_type(),
+            ));
+            cols.push(timestamps(
+                bounds.iter().map(|b| b.1 - 1),
+                schema.field(k + 2).data_type(),
+            ));
             cols.extend(build_columns(&self.aggs, values)?);
             let kinds = vec![RowKind::Insert; out_keys.len()];
             let data = RecordBatch::try_new(self.layout.output_schema.clone(), cols)?;

@@ -67,7 +67,10 @@ impl WindowAssigner {
 
 impl Operator for WindowAssigner {
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
-        let times = batch.data.column(self.time_column).as_primitive::<TimestampMillisecondType>();
+        let times = batch
+            .data
+            .column(self.time_column)
+            .as_primitive::<TimestampMillisecondType>();
         let mut take = Vec::with_capacity(batch.num_rows());
         let mut starts = Vec::with_capacity(batch.num_rows());
         let mut ends = Vec::with_capacity(batch.num_rows());
@@ -83,7 +86,9 @@ impl Operator for WindowAssigner {
                 ends.push(*e);
             }
         }
-        let expanded = if take.len() == batch.num_rows() && take.iter().enumerate().all(|(i, r)| *r as usize == i) {
+        let expanded = if take.len() == batch.num_rows()
+            && take.iter().enumerate().all(|(i, r)| *r as usize == i)
+        {
             batch
         } else {
             batch.take(&UInt32Array::from(take))?

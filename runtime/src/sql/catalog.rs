@@ -12,7 +12,7 @@ pub enum ColumnKind {
     /// Read from the connector.
     Physical,
     /// `name AS expr`, computed from the physical columns after reading.
-    Computed(Expr),
+    Computed(Box<Expr>),
 }
 
 /// One column of a table.
@@ -69,12 +69,20 @@ impl Catalog {
     }
 
     /// Registers a view, optionally renaming its columns.
-    pub fn add_view(&mut self, name: String, columns: Vec<String>, query: Query, if_not_exists: bool) -> Result<()> {
+    pub fn add_view(
+        &mut self,
+        name: String,
+        columns: Vec<String>,
+        query: Query,
+        if_not_exists: bool,
+    ) -> Result<()> {
         if self.tables.contains_key(&name) || self.views.contains_key(&name) {
             if if_not_exists {
                 return Ok(());
             }
-            return Err(RunnelError::Plan(format!("table or view `{name}` already exists")));
+            return Err(RunnelError::Plan(format!(
+                "table or view `{name}` already exists"
+            )));
         }
         self.views.insert(name, (columns, query));
         Ok(())
@@ -92,6 +100,10 @@ impl Catalog {
 
     /// Every table and view name, for error messages.
     pub fn names(&self) -> Vec<String> {
-        self.tables.keys().chain(self.views.keys()).cloned().collect()
+        self.tables
+            .keys()
+            .chain(self.views.keys())
+            .cloned()
+            .collect()
     }
 }

@@ -23,7 +23,10 @@ pub enum FlinkStatement {
     /// `RESET ['key']`.
     Reset(Option<String>),
     /// `CREATE [TEMPORARY] TABLE`.
-    CreateTable { table: Box<TableDef>, if_not_exists: bool },
+    CreateTable {
+        table: Box<TableDef>,
+        if_not_exists: bool,
+    },
     /// `CREATE [TEMPORARY] VIEW name [(cols)] AS query`.
     CreateView {
         name: String,
@@ -88,7 +91,12 @@ pub fn parse_script(sql: &str) -> Result<Vec<FlinkStatement>> {
         out.push(parse_statement(&mut p).map_err(parse_err)?);
         match &p.peek_token_ref().token {
             Token::SemiColon | Token::EOF => {}
-            _ => return Err(parse_err(p.expected::<()>("';' or end of script", p.peek_token()).unwrap_err())),
+            _ => {
+                return Err(parse_err(
+                    p.expected::<()>("';' or end of script", p.peek_token())
+                        .unwrap_err(),
+                ));
+            }
         }
     }
     Ok(out)
@@ -165,7 +173,8 @@ fn parse_statement(p: &mut Parser) -> Result<FlinkStatement, ParserError> {
         }
         return Ok(FlinkStatement::StatementSet(inserts));
     }
-    if word_is(p, 0, "SELECT") || word_is(p, 0, "WITH") || p.peek_token_ref().token == Token::LParen {
+    if word_is(p, 0, "SELECT") || word_is(p, 0, "WITH") || p.peek_token_ref().token == Token::LParen
+    {
         return Ok(FlinkStatement::Query(p.parse_query()?));
     }
     p.expected(
@@ -309,7 +318,7 @@ fn parse_column(p: &mut Parser) -> Result<ColumnDef, ParserError> {
             name,
             data_type: arrow::datatypes::DataType::Null,
             nullable: true,
-            kind: ColumnKind::Computed(expr),
+            kind: ColumnKind::Computed(Box::new(expr)),
         });
     }
     let at = p.peek_token();
@@ -350,7 +359,10 @@ fn strip_table_arguments(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         let is_table = matches!(&t.token, Token::Word(w) if w.keyword == Keyword::TABLE);
         if is_table {
             let prev = out.iter().rev().find(|t| significant(t)).map(|t| &t.token);
-            let next = tokens[i + 1..].iter().find(|t| significant(t)).map(|t| &t.token);
+            let next = tokens[i + 1..]
+                .iter()
+                .find(|t| significant(t))
+                .map(|t| &t.token);
             let in_args = matches!(prev, Some(Token::LParen | Token::Comma | Token::RArrow));
             let names_table = matches!(next, Some(Token::Word(_)));
             if in_args && names_table {
@@ -366,14 +378,18 @@ fn strip_table_arguments(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
 /// `PARTITION BY (k1, k2)` becomes a further argument `PARTITION_BY(k1, k2)`.
 fn rewrite_partition_by(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
-    let is_word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.value.eq_ignore_ascii_case(w));
+    let is_word =
+        |t: &Token, w: &str| matches!(t, Token::Word(x) if x.value.eq_ignore_ascii_case(w));
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
         let t = &tokens[i];
         let prev_is_name = matches!(out.iter().rev().find(|t| significant(t)).map(|t| &t.token), Some(Token::Word(w)) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some());
         if is_word(&t.token, "PARTITION") && prev_is_name {
-            let rest: Vec<usize> = (i + 1..tokens.len()).filter(|j| significant(&tokens[*j])).take(2).collect();
+            let rest: Vec<usize> = (i + 1..tokens.len())
+                .filter(|j| significant(&tokens[*j]))
+                .take(2)
+                .collect();
             if rest.len() == 2 && is_word(&tokens[rest[0]].token, "BY") {
                 let span = t.span;
                 let mk = |token: Token| TokenWithSpan { token, span };

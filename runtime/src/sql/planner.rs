@@ -7,15 +7,18 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, JoinConstraint, JoinOperator, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, ObjectName, Query,
-    Select, SelectItem, SetExpr, Spanned, TableFactor, TableWithJoins,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
+    JoinConstraint, JoinOperator, ObjectName, Query, Select, SelectItem, SetExpr, Spanned,
+    TableFactor, TableWithJoins,
 };
 
 use runnel_expr::{CompileContext, ExprRef, Scope, ScopeColumn, compile, interval_millis};
 
 use super::catalog::{Catalog, ColumnKind};
 use crate::connectors::{SinkMode, SinkSpec, create_source};
-use crate::dataflow::{Edge, JobGraph, OperatorFactory, Partitioning, Vertex, VertexId, VertexKind};
+use crate::dataflow::{
+    Edge, JobGraph, OperatorFactory, Partitioning, Vertex, VertexId, VertexKind,
+};
 use crate::error::Result;
 use crate::operators::{
     AggFunc, AggSpec, Aggregate, AggregateLayout, Calc, Join, JoinSpec, JoinType, Operator, Rank,
@@ -148,7 +151,13 @@ impl<'a> Planner<'a> {
     }
 
     /// Appends an operator to the vertex ending `input` (chained, no channel).
-    fn chain(&mut self, input: &Planned, name: String, f: OperatorFactory, scope: Scope) -> Planned {
+    fn chain(
+        &mut self,
+        input: &Planned,
+        name: String,
+        f: OperatorFactory,
+        scope: Scope,
+    ) -> Planned {
         let v = &mut self.vertices[input.vertex];
         v.chain.push(f);
         v.chain_names.push(name.clone());
@@ -255,14 +264,22 @@ impl<'a> Planner<'a> {
             session: None,
         };
         // Computed columns, in declaration order, over the physical ones.
-        if table.columns.iter().any(|c| matches!(c.kind, ColumnKind::Computed(_))) {
+        if table
+            .columns
+            .iter()
+            .any(|c| matches!(c.kind, ColumnKind::Computed(_)))
+        {
             let mut exprs = Vec::new();
             let mut cols = Vec::new();
             let phys_scope = planned.scope.clone();
             for c in &table.columns {
                 let e = match &c.kind {
                     ColumnKind::Physical => {
-                        let i = phys_scope.columns.iter().position(|p| p.name == c.name).expect("physical column");
+                        let i = phys_scope
+                            .columns
+                            .iter()
+                            .position(|p| p.name == c.name)
+                            .expect("physical column");
                         runnel_expr::column(i, c.data_type.clone(), c.nullable)
                     }
                     ColumnKind::Computed(expr) => self.compile(expr, &phys_scope).map_err(|e| {
@@ -277,7 +294,10 @@ impl<'a> Planner<'a> {
                 });
                 exprs.push(e);
             }
-            let scope = Scope { columns: cols, bindings: Vec::new() };
+            let scope = Scope {
+                columns: cols,
+                bindings: Vec::new(),
+            };
             let out_schema = schema_of(&scope);
             let s2 = out_schema.clone();
             planned = self.chain(
@@ -289,7 +309,9 @@ impl<'a> Planner<'a> {
         }
         if let Some((col, expr)) = &table.watermark {
             let Some(idx) = planned.scope.columns.iter().position(|c| &c.name == col) else {
-                return Err(plan_err!("table `{name}`: WATERMARK FOR names unknown column `{col}`"));
+                return Err(plan_err!(
+                    "table `{name}`: WATERMARK FOR names unknown column `{col}`"
+                ));
             };
             match &planned.scope.columns[idx].data_type {
                 DataType::Timestamp(TimeUnit::Millisecond, _) => {}
@@ -320,7 +342,9 @@ impl<'a> Planner<'a> {
     /// Plans a query.
     pub fn plan_query(&mut self, q: &Query) -> Result<Planned> {
         if q.order_by.is_some() || q.limit_clause.is_some() {
-            return Err(plan_err!("ORDER BY and LIMIT on an unbounded stream are not supported yet"));
+            return Err(plan_err!(
+                "ORDER BY and LIMIT on an unbounded stream are not supported yet"
+            ));
         }
         let depth = self.ctes.len();
         if let Some(with) = &q.with {
@@ -328,7 +352,8 @@ impl<'a> Planner<'a> {
                 return Err(plan_err!("WITH RECURSIVE is not supported"));
             }
             for cte in &with.cte_tables {
-                self.ctes.push((cte.alias.name.value.clone(), (*cte.query).clone()));
+                self.ctes
+                    .push((cte.alias.name.value.clone(), (*cte.query).clone()));
             }
         }
         let result = self.plan_set_expr(&q.body);
@@ -340,9 +365,16 @@ impl<'a> Planner<'a> {
         match body {
             SetExpr::Select(s) => self.plan_select(s),
             SetExpr::Query(q) => self.plan_query(q),
-            SetExpr::SetOperation { op: sqlparser::ast::SetOperator::Union, set_quantifier, left, right } => {
+            SetExpr::SetOperation {
+                op: sqlparser::ast::SetOperator::Union,
+                set_quantifier,
+                left,
+                right,
+            } => {
                 if !matches!(set_quantifier, sqlparser::ast::SetQuantifier::All) {
-                    return Err(plan_err!("UNION without ALL is not supported yet; use UNION ALL"));
+                    return Err(plan_err!(
+                        "UNION without ALL is not supported yet; use UNION ALL"
+                    ));
                 }
                 let l = self.plan_set_expr(left)?;
                 let r = self.plan_set_expr(right)?;
@@ -384,18 +416,32 @@ impl<'a> Planner<'a> {
             let mut scope = Scope::default();
             let mut exprs = Vec::new();
             for (i, (c, t)) in p.scope.columns.iter().zip(&types).enumerate() {
-                scope.columns.push(ScopeColumn::new(names[i].clone(), t.clone(), true));
-                exprs.push(cast_to(runnel_expr::column(i, c.data_type.clone(), c.nullable), t));
+                scope
+                    .columns
+                    .push(ScopeColumn::new(names[i].clone(), t.clone(), true));
+                exprs.push(cast_to(
+                    runnel_expr::column(i, c.data_type.clone(), c.nullable),
+                    t,
+                ));
             }
             let sch = schema_of(&scope);
-            let mut q = self.chain(&p, "Calc(union cast)".into(), factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))), scope);
+            let mut q = self.chain(
+                &p,
+                "Calc(union cast)".into(),
+                factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))),
+                scope,
+            );
             q.rowtime = rowtime;
             q.updating = updating;
             sides.push(q);
         }
         let par = self.config.parallelism;
         let part = |p: &Planned, me: &Self| {
-            if me.parallelism_of(p.vertex) == par { Partitioning::Forward } else { Partitioning::Rebalance }
+            if me.parallelism_of(p.vertex) == par {
+                Partitioning::Forward
+            } else {
+                Partitioning::Rebalance
+            }
         };
         let (pl, pr) = (part(&sides[0], self), part(&sides[1], self));
         let scope = sides[0].scope.clone();
@@ -415,7 +461,11 @@ impl<'a> Planner<'a> {
 
     /// Plans FROM: table factors joined left to right. Conjuncts of WHERE that join two comma
     /// separated items become their join condition (and are removed from `where_conjuncts`).
-    fn plan_from(&mut self, from: &[TableWithJoins], where_conjuncts: &mut Vec<Expr>) -> Result<Planned> {
+    fn plan_from(
+        &mut self,
+        from: &[TableWithJoins],
+        where_conjuncts: &mut Vec<Expr>,
+    ) -> Result<Planned> {
         let Some(first) = from.first() else {
             return Err(plan_err!("a SELECT without FROM is not supported yet"));
         };
@@ -461,7 +511,9 @@ impl<'a> Planner<'a> {
                     split_conjuncts(e, &mut v);
                     v
                 }
-                Some(other) => return Err(plan_err!("unsupported join constraint {other:?}; use ON")),
+                Some(other) => {
+                    return Err(plan_err!("unsupported join constraint {other:?}; use ON"));
+                }
             };
             acc = self.plan_join(acc, right, kind, cond)?;
         }
@@ -469,16 +521,37 @@ impl<'a> Planner<'a> {
     }
 
     /// A regular join: equi-conjuncts become hash keys; the rest is checked per pair.
-    fn plan_join(&mut self, left: Planned, right: Planned, kind: JoinType, conjuncts: Vec<Expr>) -> Result<Planned> {
+    fn plan_join(
+        &mut self,
+        left: Planned,
+        right: Planned,
+        kind: JoinType,
+        conjuncts: Vec<Expr>,
+    ) -> Result<Planned> {
         let mut lkeys: Vec<(ExprRef, Option<usize>)> = Vec::new();
         let mut rkeys: Vec<(ExprRef, Option<usize>)> = Vec::new();
         let mut residual: Vec<Expr> = Vec::new();
         for c in conjuncts {
-            if let Expr::BinaryOp { left: a, op: BinaryOperator::Eq, right: b } = &c {
+            if let Expr::BinaryOp {
+                left: a,
+                op: BinaryOperator::Eq,
+                right: b,
+            } = &c
+            {
                 let pair = match (self.compile(a, &left.scope), self.compile(b, &right.scope)) {
-                    (Ok(x), Ok(y)) => Some((x, y, plain_column(a, &left.scope), plain_column(b, &right.scope))),
+                    (Ok(x), Ok(y)) => Some((
+                        x,
+                        y,
+                        plain_column(a, &left.scope),
+                        plain_column(b, &right.scope),
+                    )),
                     _ => match (self.compile(b, &left.scope), self.compile(a, &right.scope)) {
-                        (Ok(x), Ok(y)) => Some((x, y, plain_column(b, &left.scope), plain_column(a, &right.scope))),
+                        (Ok(x), Ok(y)) => Some((
+                            x,
+                            y,
+                            plain_column(b, &left.scope),
+                            plain_column(a, &right.scope),
+                        )),
                         _ => None,
                     },
                 };
@@ -505,14 +578,26 @@ impl<'a> Planner<'a> {
         let (left_p, left_keys) = self.with_key_columns(left, lkeys, "left")?;
         let (right_p, right_keys) = self.with_key_columns(right, rkeys, "right")?;
         let nl = left_p.scope.columns.len();
-        let out_cols: Vec<ScopeColumn> = left_p.scope.columns.iter().chain(&right_p.scope.columns).cloned().collect();
-        let out_scope = Scope { columns: out_cols, bindings: Vec::new() };
+        let out_cols: Vec<ScopeColumn> = left_p
+            .scope
+            .columns
+            .iter()
+            .chain(&right_p.scope.columns)
+            .cloned()
+            .collect();
+        let out_scope = Scope {
+            columns: out_cols,
+            bindings: Vec::new(),
+        };
         let condition = match conjoin(residual) {
             None => None,
             Some(e) => {
                 let c = self.compile(&e, &out_scope)?;
                 if c.data_type() != &DataType::Boolean {
-                    return Err(plan_err!("join condition must be BOOLEAN at {}", where_at(&e)));
+                    return Err(plan_err!(
+                        "join condition must be BOOLEAN at {}",
+                        where_at(&e)
+                    ));
                 }
                 Some(c)
             }
@@ -529,9 +614,21 @@ impl<'a> Planner<'a> {
         let (lp, rp, par) = if left_keys.is_empty() {
             (Partitioning::Single, Partitioning::Single, 1)
         } else {
-            let lh = left_keys.iter().map(|i| runnel_expr::column(*i, left_p.schema.field(*i).data_type().clone(), true)).collect();
-            let rh = right_keys.iter().map(|i| runnel_expr::column(*i, right_p.schema.field(*i).data_type().clone(), true)).collect();
-            (Partitioning::Hash(lh), Partitioning::Hash(rh), self.config.parallelism)
+            let lh = left_keys
+                .iter()
+                .map(|i| runnel_expr::column(*i, left_p.schema.field(*i).data_type().clone(), true))
+                .collect();
+            let rh = right_keys
+                .iter()
+                .map(|i| {
+                    runnel_expr::column(*i, right_p.schema.field(*i).data_type().clone(), true)
+                })
+                .collect();
+            (
+                Partitioning::Hash(lh),
+                Partitioning::Hash(rh),
+                self.config.parallelism,
+            )
         };
         let name = format!("Join({kind:?})");
         let mut p = self.exchange(
@@ -546,18 +643,37 @@ impl<'a> Planner<'a> {
         if p.scope.columns.len() != left_visible + right_visible {
             let mut keep: Vec<usize> = (0..left_visible).collect();
             keep.extend((0..right_visible).map(|i| nl + i));
-            let exprs: Vec<ExprRef> = keep.iter().map(|i| { let c = &p.scope.columns[*i]; runnel_expr::column(*i, c.data_type.clone(), true) }).collect();
-            let scope = Scope { columns: keep.iter().map(|i| p.scope.columns[*i].clone()).collect(), bindings: Vec::new() };
+            let exprs: Vec<ExprRef> = keep
+                .iter()
+                .map(|i| {
+                    let c = &p.scope.columns[*i];
+                    runnel_expr::column(*i, c.data_type.clone(), true)
+                })
+                .collect();
+            let scope = Scope {
+                columns: keep.iter().map(|i| p.scope.columns[*i].clone()).collect(),
+                bindings: Vec::new(),
+            };
             let sch = schema_of(&scope);
             let updating = p.updating;
-            p = self.chain(&p, "Calc(drop join keys)".into(), factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))), scope);
+            p = self.chain(
+                &p,
+                "Calc(drop join keys)".into(),
+                factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))),
+                scope,
+            );
             p.updating = updating;
         }
         Ok(p)
     }
 
     /// Makes each join key a column of the input, appending computed ones.
-    fn with_key_columns(&mut self, input: Planned, keys: Vec<(ExprRef, Option<usize>)>, side: &str) -> Result<(Planned, Vec<usize>)> {
+    fn with_key_columns(
+        &mut self,
+        input: Planned,
+        keys: Vec<(ExprRef, Option<usize>)>,
+        side: &str,
+    ) -> Result<(Planned, Vec<usize>)> {
         let mut idx = Vec::new();
         let mut extra = Vec::new();
         for (k, plain) in keys {
@@ -573,14 +689,28 @@ impl<'a> Planner<'a> {
             return Ok((input, idx));
         }
         let mut scope = input.scope.clone();
-        let mut exprs: Vec<ExprRef> = scope.columns.iter().enumerate().map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable)).collect();
+        let mut exprs: Vec<ExprRef> = scope
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable))
+            .collect();
         for (j, e) in extra.into_iter().enumerate() {
-            scope.columns.push(ScopeColumn::new(format!("$key_{side}{j}"), e.data_type().clone(), true));
+            scope.columns.push(ScopeColumn::new(
+                format!("$key_{side}{j}"),
+                e.data_type().clone(),
+                true,
+            ));
             exprs.push(e);
         }
         let sch = schema_of(&scope);
         let (updating, rowtime) = (input.updating, input.rowtime);
-        let mut p = self.chain(&input, "Calc(join key)".into(), factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))), scope);
+        let mut p = self.chain(
+            &input,
+            "Calc(join key)".into(),
+            factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))),
+            scope,
+        );
         p.updating = updating;
         p.rowtime = rowtime;
         Ok((p, idx))
@@ -588,27 +718,44 @@ impl<'a> Planner<'a> {
 
     fn plan_factor(&mut self, f: &TableFactor) -> Result<Planned> {
         match f {
-            TableFactor::Table { name, alias, args: None, .. } => {
+            TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } => {
                 let n = object_name(name);
-                let cte = self.ctes.iter().rev().find(|(c, _)| c == &n).map(|(_, q)| (Vec::new(), q.clone()));
-                let planned = if let Some((cols, q)) = cte.or_else(|| self.catalog.view(&n).cloned()) {
-                    let mut p = self.plan_query(&q)?;
-                    if !cols.is_empty() {
-                        if cols.len() != p.scope.columns.len() {
-                            return Err(plan_err!("view `{n}` names {} columns but its query has {}", cols.len(), p.scope.columns.len()));
+                let cte = self
+                    .ctes
+                    .iter()
+                    .rev()
+                    .find(|(c, _)| c == &n)
+                    .map(|(_, q)| (Vec::new(), q.clone()));
+                let planned =
+                    if let Some((cols, q)) = cte.or_else(|| self.catalog.view(&n).cloned()) {
+                        let mut p = self.plan_query(&q)?;
+                        if !cols.is_empty() {
+                            if cols.len() != p.scope.columns.len() {
+                                return Err(plan_err!(
+                                    "view `{n}` names {} columns but its query has {}",
+                                    cols.len(),
+                                    p.scope.columns.len()
+                                ));
+                            }
+                            for (c, new) in p.scope.columns.iter_mut().zip(cols) {
+                                c.name = new;
+                            }
                         }
-                        for (c, new) in p.scope.columns.iter_mut().zip(cols) {
-                            c.name = new;
-                        }
-                    }
-                    p.scope = requalify(&p.scope, Some(&n));
-                    p
-                } else {
-                    self.plan_table(&n)?
-                };
+                        p.scope = requalify(&p.scope, Some(&n));
+                        p
+                    } else {
+                        self.plan_table(&n)?
+                    };
                 Ok(self.alias(planned, alias.as_ref().map(|a| &a.name)))
             }
-            TableFactor::Derived { subquery, alias, .. } => {
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
                 let mut p = self.plan_query(subquery)?;
                 p.scope = requalify(&p.scope, None);
                 Ok(self.alias(p, alias.as_ref().map(|a| &a.name)))
@@ -617,7 +764,9 @@ impl<'a> Planner<'a> {
                 let p = self.plan_window_tvf(expr)?;
                 Ok(self.alias(p, alias.as_ref().map(|a| &a.name)))
             }
-            TableFactor::Function { name, args, alias, .. } => {
+            TableFactor::Function {
+                name, args, alias, ..
+            } => {
                 let e = Expr::Function(sqlparser::ast::Function {
                     name: name.clone(),
                     uses_odbc_syntax: false,
@@ -649,7 +798,10 @@ impl<'a> Planner<'a> {
     /// `TUMBLE(TABLE t, DESCRIPTOR(ts), size)`, `HOP(.., slide, size)`, `CUMULATE(.., step, size)`.
     fn plan_window_tvf(&mut self, e: &Expr) -> Result<Planned> {
         let Expr::Function(f) = e else {
-            return Err(plan_err!("expected a window function such as TUMBLE(...) in TABLE(...) at {}", where_at(e)));
+            return Err(plan_err!(
+                "expected a window function such as TUMBLE(...) in TABLE(...) at {}",
+                where_at(e)
+            ));
         };
         let fname = object_name(&f.name).to_ascii_uppercase();
         let FunctionArguments::List(list) = &f.args else {
@@ -660,8 +812,14 @@ impl<'a> Planner<'a> {
             .iter()
             .filter_map(|a| match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x),
-                FunctionArg::Named { arg: FunctionArgExpr::Expr(x), .. } => Some(x),
-                FunctionArg::ExprNamed { arg: FunctionArgExpr::Expr(x), .. } => Some(x),
+                FunctionArg::Named {
+                    arg: FunctionArgExpr::Expr(x),
+                    ..
+                } => Some(x),
+                FunctionArg::ExprNamed {
+                    arg: FunctionArgExpr::Expr(x),
+                    ..
+                } => Some(x),
                 _ => None,
             })
             .collect();
@@ -680,12 +838,23 @@ impl<'a> Planner<'a> {
             }
             args.remove(1);
         }
-        let want = if matches!(fname.as_str(), "TUMBLE" | "SESSION") { 3 } else { 4 };
+        let want = if matches!(fname.as_str(), "TUMBLE" | "SESSION") {
+            3
+        } else {
+            4
+        };
         if !matches!(fname.as_str(), "TUMBLE" | "HOP" | "CUMULATE" | "SESSION") {
-            return Err(plan_err!("unsupported table function {fname} at {} (supported: TUMBLE, HOP, CUMULATE, SESSION)", where_at(e)));
+            return Err(plan_err!(
+                "unsupported table function {fname} at {} (supported: TUMBLE, HOP, CUMULATE, SESSION)",
+                where_at(e)
+            ));
         }
         if args.len() != want {
-            return Err(plan_err!("{fname} takes {want} arguments (TABLE t, DESCRIPTOR(col), ...), got {} at {}", args.len(), where_at(e)));
+            return Err(plan_err!(
+                "{fname} takes {want} arguments (TABLE t, DESCRIPTOR(col), ...), got {} at {}",
+                args.len(),
+                where_at(e)
+            ));
         }
         let input = match args[0] {
             Expr::Identifier(i) => self.plan_factor(&TableFactor::Table {
@@ -701,20 +870,47 @@ impl<'a> Planner<'a> {
                 index_hints: vec![],
             })?,
             Expr::Subquery(q) => self.plan_query(q)?,
-            other => return Err(plan_err!("the first argument of {fname} must be TABLE name, at {}", where_at(other))),
+            other => {
+                return Err(plan_err!(
+                    "the first argument of {fname} must be TABLE name, at {}",
+                    where_at(other)
+                ));
+            }
         };
         let col = match args[1] {
-            Expr::Function(d) if object_name(&d.name).eq_ignore_ascii_case("DESCRIPTOR") => match &d.args {
-                FunctionArguments::List(l) => match l.args.first() {
-                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))) => i.value.clone(),
-                    _ => return Err(plan_err!("DESCRIPTOR needs one column name at {}", where_at(args[1]))),
-                },
-                _ => return Err(plan_err!("DESCRIPTOR needs one column name at {}", where_at(args[1]))),
-            },
-            other => return Err(plan_err!("the second argument of {fname} must be DESCRIPTOR(column), at {}", where_at(other))),
+            Expr::Function(d) if object_name(&d.name).eq_ignore_ascii_case("DESCRIPTOR") => {
+                match &d.args {
+                    FunctionArguments::List(l) => match l.args.first() {
+                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))) => {
+                            i.value.clone()
+                        }
+                        _ => {
+                            return Err(plan_err!(
+                                "DESCRIPTOR needs one column name at {}",
+                                where_at(args[1])
+                            ));
+                        }
+                    },
+                    _ => {
+                        return Err(plan_err!(
+                            "DESCRIPTOR needs one column name at {}",
+                            where_at(args[1])
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(plan_err!(
+                    "the second argument of {fname} must be DESCRIPTOR(column), at {}",
+                    where_at(other)
+                ));
+            }
         };
         let Some(idx) = input.scope.columns.iter().position(|c| c.name == col) else {
-            return Err(plan_err!("{fname}: unknown time column `{col}` at {}", where_at(args[1])));
+            return Err(plan_err!(
+                "{fname}: unknown time column `{col}` at {}",
+                where_at(args[1])
+            ));
         };
         if input.rowtime != Some(idx) {
             return Err(plan_err!(
@@ -727,7 +923,10 @@ impl<'a> Planner<'a> {
             let mut partition = Vec::new();
             for e in &partition_args {
                 let Some(c) = plain_column(e, &input.scope) else {
-                    return Err(plan_err!("SESSION ... PARTITION BY takes column names, at {}", where_at(e)));
+                    return Err(plan_err!(
+                        "SESSION ... PARTITION BY takes column names, at {}",
+                        where_at(e)
+                    ));
                 };
                 partition.push(c);
             }
@@ -737,15 +936,29 @@ impl<'a> Planner<'a> {
         }
         let spec = match fname.as_str() {
             "TUMBLE" => WindowSpec::Tumble { size: ms(args[2])? },
-            "HOP" => WindowSpec::Hop { slide: ms(args[2])?, size: ms(args[3])? },
-            _ => WindowSpec::Cumulate { step: ms(args[2])?, size: ms(args[3])? },
+            "HOP" => WindowSpec::Hop {
+                slide: ms(args[2])?,
+                size: ms(args[3])?,
+            },
+            _ => WindowSpec::Cumulate {
+                step: ms(args[2])?,
+                size: ms(args[3])?,
+            },
         };
         self.assign_windows(input, spec, idx, true)
     }
 
-    fn assign_windows(&mut self, input: Planned, spec: WindowSpec, time_col: usize, tvf: bool) -> Result<Planned> {
+    fn assign_windows(
+        &mut self,
+        input: Planned,
+        spec: WindowSpec,
+        time_col: usize,
+        tvf: bool,
+    ) -> Result<Planned> {
         if input.updating {
-            return Err(plan_err!("window functions need an append-only input, but it is updating"));
+            return Err(plan_err!(
+                "window functions need an append-only input, but it is updating"
+            ));
         }
         let mut scope = input.scope.clone();
         let ts_type = scope.columns[time_col].data_type.clone();
@@ -759,7 +972,11 @@ impl<'a> Planner<'a> {
             scope.columns.push(ScopeColumn {
                 qualifier: scope.columns.first().and_then(|c| c.qualifier.clone()),
                 name: name.to_string(),
-                data_type: if i == 2 { ts_type.clone() } else { DataType::Timestamp(TimeUnit::Millisecond, None) },
+                data_type: if i == 2 {
+                    ts_type.clone()
+                } else {
+                    DataType::Timestamp(TimeUnit::Millisecond, None)
+                },
                 nullable: false,
             });
         }
@@ -786,8 +1003,16 @@ impl<'a> Planner<'a> {
             let mut inner = s.clone();
             inner.distinct = None;
             let projected = self.plan_select(&inner)?;
-            let names: Vec<String> = projected.scope.columns.iter().map(|c| c.name.clone()).collect();
-            let keys: Vec<Expr> = names.iter().map(|n| Expr::Identifier(Ident::new(n))).collect();
+            let names: Vec<String> = projected
+                .scope
+                .columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            let keys: Vec<Expr> = names
+                .iter()
+                .map(|n| Expr::Identifier(Ident::new(n)))
+                .collect();
             let grouped = self.plan_aggregate(projected, &keys, &[])?;
             let items: Vec<SelectItem> = keys.into_iter().map(SelectItem::UnnamedExpr).collect();
             return self.project(grouped, &items);
@@ -818,7 +1043,10 @@ impl<'a> Planner<'a> {
                 | SelectItem::ExprWithAlias { expr: e, .. }
                 | SelectItem::ExprWithAliases { expr: e, .. } => mentions(e, &alias),
             }) || conjuncts.iter().any(|c| mentions(c, &alias));
-            self.rank_request = Some(RankRequest { limit, with_row_number });
+            self.rank_request = Some(RankRequest {
+                limit,
+                with_row_number,
+            });
         }
         let mut input = self.plan_from(&s.from, &mut conjuncts)?;
         self.rank_request = None;
@@ -840,7 +1068,11 @@ impl<'a> Planner<'a> {
         if let Some(w) = conjoin(conjuncts).as_ref() {
             let pred = self.compile(w, &input.scope)?;
             if pred.data_type() != &DataType::Boolean {
-                return Err(plan_err!("WHERE must be a BOOLEAN condition, not {} at {}", runnel_types::flink_type_name(pred.data_type()), where_at(w)));
+                return Err(plan_err!(
+                    "WHERE must be a BOOLEAN condition, not {} at {}",
+                    runnel_types::flink_type_name(pred.data_type()),
+                    where_at(w)
+                ));
             }
             let scope = input.scope.clone();
             let schema = input.schema.clone();
@@ -854,7 +1086,13 @@ impl<'a> Planner<'a> {
             input = self.chain(
                 &input,
                 "Calc(where)".into(),
-                factory(move |_| Ok(Box::new(Calc::new(Some(pred.clone()), all.clone(), schema.clone())))),
+                factory(move |_| {
+                    Ok(Box::new(Calc::new(
+                        Some(pred.clone()),
+                        all.clone(),
+                        schema.clone(),
+                    )))
+                }),
                 scope,
             );
             input.rowtime = rowtime;
@@ -891,7 +1129,13 @@ impl<'a> Planner<'a> {
                 input = self.chain(
                     &input,
                     "Calc(having)".into(),
-                    factory(move |_| Ok(Box::new(Calc::new(Some(pred.clone()), all.clone(), schema.clone())))),
+                    factory(move |_| {
+                        Ok(Box::new(Calc::new(
+                            Some(pred.clone()),
+                            all.clone(),
+                            schema.clone(),
+                        )))
+                    }),
                     scope,
                 );
                 input.rowtime = rowtime;
@@ -906,13 +1150,38 @@ impl<'a> Planner<'a> {
     fn filter(&mut self, input: Planned, w: &Expr) -> Result<Planned> {
         let pred = self.compile(w, &input.scope)?;
         if pred.data_type() != &DataType::Boolean {
-            return Err(plan_err!("WHERE must be a BOOLEAN condition, not {} at {}", runnel_types::flink_type_name(pred.data_type()), where_at(w)));
+            return Err(plan_err!(
+                "WHERE must be a BOOLEAN condition, not {} at {}",
+                runnel_types::flink_type_name(pred.data_type()),
+                where_at(w)
+            ));
         }
         let scope = input.scope.clone();
         let schema = input.schema.clone();
-        let all: Vec<ExprRef> = scope.columns.iter().enumerate().map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable)).collect();
-        let (rowtime, updating, window, session) = (input.rowtime, input.updating, input.window, input.session.clone());
-        let mut p = self.chain(&input, "Calc(where)".into(), factory(move |_| Ok(Box::new(Calc::new(Some(pred.clone()), all.clone(), schema.clone())))), scope);
+        let all: Vec<ExprRef> = scope
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable))
+            .collect();
+        let (rowtime, updating, window, session) = (
+            input.rowtime,
+            input.updating,
+            input.window,
+            input.session.clone(),
+        );
+        let mut p = self.chain(
+            &input,
+            "Calc(where)".into(),
+            factory(move |_| {
+                Ok(Box::new(Calc::new(
+                    Some(pred.clone()),
+                    all.clone(),
+                    schema.clone(),
+                )))
+            }),
+            scope,
+        );
         p.rowtime = rowtime;
         p.updating = updating;
         p.window = window;
@@ -923,24 +1192,42 @@ impl<'a> Planner<'a> {
     /// `ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..)` under a rank filter: Top-N,
     /// deduplication or window Top-N. Adds the row number as a last column, bound to the call.
     fn plan_rank(&mut self, input: Planned, call: &Expr, req: &RankRequest) -> Result<Planned> {
-        let Expr::Function(f) = call else { unreachable!("found as a function") };
+        let Expr::Function(f) = call else {
+            unreachable!("found as a function")
+        };
         let Some(sqlparser::ast::WindowType::WindowSpec(w)) = &f.over else {
-            return Err(plan_err!("ROW_NUMBER() needs OVER (PARTITION BY .. ORDER BY ..) at {}", where_at(call)));
+            return Err(plan_err!(
+                "ROW_NUMBER() needs OVER (PARTITION BY .. ORDER BY ..) at {}",
+                where_at(call)
+            ));
         };
         if input.updating {
-            return Err(plan_err!("Top-N over an updating input is not supported yet at {}", where_at(call)));
+            return Err(plan_err!(
+                "Top-N over an updating input is not supported yet at {}",
+                where_at(call)
+            ));
         }
         if w.order_by.is_empty() {
-            return Err(plan_err!("ROW_NUMBER() OVER needs an ORDER BY at {}", where_at(call)));
+            return Err(plan_err!(
+                "ROW_NUMBER() OVER needs an ORDER BY at {}",
+                where_at(call)
+            ));
         }
         // Hidden columns: partition keys then order keys.
         let mut scope = input.scope.clone();
-        let mut exprs: Vec<ExprRef> = scope.columns.iter().enumerate().map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable)).collect();
+        let mut exprs: Vec<ExprRef> = scope
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable))
+            .collect();
         let mut partition = Vec::new();
         let global = w.partition_by.is_empty();
         if global {
             partition.push(scope.columns.len());
-            scope.columns.push(ScopeColumn::new("$global", DataType::Int32, false));
+            scope
+                .columns
+                .push(ScopeColumn::new("$global", DataType::Int32, false));
             exprs.push(runnel_expr::literal(runnel_expr::ScalarValue::Int32(0)));
         }
         let mut window_end = None;
@@ -956,7 +1243,11 @@ impl<'a> Planner<'a> {
             }
             let e = self.compile(p, &input.scope)?;
             partition.push(scope.columns.len());
-            scope.columns.push(ScopeColumn::new(format!("$p{i}"), e.data_type().clone(), true));
+            scope.columns.push(ScopeColumn::new(
+                format!("$p{i}"),
+                e.data_type().clone(),
+                true,
+            ));
             exprs.push(e);
         }
         let mut order = Vec::new();
@@ -964,12 +1255,24 @@ impl<'a> Planner<'a> {
         for (i, o) in w.order_by.iter().enumerate() {
             let desc = matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
             let nulls_first = o.options.nulls_first.unwrap_or(!desc);
-            if w.order_by.len() == 1 && plain_column(&o.expr, &input.scope).is_some_and(|c| Some(c) == input.rowtime) {
+            if w.order_by.len() == 1
+                && plain_column(&o.expr, &input.scope).is_some_and(|c| Some(c) == input.rowtime)
+            {
                 order_on_rowtime = Some(desc);
             }
             let e = self.compile(&o.expr, &input.scope)?;
-            order.push((scope.columns.len(), arrow::compute::SortOptions { descending: desc, nulls_first }));
-            scope.columns.push(ScopeColumn::new(format!("$o{i}"), e.data_type().clone(), true));
+            order.push((
+                scope.columns.len(),
+                arrow::compute::SortOptions {
+                    descending: desc,
+                    nulls_first,
+                },
+            ));
+            scope.columns.push(ScopeColumn::new(
+                format!("$o{i}"),
+                e.data_type().clone(),
+                true,
+            ));
             exprs.push(e);
         }
         let mode = match (window_end, window_start_seen, order_on_rowtime, req.limit) {
@@ -980,9 +1283,16 @@ impl<'a> Planner<'a> {
         };
         let sch = schema_of(&scope);
         let (rowtime, window) = (input.rowtime, input.window);
-        let pre = self.chain(&input, "Calc(rank keys)".into(), factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))), scope.clone());
+        let pre = self.chain(
+            &input,
+            "Calc(rank keys)".into(),
+            factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))),
+            scope.clone(),
+        );
         let mut out_scope = scope.clone();
-        out_scope.columns.push(ScopeColumn::new("$rn", DataType::Int64, false));
+        out_scope
+            .columns
+            .push(ScopeColumn::new("$rn", DataType::Int64, false));
         let rn_index = out_scope.columns.len() - 1;
         out_scope.bindings.push((call.clone(), rn_index));
         let spec = RankSpec {
@@ -993,12 +1303,18 @@ impl<'a> Planner<'a> {
             with_row_number: true,
             rank_updates: req.with_row_number,
             input_schema: pre.schema.clone(),
-            output_schema: schema_of(&Scope { columns: out_scope.columns.clone(), bindings: vec![] }),
+            output_schema: schema_of(&Scope {
+                columns: out_scope.columns.clone(),
+                bindings: vec![],
+            }),
         };
         let part = if global {
             (Partitioning::Single, 1)
         } else {
-            let keys = partition.iter().map(|i| runnel_expr::column(*i, pre.schema.field(*i).data_type().clone(), true)).collect();
+            let keys = partition
+                .iter()
+                .map(|i| runnel_expr::column(*i, pre.schema.field(*i).data_type().clone(), true))
+                .collect();
             (Partitioning::Hash(keys), self.config.parallelism)
         };
         let name = format!("Rank({mode:?}, {})", req.limit);
@@ -1029,7 +1345,10 @@ impl<'a> Planner<'a> {
             match item {
                 SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(_, _) => {
                     let q = match item {
-                        SelectItem::QualifiedWildcard(sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(n), _) => Some(object_name(n)),
+                        SelectItem::QualifiedWildcard(
+                            sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                            _,
+                        ) => Some(object_name(n)),
                         _ => None,
                     };
                     for (i, c) in input.scope.columns.iter().enumerate() {
@@ -1041,11 +1360,17 @@ impl<'a> Planner<'a> {
                         }
                         track_window(&input, i, cols.len(), &mut window);
                         exprs.push(runnel_expr::column(i, c.data_type.clone(), c.nullable));
-                        cols.push(ScopeColumn { qualifier: None, ..c.clone() });
+                        cols.push(ScopeColumn {
+                            qualifier: None,
+                            ..c.clone()
+                        });
                     }
                 }
                 SelectItem::ExprWithAliases { expr, .. } => {
-                    return Err(plan_err!("multiple aliases for one expression are not supported, at {}", where_at(expr)));
+                    return Err(plan_err!(
+                        "multiple aliases for one expression are not supported, at {}",
+                        where_at(expr)
+                    ));
                 }
                 SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
                     let compiled = self.compile(e, &input.scope)?;
@@ -1053,7 +1378,9 @@ impl<'a> Planner<'a> {
                         SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
                         _ => match e {
                             Expr::Identifier(i) => i.value.clone(),
-                            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+                            Expr::CompoundIdentifier(parts) => {
+                                parts.last().map(|p| p.value.clone()).unwrap_or_default()
+                            }
                             _ => format!("EXPR${pos}"),
                         },
                     };
@@ -1073,7 +1400,10 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let scope = Scope { columns: cols, bindings: Vec::new() };
+        let scope = Scope {
+            columns: cols,
+            bindings: Vec::new(),
+        };
         let schema = schema_of(&scope);
         let s2 = schema.clone();
         let (updating, vertex) = (input.updating, input.vertex);
@@ -1097,7 +1427,7 @@ impl<'a> Planner<'a> {
         let mut keys: Vec<Expr> = Vec::new();
         let mut tvf_window = Vec::new();
         let mut legacy: Option<(String, WindowSpec, usize, Expr)> = None;
-        let mut session: Option<(usize, i64, Option<(String, Expr)>)> = None;
+        let mut session: Option<SessionGrouping> = None;
         for g in group {
             if let Some((tcol, gap, _)) = &input.session
                 && matches!(g, Expr::Identifier(i) if i.value == "window_start" || i.value == "window_end")
@@ -1114,11 +1444,16 @@ impl<'a> Planner<'a> {
             }
             if let Some((kind, spec, col)) = self.legacy_window(g, &input)? {
                 if legacy.is_some() || session.is_some() {
-                    return Err(plan_err!("only one group window per GROUP BY, at {}", where_at(g)));
+                    return Err(plan_err!(
+                        "only one group window per GROUP BY, at {}",
+                        where_at(g)
+                    ));
                 }
                 match spec {
                     GroupWindow::Assigned(spec) => legacy = Some((kind, spec, col, g.clone())),
-                    GroupWindow::Session(gap) => session = Some((col, gap, Some((kind, g.clone())))),
+                    GroupWindow::Session(gap) => {
+                        session = Some((col, gap, Some((kind, g.clone()))))
+                    }
                 }
                 continue;
             }
@@ -1147,17 +1482,29 @@ impl<'a> Planner<'a> {
                         }
                     }
                     if first.len() != part.len() {
-                        return Err(plan_err!("the PARTITION BY columns of a SESSION window must also be in GROUP BY"));
+                        return Err(plan_err!(
+                            "the PARTITION BY columns of a SESSION window must also be in GROUP BY"
+                        ));
                     }
                     let n = first.len();
                     first.extend(rest);
                     (first, n)
                 }
             };
-            return self.plan_session_aggregate(input, &ordered, session_keys, aggs, tcol, gap, legacy);
+            return self.plan_session_aggregate(
+                input,
+                &ordered,
+                session_keys,
+                aggs,
+                tcol,
+                gap,
+                legacy,
+            );
         }
         if input.session.is_some() {
-            return Err(plan_err!("a SESSION window table function must be grouped by window_start and window_end"));
+            return Err(plan_err!(
+                "a SESSION window table function must be grouped by window_start and window_end"
+            ));
         }
         let mut input = input;
         let windowed = if let Some((_, spec, col, _)) = &legacy {
@@ -1165,19 +1512,27 @@ impl<'a> Planner<'a> {
             true
         } else {
             if !tvf_window.is_empty() && tvf_window.len() != 2 {
-                return Err(plan_err!("a window aggregation must group by both window_start and window_end"));
+                return Err(plan_err!(
+                    "a window aggregation must group by both window_start and window_end"
+                ));
             }
             !tvf_window.is_empty()
         };
         if input.updating && windowed {
-            return Err(plan_err!("window aggregation over an updating input is not supported"));
+            return Err(plan_err!(
+                "window aggregation over an updating input is not supported"
+            ));
         }
         // Pre-aggregation projection: [keys.., window_start, window_end, agg args/filters..].
         let mut pre: Vec<ExprRef> = Vec::new();
         let mut pre_cols: Vec<ScopeColumn> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             let e = self.compile(k, &input.scope)?;
-            pre_cols.push(ScopeColumn::new(format!("$k{i}"), e.data_type().clone(), e.nullable()));
+            pre_cols.push(ScopeColumn::new(
+                format!("$k{i}"),
+                e.data_type().clone(),
+                e.nullable(),
+            ));
             pre.push(e);
         }
         let global = keys.is_empty();
@@ -1186,7 +1541,10 @@ impl<'a> Planner<'a> {
         let mut window_keys = None;
         if windowed {
             let (ws, we, _) = input.window.expect("windowed input has window columns");
-            window_keys = Some(WindowKeys { start: pre.len(), end: pre.len() + 1 });
+            window_keys = Some(WindowKeys {
+                start: pre.len(),
+                end: pre.len() + 1,
+            });
             for (n, i) in [("$ws", ws), ("$we", we)] {
                 let c = &input.scope.columns[i];
                 pre.push(runnel_expr::column(i, c.data_type.clone(), false));
@@ -1198,7 +1556,10 @@ impl<'a> Planner<'a> {
         for a in aggs {
             specs.push(self.agg_spec(a, &input.scope, &mut pre, &mut pre_cols)?);
         }
-        let pre_scope = Scope { columns: pre_cols, bindings: Vec::new() };
+        let pre_scope = Scope {
+            columns: pre_cols,
+            bindings: Vec::new(),
+        };
         let pre_schema = schema_of(&pre_scope);
         let ps = pre_schema.clone();
         let pre_planned = self.chain(
@@ -1210,11 +1571,18 @@ impl<'a> Planner<'a> {
         // Output scope: keys, window bounds and time, aggregates; bindings map the query's
         // expressions onto them.
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
-        let mut bindings: Vec<(Expr, usize)> = keys.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
+        let mut bindings: Vec<(Expr, usize)> = keys
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, k)| (k, i))
+            .collect();
         let mut rowtime = None;
         let mut window = None;
         if windowed {
-            let wt_type = input.scope.columns[input.window.expect("window").2].data_type.clone();
+            let wt_type = input.scope.columns[input.window.expect("window").2]
+                .data_type
+                .clone();
             out_cols.push(ScopeColumn::new("$wt", wt_type, false));
             let (s, e, t) = (partition_columns, partition_columns + 1, key_columns);
             rowtime = Some(t);
@@ -1228,7 +1596,10 @@ impl<'a> Planner<'a> {
                     let c = &input.scope.columns[src];
                     bindings.push((Expr::Identifier(Ident::new(&c.name)), idx));
                     if let Some(q) = &c.qualifier {
-                        bindings.push((Expr::CompoundIdentifier(vec![Ident::new(q), Ident::new(&c.name)]), idx));
+                        bindings.push((
+                            Expr::CompoundIdentifier(vec![Ident::new(q), Ident::new(&c.name)]),
+                            idx,
+                        ));
                     }
                 }
                 window = Some((s, e, t));
@@ -1236,10 +1607,20 @@ impl<'a> Planner<'a> {
         }
         for (i, (a, spec)) in aggs.iter().zip(&specs).enumerate() {
             bindings.push((a.clone(), out_cols.len()));
-            out_cols.push(ScopeColumn::new(format!("$a{i}"), spec.output_type.clone(), true));
+            out_cols.push(ScopeColumn::new(
+                format!("$a{i}"),
+                spec.output_type.clone(),
+                true,
+            ));
         }
-        let out_scope = Scope { columns: out_cols, bindings };
-        let out_schema = schema_of(&Scope { columns: out_scope.columns.clone(), bindings: vec![] });
+        let out_scope = Scope {
+            columns: out_cols,
+            bindings,
+        };
+        let out_schema = schema_of(&Scope {
+            columns: out_scope.columns.clone(),
+            bindings: vec![],
+        });
         let layout = AggregateLayout {
             key_columns,
             partition_columns,
@@ -1255,13 +1636,23 @@ impl<'a> Planner<'a> {
                 .collect();
             (Partitioning::Hash(hash), self.config.parallelism)
         };
-        let name = if windowed { "WindowAggregate" } else { "GroupAggregate" };
+        let name = if windowed {
+            "WindowAggregate"
+        } else {
+            "GroupAggregate"
+        };
         let in_schema = pre_schema.clone();
         let mut p = self.exchange(
             &[(&pre_planned, partitioning)],
             parallelism,
             name.into(),
-            factory(move |ctx| Ok(Box::new(Aggregate::new(layout.clone(), in_schema.clone(), ctx)?))),
+            factory(move |ctx| {
+                Ok(Box::new(Aggregate::new(
+                    layout.clone(),
+                    in_schema.clone(),
+                    ctx,
+                )?))
+            }),
             out_scope,
         );
         p.updating = !windowed || input.updating;
@@ -1271,25 +1662,47 @@ impl<'a> Planner<'a> {
         Ok(p)
     }
 
-    fn agg_spec(&self, a: &Expr, scope: &Scope, pre: &mut Vec<ExprRef>, cols: &mut Vec<ScopeColumn>) -> Result<AggSpec> {
-        let Expr::Function(f) = a else { unreachable!("collected aggregates are calls") };
+    fn agg_spec(
+        &self,
+        a: &Expr,
+        scope: &Scope,
+        pre: &mut Vec<ExprRef>,
+        cols: &mut Vec<ScopeColumn>,
+    ) -> Result<AggSpec> {
+        let Expr::Function(f) = a else {
+            unreachable!("collected aggregates are calls")
+        };
         let name = object_name(&f.name).to_ascii_uppercase();
         let FunctionArguments::List(list) = &f.args else {
             return Err(plan_err!("{name} needs an argument at {}", where_at(a)));
         };
-        let distinct = matches!(list.duplicate_treatment, Some(sqlparser::ast::DuplicateTreatment::Distinct));
-        let star = matches!(list.args.as_slice(), [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) || list.args.is_empty();
+        let distinct = matches!(
+            list.duplicate_treatment,
+            Some(sqlparser::ast::DuplicateTreatment::Distinct)
+        );
+        let star = matches!(
+            list.args.as_slice(),
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
+        ) || list.args.is_empty();
         let mut func = match name.as_str() {
             "COUNT" => AggFunc::Count,
             "SUM" => AggFunc::Sum,
             "AVG" => AggFunc::Avg,
             "MIN" => AggFunc::Min,
             "MAX" => AggFunc::Max,
-            _ => return Err(plan_err!("unknown aggregate function {name} at {}", where_at(a))),
+            _ => {
+                return Err(plan_err!(
+                    "unknown aggregate function {name} at {}",
+                    where_at(a)
+                ));
+            }
         };
         let (arg, arg_type) = if star {
             if func != AggFunc::Count {
-                return Err(plan_err!("{name}(*) is not allowed; only COUNT(*) at {}", where_at(a)));
+                return Err(plan_err!(
+                    "{name}(*) is not allowed; only COUNT(*) at {}",
+                    where_at(a)
+                ));
             }
             func = AggFunc::CountStar;
             (None, DataType::Int64)
@@ -1299,7 +1712,11 @@ impl<'a> Planner<'a> {
             };
             let e = self.compile(x, scope)?;
             let t = e.data_type().clone();
-            cols.push(ScopeColumn::new(format!("$arg{}", pre.len()), t.clone(), true));
+            cols.push(ScopeColumn::new(
+                format!("$arg{}", pre.len()),
+                t.clone(),
+                true,
+            ));
             pre.push(e);
             (Some(pre.len() - 1), t)
         };
@@ -1307,23 +1724,43 @@ impl<'a> Planner<'a> {
             None => None,
             Some(cond) => {
                 let e = self.compile(cond, scope)?;
-                cols.push(ScopeColumn::new(format!("$filter{}", pre.len()), DataType::Boolean, true));
+                cols.push(ScopeColumn::new(
+                    format!("$filter{}", pre.len()),
+                    DataType::Boolean,
+                    true,
+                ));
                 pre.push(e);
                 Some(pre.len() - 1)
             }
         };
-        let output_type = AggSpec::result_type(func, &arg_type).map_err(|e| plan_err!("{e} at {}", where_at(a)))?;
-        Ok(AggSpec { func, distinct, arg, filter, arg_type, output_type })
+        let output_type = AggSpec::result_type(func, &arg_type)
+            .map_err(|e| plan_err!("{e} at {}", where_at(a)))?;
+        Ok(AggSpec {
+            func,
+            distinct,
+            arg,
+            filter,
+            arg_type,
+            output_type,
+        })
     }
 
     /// `TUMBLE(ts, size)`, `HOP(ts, slide, size)`, `SESSION(ts, gap)` in GROUP BY.
-    fn legacy_window(&self, g: &Expr, input: &Planned) -> Result<Option<(String, GroupWindow, usize)>> {
-        let Expr::Function(f) = g else { return Ok(None) };
+    fn legacy_window(
+        &self,
+        g: &Expr,
+        input: &Planned,
+    ) -> Result<Option<(String, GroupWindow, usize)>> {
+        let Expr::Function(f) = g else {
+            return Ok(None);
+        };
         let name = object_name(&f.name).to_ascii_uppercase();
         if !matches!(name.as_str(), "TUMBLE" | "HOP" | "SESSION") {
             return Ok(None);
         }
-        let FunctionArguments::List(list) = &f.args else { return Ok(None) };
+        let FunctionArguments::List(list) = &f.args else {
+            return Ok(None);
+        };
         let args: Vec<&Expr> = list
             .args
             .iter()
@@ -1332,19 +1769,36 @@ impl<'a> Planner<'a> {
                 _ => None,
             })
             .collect();
-        let Some(first) = args.first() else { return Ok(None) };
+        let Some(first) = args.first() else {
+            return Ok(None);
+        };
         let Some(col) = plain_column(first, &input.scope) else {
-            return Err(plan_err!("{name} needs a time attribute column as first argument at {}", where_at(g)));
+            return Err(plan_err!(
+                "{name} needs a time attribute column as first argument at {}",
+                where_at(g)
+            ));
         };
         if input.rowtime != Some(col) {
-            return Err(plan_err!("{name}: `{}` is not a time attribute (declare a WATERMARK for it) at {}", input.scope.columns[col].name, where_at(g)));
+            return Err(plan_err!(
+                "{name}: `{}` is not a time attribute (declare a WATERMARK for it) at {}",
+                input.scope.columns[col].name,
+                where_at(g)
+            ));
         }
         let ms = |x: &Expr| -> Result<i64> { Ok(interval_millis(x)?) };
         let spec = match (name.as_str(), args.len()) {
             ("TUMBLE", 2) => GroupWindow::Assigned(WindowSpec::Tumble { size: ms(args[1])? }),
-            ("HOP", 3) => GroupWindow::Assigned(WindowSpec::Hop { slide: ms(args[1])?, size: ms(args[2])? }),
+            ("HOP", 3) => GroupWindow::Assigned(WindowSpec::Hop {
+                slide: ms(args[1])?,
+                size: ms(args[2])?,
+            }),
             ("SESSION", 2) => GroupWindow::Session(ms(args[1])?),
-            _ => return Err(plan_err!("wrong number of arguments to {name} at {}", where_at(g))),
+            _ => {
+                return Err(plan_err!(
+                    "wrong number of arguments to {name} at {}",
+                    where_at(g)
+                ));
+            }
         };
         Ok(Some((name, spec, col)))
     }
@@ -1372,7 +1826,11 @@ impl<'a> Planner<'a> {
         let offset = pre.len();
         for (i, k) in keys.iter().enumerate() {
             let e = self.compile(k, &input.scope)?;
-            pre_cols.push(ScopeColumn::new(format!("$k{i}"), e.data_type().clone(), e.nullable()));
+            pre_cols.push(ScopeColumn::new(
+                format!("$k{i}"),
+                e.data_type().clone(),
+                e.nullable(),
+            ));
             pre.push(e);
         }
         let session_key_columns = session_keys.max(1);
@@ -1383,18 +1841,43 @@ impl<'a> Planner<'a> {
         }
         let tcol = &input.scope.columns[time_col];
         let time_type = tcol.data_type.clone();
-        pre.push(runnel_expr::column(time_col, time_type.clone(), tcol.nullable));
+        pre.push(runnel_expr::column(
+            time_col,
+            time_type.clone(),
+            tcol.nullable,
+        ));
         pre_cols.push(ScopeColumn::new("$time", time_type.clone(), true));
         let time_column = pre.len() - 1;
-        let pre_scope = Scope { columns: pre_cols, bindings: Vec::new() };
+        let pre_scope = Scope {
+            columns: pre_cols,
+            bindings: Vec::new(),
+        };
         let pre_schema = schema_of(&pre_scope);
         let ps = pre_schema.clone();
-        let pre_planned = self.chain(&input, "Calc(pre-aggregate)".into(), factory(move |_| Ok(Box::new(Calc::new(None, pre.clone(), ps.clone())))), pre_scope.clone());
+        let pre_planned = self.chain(
+            &input,
+            "Calc(pre-aggregate)".into(),
+            factory(move |_| Ok(Box::new(Calc::new(None, pre.clone(), ps.clone())))),
+            pre_scope.clone(),
+        );
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
-        let mut bindings: Vec<(Expr, usize)> = keys.iter().cloned().enumerate().map(|(i, k)| (k, i + offset)).collect();
+        let mut bindings: Vec<(Expr, usize)> = keys
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, k)| (k, i + offset))
+            .collect();
         let (s, e, t) = (key_columns, key_columns + 1, key_columns + 2);
-        out_cols.push(ScopeColumn::new("$ws", DataType::Timestamp(TimeUnit::Millisecond, None), false));
-        out_cols.push(ScopeColumn::new("$we", DataType::Timestamp(TimeUnit::Millisecond, None), false));
+        out_cols.push(ScopeColumn::new(
+            "$ws",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ));
+        out_cols.push(ScopeColumn::new(
+            "$we",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ));
         out_cols.push(ScopeColumn::new("$wt", time_type, false));
         match &legacy {
             Some((kind, gexpr)) => {
@@ -1410,21 +1893,33 @@ impl<'a> Planner<'a> {
         }
         for (i, (a, spec)) in aggs.iter().zip(&specs).enumerate() {
             bindings.push((a.clone(), out_cols.len()));
-            out_cols.push(ScopeColumn::new(format!("$a{i}"), spec.output_type.clone(), true));
+            out_cols.push(ScopeColumn::new(
+                format!("$a{i}"),
+                spec.output_type.clone(),
+                true,
+            ));
         }
-        let out_scope = Scope { columns: out_cols, bindings };
+        let out_scope = Scope {
+            columns: out_cols,
+            bindings,
+        };
         let layout = SessionLayout {
             key_columns,
             session_key_columns,
             time_column,
             gap,
             aggs: specs,
-            output_schema: schema_of(&Scope { columns: out_scope.columns.clone(), bindings: vec![] }),
+            output_schema: schema_of(&Scope {
+                columns: out_scope.columns.clone(),
+                bindings: vec![],
+            }),
         };
         let (partitioning, parallelism) = if global {
             (Partitioning::Single, 1)
         } else {
-            let hash = (0..session_key_columns).map(|i| runnel_expr::column(i, pre_schema.field(i).data_type().clone(), true)).collect();
+            let hash = (0..session_key_columns)
+                .map(|i| runnel_expr::column(i, pre_schema.field(i).data_type().clone(), true))
+                .collect();
             (Partitioning::Hash(hash), self.config.parallelism)
         };
         let in_schema = pre_schema.clone();
@@ -1432,16 +1927,32 @@ impl<'a> Planner<'a> {
             &[(&pre_planned, partitioning)],
             parallelism,
             "SessionWindowAggregate".into(),
-            factory(move |ctx| Ok(Box::new(SessionAggregate::new(layout.clone(), in_schema.clone(), ctx)?))),
+            factory(move |ctx| {
+                Ok(Box::new(SessionAggregate::new(
+                    layout.clone(),
+                    in_schema.clone(),
+                    ctx,
+                )?))
+            }),
             out_scope,
         );
         p.rowtime = Some(t);
-        p.window = if legacy.is_none() { Some((s, e, t)) } else { None };
+        p.window = if legacy.is_none() {
+            Some((s, e, t))
+        } else {
+            None
+        };
         Ok(p)
     }
 
     /// Adds a sink for `input`, casting columns to the sink's types.
-    pub fn plan_sink(&mut self, input: Planned, table: &str, sink: SinkSpec, target: &Schema) -> Result<()> {
+    pub fn plan_sink(
+        &mut self,
+        input: Planned,
+        table: &str,
+        sink: SinkSpec,
+        target: &Schema,
+    ) -> Result<()> {
         if input.updating && sink.mode == SinkMode::AppendOnly {
             return Err(plan_err!(
                 "Table sink '{table}' doesn't support consuming update and delete changes which is produced by the query"
@@ -1452,7 +1963,12 @@ impl<'a> Planner<'a> {
                 "Column types of query result and sink for '{table}' do not match: the query produces {} columns, the sink has {} ({})",
                 input.scope.columns.len(),
                 target.fields().len(),
-                target.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                target
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         let mut exprs = Vec::new();
@@ -1461,7 +1977,10 @@ impl<'a> Planner<'a> {
             if &c.data_type == f.data_type() {
                 exprs.push(col);
             } else if arrow::compute::can_cast_types(&c.data_type, f.data_type()) {
-                exprs.push(Arc::new(SinkCast { input: col, to: f.data_type().clone() }));
+                exprs.push(Arc::new(SinkCast {
+                    input: col,
+                    to: f.data_type().clone(),
+                }));
             } else {
                 return Err(plan_err!(
                     "Column types of query result and sink for '{table}' do not match: column `{}` is {} but the sink's `{}` is {}",
@@ -1490,13 +2009,24 @@ impl<'a> Planner<'a> {
     /// Adds the collect sink of a bare SELECT: all rows to one subtask.
     pub fn plan_collect(&mut self, input: Planned, f: OperatorFactory) -> Planned {
         let scope = input.scope.clone();
-        let mut p = self.exchange(&[(&input, Partitioning::Single)], 1, "Sink: collect".into(), f, scope);
+        let mut p = self.exchange(
+            &[(&input, Partitioning::Single)],
+            1,
+            "Sink: collect".into(),
+            f,
+            scope,
+        );
         p.updating = input.updating;
         p
     }
 }
 
-fn track_window(input: &Planned, src: usize, dst: usize, w: &mut (Option<usize>, Option<usize>, Option<usize>)) {
+fn track_window(
+    input: &Planned,
+    src: usize,
+    dst: usize,
+    w: &mut (Option<usize>, Option<usize>, Option<usize>),
+) {
     if let Some((s, e, t)) = input.window {
         if src == s {
             w.0 = Some(dst);
@@ -1568,7 +2098,9 @@ fn visit_children(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         | Expr::IsFalse(expr)
         | Expr::IsNotTrue(expr)
         | Expr::IsNotFalse(expr) => f(expr),
-        Expr::Between { expr, low, high, .. } => {
+        Expr::Between {
+            expr, low, high, ..
+        } => {
             f(expr);
             f(low);
             f(high);
@@ -1581,7 +2113,12 @@ fn visit_children(e: &Expr, f: &mut dyn FnMut(&Expr)) {
             f(expr);
             f(pattern);
         }
-        Expr::Case { operand, conditions, else_result, .. } => {
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             if let Some(o) = operand {
                 f(o);
             }
@@ -1627,7 +2164,9 @@ impl runnel_expr::PhysicalExpr for SinkCast {
         batch: &arrow::record_batch::RecordBatch,
     ) -> std::result::Result<runnel_expr::ColumnarValue, runnel_expr::ExprError> {
         let a = self.input.evaluate(batch)?;
-        Ok(runnel_expr::ColumnarValue::Array(runnel_expr::cast_array(&a, &self.to)?))
+        Ok(runnel_expr::ColumnarValue::Array(runnel_expr::cast_array(
+            &a, &self.to,
+        )?))
     }
 }
 
@@ -1640,11 +2179,25 @@ fn joined_scope(l: &Scope, r: &Scope) -> Scope {
 
 fn split_conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     match e {
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
             split_conjuncts(left, out);
             split_conjuncts(right, out);
         }
-        Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: BinaryOperator::And, .. }) => split_conjuncts(inner, out),
+        Expr::Nested(inner)
+            if matches!(
+                **inner,
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            split_conjuncts(inner, out)
+        }
         other => out.push(other.clone()),
     }
 }
@@ -1665,7 +2218,10 @@ fn cast_to(e: ExprRef, t: &DataType) -> ExprRef {
     if e.data_type() == t {
         e
     } else {
-        Arc::new(SinkCast { input: e, to: t.clone() })
+        Arc::new(SinkCast {
+            input: e,
+            to: t.clone(),
+        })
     }
 }
 
@@ -1676,7 +2232,11 @@ fn is_row_number(e: &Expr) -> bool {
 /// The ROW_NUMBER() call of a projection, if any.
 fn projection_row_number(items: &[SelectItem]) -> Option<&Expr> {
     items.iter().find_map(|i| match i {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } if is_row_number(e) => Some(e),
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+            if is_row_number(e) =>
+        {
+            Some(e)
+        }
         _ => None,
     })
 }
@@ -1687,10 +2247,16 @@ fn row_number_alias(from: &[TableWithJoins]) -> Option<String> {
     if !t.joins.is_empty() {
         return None;
     }
-    let TableFactor::Derived { subquery, .. } = &t.relation else { return None };
-    let SetExpr::Select(inner) = subquery.body.as_ref() else { return None };
+    let TableFactor::Derived { subquery, .. } = &t.relation else {
+        return None;
+    };
+    let SetExpr::Select(inner) = subquery.body.as_ref() else {
+        return None;
+    };
     inner.projection.iter().find_map(|i| match i {
-        SelectItem::ExprWithAlias { expr, alias } if is_row_number(expr) => Some(alias.value.clone()),
+        SelectItem::ExprWithAlias { expr, alias } if is_row_number(expr) => {
+            Some(alias.value.clone())
+        }
         SelectItem::UnnamedExpr(e) if is_row_number(e) => Some("EXPR$0".to_string()),
         _ => None,
     })
@@ -1698,9 +2264,13 @@ fn row_number_alias(from: &[TableWithJoins]) -> Option<String> {
 
 /// `rn <= N`, `rn < N`, `rn = N` (N = 1), `N >= rn`: the Top-N limit.
 fn rank_limit(e: &Expr, alias: &str) -> Option<usize> {
-    let Expr::BinaryOp { left, op, right } = e else { return None };
-    let is_rn = |x: &Expr| matches!(x, Expr::Identifier(i) if i.value == alias)
-        || matches!(x, Expr::CompoundIdentifier(p) if p.last().is_some_and(|i| i.value == alias));
+    let Expr::BinaryOp { left, op, right } = e else {
+        return None;
+    };
+    let is_rn = |x: &Expr| {
+        matches!(x, Expr::Identifier(i) if i.value == alias)
+            || matches!(x, Expr::CompoundIdentifier(p) if p.last().is_some_and(|i| i.value == alias))
+    };
     let num = |x: &Expr| match x {
         Expr::Value(v) => match &v.value {
             sqlparser::ast::Value::Number(n, _) => n.parse::<usize>().ok(),
@@ -1755,3 +2325,6 @@ fn push_global_key(global: bool, pre: &mut Vec<ExprRef>, cols: &mut Vec<ScopeCol
         cols.push(ScopeColumn::new("$global", DataType::Int32, false));
     }
 }
+
+/// A session window found in GROUP BY: time column, gap, and the legacy call if any.
+type SessionGrouping = (usize, i64, Option<(String, Expr)>);

@@ -37,7 +37,14 @@ impl Default for Session {
 }
 
 const KNOWN_CONFIG_PREFIXES: [&str; 8] = [
-    "parallelism.", "pipeline.", "table.", "execution.", "state.", "restart-strategy.", "taskmanager.", "sql-client.",
+    "parallelism.",
+    "pipeline.",
+    "table.",
+    "execution.",
+    "state.",
+    "restart-strategy.",
+    "taskmanager.",
+    "sql-client.",
 ];
 
 impl Session {
@@ -62,15 +69,23 @@ impl Session {
         let int = |k: &str, d: u32| -> Result<u32> {
             match self.config.get(k) {
                 None => Ok(d),
-                Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    plan_err!("configuration '{k}' must be a positive integer, got '{v}'")
-                }),
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        plan_err!("configuration '{k}' must be a positive integer, got '{v}'")
+                    }),
             }
         };
         let watermark_interval = match self.config.get("pipeline.auto-watermark-interval") {
             None => Duration::from_millis(200),
-            Some(v) => parse_duration(v)
-                .ok_or_else(|| plan_err!("configuration 'pipeline.auto-watermark-interval' must be a duration, got '{v}'"))?,
+            Some(v) => parse_duration(v).ok_or_else(|| {
+                plan_err!(
+                    "configuration 'pipeline.auto-watermark-interval' must be a duration, got '{v}'"
+                )
+            })?,
         };
         let mut expr = runnel_expr::CompileContext::default();
         if let Some(tz) = self.config.get("table.local-time-zone") {
@@ -95,26 +110,44 @@ impl Session {
                 FlinkStatement::Reset(Some(k)) => {
                     self.config.remove(&k);
                 }
-                FlinkStatement::CreateTable { table, if_not_exists } => {
+                FlinkStatement::CreateTable {
+                    table,
+                    if_not_exists,
+                } => {
                     self.check_table(&table)?;
                     self.catalog.add_table(*table, if_not_exists)?
                 }
-                FlinkStatement::CreateView { name, columns, query, if_not_exists } => {
+                FlinkStatement::CreateView {
+                    name,
+                    columns,
+                    query,
+                    if_not_exists,
+                } => {
                     // Plan once now so a broken view fails where it is defined.
                     let mut planner = Planner::new(&self.catalog, self.planner_config()?);
-                    planner.plan_query(&query).map_err(|e| plan_err!("view `{name}`: {e}"))?;
-                    self.catalog.add_view(name, columns, *query, if_not_exists)?
+                    planner
+                        .plan_query(&query)
+                        .map_err(|e| plan_err!("view `{name}`: {e}"))?;
+                    self.catalog
+                        .add_view(name, columns, *query, if_not_exists)?
                 }
                 FlinkStatement::Insert(insert) => jobs.push(self.plan_inserts(&[insert])?),
                 FlinkStatement::StatementSet(inserts) => jobs.push(self.plan_inserts(&inserts)?),
                 FlinkStatement::Query(q) => {
                     let mut planner = Planner::new(&self.catalog, self.planner_config()?);
                     let planned = planner.plan_query(&q)?;
-                    let names = planned.scope.columns.iter().map(|c| c.name.clone()).collect();
+                    let names = planned
+                        .scope
+                        .columns
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect();
                     let (tx, rx) = mpsc::unbounded_channel();
                     planner.plan_collect(
                         planned,
-                        std::sync::Arc::new(move |_| Ok(Box::new(Collect::new(tx.clone())) as Box<dyn Operator>)),
+                        std::sync::Arc::new(move |_| {
+                            Ok(Box::new(Collect::new(tx.clone())) as Box<dyn Operator>)
+                        }),
                     );
                     jobs.push(SessionJob {
                         graph: planner.finish("collect"),
@@ -130,12 +163,19 @@ impl Session {
         let mut seen = std::collections::HashSet::new();
         for c in &t.columns {
             if !seen.insert(c.name.as_str()) {
-                return Err(plan_err!("table `{}`: column `{}` is declared twice", t.name, c.name));
+                return Err(plan_err!(
+                    "table `{}`: column `{}` is declared twice",
+                    t.name,
+                    c.name
+                ));
             }
         }
         for k in &t.primary_key {
             if !t.columns.iter().any(|c| &c.name == k) {
-                return Err(plan_err!("table `{}`: PRIMARY KEY names unknown column `{k}`", t.name));
+                return Err(plan_err!(
+                    "table `{}`: PRIMARY KEY names unknown column `{k}`",
+                    t.name
+                ));
             }
         }
         Ok(())
@@ -153,7 +193,10 @@ impl Session {
                 ));
             };
             if !ins.columns.is_empty() {
-                return Err(plan_err!("INSERT INTO {} with a column list is not supported yet", ins.table));
+                return Err(plan_err!(
+                    "INSERT INTO {} with a column list is not supported yet",
+                    ins.table
+                ));
             }
             let fields: Vec<Field> = table
                 .columns
@@ -162,7 +205,11 @@ impl Session {
                 .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
                 .collect();
             let schema = Schema::new(fields);
-            let sink = create_sink(&ins.table, std::sync::Arc::new(schema.clone()), &table.options)?;
+            let sink = create_sink(
+                &ins.table,
+                std::sync::Arc::new(schema.clone()),
+                &table.options,
+            )?;
             let planned = planner.plan_query(&ins.query)?;
             planner.plan_sink(planned, &ins.table, sink, &schema)?;
             names.push(format!("default_catalog.default_database.{}", ins.table));
@@ -178,7 +225,13 @@ impl SessionJob {
     /// Runs the job on a local cluster of one TaskManager with enough slots; a SELECT's rows
     /// are printed to `out` as Flink's SQL client tableau does.
     pub async fn run_local(self, out: &mut (dyn Write + Send)) -> Result<()> {
-        let slots = self.graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
+        let slots = self
+            .graph
+            .vertices
+            .iter()
+            .map(|v| v.parallelism)
+            .max()
+            .unwrap_or(1);
         let tms = vec![TaskManager::new("local-tm-0", slots)];
         let master = JobMaster::new(self.graph);
         match self.collect {
@@ -192,8 +245,10 @@ impl SessionJob {
                 while let Some(b) = rx.recv().await {
                     batches.push(b);
                 }
-                job.await.map_err(|e| RunnelError::Plan(format!("job task panicked: {e}")))??;
-                write_tableau(&names, &batches, out).map_err(|e| RunnelError::io("printing results", e))
+                job.await
+                    .map_err(|e| RunnelError::Plan(format!("job task panicked: {e}")))??;
+                write_tableau(&names, &batches, out)
+                    .map_err(|e| RunnelError::io("printing results", e))
             }
         }
     }
@@ -212,7 +267,11 @@ fn truncate_cell(s: String) -> String {
 }
 
 /// Flink SQL client's tableau: a boxed table with an `op` column of row kinds.
-fn write_tableau(names: &[String], batches: &[ChangeBatch], out: &mut (dyn Write + Send)) -> std::io::Result<()> {
+fn write_tableau(
+    names: &[String],
+    batches: &[ChangeBatch],
+    out: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for b in batches {
         for r in 0..b.num_rows() {
@@ -232,9 +291,19 @@ fn write_tableau(names: &[String], batches: &[ChangeBatch], out: &mut (dyn Write
     let mut header = vec!["op".to_string()];
     header.extend(names.iter().cloned());
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
-    let sep: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+";
+    let sep: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+";
     let line = |cells: &[String]| -> String {
         cells
             .iter()

@@ -132,7 +132,13 @@ mod tests {
 
     #[test]
     fn equal_keys_hash_equal_and_nulls_are_a_key() {
-        let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(2), Some(1), None, None]));
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            Some(2),
+            Some(1),
+            None,
+            None,
+        ]));
         let b: ArrayRef = Arc::new(StringArray::from(vec!["x", "y", "x", "z", "z"]));
         let mut h = Vec::new();
         hash_columns(&[a, b], 5, &mut h).unwrap();

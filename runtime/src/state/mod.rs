@@ -3,6 +3,8 @@
 
 mod hash;
 mod keyed;
+mod timers;
 
 pub use hash::hash_columns;
 pub use keyed::{KeyedState, StateKey};
+pub use timers::{EventTimers, TimerKey};

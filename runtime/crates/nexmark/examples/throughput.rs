@@ -6,7 +6,9 @@ use runnel_nexmark::{NexmarkConfig, NexmarkGenerator};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let events: u64 = args.next().map_or(10_000_000, |a| a.parse().expect("events"));
+    let events: u64 = args
+        .next()
+        .map_or(10_000_000, |a| a.parse().expect("events"));
     let rows: usize = args.next().map_or(8192, |a| a.parse().expect("batch rows"));
     let config = NexmarkConfig {
         events_num: events,

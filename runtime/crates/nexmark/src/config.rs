@@ -226,7 +226,11 @@ impl NexmarkConfig {
             })
         };
         if self.first_event_rate == 0 {
-            return bad("first-event.rate", "0".into(), "must be at least 1 event per second");
+            return bad(
+                "first-event.rate",
+                "0".into(),
+                "must be at least 1 event per second",
+            );
         }
         let total = u64::from(self.person_proportion)
             + u64::from(self.auction_proportion)
@@ -395,7 +399,11 @@ mod tests {
         assert_eq!(c.avg_auction_bytes, 600);
         assert_eq!(c.avg_bid_bytes, 2 << 20);
         assert_eq!(
-            (c.hot_auction_ratio, c.hot_sellers_ratio, c.hot_bidders_ratio),
+            (
+                c.hot_auction_ratio,
+                c.hot_sellers_ratio,
+                c.hot_bidders_ratio
+            ),
             (3, 5, 6)
         );
         assert_eq!(c.rate_shape, RateShape::Sine);
@@ -439,7 +447,10 @@ mod tests {
     fn stop_at_caps_total() {
         let c = NexmarkConfig::from_options(&opts(&[("stop-at", "70")])).unwrap();
         assert_eq!(c.total_events(), Some(70));
-        let c = NexmarkConfig { events_num: 50, ..c };
+        let c = NexmarkConfig {
+            events_num: 50,
+            ..c
+        };
         assert_eq!(c.total_events(), Some(50));
         assert_eq!(NexmarkConfig::default().total_events(), None);
     }

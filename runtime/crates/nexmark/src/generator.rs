@@ -1,11 +1,14 @@
 //! The generator: event numbers to Nexmark persons, auctions and bids, written straight into
 //! Arrow buffers.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray, StructArray, TimestampMillisecondArray};
+use arrow::array::{
+    ArrayRef, Int32Array, Int64Array, StringArray, StructArray, TimestampMillisecondArray,
+};
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{ArrowNativeType, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use crate::config::{NexmarkConfig, NexmarkError};
@@ -31,6 +34,9 @@ const BID: i32 = 2;
 /// Most rows in one batch, and most `extra` bytes, so string offsets stay within 32 bits.
 const MAX_BATCH_ROWS: usize = 1 << 22;
 const MAX_BATCH_EXTRA_BYTES: usize = 1 << 30;
+/// Buffers kept for reuse: at most this many per element type, and none larger than this.
+const MAX_LENT: usize = 256;
+const MAX_RECYCLED_BYTES: usize = 64 << 20;
 
 /// The Arrow schema of every batch: Flink's nexmark table without its computed `dateTime`.
 /// `event_type` is 0 (person), 1 (auction) or 2 (bid); only the matching struct column is
@@ -194,7 +200,7 @@ impl Shape {
 ///
 /// Split `k` of `n` generates the event numbers `e ≡ k (mod n)` in increasing order, so its
 /// timestamps never decrease and every split's event time advances at the same pace.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NexmarkGenerator {
     shape: Shape,
     num_splits: u64,
@@ -207,6 +213,7 @@ pub struct NexmarkGenerator {
     restored: Vec<u64>,
     restored_max: u64,
     last_timestamp: Option<i64>,
+    recycler: Recycler,
 }
 
 impl NexmarkGenerator {
@@ -248,6 +255,7 @@ impl NexmarkGenerator {
             restored: restored.to_vec(),
             restored_max: restored.iter().copied().max().unwrap_or(0),
             last_timestamp: None,
+            recycler: Recycler::default(),
         };
         generator.skip_emitted();
         Ok(generator)
@@ -263,7 +271,8 @@ impl NexmarkGenerator {
         let left = (self.end - self.next).div_ceil(self.num_splits);
         let capacity = (max_rows as u64).min(left) as usize;
         let tables = text::tables();
-        let mut batch = BatchBuilder::new(&self.shape, capacity);
+        self.recycler.reclaim();
+        let mut batch = BatchBuilder::new(&mut self.recycler, &self.shape, capacity);
         while batch.rows < max_rows
             && self.next < self.end
             && batch.extra_bytes < MAX_BATCH_EXTRA_BYTES
@@ -274,7 +283,7 @@ impl NexmarkGenerator {
             self.next = self.next.saturating_add(self.num_splits);
             self.skip_emitted();
         }
-        Some(batch.finish())
+        Some(batch.finish(&mut self.recycler))
     }
 
     /// The global number of the next event this split would generate; the split's checkpoint
@@ -313,12 +322,12 @@ struct StrCol {
 }
 
 impl StrCol {
-    fn new(rows: usize, bytes: usize) -> Self {
-        let mut offsets = Vec::with_capacity(rows + 1);
+    fn new(r: &mut Recycler, rows: usize, bytes: usize) -> Self {
+        let mut offsets = r.i32s.take(rows + 1);
         offsets.push(0);
         Self {
             offsets,
-            values: Vec::with_capacity(bytes),
+            values: r.bytes.take(bytes),
         }
     }
 
@@ -343,25 +352,103 @@ impl StrCol {
         self.offsets.resize(rows + 1, last);
     }
 
-    fn finish(self, nulls: &NullBuffer) -> ArrayRef {
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
-        Arc::new(StringArray::new(
-            offsets,
-            Buffer::from_vec(self.values),
-            Some(nulls.clone()),
-        ))
+    fn finish(self, r: &mut Recycler, nulls: &NullBuffer) -> ArrayRef {
+        let offsets = OffsetBuffer::new(r.i32s.give(self.offsets));
+        let values = r.bytes.give(self.values).into_inner();
+        Arc::new(StringArray::new(offsets, values, Some(nulls.clone())))
     }
 }
 
-fn int64(values: Vec<i64>, nulls: &NullBuffer) -> ArrayRef {
-    Arc::new(Int64Array::new(ScalarBuffer::from(values), Some(nulls.clone())))
+fn int64(r: &mut Recycler, values: Vec<i64>, nulls: &NullBuffer) -> ArrayRef {
+    Arc::new(Int64Array::new(r.i64s.give(values), Some(nulls.clone())))
 }
 
-fn timestamps(values: Vec<i64>, nulls: &NullBuffer) -> ArrayRef {
+fn timestamps(r: &mut Recycler, values: Vec<i64>, nulls: &NullBuffer) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::new(
-        ScalarBuffer::from(values),
+        r.i64s.give(values),
         Some(nulls.clone()),
     ))
+}
+
+/// Vectors of one element type from earlier batches, for reuse.
+struct Pool<T> {
+    /// Vectors whose batches were dropped, ready for reuse.
+    free: Vec<Vec<T>>,
+    /// Buffers handed out in batches, reclaimed once nothing else holds them.
+    lent: VecDeque<Buffer>,
+}
+
+impl<T: ArrowNativeType> Pool<T> {
+    /// An empty vector of at least `capacity`: the best-fitting free one, else a new one.
+    fn take(&mut self, capacity: usize) -> Vec<T> {
+        let fit = (0..self.free.len())
+            .filter(|&i| self.free[i].capacity() >= capacity)
+            .min_by_key(|&i| self.free[i].capacity())
+            .or_else(|| (0..self.free.len()).max_by_key(|&i| self.free[i].capacity()));
+        let mut v = fit.map(|i| self.free.swap_remove(i)).unwrap_or_default();
+        v.clear();
+        v.reserve(capacity);
+        v
+    }
+
+    /// Turns a filled vector into an Arrow buffer, remembering it for [`Pool::reclaim`].
+    fn give(&mut self, v: Vec<T>) -> ScalarBuffer<T> {
+        let len = v.len();
+        let buffer = Buffer::from_vec(v);
+        if buffer.capacity() <= MAX_RECYCLED_BYTES {
+            self.lent.push_back(buffer.clone());
+        }
+        ScalarBuffer::new(buffer, 0, len)
+    }
+
+    /// Moves the lent buffers nothing else holds any more to `free`; forgets the oldest of those
+    /// still held when too many are.
+    fn reclaim(&mut self) {
+        for _ in 0..self.lent.len() {
+            let buffer = self.lent.pop_front().expect("counted");
+            match buffer.into_vec::<T>() {
+                Ok(v) => self.free.push(v),
+                Err(buffer) => self.lent.push_back(buffer),
+            }
+        }
+        self.lent.drain(..self.lent.len().saturating_sub(MAX_LENT));
+        self.free.truncate(MAX_LENT / 2);
+    }
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self {
+            free: Vec::new(),
+            lent: VecDeque::new(),
+        }
+    }
+}
+
+/// Reuses the memory of batches the consumer has dropped. Allocating every batch afresh costs
+/// more than generating its events: the allocator hands big blocks back to the OS, and each new
+/// page faults on first write.
+#[derive(Default)]
+struct Recycler {
+    i64s: Pool<i64>,
+    i32s: Pool<i32>,
+    bytes: Pool<u8>,
+}
+
+impl Recycler {
+    fn reclaim(&mut self) {
+        self.i64s.reclaim();
+        self.i32s.reclaim();
+        self.bytes.reclaim();
+    }
+}
+
+impl std::fmt::Debug for Recycler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let free = self.i64s.free.len() + self.i32s.free.len() + self.bytes.free.len();
+        let lent = self.i64s.lent.len() + self.i32s.lent.len() + self.bytes.lent.len();
+        write!(f, "Recycler {{ free: {free}, lent: {lent} }}")
+    }
 }
 
 struct PersonCols {
@@ -376,16 +463,16 @@ struct PersonCols {
 }
 
 impl PersonCols {
-    fn new(rows: usize, persons: usize, avg: usize) -> Self {
+    fn new(r: &mut Recycler, rows: usize, persons: usize, avg: usize) -> Self {
         Self {
-            id: Vec::with_capacity(rows),
-            name: StrCol::new(rows, persons * 14),
-            email: StrCol::new(rows, persons * 16),
-            credit_card: StrCol::new(rows, persons * 19),
-            city: StrCol::new(rows, persons * 13),
-            state: StrCol::new(rows, persons * 2),
-            date_time: Vec::with_capacity(rows),
-            extra: StrCol::new(rows, persons * avg),
+            id: r.i64s.take(rows),
+            name: StrCol::new(r, rows, persons * 14),
+            email: StrCol::new(r, rows, persons * 16),
+            credit_card: StrCol::new(r, rows, persons * 19),
+            city: StrCol::new(r, rows, persons * 13),
+            state: StrCol::new(r, rows, persons * 2),
+            date_time: r.i64s.take(rows),
+            extra: StrCol::new(r, rows, persons * avg),
         }
     }
 
@@ -400,16 +487,16 @@ impl PersonCols {
         self.extra.pad_to(rows);
     }
 
-    fn finish(self, nulls: &NullBuffer) -> Vec<ArrayRef> {
+    fn finish(self, r: &mut Recycler, nulls: &NullBuffer) -> Vec<ArrayRef> {
         vec![
-            int64(self.id, nulls),
-            self.name.finish(nulls),
-            self.email.finish(nulls),
-            self.credit_card.finish(nulls),
-            self.city.finish(nulls),
-            self.state.finish(nulls),
-            timestamps(self.date_time, nulls),
-            self.extra.finish(nulls),
+            int64(r, self.id, nulls),
+            self.name.finish(r, nulls),
+            self.email.finish(r, nulls),
+            self.credit_card.finish(r, nulls),
+            self.city.finish(r, nulls),
+            self.state.finish(r, nulls),
+            timestamps(r, self.date_time, nulls),
+            self.extra.finish(r, nulls),
         ]
     }
 }
@@ -428,18 +515,18 @@ struct AuctionCols {
 }
 
 impl AuctionCols {
-    fn new(rows: usize, auctions: usize, avg: usize) -> Self {
+    fn new(r: &mut Recycler, rows: usize, auctions: usize, avg: usize) -> Self {
         Self {
-            id: Vec::with_capacity(rows),
-            item_name: StrCol::new(rows, auctions * 11),
-            description: StrCol::new(rows, auctions * 51),
-            initial_bid: Vec::with_capacity(rows),
-            reserve: Vec::with_capacity(rows),
-            date_time: Vec::with_capacity(rows),
-            expires: Vec::with_capacity(rows),
-            seller: Vec::with_capacity(rows),
-            category: Vec::with_capacity(rows),
-            extra: StrCol::new(rows, auctions * avg),
+            id: r.i64s.take(rows),
+            item_name: StrCol::new(r, rows, auctions * 11),
+            description: StrCol::new(r, rows, auctions * 51),
+            initial_bid: r.i64s.take(rows),
+            reserve: r.i64s.take(rows),
+            date_time: r.i64s.take(rows),
+            expires: r.i64s.take(rows),
+            seller: r.i64s.take(rows),
+            category: r.i64s.take(rows),
+            extra: StrCol::new(r, rows, auctions * avg),
         }
     }
 
@@ -456,18 +543,18 @@ impl AuctionCols {
         self.extra.pad_to(rows);
     }
 
-    fn finish(self, nulls: &NullBuffer) -> Vec<ArrayRef> {
+    fn finish(self, r: &mut Recycler, nulls: &NullBuffer) -> Vec<ArrayRef> {
         vec![
-            int64(self.id, nulls),
-            self.item_name.finish(nulls),
-            self.description.finish(nulls),
-            int64(self.initial_bid, nulls),
-            int64(self.reserve, nulls),
-            timestamps(self.date_time, nulls),
-            timestamps(self.expires, nulls),
-            int64(self.seller, nulls),
-            int64(self.category, nulls),
-            self.extra.finish(nulls),
+            int64(r, self.id, nulls),
+            self.item_name.finish(r, nulls),
+            self.description.finish(r, nulls),
+            int64(r, self.initial_bid, nulls),
+            int64(r, self.reserve, nulls),
+            timestamps(r, self.date_time, nulls),
+            timestamps(r, self.expires, nulls),
+            int64(r, self.seller, nulls),
+            int64(r, self.category, nulls),
+            self.extra.finish(r, nulls),
         ]
     }
 }
@@ -483,15 +570,15 @@ struct BidCols {
 }
 
 impl BidCols {
-    fn new(rows: usize, bids: usize, avg: usize) -> Self {
+    fn new(r: &mut Recycler, rows: usize, bids: usize, avg: usize) -> Self {
         Self {
-            auction: Vec::with_capacity(rows),
-            bidder: Vec::with_capacity(rows),
-            price: Vec::with_capacity(rows),
-            channel: StrCol::new(rows, bids * 10),
-            url: StrCol::new(rows, bids * 72),
-            date_time: Vec::with_capacity(rows),
-            extra: StrCol::new(rows, bids * avg),
+            auction: r.i64s.take(rows),
+            bidder: r.i64s.take(rows),
+            price: r.i64s.take(rows),
+            channel: StrCol::new(r, rows, bids * 10),
+            url: StrCol::new(r, rows, bids * 72),
+            date_time: r.i64s.take(rows),
+            extra: StrCol::new(r, rows, bids * avg),
         }
     }
 
@@ -505,15 +592,15 @@ impl BidCols {
         self.extra.pad_to(rows);
     }
 
-    fn finish(self, nulls: &NullBuffer) -> Vec<ArrayRef> {
+    fn finish(self, r: &mut Recycler, nulls: &NullBuffer) -> Vec<ArrayRef> {
         vec![
-            int64(self.auction, nulls),
-            int64(self.bidder, nulls),
-            int64(self.price, nulls),
-            self.channel.finish(nulls),
-            self.url.finish(nulls),
-            timestamps(self.date_time, nulls),
-            self.extra.finish(nulls),
+            int64(r, self.auction, nulls),
+            int64(r, self.bidder, nulls),
+            int64(r, self.price, nulls),
+            self.channel.finish(r, nulls),
+            self.url.finish(r, nulls),
+            timestamps(r, self.date_time, nulls),
+            self.extra.finish(r, nulls),
         ]
     }
 }
@@ -530,15 +617,16 @@ struct BatchBuilder {
 }
 
 impl BatchBuilder {
-    fn new(shape: &Shape, rows: usize) -> Self {
+    fn new(recycler: &mut Recycler, shape: &Shape, rows: usize) -> Self {
+        let r = recycler;
         let share = |p: u64| ((rows as u64 * p).div_ceil(shape.total)) as usize + 1;
         let bids = shape.total - shape.person - shape.auction;
         Self {
             rows: 0,
-            event_type: Vec::with_capacity(rows),
-            person: PersonCols::new(rows, share(shape.person), shape.avg_person as usize),
-            auction: AuctionCols::new(rows, share(shape.auction), shape.avg_auction as usize),
-            bid: BidCols::new(rows, share(bids), shape.avg_bid as usize),
+            event_type: r.i32s.take(rows),
+            person: PersonCols::new(r, rows, share(shape.person), shape.avg_person as usize),
+            auction: AuctionCols::new(r, rows, share(shape.auction), shape.avg_auction as usize),
+            bid: BidCols::new(r, rows, share(bids), shape.avg_bid as usize),
             extra_bytes: 0,
         }
     }
@@ -659,30 +747,35 @@ impl BatchBuilder {
         self.extra_bytes += b.extra.commit();
     }
 
-    fn finish(mut self) -> RecordBatch {
+    fn finish(mut self, r: &mut Recycler) -> RecordBatch {
         let rows = self.rows;
         self.person.pad_to(rows);
         self.auction.pad_to(rows);
         self.bid.pad_to(rows);
         let (schema, [person_fields, auction_fields, bid_fields]) = schema_parts();
         let et = &self.event_type;
-        let nulls = |kind: i32| NullBuffer::new(BooleanBuffer::collect_bool(rows, |i| et[i] == kind));
+        let nulls =
+            |kind: i32| NullBuffer::new(BooleanBuffer::collect_bool(rows, |i| et[i] == kind));
         let (person_nulls, auction_nulls, bid_nulls) = (nulls(PERSON), nulls(AUCTION), nulls(BID));
         let person = StructArray::new(
             person_fields.clone(),
-            self.person.finish(&person_nulls),
+            self.person.finish(r, &person_nulls),
             Some(person_nulls),
         );
         let auction = StructArray::new(
             auction_fields.clone(),
-            self.auction.finish(&auction_nulls),
+            self.auction.finish(r, &auction_nulls),
             Some(auction_nulls),
         );
-        let bid = StructArray::new(bid_fields.clone(), self.bid.finish(&bid_nulls), Some(bid_nulls));
+        let bid = StructArray::new(
+            bid_fields.clone(),
+            self.bid.finish(r, &bid_nulls),
+            Some(bid_nulls),
+        );
         RecordBatch::try_new(
             schema.clone(),
             vec![
-                Arc::new(Int32Array::from(self.event_type)),
+                Arc::new(Int32Array::new(r.i32s.give(self.event_type), None)),
                 Arc::new(person),
                 Arc::new(auction),
                 Arc::new(bid),

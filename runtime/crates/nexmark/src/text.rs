@@ -21,13 +21,12 @@ pub(crate) const US_CITIES: &[&[u8]] = &[
 ];
 
 pub(crate) const FIRST_NAMES: &[&[u8]] = &[
-    b"Peter", b"Paul", b"Luke", b"John", b"Saul", b"Vicky", b"Kate", b"Julie", b"Sarah",
-    b"Deiter", b"Walter",
+    b"Peter", b"Paul", b"Luke", b"John", b"Saul", b"Vicky", b"Kate", b"Julie", b"Sarah", b"Deiter",
+    b"Walter",
 ];
 
 pub(crate) const LAST_NAMES: &[&[u8]] = &[
-    b"Shultz", b"Abrams", b"Spencer", b"White", b"Bartels", b"Walton", b"Smith", b"Jones",
-    b"Noris",
+    b"Shultz", b"Abrams", b"Spencer", b"White", b"Bartels", b"Walton", b"Smith", b"Jones", b"Noris",
 ];
 
 pub(crate) const HOT_CHANNELS: [&[u8]; 4] = [b"Google", b"Facebook", b"Baidu", b"Apple"];

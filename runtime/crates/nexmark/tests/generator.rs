@@ -13,7 +13,12 @@ fn config(events: u64) -> NexmarkConfig {
     }
 }
 
-fn batches(config: &NexmarkConfig, split: usize, splits: usize, max_rows: usize) -> Vec<RecordBatch> {
+fn batches(
+    config: &NexmarkConfig,
+    split: usize,
+    splits: usize,
+    max_rows: usize,
+) -> Vec<RecordBatch> {
     let mut g = NexmarkGenerator::new(config.clone(), split, splits).unwrap();
     let mut out = Vec::new();
     while let Some(b) = g.next_batch(max_rows) {
@@ -37,12 +42,18 @@ fn strukt<'a>(b: &'a RecordBatch, name: &str) -> &'a StructArray {
 }
 
 fn ints(s: &StructArray, field: &str) -> Vec<i64> {
-    s.column_by_name(field).unwrap().as_primitive::<Int64Type>().values().to_vec()
+    s.column_by_name(field)
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
 }
 
 fn times(s: &StructArray, field: &str) -> Vec<i64> {
     let c = s.column_by_name(field).unwrap();
-    c.as_primitive::<TimestampMillisecondType>().values().to_vec()
+    c.as_primitive::<TimestampMillisecondType>()
+        .values()
+        .to_vec()
 }
 
 /// The event time of every row, taken from whichever struct the row holds.
@@ -71,20 +82,41 @@ fn schema_is_flinks_nexmark_table() {
     };
     assert_eq!(
         child_names(1),
-        ["id", "name", "emailAddress", "creditCard", "city", "state", "dateTime", "extra"]
+        [
+            "id",
+            "name",
+            "emailAddress",
+            "creditCard",
+            "city",
+            "state",
+            "dateTime",
+            "extra"
+        ]
     );
     assert_eq!(
         child_names(2),
         [
-            "id", "itemName", "description", "initialBid", "reserve", "dateTime", "expires",
-            "seller", "category", "extra"
+            "id",
+            "itemName",
+            "description",
+            "initialBid",
+            "reserve",
+            "dateTime",
+            "expires",
+            "seller",
+            "category",
+            "extra"
         ]
     );
     assert_eq!(
         child_names(3),
-        ["auction", "bidder", "price", "channel", "url", "dateTime", "extra"]
+        [
+            "auction", "bidder", "price", "channel", "url", "dateTime", "extra"
+        ]
     );
-    let DataType::Struct(bid) = s.field(3).data_type() else { unreachable!() };
+    let DataType::Struct(bid) = s.field(3).data_type() else {
+        unreachable!()
+    };
     assert_eq!(
         bid[5].data_type(),
         &DataType::Timestamp(TimeUnit::Millisecond, None)
@@ -251,14 +283,22 @@ fn watermark_helpers_track_the_split() {
 fn ids_reference_generated_persons_and_auctions() {
     let b = all(&config(200_000), 0, 1, 10_000);
     let types = event_types(&b);
-    let (person, auction, bid) = (strukt(&b, "person"), strukt(&b, "auction"), strukt(&b, "bid"));
+    let (person, auction, bid) = (
+        strukt(&b, "person"),
+        strukt(&b, "auction"),
+        strukt(&b, "bid"),
+    );
     let person_id = ints(person, "id");
     let (auction_id, seller, category) = (
         ints(auction, "id"),
         ints(auction, "seller"),
         ints(auction, "category"),
     );
-    let (bid_auction, bidder, price) = (ints(bid, "auction"), ints(bid, "bidder"), ints(bid, "price"));
+    let (bid_auction, bidder, price) = (
+        ints(bid, "auction"),
+        ints(bid, "bidder"),
+        ints(bid, "price"),
+    );
     // Nexmark lets a random pick reach up to 10 ids past the newest person or auction, so that
     // some events appear to arrive before what they refer to.
     let lead = 10;
@@ -267,19 +307,36 @@ fn ids_reference_generated_persons_and_auctions() {
     for row in 0..b.num_rows() {
         match types[row] {
             0 => {
-                assert_eq!(person_id[row], max_person + 1, "persons are numbered in order");
+                assert_eq!(
+                    person_id[row],
+                    max_person + 1,
+                    "persons are numbered in order"
+                );
                 max_person = person_id[row];
             }
             1 => {
-                assert_eq!(auction_id[row], max_auction + 1, "auctions are numbered in order");
+                assert_eq!(
+                    auction_id[row],
+                    max_auction + 1,
+                    "auctions are numbered in order"
+                );
                 max_auction = auction_id[row];
-                assert!((1000..=max_person + lead).contains(&seller[row]), "row {row}");
+                assert!(
+                    (1000..=max_person + lead).contains(&seller[row]),
+                    "row {row}"
+                );
                 assert!((10..15).contains(&category[row]));
             }
             _ => {
                 let a = bid_auction[row];
-                assert!(a >= 1000 && a >= max_auction - 100 && a <= max_auction + lead, "row {row}");
-                assert!((1000..=max_person + lead).contains(&bidder[row]), "row {row}");
+                assert!(
+                    a >= 1000 && a >= max_auction - 100 && a <= max_auction + lead,
+                    "row {row}"
+                );
+                assert!(
+                    (1000..=max_person + lead).contains(&bidder[row]),
+                    "row {row}"
+                );
                 assert!((1..=100_000_000).contains(&price[row]));
                 hot_bids += usize::from(a % 100 == 0 && a != max_auction + 1);
             }
@@ -316,11 +373,23 @@ fn sizes_match_configured_averages() {
 
     let p = strukt(&b, "person");
     let row = types.iter().position(|&t| t == 0).unwrap();
-    let card = p.column_by_name("creditCard").unwrap().as_string::<i32>().value(row);
+    let card = p
+        .column_by_name("creditCard")
+        .unwrap()
+        .as_string::<i32>()
+        .value(row);
     assert_eq!(card.len(), 19);
-    let email = p.column_by_name("emailAddress").unwrap().as_string::<i32>().value(row);
+    let email = p
+        .column_by_name("emailAddress")
+        .unwrap()
+        .as_string::<i32>()
+        .value(row);
     assert!(email.ends_with(".com") && email.contains('@'), "{email}");
-    let state = p.column_by_name("state").unwrap().as_string::<i32>().value(row);
+    let state = p
+        .column_by_name("state")
+        .unwrap()
+        .as_string::<i32>()
+        .value(row);
     assert!(["AZ", "CA", "ID", "OR", "WA", "WY"].contains(&state));
 }
 
@@ -328,12 +397,22 @@ fn sizes_match_configured_averages() {
 fn events_num_is_respected() {
     for n in [1, 2, 5, 13] {
         let rows: usize = (0..n)
-            .map(|k| batches(&config(1_234), k, n, 100).iter().map(RecordBatch::num_rows).sum::<usize>())
+            .map(|k| {
+                batches(&config(1_234), k, n, 100)
+                    .iter()
+                    .map(RecordBatch::num_rows)
+                    .sum::<usize>()
+            })
             .sum();
         assert_eq!(rows, 1_234, "{n} splits");
     }
     // More splits than events: some splits are empty from the start.
-    assert!(NexmarkGenerator::new(config(3), 5, 8).unwrap().next_batch(10).is_none());
+    assert!(
+        NexmarkGenerator::new(config(3), 5, 8)
+            .unwrap()
+            .next_batch(10)
+            .is_none()
+    );
     let capped = NexmarkConfig {
         stop_at: Some(77),
         ..config(1_000)
@@ -349,7 +428,10 @@ fn events_num_is_respected() {
 #[test]
 fn options_are_validated() {
     let opts = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
     let err = NexmarkConfig::from_options(&opts(&[("events.num", "10"), ("events.nmu", "10")]))
         .unwrap_err();
@@ -358,7 +440,10 @@ fn options_are_validated() {
 
     let err = NexmarkConfig::from_options(&opts(&[("bid.proportion", "many")])).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("bid.proportion") && msg.contains("many"), "{msg}");
+    assert!(
+        msg.contains("bid.proportion") && msg.contains("many"),
+        "{msg}"
+    );
 
     let c = NexmarkConfig::from_options(&opts(&[
         ("connector", "nexmark"),

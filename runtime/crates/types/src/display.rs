@@ -2,8 +2,8 @@ use std::fmt::Write;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -55,9 +55,11 @@ impl FlinkFormatter {
             DataType::Int16 => write_display(out, array.as_primitive::<Int16Type>().value(row)),
             DataType::Int32 => write_display(out, array.as_primitive::<Int32Type>().value(row)),
             DataType::Int64 => write_display(out, array.as_primitive::<Int64Type>().value(row)),
-            DataType::Float32 => {
-                write_java_double(out, array.as_primitive::<Float32Type>().value(row) as f64, true)
-            }
+            DataType::Float32 => write_java_double(
+                out,
+                array.as_primitive::<Float32Type>().value(row) as f64,
+                true,
+            ),
             DataType::Float64 => {
                 write_java_double(out, array.as_primitive::<Float64Type>().value(row), false)
             }
@@ -278,7 +280,9 @@ pub(crate) fn write_java_double(out: &mut String, v: f64, single: bool) {
     } else {
         format!("{v:e}")
     };
-    let (mantissa, exp) = sci.split_once('e').expect("scientific format has an exponent");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("scientific format has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
