@@ -27,12 +27,12 @@ pub enum RunnelError {
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     /// Reading or writing a file failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done, with the path.
         context: String,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A bug: an operator panicked. The message says where; please report it.
     #[error("internal error (a bug in Runnel): {0}")]
@@ -41,14 +41,14 @@ pub enum RunnelError {
     #[error("job cancelled")]
     Cancelled,
     /// A subtask failed; the message names the vertex and subtask.
-    #[error("{vertex} (subtask {subtask}) failed: {source}")]
+    #[error("{vertex} (subtask {subtask}) failed: {cause}")]
     Task {
         /// Vertex name.
         vertex: String,
         /// Subtask index.
         subtask: u32,
         /// What went wrong.
-        source: Box<RunnelError>,
+        cause: Box<RunnelError>,
     },
 }
 
@@ -60,7 +60,7 @@ impl RunnelError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         RunnelError::Io {
             context: context.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -4,7 +4,7 @@
 mod blackhole;
 mod datagen;
 mod filesystem;
-// TEMP mod nexmark;
+mod nexmark;
 mod options;
 mod print;
 
@@ -69,7 +69,7 @@ pub fn create_source(table: &str, schema: SchemaRef, options: &TableOptions) -> 
     let connector = options.connector(table)?;
     let spec = match connector.as_str() {
         "datagen" => datagen::create(table, schema, options)?,
-        // TEMP "nexmark"
+        "nexmark" => nexmark::create(table, schema, options)?,
         "filesystem" => filesystem::create_source(table, schema, options)?,
         "print" | "blackhole" => {
             return Err(RunnelError::Connector(format!(

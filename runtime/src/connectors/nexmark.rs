@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use runnel_nexmark::{NexmarkConfig, NexmarkGenerator};
+use runnel_nexmark::{NexmarkConfig, NexmarkGenerator, schema as nexmark_schema};
 
 use super::{Source, SourcePoll, SourceSpec, TableOptions, factory};
 use crate::error::{Result, RunnelError};
@@ -39,7 +39,7 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
         .collect();
     let config = NexmarkConfig::from_options(&map)
         .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
-    let full = NexmarkGenerator::schema();
+    let full = nexmark_schema();
     let mut projection = Vec::new();
     for f in schema.fields() {
         let Ok(i) = full.index_of(f.name()) else {
@@ -64,12 +64,10 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
     Ok(SourceSpec {
         schema,
         factory: factory(move |ctx: &SubtaskContext| {
+            let generator = NexmarkGenerator::new(config.clone(), ctx.index as usize, ctx.parallelism as usize)
+                .map_err(|e| RunnelError::Connector(format!("nexmark source: {e}")))?;
             Ok(Box::new(NexmarkSource {
-                generator: NexmarkGenerator::new(
-                    config.clone(),
-                    ctx.index as usize,
-                    ctx.parallelism as usize,
-                ),
+                generator,
                 projection: projection.clone(),
                 schema: out_schema.clone(),
             }) as Box<dyn Source>)

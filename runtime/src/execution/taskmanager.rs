@@ -53,7 +53,7 @@ impl TaskManager {
                 Ok(Err(other)) => Err(RunnelError::Task {
                     vertex: name,
                     subtask,
-                    source: Box::new(other),
+                    cause: Box::new(other),
                 }),
                 Err(e) if e.is_cancelled() => Err(RunnelError::Cancelled),
                 Err(e) => {
@@ -66,7 +66,7 @@ impl TaskManager {
                     Err(RunnelError::Task {
                         vertex: name,
                         subtask,
-                        source: Box::new(RunnelError::Internal(msg)),
+                        cause: Box::new(RunnelError::Internal(msg)),
                     })
                 }
             };

@@ -34,8 +34,10 @@ const BID: i32 = 2;
 /// Most rows in one batch, and most `extra` bytes, so string offsets stay within 32 bits.
 const MAX_BATCH_ROWS: usize = 1 << 22;
 const MAX_BATCH_EXTRA_BYTES: usize = 1 << 30;
-/// Buffers kept for reuse: at most this many per element type, and none larger than this.
+/// Buffers tracked for reuse per element type (a batch has at most 14 of one type): lent out
+/// (held by consumers) and free (ready), and the largest one kept.
 const MAX_LENT: usize = 256;
+const MAX_FREE: usize = 32;
 const MAX_RECYCLED_BYTES: usize = 64 << 20;
 
 /// The Arrow schema of every batch: Flink's nexmark table without its computed `dateTime`.
@@ -412,7 +414,7 @@ impl<T: ArrowNativeType> Pool<T> {
             }
         }
         self.lent.drain(..self.lent.len().saturating_sub(MAX_LENT));
-        self.free.truncate(MAX_LENT / 2);
+        self.free.truncate(MAX_FREE);
     }
 }
 
