@@ -1,4 +1,4 @@
 -- Nexmark q0: pass-through.
-CREATE TABLE nexmark_q0 (auction BIGINT, bidder BIGINT, price BIGINT, dateTime TIMESTAMP(3), extra VARCHAR)
+CREATE TABLE nexmark_q0 (auction BIGINT, bidder BIGINT, price BIGINT, `dateTime` TIMESTAMP(3), extra VARCHAR)
 WITH ('connector' = 'print');
-INSERT INTO nexmark_q0 SELECT auction, bidder, price, dateTime, extra FROM bid;
+INSERT INTO nexmark_q0 SELECT auction, bidder, price, `dateTime`, extra FROM bid;

@@ -23,8 +23,15 @@ impl Source for NexmarkSource {
         match self.generator.next_batch(BATCH) {
             None => Ok(SourcePoll::End),
             Some(b) => {
-                let cols = self.projection.iter().map(|i| b.column(*i).clone()).collect();
-                Ok(SourcePoll::Batch(RecordBatch::try_new(self.schema.clone(), cols)?))
+                let cols = self
+                    .projection
+                    .iter()
+                    .map(|i| b.column(*i).clone())
+                    .collect();
+                Ok(SourcePoll::Batch(RecordBatch::try_new(
+                    self.schema.clone(),
+                    cols,
+                )?))
             }
         }
     }
@@ -46,7 +53,11 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
             return Err(RunnelError::Connector(format!(
                 "table `{table}`: the nexmark connector has no column `{}` (it provides: {})",
                 f.name(),
-                full.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                full.fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         if full.field(i).data_type() != f.data_type() {
@@ -64,8 +75,9 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
     Ok(SourceSpec {
         schema,
         factory: factory(move |ctx: &SubtaskContext| {
-            let generator = NexmarkGenerator::new(config.clone(), ctx.index as usize, ctx.parallelism as usize)
-                .map_err(|e| RunnelError::Connector(format!("nexmark source: {e}")))?;
+            let generator =
+                NexmarkGenerator::new(config.clone(), ctx.index as usize, ctx.parallelism as usize)
+                    .map_err(|e| RunnelError::Connector(format!("nexmark source: {e}")))?;
             Ok(Box::new(NexmarkSource {
                 generator,
                 projection: projection.clone(),

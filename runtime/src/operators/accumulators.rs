@@ -252,18 +252,21 @@ impl AggRuntime {
                 if col.is_null(row) {
                     return;
                 }
-                let key: Box<[u8]> = rows.row(row).as_ref().into();
-                let delta = if retract { -1 } else { 1 };
-                let count = seen.entry(key).or_insert(0);
-                let before = *count;
-                *count += delta;
-                let after = *count;
+                let key = rows.row(row);
+                let before = seen.get(key.as_ref()).copied().unwrap_or(0);
+                let after = before + if retract { -1 } else { 1 };
+                if after <= 0 {
+                    seen.remove(key.as_ref());
+                } else if before == 0 {
+                    seen.insert(key.as_ref().into(), after);
+                } else if let Some(c) = seen.get_mut(key.as_ref()) {
+                    *c = after;
+                }
                 if before == 0 && after > 0 {
                     inner.update_distinct(col, row, false);
-                } else if before > 0 && after == 0 {
+                } else if before > 0 && after <= 0 {
                     inner.update_distinct(col, row, true);
                 }
-                seen.retain(|_, c| *c != 0);
             }
         }
     }

@@ -54,7 +54,7 @@ pub struct Planned {
     /// The event-time attribute column, if the rows have one.
     pub rowtime: Option<usize>,
     /// Window columns (start, end, time) of a window TVF's output.
-    pub window: Option<(usize, usize, usize)>,
+    pub window: Option<(usize, usize, Option<usize>)>,
     /// A SESSION window TVF not yet aggregated: time column, gap and PARTITION BY columns.
     /// Its window columns exist only once a window aggregation computes the sessions.
     pub session: Option<(usize, i64, Vec<usize>)>,
@@ -990,7 +990,7 @@ impl<'a> Planner<'a> {
             scope,
         );
         p.rowtime = Some(n + 2);
-        p.window = Some((n, n + 1, n + 2));
+        p.window = Some((n, n + 1, Some(n + 2)));
         Ok(p)
     }
 
@@ -1416,7 +1416,7 @@ impl<'a> Planner<'a> {
         );
         p.updating = updating;
         p.rowtime = rowtime;
-        if let (Some(a), Some(b), Some(c)) = window {
+        if let (Some(a), Some(b), c) = window {
             p.window = Some((a, b, c));
         }
         Ok(p)
@@ -1571,18 +1571,14 @@ impl<'a> Planner<'a> {
         // Output scope: keys, window bounds and time, aggregates; bindings map the query's
         // expressions onto them.
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
-        let mut bindings: Vec<(Expr, usize)> = keys
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, k)| (k, i))
-            .collect();
+        let mut bindings = key_bindings(&keys, &input.scope, 0);
         let mut rowtime = None;
         let mut window = None;
         if windowed {
-            let wt_type = input.scope.columns[input.window.expect("window").2]
-                .data_type
-                .clone();
+            let wt_type = match input.window.expect("window").2 {
+                Some(c) => input.scope.columns[c].data_type.clone(),
+                None => DataType::Timestamp(TimeUnit::Millisecond, None),
+            };
             out_cols.push(ScopeColumn::new("$wt", wt_type, false));
             let (s, e, t) = (partition_columns, partition_columns + 1, key_columns);
             rowtime = Some(t);
@@ -1592,7 +1588,8 @@ impl<'a> Planner<'a> {
                 }
             } else {
                 let (ws, we, wt) = input.window.expect("window");
-                for (src, idx) in [(ws, s), (we, e), (wt, t)] {
+                for (src, idx) in [(Some(ws), s), (Some(we), e), (wt, t)] {
+                    let Some(src) = src else { continue };
                     let c = &input.scope.columns[src];
                     bindings.push((Expr::Identifier(Ident::new(&c.name)), idx));
                     if let Some(q) = &c.qualifier {
@@ -1602,7 +1599,7 @@ impl<'a> Planner<'a> {
                         ));
                     }
                 }
-                window = Some((s, e, t));
+                window = Some((s, e, Some(t)));
             }
         }
         for (i, (a, spec)) in aggs.iter().zip(&specs).enumerate() {
@@ -1861,12 +1858,7 @@ impl<'a> Planner<'a> {
             pre_scope.clone(),
         );
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
-        let mut bindings: Vec<(Expr, usize)> = keys
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, k)| (k, i + offset))
-            .collect();
+        let mut bindings = key_bindings(keys, &input.scope, offset);
         let (s, e, t) = (key_columns, key_columns + 1, key_columns + 2);
         out_cols.push(ScopeColumn::new(
             "$ws",
@@ -1938,7 +1930,7 @@ impl<'a> Planner<'a> {
         );
         p.rowtime = Some(t);
         p.window = if legacy.is_none() {
-            Some((s, e, t))
+            Some((s, e, Some(t)))
         } else {
             None
         };
@@ -2032,14 +2024,18 @@ fn track_window(
             w.0 = Some(dst);
         } else if src == e {
             w.1 = Some(dst);
-        } else if src == t {
+        } else if Some(src) == t {
             w.2 = Some(dst);
         }
     }
 }
 
-/// The column an expression names directly (`a`, `t.a`), if it does.
+/// The column an expression names directly (`a`, `t.a`, or an expression bound to a column
+/// such as an aggregate's `window_start`), if it does.
 fn plain_column(e: &Expr, scope: &Scope) -> Option<usize> {
+    if let Some((_, i)) = scope.bindings.iter().find(|(b, _)| b == e) {
+        return Some(*i);
+    }
     let (q, n) = match e {
         Expr::Identifier(i) => (None, &i.value),
         Expr::CompoundIdentifier(p) if p.len() == 2 => (Some(&p[0].value), &p[1].value),
@@ -2328,3 +2324,23 @@ fn push_global_key(global: bool, pre: &mut Vec<ExprRef>, cols: &mut Vec<ScopeCol
 
 /// A session window found in GROUP BY: time column, gap, and the legacy call if any.
 type SessionGrouping = (usize, i64, Option<(String, Expr)>);
+
+/// Bindings for GROUP BY keys at output columns `offset..`: the key as written, and for a plain
+/// column also its other spellings (`a` and `t.a`), so SELECT may name it either way.
+fn key_bindings(keys: &[Expr], scope: &Scope, offset: usize) -> Vec<(Expr, usize)> {
+    let mut out = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        out.push((k.clone(), i + offset));
+        if let Some(c) = plain_column(k, scope) {
+            let col = &scope.columns[c];
+            out.push((Expr::Identifier(Ident::new(&col.name)), i + offset));
+            if let Some(q) = &col.qualifier {
+                out.push((
+                    Expr::CompoundIdentifier(vec![Ident::new(q), Ident::new(&col.name)]),
+                    i + offset,
+                ));
+            }
+        }
+    }
+    out
+}

@@ -168,11 +168,24 @@ def mark(text):
     os.write(1, (text + "\n").encode())
 
 
+def expand_includes(path):
+    """Expands `-- !include <path>` lines (relative to the including file), as the Rust test does."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f.read().splitlines():
+            stripped = line.strip()
+            if stripped.startswith("-- !include "):
+                rel = stripped[len("-- !include "):].strip()
+                out.append(expand_includes(os.path.join(os.path.dirname(path), rel)))
+            else:
+                out.append(line + "\n")
+    return "".join(out)
+
+
 def run_case_worker(case_dir):
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    with open(os.path.join(case_dir, "job.sql"), encoding="utf-8") as f:
-        sql = f.read().replace("${CASE_DIR}", case_dir)
+    sql = expand_includes(os.path.join(case_dir, "job.sql")).replace("${CASE_DIR}", case_dir)
     stmts = split_statements(sql)
 
     settings = EnvironmentSettings.new_instance().in_streaming_mode().build()

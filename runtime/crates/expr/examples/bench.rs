@@ -1,3 +1,6 @@
+//! Rough per-row costs of common Nexmark-style expressions over 1M rows (not a test):
+//! `cargo run --release -p runnel-expr --example bench [filter]`; `REPS=n` repeats.
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,9 +12,16 @@ use sqlparser::parser::Parser;
 fn main() {
     let n = 1_000_000usize;
     let price: Int64Array = (0..n as i64).map(|i| Some(i % 10_000)).collect();
-    let ts: TimestampMillisecondArray = (0..n as i64).map(|i| Some(1_700_000_000_000 + i * 37)).collect();
+    let ts: TimestampMillisecondArray = (0..n as i64)
+        .map(|i| Some(1_700_000_000_000 + i * 37))
+        .collect();
     let url: StringArray = (0..n)
-        .map(|i| Some(format!("https://www.nexmark.com/abc/item.htm?query=1&channel_id={}", i % 1000)))
+        .map(|i| {
+            Some(format!(
+                "https://www.nexmark.com/abc/item.htm?query=1&channel_id={}",
+                i % 1000
+            ))
+        })
         .collect();
     let auction: Int64Array = (0..n as i64).map(Some).collect();
     let schema = Arc::new(Schema::new(vec![
@@ -22,11 +32,17 @@ fn main() {
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
-        vec![Arc::new(price), Arc::new(ts), Arc::new(url), Arc::new(auction)],
+        vec![
+            Arc::new(price),
+            Arc::new(ts),
+            Arc::new(url),
+            Arc::new(auction),
+        ],
     )
     .unwrap();
     let scope = Scope::from_schema(&schema, None);
     let ctx = CompileContext::default();
+    let only: Option<String> = std::env::args().nth(1);
     for text in [
         "price * 0.908",
         "auction % 123 = 0",
@@ -46,19 +62,26 @@ fn main() {
         "dateTime + INTERVAL '1' HOUR",
         "FLOOR(dateTime TO MINUTE)",
     ] {
-        let e = Parser::new(&FlinkDialect).try_with_sql(text).unwrap().parse_expr().unwrap();
+        if only.as_deref().is_some_and(|o| !text.contains(o)) {
+            continue;
+        }
+        let e = Parser::new(&FlinkDialect)
+            .try_with_sql(text)
+            .unwrap()
+            .parse_expr()
+            .unwrap();
         let c = compile(&e, &scope, &ctx).unwrap();
         let _ = c.evaluate(&batch).unwrap();
         let t = Instant::now();
         let cpu0 = cpu_ns();
-        for _ in 0..5 {
+        for _ in 0..reps() {
             let _ = c.evaluate(&batch).unwrap();
         }
         let cpu = cpu_ns() - cpu0;
         println!(
             "{:>8.1} cpu-ns/row {:>8.1} wall-ns/row  {text}",
-            cpu as f64 / (5 * n) as f64,
-            t.elapsed().as_nanos() as f64 / (5 * n) as f64
+            cpu as f64 / (reps() * n) as f64,
+            t.elapsed().as_nanos() as f64 / (reps() * n) as f64
         );
     }
 }
@@ -69,4 +92,11 @@ fn cpu_ns() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
         .unwrap_or(0)
+}
+
+fn reps() -> usize {
+    std::env::var("REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
 }

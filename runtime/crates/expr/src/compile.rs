@@ -1,6 +1,7 @@
 //! From `sqlparser` ASTs to physical expressions: name resolution, Flink's type derivation
 //! and implicit casts.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, new_null_array};
@@ -17,7 +18,7 @@ use crate::error::PlanError;
 use crate::functions;
 use crate::physical::{
     Arith, Case, Cast, CmpOp, Coalesce, Column, Compare, FieldAccess, InList, IsTest, Like, Logic,
-    Negate, Not, NullTest, ScalarValue, TemporalArith, literal_array, translate_like,
+    Negate, Not, NullTest, ScalarValue, Shared, TemporalArith, literal_array, translate_like,
 };
 use crate::types::{
     ArithOp, IntervalValue, arithmetic_type, at, common_type, integer_decimal, parse_interval,
@@ -27,12 +28,22 @@ use crate::{CompileContext, ExprRef, Scope};
 
 /// Compiles a scalar expression against the columns of `scope`, with Flink's typing rules.
 pub fn compile(expr: &Expr, scope: &Scope, ctx: &CompileContext) -> Result<ExprRef, PlanError> {
-    Compiler { scope, ctx }.compile(expr)
+    Compiler {
+        scope,
+        ctx,
+        root_text: expr.to_string(),
+        memo: RefCell::new(Vec::new()),
+    }
+    .compile(expr)
 }
 
 pub(crate) struct Compiler<'a> {
     pub scope: &'a Scope,
     pub ctx: &'a CompileContext,
+    /// The whole expression's text, to spot sub-expressions that occur more than once.
+    root_text: String,
+    /// Repeated sub-expressions compiled so far, shared so they evaluate once per batch.
+    memo: RefCell<Vec<(Expr, ExprRef)>>,
 }
 
 /// Structural equality ignoring spans (sqlparser ignores them) and identifier quoting.
@@ -89,6 +100,40 @@ impl Compiler<'_> {
                 }));
             }
         }
+        // Common sub-expressions: a costly call written twice (CASE WHEN HOUR(ts) >= 8 AND
+        // HOUR(ts) <= 18 ...) is evaluated once per batch.
+        let costly = matches!(
+            e,
+            Expr::Function(_)
+                | Expr::Extract { .. }
+                | Expr::Cast { .. }
+                | Expr::Substring { .. }
+                | Expr::Trim { .. }
+                | Expr::Ceil { .. }
+                | Expr::Floor { .. }
+                | Expr::Position { .. }
+                | Expr::Case { .. }
+        );
+        if costly {
+            let text = e.to_string();
+            if self.root_text.matches(text.as_str()).nth(1).is_some() {
+                if let Some((_, hit)) = self.memo.borrow().iter().find(|(x, _)| same_expr(x, e)) {
+                    return Ok(hit.clone());
+                }
+                let compiled = self.compile_uncached(e)?;
+                let shared: ExprRef = if compiled.literal_value().is_some() {
+                    compiled
+                } else {
+                    Arc::new(Shared::new(compiled))
+                };
+                self.memo.borrow_mut().push((e.clone(), shared.clone()));
+                return Ok(shared);
+            }
+        }
+        self.compile_uncached(e)
+    }
+
+    fn compile_uncached(&self, e: &Expr) -> Result<ExprRef, PlanError> {
         match e {
             Expr::Identifier(id) => self.resolve(std::slice::from_ref(id), e),
             Expr::CompoundIdentifier(ids) => self.resolve(ids, e),

@@ -162,8 +162,23 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     Some(NaiveDateTime::new(date, time))
 }
 
+const DIGIT_PAIRS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
 /// Writes `v` zero-padded to `width` digits without going through `format!` machinery.
 fn push_num<W: Write>(out: &mut W, v: i64, width: usize) -> std::fmt::Result {
+    if (0..100).contains(&v) && width <= 2 {
+        let i = v as usize * 2;
+        return if width == 2 || v >= 10 {
+            out.write_str(&DIGIT_PAIRS[i..i + 2])
+        } else {
+            out.write_str(&DIGIT_PAIRS[i + 1..i + 2])
+        };
+    }
+    if (1000..10_000).contains(&v) && width <= 4 {
+        let (hi, lo) = (v as usize / 100 * 2, v as usize % 100 * 2);
+        out.write_str(&DIGIT_PAIRS[hi..hi + 2])?;
+        return out.write_str(&DIGIT_PAIRS[lo..lo + 2]);
+    }
     if v < 0 {
         out.write_char('-')?;
     }
@@ -254,7 +269,10 @@ impl Parts {
     }
 
     pub(crate) fn from_millis(ms: i64) -> Parts {
-        Parts::from_secs(ms.div_euclid(1000), (ms.rem_euclid(1000) * 1_000_000) as u32)
+        Parts::from_secs(
+            ms.div_euclid(1000),
+            (ms.rem_euclid(1000) * 1_000_000) as u32,
+        )
     }
 }
 
@@ -301,7 +319,11 @@ impl DateParts for Parts {
 
 /// Writes `yyyy-MM-dd HH:mm:ss[.f..]` with `precision` fraction digits, as Flink's
 /// `CAST(timestamp AS STRING)`.
-pub(crate) fn write_sql_timestamp<W: Write>(p: &Parts, precision: u32, out: &mut W) -> std::fmt::Result {
+pub(crate) fn write_sql_timestamp<W: Write>(
+    p: &Parts,
+    precision: u32,
+    out: &mut W,
+) -> std::fmt::Result {
     push_num(out, p.year as i64, 4)?;
     out.write_char('-')?;
     push_num(out, p.month as i64, 2)?;
@@ -496,9 +518,11 @@ impl JavaFormat {
                     let name = DAYS[dt.date().weekday().num_days_from_monday() as usize];
                     out.write_str(if *full { name } else { &name[..3] })?
                 }
-                Item::DayOfWeekNumber => {
-                    push_num(out, dt.date().weekday().num_days_from_sunday() as i64 + 1, 1)?
-                }
+                Item::DayOfWeekNumber => push_num(
+                    out,
+                    dt.date().weekday().num_days_from_sunday() as i64 + 1,
+                    1,
+                )?,
                 Item::WeekOfYear(n) => push_num(out, dt.date().iso_week().week() as i64, *n)?,
                 Item::Quarter(n) => push_num(out, ((dt.mo() - 1) / 3 + 1) as i64, *n)?,
                 Item::Offset(n) => out.write_str(if *n >= 3 { "+00:00" } else { "+0000" })?,
@@ -713,7 +737,11 @@ mod tests {
     fn civil_dates() {
         for days in [-719_468i64, -1, 0, 59, 365, 11_016, 19_737, 2_932_896] {
             let d = epoch_date() + chrono::Duration::days(days);
-            assert_eq!(civil_from_days(days), (d.year(), d.month(), d.day()), "{days}");
+            assert_eq!(
+                civil_from_days(days),
+                (d.year(), d.month(), d.day()),
+                "{days}"
+            );
         }
         let p = Parts::from_millis(-1);
         assert_eq!((p.year, p.second, p.nanos), (1969, 59, 999_000_000));

@@ -144,22 +144,46 @@ fn operand(v: &ColumnarValue) -> Result<Operand<'_>, ExprError> {
             *s,
         ),
         DataType::Int8 => (
-            Cow::Owned(widen(&mut a.as_primitive::<Int8Type>().values().iter().map(|x| *x as i128))),
+            Cow::Owned(widen(
+                &mut a
+                    .as_primitive::<Int8Type>()
+                    .values()
+                    .iter()
+                    .map(|x| *x as i128),
+            )),
             3,
             0,
         ),
         DataType::Int16 => (
-            Cow::Owned(widen(&mut a.as_primitive::<Int16Type>().values().iter().map(|x| *x as i128))),
+            Cow::Owned(widen(
+                &mut a
+                    .as_primitive::<Int16Type>()
+                    .values()
+                    .iter()
+                    .map(|x| *x as i128),
+            )),
             5,
             0,
         ),
         DataType::Int32 => (
-            Cow::Owned(widen(&mut a.as_primitive::<Int32Type>().values().iter().map(|x| *x as i128))),
+            Cow::Owned(widen(
+                &mut a
+                    .as_primitive::<Int32Type>()
+                    .values()
+                    .iter()
+                    .map(|x| *x as i128),
+            )),
             10,
             0,
         ),
         DataType::Int64 => (
-            Cow::Owned(widen(&mut a.as_primitive::<Int64Type>().values().iter().map(|x| *x as i128))),
+            Cow::Owned(widen(
+                &mut a
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .map(|x| *x as i128),
+            )),
             19,
             0,
         ),
@@ -176,6 +200,92 @@ fn operand(v: &ColumnarValue) -> Result<Operand<'_>, ExprError> {
     })
 }
 
+fn precision_scale(dt: &DataType) -> Option<(i32, i32)> {
+    match dt {
+        DataType::Decimal128(p, s) => Some((*p as i32, *s as i32)),
+        DataType::Int8 => Some((3, 0)),
+        DataType::Int16 => Some((5, 0)),
+        DataType::Int32 => Some((10, 0)),
+        DataType::Int64 => Some((19, 0)),
+        _ => None,
+    }
+}
+
+fn map_native<T>(a: &ArrayRef, f: impl Fn(i128) -> i128) -> Vec<i128>
+where
+    T: arrow::datatypes::ArrowPrimitiveType,
+    T::Native: Into<i128>,
+{
+    a.as_primitive::<T>()
+        .values()
+        .iter()
+        .map(|v| f((*v).into()))
+        .collect()
+}
+
+/// `column op literal` (either order) when Flink's result type holds every result exactly:
+/// one pass over the column's native values, no overflow checks, no widened copy.
+fn exact_with_scalar(
+    op: ArithOp,
+    l: &ColumnarValue,
+    r: &ColumnarValue,
+    p: u8,
+    s: i8,
+) -> Option<Result<ArrayRef, ExprError>> {
+    if l.is_scalar() == r.is_scalar() {
+        return None;
+    }
+    let (p1, s1) = precision_scale(l.data_type())?;
+    let (p2, s2) = precision_scale(r.data_type())?;
+    let (p, s) = (p as i32, s as i32);
+    let exact = match op {
+        ArithOp::Add | ArithOp::Sub => s == s1.max(s2) && p == (p1 - s1).max(p2 - s2) + s + 1,
+        ArithOp::Mul => s == s1 + s2 && p == p1 + p2,
+        _ => false,
+    };
+    if !exact {
+        return None;
+    }
+    let (col, lit, col_left) = if r.is_scalar() {
+        (l, r, true)
+    } else {
+        (r, l, false)
+    };
+    let lit_op = operand(lit).ok()?;
+    if lit_op.nulls.as_ref().is_some_and(|nb| nb.is_null(0)) {
+        return None;
+    }
+    let k = lit_op.values[0];
+    let (col_scale, lit_scale) = if col_left { (s1, s2) } else { (s2, s1) };
+    let fc = pow10((s - col_scale) as u32);
+    let kk = k * pow10((s - lit_scale) as u32);
+    let a = col.array();
+    fn run<F: Fn(i128) -> i128>(a: &ArrayRef, f: F) -> Option<Vec<i128>> {
+        use arrow::datatypes::{Int8Type, Int16Type, Int32Type, Int64Type};
+        Some(match a.data_type() {
+            DataType::Int8 => map_native::<Int8Type>(a, f),
+            DataType::Int16 => map_native::<Int16Type>(a, f),
+            DataType::Int32 => map_native::<Int32Type>(a, f),
+            DataType::Int64 => map_native::<Int64Type>(a, f),
+            DataType::Decimal128(_, _) => map_native::<Decimal128Type>(a, f),
+            _ => return None,
+        })
+    }
+    let values = match (op, col_left) {
+        (ArithOp::Mul, _) => run(a, move |v| v.wrapping_mul(k)),
+        (ArithOp::Add, _) => run(a, move |v| v.wrapping_mul(fc).wrapping_add(kk)),
+        (ArithOp::Sub, true) => run(a, move |v| v.wrapping_mul(fc).wrapping_sub(kk)),
+        (ArithOp::Sub, false) => run(a, move |v| kk.wrapping_sub(v.wrapping_mul(fc))),
+        _ => None,
+    }?;
+    let arr = PrimitiveArray::<Decimal128Type>::new(ScalarBuffer::from(values), a.logical_nulls())
+        .with_precision_and_scale(p as u8, s as i8);
+    Some(
+        arr.map(|a| std::sync::Arc::new(a) as ArrayRef)
+            .map_err(Into::into),
+    )
+}
+
 /// `l op r` on DECIMAL (or integer) operands, arrays or scalars, giving DECIMAL(p, s).
 pub(crate) fn decimal_arith(
     op: ArithOp,
@@ -185,6 +295,9 @@ pub(crate) fn decimal_arith(
     s: i8,
     text: &str,
 ) -> Result<ArrayRef, ExprError> {
+    if let Some(done) = exact_with_scalar(op, l, r, p, s) {
+        return done;
+    }
     let lo = operand(l)?;
     let ro = operand(r)?;
     let (ls, rs) = (lo.scalar, ro.scalar);
@@ -222,7 +335,13 @@ pub(crate) fn decimal_arith(
         b.set_bit(i, false);
     };
     let bound = if p > 38 { i128::MAX } else { pow10(p as u32) };
-    let scale_up = |from: i8| if s >= from { Some(pow10((s - from) as u32)) } else { None };
+    let scale_up = |from: i8| {
+        if s >= from {
+            Some(pow10((s - from) as u32))
+        } else {
+            None
+        }
+    };
     // Whether Flink's result type holds every possible result exactly (no adjustment to 38
     // digits happened): then no overflow check is needed at all.
     let exact = match op {
@@ -263,10 +382,13 @@ pub(crate) fn decimal_arith(
             for i in 0..n {
                 let a = lvals[if ls { 0 } else { i }];
                 let b = rvals[if rs { 0 } else { i }];
-                let v = a
-                    .checked_mul(fa)
-                    .zip(b.checked_mul(fb))
-                    .and_then(|(x, y)| if sub { x.checked_sub(y) } else { x.checked_add(y) });
+                let v = a.checked_mul(fa).zip(b.checked_mul(fb)).and_then(|(x, y)| {
+                    if sub {
+                        x.checked_sub(y)
+                    } else {
+                        x.checked_add(y)
+                    }
+                });
                 match v {
                     Some(v) if v.unsigned_abs() < bound as u128 => values.push(v),
                     _ => {
@@ -312,8 +434,8 @@ pub(crate) fn decimal_arith(
         None => input_nulls,
         Some(mut b) => NullBuffer::union(input_nulls.as_ref(), Some(&NullBuffer::new(b.finish()))),
     };
-    let arr: Decimal128Array = PrimitiveArray::new(ScalarBuffer::from(values), nulls)
-        .with_precision_and_scale(p, s)?;
+    let arr: Decimal128Array =
+        PrimitiveArray::new(ScalarBuffer::from(values), nulls).with_precision_and_scale(p, s)?;
     Ok(std::sync::Arc::new(arr))
 }
 

@@ -1277,17 +1277,27 @@ pub(crate) fn call(
                     let ts_scalar = vals[0].is_scalar();
                     let ts = ts.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
                     let p = StrArg::new(&vals[1]);
-                    out_array(build_strings(n, |i, buf| {
+                    // Formats straight into the output buffer: no per-row copies.
+                    let mut b = StringBuilder::with_capacity(n, n * 12);
+                    for i in 0..n {
                         let j = if ts_scalar { 0 } else { i };
                         if ts.is_null(j) {
-                            return false;
+                            b.append_null();
+                            continue;
                         }
                         let dt = crate::datetime::Parts::from_millis(ts.value(j));
-                        f.with(p.get(i), |fmt| match fmt {
-                            Some(fmt) => fmt.format(&dt, buf).is_ok(),
+                        let ok = f.with(p.get(i), |fmt| match fmt {
+                            Some(fmt) => fmt.format(&dt, &mut b).is_ok(),
                             None => false,
-                        })
-                    }))
+                        });
+                        if ok {
+                            b.append_value("");
+                        } else {
+                            // A NULL or invalid per-row pattern: redo the batch row by row.
+                            return date_format_slow(ts, ts_scalar, &p, &f, n);
+                        }
+                    }
+                    out_array(Arc::new(b.finish()))
                 },
             ))
         }
@@ -1498,6 +1508,52 @@ pub(crate) fn call(
                 })
             }))
         }
+        // ---------------------------------------------------------------- JSON
+        "JSON_VALUE" | "JSON_QUERY" | "JSON_EXISTS" => {
+            arity(name, &args, 2, 2, e)?;
+            let doc = c.to_string_arg(args[0].clone(), name, e)?;
+            let path = match literal_str(&args[1]) {
+                Some(Some(p)) => crate::json::parse_path(&p)
+                    .map_err(|m| PlanError::Invalid(format!("{m} in `{e}`{}", at(e))))?,
+                _ => {
+                    return Err(PlanError::Unsupported(format!(
+                        "{name} needs a literal JSON path in `{e}`{}",
+                        at(e)
+                    )));
+                }
+            };
+            let kind = name.to_string();
+            let t = if kind == "JSON_EXISTS" {
+                DataType::Boolean
+            } else {
+                DataType::Utf8
+            };
+            Ok(new_fn(name, vec![doc], t, true, move |vals, n| {
+                let d = StrArg::new(&vals[0]);
+                let parse = |i: usize| -> Option<serde_json::Value> {
+                    serde_json::from_str(d.get(i)?).ok()
+                };
+                if kind == "JSON_EXISTS" {
+                    return out_array(build_bool(n, |i| {
+                        d.get(i)?;
+                        Some(parse(i).is_some_and(|v| crate::json::lookup(&v, &path).is_some()))
+                    }));
+                }
+                let query = kind == "JSON_QUERY";
+                out_array(build_strings(n, |i, buf| {
+                    let Some(v) = parse(i) else { return false };
+                    match crate::json::lookup(&v, &path) {
+                        Some(x) if query && (x.is_object() || x.is_array()) => {
+                            buf.push_str(&x.to_string());
+                            true
+                        }
+                        Some(_) if query => false,
+                        Some(x) => crate::json::scalar_text(x, buf),
+                        None => false,
+                    }
+                }))
+            }))
+        }
         // ---------------------------------------------------------------- collections
         "ARRAY" => {
             let t = c.common_of(&args, "ARRAY", e)?;
@@ -1677,6 +1733,27 @@ pub(crate) fn fit_length(
         return Ok(literal_array(out.array().clone()));
     }
     Ok(new_fn("CAST", vec![x], DataType::Utf8, nullable, f))
+}
+
+/// DATE_FORMAT with a per-row pattern that may be NULL or invalid (then the row is NULL).
+fn date_format_slow(
+    ts: &PrimitiveArray<arrow::datatypes::TimestampMillisecondType>,
+    ts_scalar: bool,
+    p: &StrArg,
+    f: &FormatArg,
+    n: usize,
+) -> Result<ColumnarValue, ExprError> {
+    out_array(build_strings(n, |i, buf| {
+        let j = if ts_scalar { 0 } else { i };
+        if ts.is_null(j) {
+            return false;
+        }
+        let dt = crate::datetime::Parts::from_millis(ts.value(j));
+        f.with(p.get(i), |fmt| match fmt {
+            Some(fmt) => fmt.format(&dt, buf).is_ok(),
+            None => false,
+        })
+    }))
 }
 
 fn char_slice(s: &str, start: usize, end: usize) -> &str {

@@ -6,6 +6,8 @@
 //! types, inserts the implicit casts Flink would insert, and returns an [`ExprRef`] whose
 //! [`PhysicalExpr::evaluate`] runs vectorised Arrow kernels.
 
+#![warn(missing_docs)]
+
 mod cast;
 mod compile;
 mod datetime;
@@ -13,6 +15,7 @@ mod decimal;
 mod dialect;
 mod error;
 mod functions;
+mod json;
 mod physical;
 mod types;
 

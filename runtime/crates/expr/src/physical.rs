@@ -1171,3 +1171,60 @@ impl PhysicalExpr for Like {
         Ok(wrap(Arc::new(out), scalar))
     }
 }
+
+/// A sub-expression used more than once in an expression: evaluated once per batch, the
+/// result kept for the other uses (keyed by the batch's column arrays, which the cache holds
+/// alive, so a match is always the same data).
+pub(crate) struct Shared {
+    inner: ExprRef,
+    last: std::sync::Mutex<Option<(RecordBatch, ColumnarValue)>>,
+}
+
+impl Shared {
+    pub(crate) fn new(inner: ExprRef) -> Shared {
+        Shared {
+            inner,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+fn same_batch(a: &RecordBatch, b: &RecordBatch) -> bool {
+    a.num_rows() == b.num_rows()
+        && a.num_columns() == b.num_columns()
+        && a.columns()
+            .iter()
+            .zip(b.columns())
+            .all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Shared({:?})", self.inner)
+    }
+}
+
+impl PhysicalExpr for Shared {
+    fn data_type(&self) -> &DataType {
+        self.inner.data_type()
+    }
+    fn nullable(&self) -> bool {
+        self.inner.nullable()
+    }
+    fn evaluate_value(&self, batch: &RecordBatch) -> Result<ColumnarValue, ExprError> {
+        {
+            let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((b, v)) = last.as_ref()
+                && same_batch(b, batch)
+            {
+                return Ok(v.clone());
+            }
+        }
+        let v = self.inner.evaluate_value(batch)?;
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((batch.clone(), v.clone()));
+        Ok(v)
+    }
+    fn literal_value(&self) -> Option<&ArrayRef> {
+        self.inner.literal_value()
+    }
+}

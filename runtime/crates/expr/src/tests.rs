@@ -290,7 +290,10 @@ fn division_by_zero_in_unreached_rows_is_fine() {
     );
     assert_eq!(vals("IF(b = 0, 0, a / b)"), s(&["0", "0", "NULL", "3"]));
     assert_eq!(vals("a / NULLIF(b, 0)"), s(&["0", "NULL", "NULL", "3"]));
-    assert_eq!(vals("COALESCE(a / NULLIF(b, 0), -1)"), s(&["0", "-1", "-1", "3"]));
+    assert_eq!(
+        vals("COALESCE(a / NULLIF(b, 0), -1)"),
+        s(&["0", "-1", "-1", "3"])
+    );
 }
 
 #[test]
@@ -300,6 +303,22 @@ fn decimal_arithmetic_types() {
         vals("big * price"),
         s(&["15.000", "-2.724", "NULL", "NULL"])
     );
+    assert_eq!(
+        vals("0.908 * big"),
+        s(&["9.080", "-2.724", "4.540", "NULL"])
+    );
+    assert_eq!(vals("big - 0.5"), s(&["9.5", "-3.5", "4.5", "NULL"]));
+    assert_eq!(vals("1.5 - price"), s(&["0.000", "0.592", "NULL", "3.750"]));
+    assert_eq!(
+        vals("price + big"),
+        s(&["11.500", "-2.092", "NULL", "NULL"])
+    );
+    assert_eq!(
+        vals("price * price"),
+        s(&["2.250000", "0.824464", "NULL", "5.062500"])
+    );
+    assert_eq!(vals("price - a"), s(&["0.500", "-1.092", "NULL", "-9.250"]));
+    assert_eq!(vals("big % 0.7"), s(&["0.2", "-0.2", "0.1", "NULL"]));
     assert_eq!(eval("price + price").1, DataType::Decimal128(5, 3));
     assert_eq!(eval("price + a").1, DataType::Decimal128(14, 3));
     // division scale = max(6, s1 + p2 + 1)
@@ -504,8 +523,14 @@ fn casts_follow_flink() {
     );
     assert_eq!(one("CAST('abcdef' AS VARCHAR(3))"), "abc");
     assert_eq!(one("CAST('ab' AS CHAR(4)) || '|'"), "ab  |");
-    assert_eq!(vals("CAST(s AS VARCHAR(2))"), s(&["he", "a,", "NULL", "Fl"]));
-    assert_eq!(one("CAST(99999999999999999999999999999999999999 AS DECIMAL(38, 0)) + 1"), "NULL");
+    assert_eq!(
+        vals("CAST(s AS VARCHAR(2))"),
+        s(&["he", "a,", "NULL", "Fl"])
+    );
+    assert_eq!(
+        one("CAST(99999999999999999999999999999999999999 AS DECIMAL(38, 0)) + 1"),
+        "NULL"
+    );
     assert_eq!(one("CAST(12.345 AS DECIMAL(2, 1))"), "NULL");
     assert_eq!(one("CAST(123 AS DECIMAL(2, 0))"), "NULL");
     assert_eq!(one("CAST(1.5E0 AS DECIMAL(1, 1))"), "NULL");
@@ -613,6 +638,17 @@ fn time_functions() {
         ])
     );
     assert_eq!(vals("DATE_FORMAT(ts, 'yyyyMMdd')")[0], "20240115");
+    assert_eq!(
+        vals("DATE_FORMAT(ts, CAST(NULL AS STRING))"),
+        s(&["NULL"; 4])
+    );
+    // per-row patterns; an invalid one (the letter b) gives NULL
+    assert_eq!(vals("DATE_FORMAT(ts, s)")[1], "NULL");
+    assert_eq!(vals("DATE_FORMAT(ts, CONCAT(s, ' yyyy'))")[0], "NULL");
+    assert_eq!(
+        vals("DATE_FORMAT(ts, CONCAT('yyyy', SUBSTR(s, 99)))")[0],
+        "2024"
+    );
     assert_eq!(vals("DATE_FORMAT(ts, 'HH:mm:ss.SSS')")[0], "10:30:45.123");
     assert_eq!(
         vals("DATE_FORMAT(ts, 'EEE, d MMM yyyy')")[0],
@@ -833,4 +869,82 @@ fn scalar_inputs_stay_cheap_and_correct() {
     // All-constant expressions are evaluated once and expanded to the batch.
     assert_eq!(vals("1 + 2 * 3"), s(&["7"; 4]));
     assert_eq!(vals("UPPER('x') || 'y'"), s(&["Xy"; 4]));
+}
+
+#[test]
+fn repeated_subexpressions_are_shared_but_never_stale() {
+    let text = "CASE WHEN HOUR(ts) >= 8 AND HOUR(ts) <= 18 THEN 'day' WHEN HOUR(ts) IS NULL THEN 'none' ELSE 'night' END";
+    assert_eq!(vals(text), s(&["day", "night", "none", "night"]));
+    let b = batch();
+    let e = compile(&parse("HOUR(ts) * 100 + HOUR(ts)"), &scope(&b), &ctx()).unwrap();
+    assert_eq!(
+        render(&e.evaluate(&b).unwrap()),
+        s(&["1010", "0", "NULL", "2323"])
+    );
+    let tail = b.slice(1, 3);
+    assert_eq!(
+        render(&e.evaluate(&tail).unwrap()),
+        s(&["0", "NULL", "2323"])
+    );
+    let other = RecordBatch::try_new(
+        b.schema(),
+        b.columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 6 {
+                    Arc::new(TimestampMillisecondArray::from(vec![Some(3_600_000); 4])) as ArrayRef
+                } else {
+                    c.clone()
+                }
+            })
+            .collect(),
+    )
+    .unwrap();
+    assert_eq!(render(&e.evaluate(&other).unwrap()), s(&["101"; 4]));
+    assert_eq!(render(&e.evaluate(&b).unwrap())[0], "1010");
+}
+
+#[test]
+fn json_functions() {
+    let doc = r#"'{"a": {"b": [1, 2.5, "x"], "t": true, "n": null}}'"#;
+    assert_eq!(one(&format!("JSON_VALUE({doc}, '$.a.b[2]')")), "x");
+    assert_eq!(one(&format!("JSON_VALUE({doc}, '$.a.b[1]')")), "2.5");
+    assert_eq!(one(&format!("JSON_VALUE({doc}, '$.a.t')")), "true");
+    assert_eq!(one(&format!("JSON_VALUE({doc}, '$.a.n')")), "NULL");
+    assert_eq!(one(&format!("JSON_VALUE({doc}, '$.a.b')")), "NULL");
+    assert_eq!(one(&format!("JSON_VALUE({doc}, '$.missing')")), "NULL");
+    assert_eq!(one(&format!("JSON_QUERY({doc}, '$.a.b')")), "[1,2.5,\"x\"]");
+    assert_eq!(one(&format!("JSON_EXISTS({doc}, '$.a.n')")), "true");
+    assert_eq!(one(&format!("JSON_EXISTS({doc}, '$.a.z')")), "false");
+    assert_eq!(one("JSON_VALUE('not json', '$.a')"), "NULL");
+}
+
+#[test]
+fn more_temporal_cases() {
+    assert_eq!(
+        one("TIMESTAMPADD(MONTH, 1, DATE '2024-01-31')"),
+        "2024-02-29"
+    );
+    assert_eq!(
+        one("TO_TIMESTAMP_LTZ('2024-01-01 08:00:00', 'yyyy-MM-dd HH:mm:ss')"),
+        "2024-01-01 08:00:00.000"
+    );
+    assert_eq!(
+        one("CAST(TIMESTAMP '2024-01-01 10:00:00.5' AS DATE)"),
+        "2024-01-01"
+    );
+    assert_eq!(
+        one("CAST(DATE '2024-01-01' AS TIMESTAMP(3))"),
+        "2024-01-01 00:00:00.000"
+    );
+    assert_eq!(
+        one("EXTRACT(MILLISECOND FROM TIMESTAMP '2024-01-01 10:00:07.250')"),
+        "7250"
+    );
+    assert_eq!(
+        vals("CAST(ts AS TIMESTAMP_LTZ(3)) = ltz"),
+        s(&["true", "true", "NULL", "true"])
+    );
+    assert_eq!(one("DATE '2024-03-01' - INTERVAL '1' DAY"), "2024-02-29");
 }

@@ -36,6 +36,9 @@ pub(crate) const NUM_CHANNELS: u64 = 10_000;
 
 const POOL_LEN: usize = 64 << 10;
 
+/// Steps per power of ten in [`Tables::price_steps`].
+pub(crate) const PRICE_STEPS: usize = 1024;
+
 /// Nexmark's shortest random word.
 const MIN_WORD_LEN: u64 = 3;
 
@@ -89,7 +92,8 @@ pub(crate) fn push_extra(
         return;
     }
     let want = desired_average - current_size;
-    let delta = (want as f64 * 0.2).round() as usize;
+    // round(want × 0.2), halves up like Java's Math.round.
+    let delta = (2 * want + 5) / 10;
     let len = want - delta
         + if delta == 0 {
             0
@@ -121,6 +125,8 @@ pub(crate) struct Tables {
     pub(crate) channels: Arena,
     /// The non-hot channels' urls, index-aligned with `channels`.
     pub(crate) urls: Arena,
+    /// 10^(i / PRICE_STEPS) for i in 0..PRICE_STEPS, for prices.
+    pub(crate) price_steps: Vec<f64>,
 }
 
 /// Strings stored back to back, so looking one up touches one contiguous block.
@@ -154,7 +160,7 @@ pub(crate) fn tables() -> &'static Tables {
 }
 
 fn build_tables() -> Tables {
-    let mut rng = Rng::seeded(0x5EED_0F_7AB1E5);
+    let mut rng = Rng::seeded(0x5EED_0F7A_B1E5);
     let mut pool = Vec::with_capacity(POOL_LEN);
     while pool.len() < POOL_LEN {
         for b in rng.next_u64().to_le_bytes() {
@@ -173,11 +179,15 @@ fn build_tables() -> Tables {
         urls.push(&url);
         channels.push(format!("channel-{i}").as_bytes());
     }
+    let price_steps = (0..PRICE_STEPS)
+        .map(|i| 10f64.powf(i as f64 / PRICE_STEPS as f64))
+        .collect();
     Tables {
         pool,
         hot_urls,
         channels,
         urls,
+        price_steps,
     }
 }
 

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
-use arrow::array::{Array, AsArray, StructArray};
-use arrow::compute::{concat_batches, interleave_record_batch};
+use arrow::array::{Array, AsArray, StructArray, UInt32Array};
+use arrow::compute::{concat_batches, interleave_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 use runnel_nexmark::{NexmarkConfig, NexmarkError, NexmarkGenerator, schema};
@@ -157,8 +157,8 @@ fn only_the_matching_struct_is_non_null() {
     let types = event_types(&b);
     for (i, name) in ["person", "auction", "bid"].iter().enumerate() {
         let s = strukt(&b, name);
-        for row in 0..b.num_rows() {
-            let valid = types[row] == i as i32;
+        for (row, &kind) in types.iter().enumerate() {
+            let valid = kind == i as i32;
             assert_eq!(s.is_valid(row), valid, "{name} row {row}");
             for child in s.columns() {
                 assert_eq!(child.is_valid(row), valid, "{name} child, row {row}");
@@ -462,4 +462,33 @@ fn options_are_validated() {
         ..config(10)
     };
     assert!(NexmarkGenerator::new(bad, 0, 1).is_err());
+}
+
+#[test]
+fn reused_memory_never_changes_held_batches() {
+    let c = config(60_000);
+    let expected = all(&c, 0, 1, 1000);
+    let mut g = NexmarkGenerator::new(c, 0, 1).unwrap();
+    let held = g.next_batch(1000).unwrap();
+    // A projection of one child keeps only part of a batch alive.
+    let held_child = strukt(&g.next_batch(1000).unwrap(), "bid")
+        .column(6)
+        .clone();
+    // Batches dropped right away: their memory is reused for later ones.
+    let mut copies = Vec::new();
+    while let Some(b) = g.next_batch(1000) {
+        let all_rows = UInt32Array::from_iter_values(0..b.num_rows() as u32);
+        copies.push(take_record_batch(&b, &all_rows).unwrap());
+    }
+    assert_eq!(held, expected.slice(0, 1000));
+    assert_eq!(
+        &held_child,
+        strukt(&expected.slice(1000, 1000), "bid").column(6)
+    );
+    let mut rows = 2000;
+    for copy in &copies {
+        assert_eq!(copy, &expected.slice(rows, copy.num_rows()));
+        rows += copy.num_rows();
+    }
+    assert_eq!(rows, 60_000);
 }

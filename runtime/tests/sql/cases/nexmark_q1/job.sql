@@ -1,0 +1,5 @@
+-- Nexmark q1 (Flink's Nexmark SQL, examples/nexmark/q1.sql) over the golden event file,
+-- which Runnel's nexmark source wrote (nexmark/write-events.sql).
+-- !include ../../nexmark/source.sql
+-- !include ../../../../../examples/nexmark/views.sql
+-- !include ../../../../../examples/nexmark/q1.sql

@@ -1,0 +1,8 @@
+-- Nexmark q4 (Flink's Nexmark SQL, examples/nexmark/q4.sql) over the golden event file,
+-- which Runnel's nexmark source wrote (nexmark/write-events.sql).
+-- The join feeding two aggregates makes the intermediate updates depend on how the auction and
+-- bid streams interleave, in Flink as in Runnel; the final result is what both must agree on.
+-- compare: final
+-- !include ../../nexmark/source.sql
+-- !include ../../../../../examples/nexmark/views.sql
+-- !include ../../../../../examples/nexmark/q4.sql
