@@ -70,7 +70,7 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
         }
         projection.push(i);
     }
-    let bounded = config.events_num > 0;
+    let bounded = config.total_events().is_some();
     let out_schema = schema.clone();
     Ok(SourceSpec {
         schema,
