@@ -72,6 +72,9 @@ pub struct Vertex {
     pub chain_names: Vec<String>,
     /// Schema of the records the vertex emits.
     pub output_schema: SchemaRef,
+    /// For a source: how many leading chain operators belong to the table scan itself
+    /// (computed columns, watermarks), so scans of one table can be shared by several readers.
+    pub scan_ops: usize,
 }
 
 /// A directed edge: records of `source` flow to input `input` of `target`.

@@ -1,6 +1,8 @@
+use std::sync::Arc;
+
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, new_null_array};
 use arrow::datatypes::SchemaRef;
-use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+use arrow::row::{RowConverter, Rows, SortField};
 use runnel_expr::ExprRef;
 use runnel_types::{ChangeBatch, RowKind};
 
@@ -51,13 +53,16 @@ pub struct JoinSpec {
     pub output_schema: SchemaRef,
 }
 
-/// One stored row of a side, with its multiplicity and, on an outer side, how many rows of
-/// the other side it currently matches.
+/// How often a row is stored on its side and, on an outer side, how many rows of the other
+/// side it currently matches.
+#[derive(Default)]
 struct Stored {
-    row: OwnedRow,
     count: i64,
     matches: i64,
 }
+
+/// The rows of one key on one side, by their bytes (Arrow row format).
+type SideRows = hashbrown::HashMap<Arc<[u8]>, Stored>;
 
 /// A regular (non-windowed) streaming join, like Flink's `StreamingJoinOperator`: each side's
 /// rows live in keyed state; a row joins with the other side's rows of its key, and
@@ -66,8 +71,8 @@ struct Stored {
 pub struct Join {
     spec: JoinSpec,
     convs: [RowConverter; 2],
-    null_rows: [OwnedRow; 2],
-    state: [KeyedState<Vec<Stored>>; 2],
+    null_rows: [Arc<[u8]>; 2],
+    state: [KeyedState<SideRows>; 2],
     max_parallelism: u32,
     hashes: Vec<u64>,
 }
@@ -82,18 +87,24 @@ fn converter(schema: &SchemaRef) -> Result<RowConverter> {
     )?)
 }
 
-fn null_row(conv: &RowConverter, schema: &SchemaRef) -> Result<OwnedRow> {
+fn null_row(conv: &RowConverter, schema: &SchemaRef) -> Result<Arc<[u8]>> {
     let cols: Vec<ArrayRef> = schema
         .fields()
         .iter()
         .map(|f| new_null_array(f.data_type(), 1))
         .collect();
-    Ok(conv.convert_columns(&cols)?.row(0).owned())
+    Ok(conv.convert_columns(&cols)?.row(0).as_ref().into())
 }
 
-struct Pending {
-    /// Output rows as (left row, right row, kind).
-    rows: Vec<(OwnedRow, OwnedRow, RowKind)>,
+/// Output rows as (left row, right row, kind).
+type Pending = Vec<(Arc<[u8]>, Arc<[u8]>, RowKind)>;
+
+fn push(p: &mut Pending, side: usize, mine: &Arc<[u8]>, theirs: &Arc<[u8]>, kind: RowKind) {
+    if side == 0 {
+        p.push((mine.clone(), theirs.clone(), kind));
+    } else {
+        p.push((theirs.clone(), mine.clone(), kind));
+    }
 }
 
 impl Join {
@@ -129,7 +140,7 @@ impl Join {
         &self,
         side: usize,
         batch: &RecordBatch,
-        pairs: &[(u32, OwnedRow)],
+        pairs: &[(u32, Arc<[u8]>)],
     ) -> Result<Vec<bool>> {
         let Some(cond) = &self.spec.condition else {
             return Ok(vec![true; pairs.len()]);
@@ -144,7 +155,8 @@ impl Join {
             .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
             .collect::<std::result::Result<_, _>>()?;
         let other = 1 - side;
-        let theirs = self.convs[other].convert_rows(pairs.iter().map(|p| p.1.row()))?;
+        let parser = self.convs[other].parser();
+        let theirs = self.convs[other].convert_rows(pairs.iter().map(|p| parser.parse(&p.1)))?;
         let cols = if side == 0 {
             [mine, theirs].concat()
         } else {
@@ -184,77 +196,65 @@ impl Join {
             .collect();
 
         // Candidate pairs from the other side's state, then the residual condition, vectorized.
-        let mut pairs: Vec<(u32, OwnedRow)> = Vec::new();
+        let mut pairs: Vec<(u32, Arc<[u8]>)> = Vec::new();
         let mut spans = Vec::with_capacity(n);
         for (r, is_null) in null_key.iter().enumerate() {
             let start = pairs.len();
             if !is_null {
                 let h = self.hashes[r];
                 let kg = assign_key_group(h, self.max_parallelism);
-                if let Some(list) = self.state[other].get_mut(kg, h, keys.row(r).as_ref()) {
-                    for s in list.iter() {
-                        pairs.push((r as u32, s.row.clone()));
-                    }
+                if let Some(map) = self.state[other].get_mut(kg, h, keys.row(r).as_ref()) {
+                    pairs.extend(map.keys().map(|k| (r as u32, k.clone())));
                 }
             }
             spans.push(start..pairs.len());
         }
         let ok = self.check(side, &batch.data, &pairs)?;
 
-        let mut p = Pending { rows: Vec::new() };
+        let mut p: Pending = Vec::new();
         let outer_me = self.spec.join_type.outer(side);
         let outer_other = self.spec.join_type.outer(other);
         for r in 0..n {
             let accumulate = batch.kind(r).is_accumulate();
-            let me = rows.row(r).owned();
+            let me: Arc<[u8]> = rows.row(r).as_ref().into();
             let h = self.hashes[r];
             let kg = assign_key_group(h, self.max_parallelism);
             let key = keys.row(r);
-            let matched: Vec<usize> = spans[r].clone().filter(|i| ok[*i]).collect();
-            // Update the other side's association counts and emit.
-            if !null_key[r] && !matched.is_empty() {
-                let list = self.state[other]
+            let mut match_count = 0i64;
+            let mut matched_any = false;
+            // Emit against the other side, updating its association counts.
+            if !null_key[r] && spans[r].clone().any(|i| ok[i]) {
+                let map = self.state[other]
                     .get_mut(kg, h, key.as_ref())
                     .expect("candidates came from state");
-                for i in &matched {
-                    let their = &pairs[*i].1;
-                    let Some(s) = list.iter_mut().find(|s| s.row.row() == their.row()) else {
+                for i in spans[r].clone().filter(|i| ok[*i]) {
+                    let theirs = &pairs[i].1;
+                    let Some(s) = map.get_mut(theirs) else {
                         continue;
                     };
-                    let reps = s.count;
-                    for _ in 0..reps {
+                    matched_any = true;
+                    match_count += s.count;
+                    for _ in 0..s.count {
                         if accumulate {
                             if outer_other && s.matches == 0 {
-                                Self::emit_static(
-                                    other,
-                                    s.row.clone(),
-                                    self.null_rows[side].clone(),
-                                    RowKind::Delete,
+                                push(
                                     &mut p,
+                                    other,
+                                    theirs,
+                                    &self.null_rows[side],
+                                    RowKind::Delete,
                                 );
                             }
-                            Self::emit_static(
-                                side,
-                                me.clone(),
-                                s.row.clone(),
-                                RowKind::Insert,
-                                &mut p,
-                            );
+                            push(&mut p, side, &me, theirs, RowKind::Insert);
                         } else {
-                            Self::emit_static(
-                                side,
-                                me.clone(),
-                                s.row.clone(),
-                                RowKind::Delete,
-                                &mut p,
-                            );
+                            push(&mut p, side, &me, theirs, RowKind::Delete);
                             if outer_other && s.matches == 1 {
-                                Self::emit_static(
-                                    other,
-                                    s.row.clone(),
-                                    self.null_rows[side].clone(),
-                                    RowKind::Insert,
+                                push(
                                     &mut p,
+                                    other,
+                                    theirs,
+                                    &self.null_rows[side],
+                                    RowKind::Insert,
                                 );
                             }
                         }
@@ -262,56 +262,34 @@ impl Join {
                     s.matches += if accumulate { 1 } else { -1 };
                 }
             }
-            if outer_me && matched.is_empty() {
+            if outer_me && !matched_any {
                 let kind = if accumulate {
                     RowKind::Insert
                 } else {
                     RowKind::Delete
                 };
-                Self::emit_static(
-                    side,
-                    me.clone(),
-                    self.null_rows[other].clone(),
-                    kind,
-                    &mut p,
-                );
+                push(&mut p, side, &me, &self.null_rows[other], kind);
             }
             // Update this side's state.
             if null_key[r] {
                 continue;
             }
-            let match_count = matched
-                .iter()
-                .map(|i| {
-                    let their = &pairs[*i].1;
-                    self.state[other]
-                        .get_mut(kg, h, key.as_ref())
-                        .and_then(|l| {
-                            l.iter()
-                                .find(|s| s.row.row() == their.row())
-                                .map(|s| s.count)
-                        })
-                        .unwrap_or(1)
-                })
-                .sum::<i64>();
             if accumulate {
-                let (list, _) = self.state[side].get_or_insert_with(kg, h, key.as_ref(), Vec::new);
-                match list.iter_mut().find(|s| s.row.row() == me.row()) {
-                    Some(s) => s.count += 1,
-                    None => list.push(Stored {
-                        row: me,
-                        count: 1,
-                        matches: match_count,
-                    }),
-                }
-            } else if let Some(list) = self.state[side].get_mut(kg, h, key.as_ref()) {
-                if let Some(pos) = list.iter().position(|s| s.row.row() == me.row()) {
-                    list[pos].count -= 1;
-                    if list[pos].count <= 0 {
-                        list.swap_remove(pos);
+                let (map, _) =
+                    self.state[side].get_or_insert_with(kg, h, key.as_ref(), SideRows::default);
+                let s = map.entry(me).or_insert_with(|| Stored {
+                    count: 0,
+                    matches: match_count,
+                });
+                s.count += 1;
+            } else if let Some(map) = self.state[side].get_mut(kg, h, key.as_ref()) {
+                if let Some(s) = map.get_mut(&me) {
+                    s.count -= 1;
+                    if s.count <= 0 {
+                        map.remove(&me);
                     }
                 }
-                if list.is_empty() {
+                if map.is_empty() {
                     self.state[side].remove(kg, h, key.as_ref());
                 }
             }
@@ -320,23 +298,16 @@ impl Join {
         Ok(())
     }
 
-    fn emit_static(side: usize, mine: OwnedRow, theirs: OwnedRow, kind: RowKind, p: &mut Pending) {
-        if side == 0 {
-            p.rows.push((mine, theirs, kind));
-        } else {
-            p.rows.push((theirs, mine, kind));
-        }
-    }
-
     fn build(&self, p: Pending) -> Result<ChangeBatch> {
-        if p.rows.is_empty() {
+        if p.is_empty() {
             return Ok(ChangeBatch::inserts(RecordBatch::new_empty(
                 self.spec.output_schema.clone(),
             )));
         }
-        let mut cols = self.convs[0].convert_rows(p.rows.iter().map(|r| r.0.row()))?;
-        cols.extend(self.convs[1].convert_rows(p.rows.iter().map(|r| r.1.row()))?);
-        let kinds = p.rows.iter().map(|r| r.2).collect();
+        let (lp, rp) = (self.convs[0].parser(), self.convs[1].parser());
+        let mut cols = self.convs[0].convert_rows(p.iter().map(|r| lp.parse(&r.0)))?;
+        cols.extend(self.convs[1].convert_rows(p.iter().map(|r| rp.parse(&r.1)))?);
+        let kinds = p.iter().map(|r| r.2).collect();
         let data = RecordBatch::try_new(self.spec.output_schema.clone(), cols)?;
         Ok(ChangeBatch::with_kinds(data, kinds))
     }

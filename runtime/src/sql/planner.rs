@@ -137,13 +137,95 @@ impl<'a> Planner<'a> {
     }
 
     /// The finished graph.
-    pub fn finish(self, name: &str) -> JobGraph {
+    pub fn finish(mut self, name: &str) -> JobGraph {
+        self.share_scans();
         JobGraph {
             name: name.to_string(),
             vertices: self.vertices,
             edges: self.edges,
             max_parallelism: self.config.max_parallelism,
         }
+    }
+
+    /// Reads each table once per job, as Flink's source reuse does: when several vertices scan
+    /// the same table (a table behind two views, a self-join), the first keeps the scan and the
+    /// rest of every reader's chain moves behind a forward edge from it.
+    fn share_scans(&mut self) {
+        let sources: Vec<VertexId> = self
+            .vertices
+            .iter()
+            .filter(|v| matches!(v.kind, VertexKind::Source(_)))
+            .map(|v| v.id)
+            .collect();
+        let mut first: std::collections::HashMap<String, VertexId> =
+            std::collections::HashMap::new();
+        for id in sources {
+            let uid = self.vertices[id].uid.clone();
+            let Some(&shared) = first.get(&uid) else {
+                first.insert(uid, id);
+                continue;
+            };
+            if self.vertices[shared].parallelism != self.vertices[id].parallelism
+                || self.vertices[shared].chain_names[..self.vertices[shared].scan_ops]
+                    != self.vertices[id].chain_names[..self.vertices[id].scan_ops]
+            {
+                continue;
+            }
+            if self.vertices[shared].chain.len() > self.vertices[shared].scan_ops {
+                self.split_off_rest(shared);
+            }
+            // This reader keeps its vertex for the rest of its chain, fed by the shared scan.
+            let v = &mut self.vertices[id];
+            v.kind = VertexKind::Operators;
+            v.chain.drain(..v.scan_ops);
+            v.chain_names.drain(..v.scan_ops);
+            v.scan_ops = 0;
+            v.name = if v.chain_names.is_empty() {
+                "Forward".into()
+            } else {
+                v.chain_names.join(" -> ")
+            };
+            v.uid = format!("{}-reader", v.uid);
+            self.edges.push(Edge {
+                source: shared,
+                target: id,
+                input: 0,
+                partitioning: Partitioning::Forward,
+            });
+        }
+    }
+
+    /// Moves the operators after the scan of source `id` into a new vertex behind it.
+    fn split_off_rest(&mut self, id: VertexId) {
+        let new_id = self.vertices.len();
+        let v = &mut self.vertices[id];
+        let chain = v.chain.split_off(v.scan_ops);
+        let names = v.chain_names.split_off(v.scan_ops);
+        let rest = Vertex {
+            id: new_id,
+            name: names.join(" -> "),
+            uid: format!("{}-reader", v.uid),
+            parallelism: v.parallelism,
+            kind: VertexKind::Operators,
+            chain,
+            chain_names: names,
+            output_schema: v.output_schema.clone(),
+            scan_ops: 0,
+        };
+        v.name = std::iter::once(v.name.split(" -> ").next().unwrap_or("Source").to_string())
+            .chain(v.chain_names.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" -> ");
+        self.vertices.push(rest);
+        for e in self.edges.iter_mut().filter(|e| e.source == id) {
+            e.source = new_id;
+        }
+        self.edges.push(Edge {
+            source: id,
+            target: new_id,
+            input: 0,
+            partitioning: Partitioning::Forward,
+        });
     }
 
     fn parallelism_of(&self, v: VertexId) -> u32 {
@@ -195,6 +277,7 @@ impl<'a> Planner<'a> {
             chain: vec![f],
             chain_names: vec![name],
             output_schema: schema.clone(),
+            scan_ops: 0,
         });
         for (i, (p, part)) in inputs.iter().enumerate() {
             self.edges.push(Edge {
@@ -253,6 +336,7 @@ impl<'a> Planner<'a> {
             chain: Vec::new(),
             chain_names: Vec::new(),
             output_schema: schema.clone(),
+            scan_ops: 0,
         });
         let mut planned = Planned {
             vertex: id,
@@ -336,6 +420,7 @@ impl<'a> Planner<'a> {
             );
             planned.rowtime = Some(idx);
         }
+        self.vertices[id].scan_ops = self.vertices[id].chain.len();
         Ok(planned)
     }
 
