@@ -28,19 +28,24 @@ VENV = CACHE / "flink-venv"
 QUERIES = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"]
 
 FLINK_RUNNER = r'''
-import sys, time
+import re, sys, time
 from pyflink.table import EnvironmentSettings, TableEnvironment
 sql = open(sys.argv[1]).read()
 env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
 conf = env.get_config()
 conf.set("parallelism.default", "1")
 conf.set("table.local-time-zone", "UTC")
-stmts = [s.strip() for s in sql.split(";") if s.strip() and not all(l.strip().startswith("--") or not l.strip() for l in s.splitlines())]
+text = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--"))
+stmts = [s.strip() for s in text.split(";") if s.strip()]
 print("READY", flush=True)
 start = time.time()
 for s in stmts:
+    m = re.match(r"SET\s+'([^']+)'\s*=\s*'([^']*)'$", s, re.I)
+    if m:
+        conf.set(m.group(1), m.group(2))
+        continue
     r = env.execute_sql(s)
-    if s.lstrip().upper().startswith("INSERT"):
+    if s.upper().startswith("INSERT"):
         r.wait()
 print("ELAPSED %.3f" % (time.time() - start), flush=True)
 '''

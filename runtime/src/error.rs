@@ -15,16 +15,16 @@ pub enum RunnelError {
     #[error("{0}")]
     Connector(String),
     /// A record could not be read or written.
-    #[error("{0}")]
+    #[error(transparent)]
     Format(#[from] runnel_formats::FormatError),
     /// An expression failed at run time (a CAST of a bad string, a division by zero).
-    #[error("{0}")]
+    #[error(transparent)]
     Expr(#[from] runnel_expr::ExprError),
     /// An expression failed at plan time.
-    #[error("{0}")]
+    #[error(transparent)]
     ExprPlan(#[from] runnel_expr::PlanError),
     /// Arrow refused an operation; a bug or an unsupported type combination.
-    #[error("arrow: {0}")]
+    #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     /// Reading or writing a file failed.
     #[error("{context}: {error}")]

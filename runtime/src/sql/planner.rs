@@ -2053,7 +2053,7 @@ impl<'a> Planner<'a> {
             let col = runnel_expr::column(i, c.data_type.clone(), c.nullable);
             if &c.data_type == f.data_type() {
                 exprs.push(col);
-            } else if arrow::compute::can_cast_types(&c.data_type, f.data_type()) {
+            } else if implicit_cast(&c.data_type, f.data_type()) {
                 exprs.push(Arc::new(SinkCast {
                     input: col,
                     to: f.data_type().clone(),
@@ -2428,4 +2428,27 @@ fn key_bindings(keys: &[Expr], scope: &Scope, offset: usize) -> Vec<(Expr, usize
         }
     }
     out
+}
+
+/// Flink's implicit casts when a query column meets its sink column: widening numeric
+/// conversions and precision changes, never a change of kind (STRING to BOOLEAN is an error).
+fn implicit_cast(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let rank = |t: &DataType| match t {
+        Int8 => Some(1),
+        Int16 => Some(2),
+        Int32 => Some(3),
+        Int64 => Some(4),
+        Decimal128(_, _) => Some(5),
+        Float32 => Some(6),
+        Float64 => Some(7),
+        _ => None,
+    };
+    match (from, to) {
+        (Null, _) => true,
+        (Decimal128(_, _), Decimal128(_, _)) => true,
+        (Timestamp(_, a), Timestamp(_, b)) => a.is_some() == b.is_some(),
+        (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => true,
+        _ => matches!((rank(from), rank(to)), (Some(a), Some(b)) if a <= b),
+    }
 }
