@@ -25,7 +25,8 @@ pub enum JoinType {
 }
 
 impl JoinType {
-    fn outer(self, side: usize) -> bool {
+    /// Whether rows of input `side` are kept (NULL-padded) when they have no match.
+    pub(crate) fn outer(self, side: usize) -> bool {
         matches!(
             (self, side),
             (JoinType::Left, 0) | (JoinType::Right, 1) | (JoinType::Full, _)

@@ -21,9 +21,9 @@ use crate::dataflow::{
 };
 use crate::error::Result;
 use crate::operators::{
-    AggFunc, AggSpec, Aggregate, AggregateLayout, Calc, Join, JoinSpec, JoinType, Operator, Rank,
-    RankMode, RankSpec, SessionAggregate, SessionLayout, SubtaskContext, WatermarkAssigner,
-    WindowAssigner, WindowKeys, WindowSpec,
+    AggFunc, AggSpec, Aggregate, AggregateLayout, Calc, IntervalBounds, IntervalJoin, Join,
+    JoinSpec, JoinType, Operator, Rank, RankMode, RankSpec, SessionAggregate, SessionLayout,
+    SubtaskContext, WatermarkAssigner, WindowAssigner, WindowKeys, WindowSpec,
 };
 use crate::plan_err;
 
@@ -657,6 +657,12 @@ impl<'a> Planner<'a> {
             }
             residual.push(c);
         }
+        // Bounds on the two rowtimes make an interval join, whose state the watermark cleans.
+        let interval = if !left.updating && !right.updating && !lkeys.is_empty() {
+            self.interval_bounds(&left, &right, &mut residual)
+        } else {
+            None
+        };
         // Key expressions that are not plain columns are appended to their side.
         let left_visible = left.scope.columns.len();
         let right_visible = right.scope.columns.len();
@@ -715,15 +721,22 @@ impl<'a> Planner<'a> {
                 self.config.parallelism,
             )
         };
-        let name = format!("Join({kind:?})");
-        let mut p = self.exchange(
-            &[(&left_p, lp), (&right_p, rp)],
-            par,
-            name,
-            factory(move |ctx| Ok(Box::new(Join::new(spec.clone(), ctx)?))),
-            out_scope,
-        );
-        p.updating = left_p.updating || right_p.updating || kind != JoinType::Inner;
+        let (name, f): (String, OperatorFactory) = match interval {
+            Some(bounds) => (
+                format!(
+                    "IntervalJoin({kind:?}, {} ms..{} ms)",
+                    bounds.lower, bounds.upper
+                ),
+                factory(move |ctx| Ok(Box::new(IntervalJoin::new(spec.clone(), bounds, ctx)?))),
+            ),
+            None => (
+                format!("Join({kind:?})"),
+                factory(move |ctx| Ok(Box::new(Join::new(spec.clone(), ctx)?))),
+            ),
+        };
+        let mut p = self.exchange(&[(&left_p, lp), (&right_p, rp)], par, name, f, out_scope);
+        p.updating =
+            interval.is_none() && (left_p.updating || right_p.updating || kind != JoinType::Inner);
         // Drop appended key columns.
         if p.scope.columns.len() != left_visible + right_visible {
             let mut keep: Vec<usize> = (0..left_visible).collect();
@@ -750,6 +763,129 @@ impl<'a> Planner<'a> {
             p.updating = updating;
         }
         Ok(p)
+    }
+
+    /// Finds `l.t BETWEEN r.t - a AND r.t + b` (or the same as two comparisons) between the two
+    /// inputs' time attributes; the conjuncts used are removed from `residual`.
+    fn interval_bounds(
+        &self,
+        left: &Planned,
+        right: &Planned,
+        residual: &mut Vec<Expr>,
+    ) -> Option<IntervalBounds> {
+        let (lt, rt) = (left.rowtime?, right.rowtime?);
+        // A term `time column ± INTERVAL`: which side, and the offset.
+        fn term(e: &Expr, l: &Planned, r: &Planned, lt: usize, rt: usize) -> Option<(usize, i64)> {
+            match e {
+                Expr::Nested(x) => term(x, l, r, lt, rt),
+                Expr::BinaryOp {
+                    left: a,
+                    op: op @ (BinaryOperator::Plus | BinaryOperator::Minus),
+                    right: b,
+                } => {
+                    let (side, off) = term(a, l, r, lt, rt)?;
+                    let ms = interval_millis(b).ok()?;
+                    Some((
+                        side,
+                        if *op == BinaryOperator::Plus {
+                            off + ms
+                        } else {
+                            off - ms
+                        },
+                    ))
+                }
+                _ => match (
+                    plain_column(e, &l.scope) == Some(lt),
+                    plain_column(e, &r.scope) == Some(rt),
+                ) {
+                    (true, false) => Some((0, 0)),
+                    (false, true) => Some((1, 0)),
+                    _ => None,
+                },
+            }
+        }
+        // `a OP b` as a bound on d = tl - tr.
+        fn bound(
+            a: (usize, i64),
+            op: &BinaryOperator,
+            b: (usize, i64),
+        ) -> Option<(Option<i64>, Option<i64>)> {
+            if a.0 == b.0 {
+                return None;
+            }
+            // tl + c1 OP tr + c2  =>  d OP c2 - c1 (flip the operator when a is the right side).
+            let (op, k) = if a.0 == 0 {
+                (op.clone(), b.1 - a.1)
+            } else {
+                let flipped = match op {
+                    BinaryOperator::GtEq => BinaryOperator::LtEq,
+                    BinaryOperator::Gt => BinaryOperator::Lt,
+                    BinaryOperator::LtEq => BinaryOperator::GtEq,
+                    BinaryOperator::Lt => BinaryOperator::Gt,
+                    other => other.clone(),
+                };
+                (flipped, a.1 - b.1)
+            };
+            match op {
+                BinaryOperator::GtEq => Some((Some(k), None)),
+                BinaryOperator::Gt => Some((Some(k + 1), None)),
+                BinaryOperator::LtEq => Some((None, Some(k))),
+                BinaryOperator::Lt => Some((None, Some(k - 1))),
+                _ => None,
+            }
+        }
+        let (mut lower, mut upper) = (None::<i64>, None::<i64>);
+        let mut used = Vec::new();
+        for (i, c) in residual.iter().enumerate() {
+            let found = match c {
+                Expr::Between {
+                    expr,
+                    negated: false,
+                    low,
+                    high,
+                } => {
+                    let x = term(expr, left, right, lt, rt);
+                    let lo = term(low, left, right, lt, rt);
+                    let hi = term(high, left, right, lt, rt);
+                    match (x, lo, hi) {
+                        (Some(x), Some(lo), Some(hi)) if lo.0 == hi.0 => {
+                            let a = bound(x, &BinaryOperator::GtEq, lo);
+                            let b = bound(x, &BinaryOperator::LtEq, hi);
+                            a.zip(b).map(|(a, b)| (a.0.or(b.0), a.1.or(b.1)))
+                        }
+                        _ => None,
+                    }
+                }
+                Expr::BinaryOp {
+                    left: a,
+                    op,
+                    right: b,
+                } => match (term(a, left, right, lt, rt), term(b, left, right, lt, rt)) {
+                    (Some(x), Some(y)) => bound(x, op, y),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((lo, hi)) = found {
+                if let Some(lo) = lo {
+                    lower = Some(lower.map_or(lo, |l| l.max(lo)));
+                }
+                if let Some(hi) = hi {
+                    upper = Some(upper.map_or(hi, |u| u.min(hi)));
+                }
+                used.push(i);
+            }
+        }
+        let (lower, upper) = (lower?, upper?);
+        for i in used.into_iter().rev() {
+            residual.remove(i);
+        }
+        Some(IntervalBounds {
+            lower,
+            upper,
+            left_time: lt,
+            right_time: rt,
+        })
     }
 
     /// Makes each join key a column of the input, appending computed ones.
