@@ -130,9 +130,10 @@ fn run_case_with(dir: &Path, extra_args: &[&str]) -> (bool, String, String) {
     let sql = expand_includes(&dir.join("job.sql"));
     let sql = sql.replace("${CASE_DIR}", dir.to_str().expect("utf-8 path"));
     let tmp = std::env::temp_dir().join(format!(
-        "runnel-golden-{}-{}.sql",
+        "runnel-golden-{}-{}{}.sql",
         dir.file_name().unwrap().to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        extra_args.join("")
     ));
     std::fs::write(&tmp, sql).expect("write script");
     let out = Command::new(env!("CARGO_BIN_EXE_runnel"))

@@ -1,17 +1,13 @@
-use std::sync::Arc;
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMillisecondType;
+use runnel_types::{ChangeBatch, RowKind};
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, new_null_array,
-};
-use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
-use arrow::row::{RowConverter, SortField};
-use runnel_types::ChangeBatch;
-
-use super::join::JoinSpec;
+use super::join::{JoinCodec, JoinSpec, JoinedRow, Keyed};
 use super::{Operator, Output, SubtaskContext};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{EventTimers, KeyedState, hash_columns};
+use crate::state::{EventTimers, KeyedState};
+use std::sync::Arc;
 
 /// The time bounds of an interval join: a left row at `tl` joins right rows at `tr` with
 /// `lower <= tl - tr <= upper`.
@@ -27,6 +23,7 @@ pub struct IntervalBounds {
     pub right_time: usize,
 }
 
+/// A row waiting for partners: its time, its bytes, and whether it has matched yet.
 struct Kept {
     time: i64,
     row: Arc<[u8]>,
@@ -38,10 +35,8 @@ struct Kept {
 /// could still match them (the watermark decides), so state stays bounded; the output is
 /// append-only, and an outer side emits its NULL-padded row once a row expires unmatched.
 pub struct IntervalJoin {
-    spec: JoinSpec,
+    codec: JoinCodec,
     bounds: IntervalBounds,
-    convs: [RowConverter; 2],
-    null_rows: [Arc<[u8]>; 2],
     state: [KeyedState<Vec<Kept>>; 2],
     timers: [EventTimers; 2],
     max_parallelism: u32,
@@ -49,35 +44,12 @@ pub struct IntervalJoin {
     watermark: i64,
 }
 
-fn converter(schema: &SchemaRef) -> Result<RowConverter> {
-    Ok(RowConverter::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect(),
-    )?)
-}
-
 impl IntervalJoin {
     /// An interval join for one subtask.
     pub fn new(spec: JoinSpec, bounds: IntervalBounds, ctx: &SubtaskContext) -> Result<Self> {
-        let convs = [
-            converter(&spec.left_schema)?,
-            converter(&spec.right_schema)?,
-        ];
-        let null = |i: usize, schema: &SchemaRef| -> Result<Arc<[u8]>> {
-            let cols: Vec<ArrayRef> = schema
-                .fields()
-                .iter()
-                .map(|f| new_null_array(f.data_type(), 1))
-                .collect();
-            Ok(convs[i].convert_columns(&cols)?.row(0).as_ref().into())
-        };
-        let null_rows = [null(0, &spec.left_schema)?, null(1, &spec.right_schema)?];
         Ok(IntervalJoin {
-            convs,
-            null_rows,
+            codec: JoinCodec::new(spec)?,
+            bounds,
             state: [
                 KeyedState::new(ctx.key_groups),
                 KeyedState::new(ctx.key_groups),
@@ -86,12 +58,10 @@ impl IntervalJoin {
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),
             watermark: i64::MIN,
-            spec,
-            bounds,
         })
     }
 
-    /// The range of the other side's times a row of `side` at `t` joins with.
+    /// The range of the other side's times that a row of `side` at `t` joins with.
     fn partner_range(&self, side: usize, t: i64) -> (i64, i64) {
         let b = self.bounds;
         if side == 0 {
@@ -101,75 +71,9 @@ impl IntervalJoin {
         }
     }
 
-    /// When a row of `side` at `t` can no longer meet a new row of the other side.
+    /// When a row of `side` at `t` can no longer meet a new (non-late) row of the other side.
     fn expiry(&self, side: usize, t: i64) -> i64 {
         self.partner_range(side, t).1
-    }
-
-    fn emit(
-        rows: &mut Vec<(Arc<[u8]>, Arc<[u8]>)>,
-        side: usize,
-        mine: &Arc<[u8]>,
-        theirs: &Arc<[u8]>,
-    ) {
-        if side == 0 {
-            rows.push((mine.clone(), theirs.clone()));
-        } else {
-            rows.push((theirs.clone(), mine.clone()));
-        }
-    }
-
-    fn build(&self, rows: Vec<(Arc<[u8]>, Arc<[u8]>)>) -> Result<ChangeBatch> {
-        if rows.is_empty() {
-            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(
-                self.spec.output_schema.clone(),
-            )));
-        }
-        let (lp, rp) = (self.convs[0].parser(), self.convs[1].parser());
-        let mut cols = self.convs[0].convert_rows(rows.iter().map(|r| lp.parse(&r.0)))?;
-        cols.extend(self.convs[1].convert_rows(rows.iter().map(|r| rp.parse(&r.1)))?);
-        Ok(ChangeBatch::inserts(RecordBatch::try_new(
-            self.spec.output_schema.clone(),
-            cols,
-        )?))
-    }
-
-    fn check(
-        &self,
-        side: usize,
-        batch: &RecordBatch,
-        pairs: &[(u32, Arc<[u8]>)],
-    ) -> Result<Vec<bool>> {
-        let Some(cond) = &self.spec.condition else {
-            return Ok(vec![true; pairs.len()]);
-        };
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let idx = UInt32Array::from(pairs.iter().map(|p| p.0).collect::<Vec<_>>());
-        let mine: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
-            .collect::<std::result::Result<_, _>>()?;
-        let parser = self.convs[1 - side].parser();
-        let theirs = self.convs[1 - side].convert_rows(pairs.iter().map(|p| parser.parse(&p.1)))?;
-        let cols = if side == 0 {
-            [mine, theirs].concat()
-        } else {
-            [theirs, mine].concat()
-        };
-        let mask = cond.evaluate(&RecordBatch::try_new(
-            self.spec.output_schema.clone(),
-            cols,
-        )?)?;
-        let mask = mask
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .expect("join condition is BOOLEAN");
-        Ok((0..mask.len())
-            .map(|i| mask.is_valid(i) && mask.value(i))
-            .collect())
     }
 }
 
@@ -177,25 +81,11 @@ impl Operator for IntervalJoin {
     fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
         let side = input.min(1);
         let other = 1 - side;
-        let n = batch.num_rows();
-        let key_idx = if side == 0 {
-            &self.spec.left_keys
-        } else {
-            &self.spec.right_keys
-        };
-        let key_cols: Vec<ArrayRef> = key_idx
-            .iter()
-            .map(|i| batch.data.column(*i).clone())
-            .collect();
-        let key_conv = RowConverter::new(
-            key_cols
-                .iter()
-                .map(|c| SortField::new(c.data_type().clone()))
-                .collect(),
-        )?;
-        let keys = key_conv.convert_columns(&key_cols)?;
-        hash_columns(&key_cols, n, &mut self.hashes)?;
-        let rows = self.convs[side].convert_columns(batch.data.columns())?;
+        let Keyed {
+            keys,
+            rows,
+            null_key,
+        } = self.codec.keyed(side, &batch.data, &mut self.hashes)?;
         let time_col = if side == 0 {
             self.bounds.left_time
         } else {
@@ -209,11 +99,10 @@ impl Operator for IntervalJoin {
 
         // Candidates: rows of the other side in the time range, then the residual condition.
         let mut pairs: Vec<(u32, Arc<[u8]>)> = Vec::new();
-        let mut spans = Vec::with_capacity(n);
-        for r in 0..n {
+        let mut spans = Vec::with_capacity(batch.num_rows());
+        for (r, is_null) in null_key.iter().enumerate() {
             let start = pairs.len();
-            let null_key = key_cols.iter().any(|c| c.is_null(r));
-            if !null_key && times.is_valid(r) {
+            if !is_null && times.is_valid(r) {
                 let (lo, hi) = self.partner_range(side, times.value(r));
                 let h = self.hashes[r];
                 let kg = assign_key_group(h, self.max_parallelism);
@@ -227,11 +116,11 @@ impl Operator for IntervalJoin {
             }
             spans.push(start..pairs.len());
         }
-        let ok = self.check(side, &batch.data, &pairs)?;
-        let mut emitted = Vec::new();
-        for r in 0..n {
+        let ok = self.codec.check(side, &batch.data, &pairs)?;
+        let mut emitted: Vec<JoinedRow> = Vec::new();
+        for (r, span) in spans.into_iter().enumerate() {
             let me: Arc<[u8]> = rows.row(r).as_ref().into();
-            let matched: Vec<usize> = spans[r].clone().filter(|i| ok[*i]).collect();
+            let matched: Vec<usize> = span.filter(|i| ok[*i]).collect();
             let h = self.hashes[r];
             let kg = assign_key_group(h, self.max_parallelism);
             let key = keys.row(r);
@@ -244,66 +133,66 @@ impl Operator for IntervalJoin {
                     if let Some(k) = list.iter_mut().find(|k| Arc::ptr_eq(&k.row, theirs)) {
                         k.matched = true;
                     }
-                    Self::emit(&mut emitted, side, &me, theirs);
+                    JoinCodec::push(&mut emitted, side, &me, theirs, RowKind::Insert);
                 }
             }
-            let null_key = key_cols.iter().any(|c| c.is_null(r));
-            if null_key || times.is_null(r) || self.expiry(side, times.value(r)) <= self.watermark {
-                // Can never match a future row: done with it now.
-                if self.spec.join_type.outer(side) && matched.is_empty() {
-                    Self::emit(&mut emitted, side, &me, &self.null_rows[other]);
+            if null_key[r]
+                || times.is_null(r)
+                || self.expiry(side, times.value(r)) <= self.watermark
+            {
+                // Can never meet a future row: done with it now.
+                if self.codec.spec.join_type.outer(side) && matched.is_empty() {
+                    let nulls = &self.codec.null_rows[other];
+                    JoinCodec::push(&mut emitted, side, &me, nulls, RowKind::Insert);
                 }
                 continue;
             }
             let t = times.value(r);
+            let expiry = self.expiry(side, t);
             let (list, _) = self.state[side].get_or_insert_with(kg, h, key.as_ref(), Vec::new);
             list.push(Kept {
                 time: t,
                 row: me,
                 matched: !matched.is_empty(),
             });
-            let expiry = self.expiry(side, t);
             self.timers[side].register(expiry.saturating_add(1), kg, h, key.as_ref());
         }
-        out.emit(self.build(emitted)?);
+        out.emit(self.codec.build(emitted)?);
         Ok(())
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
-        let mut emitted = Vec::new();
+        self.watermark = watermark;
+        let mut emitted: Vec<JoinedRow> = Vec::new();
         for side in 0..2 {
-            let due = self.timers[side].pop_due(watermark);
-            for (_, t) in due {
-                let outer = self.spec.join_type.outer(side);
+            let outer = self.codec.spec.join_type.outer(side);
+            for (_, t) in self.timers[side].pop_due(watermark) {
+                let bounds = self.bounds;
                 let Some(list) = self.state[side].get_mut(t.key_group, t.hash, &t.key) else {
                     continue;
                 };
-                let mut keep = Vec::with_capacity(list.len());
-                let mut expired = Vec::new();
-                for k in list.drain(..) {
-                    let exp = match side {
-                        0 => k.time - self.bounds.lower,
-                        _ => k.time + self.bounds.upper,
-                    };
-                    if exp <= watermark {
-                        expired.push(k)
+                let expires = |k: &Kept| {
+                    let e = if side == 0 {
+                        k.time - bounds.lower
                     } else {
-                        keep.push(k)
-                    }
-                }
+                        k.time + bounds.upper
+                    };
+                    e <= watermark
+                };
+                let (expired, keep): (Vec<Kept>, Vec<Kept>) = list.drain(..).partition(expires);
                 *list = keep;
                 if list.is_empty() {
                     self.state[side].remove(t.key_group, t.hash, &t.key);
                 }
                 if outer {
+                    let nulls = &self.codec.null_rows[1 - side];
                     for k in expired.into_iter().filter(|k| !k.matched) {
-                        Self::emit(&mut emitted, side, &k.row, &self.null_rows[1 - side]);
+                        JoinCodec::push(&mut emitted, side, &k.row, nulls, RowKind::Insert);
                     }
                 }
             }
         }
-        self.watermark = watermark;
-        out.emit(self.build(emitted)?);
+        out.emit(self.codec.build(emitted)?);
         out.watermark(watermark);
         Ok(())
     }

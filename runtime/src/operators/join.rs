@@ -70,9 +70,7 @@ type SideRows = hashbrown::HashMap<Arc<[u8]>, Stored>;
 /// retractions retract the joined rows they produced. Outer sides emit NULL-padded rows
 /// while unmatched and retract them once matched.
 pub struct Join {
-    spec: JoinSpec,
-    convs: [RowConverter; 2],
-    null_rows: [Arc<[u8]>; 2],
+    codec: JoinCodec,
     state: [KeyedState<SideRows>; 2],
     max_parallelism: u32,
     hashes: Vec<u64>,
@@ -88,56 +86,80 @@ fn converter(schema: &SchemaRef) -> Result<RowConverter> {
     )?)
 }
 
-fn null_row(conv: &RowConverter, schema: &SchemaRef) -> Result<Arc<[u8]>> {
-    let cols: Vec<ArrayRef> = schema
-        .fields()
-        .iter()
-        .map(|f| new_null_array(f.data_type(), 1))
-        .collect();
-    Ok(conv.convert_columns(&cols)?.row(0).as_ref().into())
+/// One input batch of a join, encoded: key bytes, row bytes, and which keys hold a NULL.
+pub(crate) struct Keyed {
+    pub(crate) keys: Rows,
+    pub(crate) rows: Rows,
+    pub(crate) null_key: Vec<bool>,
 }
 
-/// Output rows as (left row, right row, kind).
-type Pending = Vec<(Arc<[u8]>, Arc<[u8]>, RowKind)>;
+/// A joined output row: the left row, the right row (either may be the NULL row) and its kind.
+pub(crate) type JoinedRow = (Arc<[u8]>, Arc<[u8]>, RowKind);
 
-fn push(p: &mut Pending, side: usize, mine: &Arc<[u8]>, theirs: &Arc<[u8]>, kind: RowKind) {
-    if side == 0 {
-        p.push((mine.clone(), theirs.clone(), kind));
-    } else {
-        p.push((theirs.clone(), mine.clone(), kind));
-    }
+/// What every join operator does with rows: encode each side's rows as bytes for state,
+/// check the residual condition on candidate pairs in one vectorized pass, and build output.
+pub(crate) struct JoinCodec {
+    pub(crate) spec: JoinSpec,
+    convs: [RowConverter; 2],
+    /// The all-NULL row of each side, for outer joins.
+    pub(crate) null_rows: [Arc<[u8]>; 2],
 }
 
-impl Join {
-    /// A join for one subtask.
-    pub fn new(spec: JoinSpec, ctx: &SubtaskContext) -> Result<Self> {
-        let lc = converter(&spec.left_schema)?;
-        let rc = converter(&spec.right_schema)?;
-        let ln = null_row(&lc, &spec.left_schema)?;
-        let rn = null_row(&rc, &spec.right_schema)?;
-        Ok(Join {
-            convs: [lc, rc],
-            null_rows: [ln, rn],
-            state: [
-                KeyedState::new(ctx.key_groups),
-                KeyedState::new(ctx.key_groups),
-            ],
-            max_parallelism: ctx.max_parallelism,
-            hashes: Vec::new(),
+impl JoinCodec {
+    pub(crate) fn new(spec: JoinSpec) -> Result<Self> {
+        let convs = [
+            converter(&spec.left_schema)?,
+            converter(&spec.right_schema)?,
+        ];
+        let null = |i: usize, schema: &SchemaRef| -> Result<Arc<[u8]>> {
+            let cols: Vec<ArrayRef> = schema
+                .fields()
+                .iter()
+                .map(|f| new_null_array(f.data_type(), 1))
+                .collect();
+            Ok(convs[i].convert_columns(&cols)?.row(0).as_ref().into())
+        };
+        let null_rows = [null(0, &spec.left_schema)?, null(1, &spec.right_schema)?];
+        Ok(JoinCodec {
             spec,
+            convs,
+            null_rows,
         })
     }
 
-    fn keys(&self, side: usize) -> &[usize] {
-        if side == 0 {
+    /// The rows of a batch of input `side` as bytes, with their equi-keys (bytes and, into
+    /// `hashes`, hashes) and whether each key holds a NULL (such a row never matches).
+    pub(crate) fn keyed(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        hashes: &mut Vec<u64>,
+    ) -> Result<Keyed> {
+        let idx = if side == 0 {
             &self.spec.left_keys
         } else {
             &self.spec.right_keys
-        }
+        };
+        let key_cols: Vec<ArrayRef> = idx.iter().map(|i| batch.column(*i).clone()).collect();
+        let key_conv = RowConverter::new(
+            key_cols
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
+        )?;
+        hash_columns(&key_cols, batch.num_rows(), hashes)?;
+        Ok(Keyed {
+            keys: key_conv.convert_columns(&key_cols)?,
+            rows: self.convs[side].convert_columns(batch.columns())?,
+            null_key: (0..batch.num_rows())
+                .map(|r| key_cols.iter().any(|c| c.is_null(r)))
+                .collect(),
+        })
     }
 
-    /// Evaluates the residual condition for candidate pairs (this side's row index, other row).
-    fn check(
+    /// Whether each candidate pair (a row of `batch` on `side`, a stored row of the other side)
+    /// satisfies the residual condition.
+    pub(crate) fn check(
         &self,
         side: usize,
         batch: &RecordBatch,
@@ -174,27 +196,59 @@ impl Join {
             .collect())
     }
 
+    /// Records an output row of `mine` (from `side`) joined with `theirs`.
+    pub(crate) fn push(
+        out: &mut Vec<JoinedRow>,
+        side: usize,
+        mine: &Arc<[u8]>,
+        theirs: &Arc<[u8]>,
+        kind: RowKind,
+    ) {
+        if side == 0 {
+            out.push((mine.clone(), theirs.clone(), kind));
+        } else {
+            out.push((theirs.clone(), mine.clone(), kind));
+        }
+    }
+
+    /// Builds the output batch.
+    pub(crate) fn build(&self, rows: Vec<JoinedRow>) -> Result<ChangeBatch> {
+        if rows.is_empty() {
+            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(
+                self.spec.output_schema.clone(),
+            )));
+        }
+        let (lp, rp) = (self.convs[0].parser(), self.convs[1].parser());
+        let mut cols = self.convs[0].convert_rows(rows.iter().map(|r| lp.parse(&r.0)))?;
+        cols.extend(self.convs[1].convert_rows(rows.iter().map(|r| rp.parse(&r.1)))?);
+        let kinds = rows.iter().map(|r| r.2).collect();
+        let data = RecordBatch::try_new(self.spec.output_schema.clone(), cols)?;
+        Ok(ChangeBatch::with_kinds(data, kinds))
+    }
+}
+
+impl Join {
+    /// A join for one subtask.
+    pub fn new(spec: JoinSpec, ctx: &SubtaskContext) -> Result<Self> {
+        Ok(Join {
+            codec: JoinCodec::new(spec)?,
+            state: [
+                KeyedState::new(ctx.key_groups),
+                KeyedState::new(ctx.key_groups),
+            ],
+            max_parallelism: ctx.max_parallelism,
+            hashes: Vec::new(),
+        })
+    }
+
     fn process(&mut self, side: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
         let other = 1 - side;
         let n = batch.num_rows();
-        let key_cols: Vec<ArrayRef> = self
-            .keys(side)
-            .iter()
-            .map(|i| batch.data.column(*i).clone())
-            .collect();
-        let key_conv = RowConverter::new(
-            key_cols
-                .iter()
-                .map(|c| SortField::new(c.data_type().clone()))
-                .collect(),
-        )?;
-        let keys: Rows = key_conv.convert_columns(&key_cols)?;
-        hash_columns(&key_cols, n, &mut self.hashes)?;
-        let rows = self.convs[side].convert_columns(batch.data.columns())?;
-        // Rows whose key has a NULL never match (SQL equality).
-        let null_key: Vec<bool> = (0..n)
-            .map(|r| key_cols.iter().any(|c| c.is_null(r)))
-            .collect();
+        let Keyed {
+            keys,
+            rows,
+            null_key,
+        } = self.codec.keyed(side, &batch.data, &mut self.hashes)?;
 
         // Candidate pairs from the other side's state, then the residual condition, vectorized.
         let mut pairs: Vec<(u32, Arc<[u8]>)> = Vec::new();
@@ -210,11 +264,12 @@ impl Join {
             }
             spans.push(start..pairs.len());
         }
-        let ok = self.check(side, &batch.data, &pairs)?;
+        let ok = self.codec.check(side, &batch.data, &pairs)?;
 
-        let mut p: Pending = Vec::new();
-        let outer_me = self.spec.join_type.outer(side);
-        let outer_other = self.spec.join_type.outer(other);
+        let mut p: Vec<JoinedRow> = Vec::new();
+        let outer_me = self.codec.spec.join_type.outer(side);
+        let outer_other = self.codec.spec.join_type.outer(other);
+        let null_rows = &self.codec.null_rows;
         for r in 0..n {
             let accumulate = batch.kind(r).is_accumulate();
             let me: Arc<[u8]> = rows.row(r).as_ref().into();
@@ -238,23 +293,23 @@ impl Join {
                     for _ in 0..s.count {
                         if accumulate {
                             if outer_other && s.matches == 0 {
-                                push(
+                                JoinCodec::push(
                                     &mut p,
                                     other,
                                     theirs,
-                                    &self.null_rows[side],
+                                    &null_rows[side],
                                     RowKind::Delete,
                                 );
                             }
-                            push(&mut p, side, &me, theirs, RowKind::Insert);
+                            JoinCodec::push(&mut p, side, &me, theirs, RowKind::Insert);
                         } else {
-                            push(&mut p, side, &me, theirs, RowKind::Delete);
+                            JoinCodec::push(&mut p, side, &me, theirs, RowKind::Delete);
                             if outer_other && s.matches == 1 {
-                                push(
+                                JoinCodec::push(
                                     &mut p,
                                     other,
                                     theirs,
-                                    &self.null_rows[side],
+                                    &null_rows[side],
                                     RowKind::Insert,
                                 );
                             }
@@ -269,7 +324,7 @@ impl Join {
                 } else {
                     RowKind::Delete
                 };
-                push(&mut p, side, &me, &self.null_rows[other], kind);
+                JoinCodec::push(&mut p, side, &me, &null_rows[other], kind);
             }
             // Update this side's state.
             if null_key[r] {
@@ -295,22 +350,8 @@ impl Join {
                 }
             }
         }
-        out.emit(self.build(p)?);
+        out.emit(self.codec.build(p)?);
         Ok(())
-    }
-
-    fn build(&self, p: Pending) -> Result<ChangeBatch> {
-        if p.is_empty() {
-            return Ok(ChangeBatch::inserts(RecordBatch::new_empty(
-                self.spec.output_schema.clone(),
-            )));
-        }
-        let (lp, rp) = (self.convs[0].parser(), self.convs[1].parser());
-        let mut cols = self.convs[0].convert_rows(p.iter().map(|r| lp.parse(&r.0)))?;
-        cols.extend(self.convs[1].convert_rows(p.iter().map(|r| rp.parse(&r.1)))?);
-        let kinds = p.iter().map(|r| r.2).collect();
-        let data = RecordBatch::try_new(self.spec.output_schema.clone(), cols)?;
-        Ok(ChangeBatch::with_kinds(data, kinds))
     }
 }
 
