@@ -1,10 +1,10 @@
 use arrow::array::{ArrayRef, AsArray};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use runnel_types::{ChangeBatch, RowKind};
 
-use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue, build_columns};
+use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue, ArgColumn, build_columns};
 use super::{Operator, Output, SubtaskContext, timestamps};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
@@ -120,7 +120,8 @@ impl Aggregate {
         Ok(ChangeBatch::with_kinds(data, kinds))
     }
 
-    fn on_updating_batch(&mut self, batch: &ChangeBatch, out: &mut Output) -> Result<()> {
+    /// The key bytes and aggregate arguments of a batch; key hashes go to `self.hashes`.
+    fn encode(&mut self, batch: &ChangeBatch) -> Result<(Rows, Vec<ArgColumn>)> {
         let cols = batch.data.columns();
         let keys = self
             .key_conv
@@ -135,6 +136,12 @@ impl Aggregate {
             .iter()
             .map(|a| a.prepare(cols))
             .collect::<Result<Vec<_>>>()?;
+        Ok((keys, args))
+    }
+
+    fn on_updating_batch(&mut self, batch: &ChangeBatch, out: &mut Output) -> Result<()> {
+        let cols = batch.data.columns();
+        let (keys, args) = self.encode(batch)?;
         let mut out_keys = Vec::new();
         let mut out_vals = Vec::new();
         let mut out_kinds = Vec::new();
@@ -203,19 +210,7 @@ impl Aggregate {
 
     fn on_window_batch(&mut self, w: WindowKeys, batch: &ChangeBatch) -> Result<()> {
         let cols = batch.data.columns();
-        let keys = self
-            .key_conv
-            .convert_columns(&cols[..self.layout.key_columns])?;
-        hash_columns(
-            &cols[..self.layout.partition_columns],
-            batch.num_rows(),
-            &mut self.hashes,
-        )?;
-        let args = self
-            .aggs
-            .iter()
-            .map(|a| a.prepare(cols))
-            .collect::<Result<Vec<_>>>()?;
+        let (keys, args) = self.encode(batch)?;
         let ends = cols[w.end].as_primitive::<TimestampMillisecondType>();
         for row in 0..batch.num_rows() {
             let end = ends.value(row);

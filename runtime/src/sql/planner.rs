@@ -1280,46 +1280,13 @@ impl<'a> Planner<'a> {
             };
             // WHERE of this block applies before ranking.
             if let Some(w) = conjoin(std::mem::take(&mut conjuncts)) {
-                input = self.filter(input, &w)?;
+                input = self.filter(input, &w, "WHERE")?;
             }
             input = self.plan_rank(input, rank, &req)?;
             return self.project(input, &s.projection);
         }
-        let (window_cols, session_tvf) = (input.window, input.session.clone());
         if let Some(w) = conjoin(conjuncts).as_ref() {
-            let pred = self.compile(w, &input.scope)?;
-            if pred.data_type() != &DataType::Boolean {
-                return Err(plan_err!(
-                    "WHERE must be a BOOLEAN condition, not {} at {}",
-                    runnel_types::flink_type_name(pred.data_type()),
-                    where_at(w)
-                ));
-            }
-            let scope = input.scope.clone();
-            let schema = input.schema.clone();
-            let all: Vec<ExprRef> = scope
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable))
-                .collect();
-            let (rowtime, updating) = (input.rowtime, input.updating);
-            input = self.chain(
-                &input,
-                "Calc(where)".into(),
-                factory(move |_| {
-                    Ok(Box::new(Calc::new(
-                        Some(pred.clone()),
-                        all.clone(),
-                        schema.clone(),
-                    )))
-                }),
-                scope,
-            );
-            input.rowtime = rowtime;
-            input.updating = updating;
-            input.window = window_cols;
-            input.session = session_tvf;
+            input = self.filter(input, w, "WHERE")?;
         }
         let group_exprs: Vec<Expr> = match &s.group_by {
             GroupByExpr::Expressions(e, _) => e.clone(),
@@ -1337,30 +1304,7 @@ impl<'a> Planner<'a> {
         if !group_exprs.is_empty() || !aggs.is_empty() {
             input = self.plan_aggregate(input, &group_exprs, &aggs)?;
             if let Some(h) = &s.having {
-                let pred = self.compile(h, &input.scope)?;
-                let scope = input.scope.clone();
-                let schema = input.schema.clone();
-                let all: Vec<ExprRef> = scope
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| runnel_expr::column(i, c.data_type.clone(), c.nullable))
-                    .collect();
-                let (rowtime, updating) = (input.rowtime, input.updating);
-                input = self.chain(
-                    &input,
-                    "Calc(having)".into(),
-                    factory(move |_| {
-                        Ok(Box::new(Calc::new(
-                            Some(pred.clone()),
-                            all.clone(),
-                            schema.clone(),
-                        )))
-                    }),
-                    scope,
-                );
-                input.rowtime = rowtime;
-                input.updating = updating;
+                input = self.filter(input, h, "HAVING")?;
             }
         } else if s.having.is_some() {
             return Err(plan_err!("HAVING without GROUP BY or aggregates"));
@@ -1368,11 +1312,12 @@ impl<'a> Planner<'a> {
         self.project(input, &s.projection)
     }
 
-    fn filter(&mut self, input: Planned, w: &Expr) -> Result<Planned> {
+    /// Keeps the rows where `w` holds (WHERE, HAVING), keeping what the rows mean.
+    fn filter(&mut self, input: Planned, w: &Expr, clause: &str) -> Result<Planned> {
         let pred = self.compile(w, &input.scope)?;
         if pred.data_type() != &DataType::Boolean {
             return Err(plan_err!(
-                "WHERE must be a BOOLEAN condition, not {} at {}",
+                "{clause} must be a BOOLEAN condition, not {} at {}",
                 runnel_types::flink_type_name(pred.data_type()),
                 where_at(w)
             ));
@@ -1393,7 +1338,7 @@ impl<'a> Planner<'a> {
         );
         let mut p = self.chain(
             &input,
-            "Calc(where)".into(),
+            format!("Calc({})", clause.to_ascii_lowercase()),
             factory(move |_| {
                 Ok(Box::new(Calc::new(
                     Some(pred.clone()),
