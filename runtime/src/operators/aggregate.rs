@@ -39,6 +39,32 @@ struct GroupState {
     rows: i64,
 }
 
+impl GroupState {
+    fn new(aggs: &[AggRuntime]) -> Self {
+        GroupState {
+            accs: aggs.iter().map(|a| a.create()).collect(),
+            rows: 0,
+        }
+    }
+
+    /// Adds (or retracts) row `row` of a batch to every aggregate whose FILTER it passes.
+    fn add(
+        &mut self,
+        aggs: &[AggRuntime],
+        cols: &[ArrayRef],
+        args: &[ArgColumn],
+        row: usize,
+        retract: bool,
+    ) {
+        for (i, a) in aggs.iter().enumerate() {
+            if a.passes(cols, row) {
+                a.update(&mut self.accs[i], &args[i], row, retract);
+            }
+        }
+        self.rows += if retract { -1 } else { 1 };
+    }
+}
+
 /// GROUP BY aggregation. Without a window it emits an updating result per input row, as
 /// Flink's `GroupAggFunction`: `+I` for a new key, `-U`/`+U` for a changed one, `-D` when a
 /// key's last row is retracted. With a window it emits `+I` per window when the watermark
@@ -163,16 +189,8 @@ impl Aggregate {
             };
             let (g, _) = self
                 .state
-                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
-                    accs: aggs.iter().map(|a| a.create()).collect(),
-                    rows: 0,
-                });
-            for (i, a) in aggs.iter().enumerate() {
-                if a.passes(cols, row) {
-                    a.update(&mut g.accs[i], &args[i], row, retract);
-                }
-            }
-            g.rows += if retract { -1 } else { 1 };
+                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState::new(aggs));
+            g.add(aggs, cols, &args, row, retract);
             if g.rows <= 0 {
                 self.state.remove(kg, hash, key.as_ref());
                 if let Some(prev) = prev {
@@ -224,16 +242,8 @@ impl Aggregate {
             let aggs = &self.aggs;
             let (g, new) = self
                 .state
-                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState {
-                    accs: aggs.iter().map(|a| a.create()).collect(),
-                    rows: 0,
-                });
-            for (i, a) in aggs.iter().enumerate() {
-                if a.passes(cols, row) {
-                    a.update(&mut g.accs[i], &args[i], row, retract);
-                }
-            }
-            g.rows += if retract { -1 } else { 1 };
+                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState::new(aggs));
+            g.add(aggs, cols, &args, row, retract);
             if new {
                 self.timers.register(end, kg, hash, key.as_ref());
             }

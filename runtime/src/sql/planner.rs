@@ -1722,18 +1722,7 @@ impl<'a> Planner<'a> {
         for a in aggs {
             specs.push(self.agg_spec(a, &input.scope, &mut pre, &mut pre_cols)?);
         }
-        let pre_scope = Scope {
-            columns: pre_cols,
-            bindings: Vec::new(),
-        };
-        let pre_schema = schema_of(&pre_scope);
-        let ps = pre_schema.clone();
-        let pre_planned = self.chain(
-            &input,
-            "Calc(pre-aggregate)".into(),
-            factory(move |_| Ok(Box::new(Calc::new(None, pre.clone(), ps.clone())))),
-            pre_scope.clone(),
-        );
+        let (pre_planned, pre_scope, pre_schema) = self.pre_aggregate(&input, pre, pre_cols);
         // Output scope: keys, window bounds and time, aggregates; bindings map the query's
         // expressions onto them.
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
@@ -1823,6 +1812,28 @@ impl<'a> Planner<'a> {
         p.window = window;
         let _ = self.parallelism_of(p.vertex);
         Ok(p)
+    }
+
+    /// The projection in front of an aggregate: its keys and arguments, as columns.
+    fn pre_aggregate(
+        &mut self,
+        input: &Planned,
+        exprs: Vec<ExprRef>,
+        cols: Vec<ScopeColumn>,
+    ) -> (Planned, Scope, SchemaRef) {
+        let scope = Scope {
+            columns: cols,
+            bindings: Vec::new(),
+        };
+        let schema = schema_of(&scope);
+        let s2 = schema.clone();
+        let planned = self.chain(
+            input,
+            "Calc(pre-aggregate)".into(),
+            factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), s2.clone())))),
+            scope.clone(),
+        );
+        (planned, scope, schema)
     }
 
     fn agg_spec(
@@ -2011,18 +2022,7 @@ impl<'a> Planner<'a> {
         ));
         pre_cols.push(ScopeColumn::new("$time", time_type.clone(), true));
         let time_column = pre.len() - 1;
-        let pre_scope = Scope {
-            columns: pre_cols,
-            bindings: Vec::new(),
-        };
-        let pre_schema = schema_of(&pre_scope);
-        let ps = pre_schema.clone();
-        let pre_planned = self.chain(
-            &input,
-            "Calc(pre-aggregate)".into(),
-            factory(move |_| Ok(Box::new(Calc::new(None, pre.clone(), ps.clone())))),
-            pre_scope.clone(),
-        );
+        let (pre_planned, pre_scope, pre_schema) = self.pre_aggregate(&input, pre, pre_cols);
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
         let mut bindings = key_bindings(keys, &input.scope, offset);
         let (s, e, t) = (key_columns, key_columns + 1, key_columns + 2);
