@@ -58,9 +58,8 @@ fn run(script: &PathBuf, parallelism: Option<u32>, explain: bool) -> anyhow::Res
     if let Some(p) = parallelism {
         session.set("parallelism.default", &p.to_string())?;
     }
-    let jobs = session
-        .execute_script(&sql)
-        .with_context(|| format!("in {}", script.display()))?;
+    let statements =
+        runnel::sql::parse_script(&sql).with_context(|| format!("in {}", script.display()))?;
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -68,7 +67,14 @@ fn run(script: &PathBuf, parallelism: Option<u32>, explain: bool) -> anyhow::Res
         .worker_threads(threads)
         .enable_all()
         .build()?;
-    for job in jobs {
+    // Each statement is planned when the ones before it have run, as in Flink's SQL client.
+    for stmt in statements {
+        let Some(job) = session
+            .execute(stmt)
+            .with_context(|| format!("in {}", script.display()))?
+        else {
+            continue;
+        };
         if explain {
             eprintln!("{}", job.graph.explain());
         }

@@ -99,64 +99,72 @@ impl Session {
         })
     }
 
-    /// Runs the statements of a script: DDL and SET take effect at once; each INSERT, statement
-    /// set or SELECT is planned and returned as a job, in order.
+    /// Plans every statement of a script up front (DDL and SET take effect as they come) and
+    /// returns the jobs in order; for validating a script without running it.
     pub fn execute_script(&mut self, sql: &str) -> Result<Vec<SessionJob>> {
         let mut jobs = Vec::new();
         for stmt in parse_script(sql)? {
-            match stmt {
-                FlinkStatement::Set { key, value } => self.set(&key, &value)?,
-                FlinkStatement::Reset(None) => self.config.clear(),
-                FlinkStatement::Reset(Some(k)) => {
-                    self.config.remove(&k);
-                }
-                FlinkStatement::CreateTable {
-                    table,
-                    if_not_exists,
-                } => {
-                    self.check_table(&table)?;
-                    self.catalog.add_table(*table, if_not_exists)?
-                }
-                FlinkStatement::CreateView {
-                    name,
-                    columns,
-                    query,
-                    if_not_exists,
-                } => {
-                    // Plan once now so a broken view fails where it is defined.
-                    let mut planner = Planner::new(&self.catalog, self.planner_config()?);
-                    planner
-                        .plan_query(&query)
-                        .map_err(|e| plan_err!("view `{name}`: {e}"))?;
-                    self.catalog
-                        .add_view(name, columns, *query, if_not_exists)?
-                }
-                FlinkStatement::Insert(insert) => jobs.push(self.plan_inserts(&[insert])?),
-                FlinkStatement::StatementSet(inserts) => jobs.push(self.plan_inserts(&inserts)?),
-                FlinkStatement::Query(q) => {
-                    let mut planner = Planner::new(&self.catalog, self.planner_config()?);
-                    let planned = planner.plan_query(&q)?;
-                    let names = planned
-                        .scope
-                        .columns
-                        .iter()
-                        .map(|c| c.name.clone())
-                        .collect();
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    planner.plan_collect(
-                        planned,
-                        std::sync::Arc::new(move |_| {
-                            Ok(Box::new(Collect::new(tx.clone())) as Box<dyn Operator>)
-                        }),
-                    );
-                    jobs.push(SessionJob {
-                        graph: planner.finish("collect"),
-                        collect: Some((rx, names)),
-                    });
-                }
-            }
+            jobs.extend(self.execute(stmt)?);
         }
         Ok(jobs)
+    }
+
+    /// Executes one statement: DDL and SET take effect at once; an INSERT, a statement set or
+    /// a SELECT is planned into a job for the caller to run (as Flink's SQL client runs each
+    /// statement before planning the next, so a job may read what an earlier one wrote).
+    pub fn execute(&mut self, stmt: FlinkStatement) -> Result<Option<SessionJob>> {
+        match stmt {
+            FlinkStatement::Set { key, value } => self.set(&key, &value)?,
+            FlinkStatement::Reset(None) => self.config.clear(),
+            FlinkStatement::Reset(Some(k)) => {
+                self.config.remove(&k);
+            }
+            FlinkStatement::CreateTable {
+                table,
+                if_not_exists,
+            } => {
+                self.check_table(&table)?;
+                self.catalog.add_table(*table, if_not_exists)?
+            }
+            FlinkStatement::CreateView {
+                name,
+                columns,
+                query,
+                if_not_exists,
+            } => {
+                // Plan once now so a broken view fails where it is defined.
+                let mut planner = Planner::new(&self.catalog, self.planner_config()?);
+                planner
+                    .plan_query(&query)
+                    .map_err(|e| plan_err!("view `{name}`: {e}"))?;
+                self.catalog
+                    .add_view(name, columns, *query, if_not_exists)?
+            }
+            FlinkStatement::Insert(insert) => return Ok(Some(self.plan_inserts(&[insert])?)),
+            FlinkStatement::StatementSet(inserts) => return Ok(Some(self.plan_inserts(&inserts)?)),
+            FlinkStatement::Query(q) => {
+                let mut planner = Planner::new(&self.catalog, self.planner_config()?);
+                let planned = planner.plan_query(&q)?;
+                let names = planned
+                    .scope
+                    .columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect();
+                let (tx, rx) = mpsc::unbounded_channel();
+                planner.plan_collect(
+                    planned,
+                    std::sync::Arc::new(move |_| {
+                        Ok(Box::new(Collect::new(tx.clone())) as Box<dyn Operator>)
+                    }),
+                );
+                return Ok(Some(SessionJob {
+                    graph: planner.finish("collect"),
+                    collect: Some((rx, names)),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     fn check_table(&self, t: &super::catalog::TableDef) -> Result<()> {
