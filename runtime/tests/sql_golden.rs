@@ -184,12 +184,12 @@ fn flink_golden_cases() {
             ));
             continue;
         };
-        // `-- compare: final` marks updating queries whose intermediate changes depend on how
+        // `-- runnel:compare=final` marks updating queries whose intermediate changes depend on how
         // two inputs interleave (joins feeding aggregates): only the final table is defined.
         let final_only = std::fs::read_to_string(dir.join("job.sql"))
             .unwrap_or_default()
             .lines()
-            .any(|l| l.trim() == "-- compare: final");
+            .any(|l| l.trim() == "-- runnel:compare=final");
         let (want, got) = if final_only {
             match (
                 materialize(row_lines(&expected)),

@@ -271,7 +271,8 @@ impl Join {
         let outer_other = self.codec.spec.join_type.outer(other);
         let null_rows = &self.codec.null_rows;
         for r in 0..n {
-            let accumulate = batch.kind(r).is_accumulate();
+            let kind = batch.kind(r);
+            let accumulate = kind.is_accumulate();
             let me: Arc<[u8]> = rows.row(r).as_ref().into();
             let h = self.hashes[r];
             let kg = assign_key_group(h, self.max_parallelism);
@@ -291,6 +292,8 @@ impl Join {
                     matched_any = true;
                     match_count += s.count;
                     for _ in 0..s.count {
+                        // Joined rows carry the input's kind, as in Flink, except that a row
+                        // replacing a NULL-padded one is a new row.
                         if accumulate {
                             if outer_other && s.matches == 0 {
                                 JoinCodec::push(
@@ -300,10 +303,12 @@ impl Join {
                                     &null_rows[side],
                                     RowKind::Delete,
                                 );
+                                JoinCodec::push(&mut p, side, &me, theirs, RowKind::Insert);
+                            } else {
+                                JoinCodec::push(&mut p, side, &me, theirs, kind);
                             }
-                            JoinCodec::push(&mut p, side, &me, theirs, RowKind::Insert);
                         } else {
-                            JoinCodec::push(&mut p, side, &me, theirs, RowKind::Delete);
+                            JoinCodec::push(&mut p, side, &me, theirs, kind);
                             if outer_other && s.matches == 1 {
                                 JoinCodec::push(
                                     &mut p,
@@ -319,11 +324,6 @@ impl Join {
                 }
             }
             if outer_me && !matched_any {
-                let kind = if accumulate {
-                    RowKind::Insert
-                } else {
-                    RowKind::Delete
-                };
                 JoinCodec::push(&mut p, side, &me, &null_rows[other], kind);
             }
             // Update this side's state.

@@ -17,8 +17,9 @@ pub enum RankMode {
     /// Top-N over an append-only stream: updates as the ranking changes (Flink's
     /// `AppendOnlyTopNFunction`).
     TopN,
-    /// `rn = 1` ordered by a time attribute ascending: the first row per key, replaced only by
-    /// a strictly earlier one.
+    /// `rn = 1` ordered by a time attribute ascending: the first row per key in event time,
+    /// emitted once (insert-only) when the watermark passes it, as Flink's rowtime
+    /// deduplication; rows behind the watermark are dropped.
     KeepFirst,
     /// `rn = 1` ordered by a time attribute descending: the last row per key (ties replace).
     KeepLast,
@@ -178,12 +179,27 @@ impl Operator for Rank {
                 }
                 continue;
             }
-            let (list, _) = self.state.get_or_insert_with(kg, h, key.as_ref(), Vec::new);
+            let (list, new_key) = self.state.get_or_insert_with(kg, h, key.as_ref(), Vec::new);
             match self.spec.mode {
-                RankMode::KeepFirst | RankMode::KeepLast => {
+                RankMode::KeepFirst => {
+                    // Event-time first row: held until the watermark passes it, then emitted
+                    // once; a key that has emitted keeps an empty list and ignores the rest.
+                    let t = cols[self.spec.order[0].0]
+                        .as_primitive::<TimestampMillisecondType>()
+                        .value(r);
+                    if t <= self.watermark || (!new_key && list.is_empty()) {
+                        continue;
+                    }
+                    if list.first().is_none_or(|old| entry.sort < old.sort) {
+                        list.clear();
+                        list.push(entry);
+                        self.timers
+                            .register(t.saturating_add(1), kg, h, key.as_ref());
+                    }
+                }
+                RankMode::KeepLast => {
                     let replace = match list.first() {
                         None => true,
-                        Some(old) if self.spec.mode == RankMode::KeepFirst => entry.sort < old.sort,
                         Some(old) => entry.sort <= old.sort,
                     };
                     if !replace {
@@ -239,6 +255,17 @@ impl Operator for Rank {
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
         self.watermark = watermark;
+        if self.spec.mode == RankMode::KeepFirst {
+            let mut emitted = Vec::new();
+            for (_, t) in self.timers.pop_due(watermark) {
+                if let Some(list) = self.state.get_mut(t.key_group, t.hash, &t.key)
+                    && let Some(first) = list.pop()
+                {
+                    emitted.push((first.row, 1, RowKind::Insert));
+                }
+            }
+            out.emit(self.build(emitted)?);
+        }
         if matches!(self.spec.mode, RankMode::Window { .. }) {
             let mut emitted = Vec::new();
             for (_, t) in self.timers.pop_due(watermark) {

@@ -55,6 +55,10 @@ pub struct Planned {
     pub rowtime: Option<usize>,
     /// Window columns (start, end, time) of a window TVF's output.
     pub window: Option<(usize, usize, Option<usize>)>,
+    /// Set when the last operator of the vertex assigns windows (a window TVF) and nothing
+    /// follows it yet: its spec and time column, so an aggregate can assign windows after
+    /// projecting only the columns it needs.
+    pub assigner: Option<(WindowSpec, usize)>,
     /// A SESSION window TVF not yet aggregated: time column, gap and PARTITION BY columns.
     /// Its window columns exist only once a window aggregation computes the sessions.
     pub session: Option<(usize, i64, Vec<usize>)>,
@@ -253,6 +257,7 @@ impl<'a> Planner<'a> {
             updating: input.updating,
             rowtime: input.rowtime,
             window: None,
+            assigner: None,
             session: None,
         }
     }
@@ -294,6 +299,7 @@ impl<'a> Planner<'a> {
             updating: inputs.iter().any(|(p, _)| p.updating),
             rowtime: None,
             window: None,
+            assigner: None,
             session: None,
         }
     }
@@ -345,6 +351,7 @@ impl<'a> Planner<'a> {
             updating: false,
             rowtime: None,
             window: None,
+            assigner: None,
             session: None,
         };
         // Computed columns, in declaration order, over the physical ones.
@@ -1212,7 +1219,174 @@ impl<'a> Planner<'a> {
         );
         p.rowtime = Some(n + 2);
         p.window = Some((n, n + 1, Some(n + 2)));
+        p.assigner = Some((spec, time_col));
         Ok(p)
+    }
+
+    /// Undoes the window assignment that ends `input`'s chain: the stream as it was before
+    /// the window TVF, with its spec and time column.
+    fn pop_assigner(&mut self, input: &Planned) -> Option<(Planned, WindowSpec, usize)> {
+        let (spec, time_col) = input.assigner?;
+        let v = &mut self.vertices[input.vertex];
+        if !v.chain_names.last()?.starts_with("WindowTableFunction") || v.chain.len() <= v.scan_ops
+        {
+            return None;
+        }
+        v.chain.pop();
+        v.chain_names.pop();
+        v.name = v
+            .name
+            .rsplit_once(" -> ")
+            .map_or(v.name.clone(), |(a, _)| a.to_string());
+        let mut base = input.clone();
+        base.scope.columns.truncate(base.scope.columns.len() - 3);
+        base.schema = schema_of(&base.scope);
+        base.window = None;
+        base.assigner = None;
+        base.rowtime = Some(time_col);
+        v.output_schema = base.schema.clone();
+        Some((base, spec, time_col))
+    }
+
+    /// Projects keys, arguments and the time column first, and only then assigns windows
+    /// (copying the narrow projection, not every input column, into each window of a HOP or
+    /// CUMULATE). Returns the stream laid out as `[keys.., window_start, window_end, args..]`
+    /// with the calls, or gives the assigner back when an expression needs the window columns.
+    fn project_then_assign(
+        &mut self,
+        input: &Planned,
+        keys: &[Expr],
+        aggs: &[Expr],
+    ) -> Result<Option<PreAggregate>> {
+        let Some((base, spec, time_col)) = self.pop_assigner(input) else {
+            return Ok(None);
+        };
+        let mut pre: Vec<ExprRef> = Vec::new();
+        let mut cols: Vec<ScopeColumn> = Vec::new();
+        let compiled: Result<()> = (|| {
+            for (i, k) in keys.iter().enumerate() {
+                let e = self.compile(k, &base.scope)?;
+                cols.push(ScopeColumn::new(
+                    format!("$k{i}"),
+                    e.data_type().clone(),
+                    e.nullable(),
+                ));
+                pre.push(e);
+            }
+            Ok(())
+        })();
+        if compiled.is_err() {
+            self.reassign(input, spec, time_col)?;
+            return Ok(None);
+        }
+        push_global_key(keys.is_empty(), &mut pre, &mut cols);
+        let k = pre.len();
+        // Placeholders where the window bounds will go, so argument positions are final.
+        for n in ["$ws", "$we"] {
+            pre.push(runnel_expr::literal(
+                runnel_expr::ScalarValue::TimestampMillis(0),
+            ));
+            cols.push(ScopeColumn::new(
+                n,
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ));
+        }
+        let mut specs = Vec::new();
+        for a in aggs {
+            match self.agg_spec(a, &base.scope, &mut pre, &mut cols) {
+                Ok(s) => specs.push(s),
+                Err(_) => {
+                    self.reassign(input, spec, time_col)?;
+                    return Ok(None);
+                }
+            }
+        }
+        let tcol = &base.scope.columns[time_col];
+        pre.push(runnel_expr::column(
+            time_col,
+            tcol.data_type.clone(),
+            tcol.nullable,
+        ));
+        cols.push(ScopeColumn::new("$time", tcol.data_type.clone(), false));
+        let time_idx = pre.len() - 1;
+        let (projected, scope, _) = self.pre_aggregate(&base, pre, cols);
+        // Assign windows on the narrow rows, then move the bounds into the placeholders.
+        let mut wscope = scope.clone();
+        for n in ["$window_start", "$window_end", "$window_time"] {
+            let t = if n == "$window_time" {
+                tcol.data_type.clone()
+            } else {
+                DataType::Timestamp(TimeUnit::Millisecond, None)
+            };
+            wscope.columns.push(ScopeColumn::new(n, t, false));
+        }
+        let wschema = schema_of(&wscope);
+        let w2 = wschema.clone();
+        let assigned = self.chain(
+            &projected,
+            format!("WindowTableFunction({spec:?})"),
+            factory(move |_| Ok(Box::new(WindowAssigner::new(spec, time_idx, w2.clone())))),
+            wscope.clone(),
+        );
+        let n = scope.columns.len();
+        let mut exprs = Vec::new();
+        let mut out_cols = Vec::new();
+        for i in 0..time_idx {
+            let src = match i {
+                i if i == k => n,
+                i if i == k + 1 => n + 1,
+                i => i,
+            };
+            let c = &wscope.columns[src];
+            exprs.push(runnel_expr::column(src, c.data_type.clone(), c.nullable));
+            out_cols.push(ScopeColumn {
+                name: scope.columns[i].name.clone(),
+                ..c.clone()
+            });
+        }
+        let out_scope = Scope {
+            columns: out_cols,
+            bindings: Vec::new(),
+        };
+        let out_schema = schema_of(&out_scope);
+        let o2 = out_schema.clone();
+        let arranged = self.chain(
+            &assigned,
+            "Calc(window bounds)".into(),
+            factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), o2.clone())))),
+            out_scope.clone(),
+        );
+        let k = keys.len() + usize::from(keys.is_empty());
+        Ok(Some(PreAggregate {
+            planned: arranged,
+            scope: out_scope,
+            schema: out_schema,
+            specs,
+            partition_columns: k,
+            window_keys: Some(WindowKeys {
+                start: k,
+                end: k + 1,
+            }),
+            key_columns: k + 2,
+        }))
+    }
+
+    /// Puts back a window assignment taken off by `pop_assigner`.
+    fn reassign(&mut self, input: &Planned, spec: WindowSpec, time_col: usize) -> Result<()> {
+        let schema = input.schema.clone();
+        let v = &mut self.vertices[input.vertex];
+        v.chain.push(factory(move |_| {
+            Ok(Box::new(WindowAssigner::new(
+                spec,
+                time_col,
+                schema.clone(),
+            )))
+        }));
+        v.chain_names.push(format!("WindowTableFunction({spec:?})"));
+        v.name = format!("{} -> WindowTableFunction({spec:?})", v.name);
+        v.output_schema = input.schema.clone();
+        Ok(())
     }
 
     fn plan_select(&mut self, s: &Select) -> Result<Planned> {
@@ -1689,40 +1863,25 @@ impl<'a> Planner<'a> {
                 "window aggregation over an updating input is not supported"
             ));
         }
-        // Pre-aggregation projection: [keys.., window_start, window_end, agg args/filters..].
-        let mut pre: Vec<ExprRef> = Vec::new();
-        let mut pre_cols: Vec<ScopeColumn> = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            let e = self.compile(k, &input.scope)?;
-            pre_cols.push(ScopeColumn::new(
-                format!("$k{i}"),
-                e.data_type().clone(),
-                e.nullable(),
-            ));
-            pre.push(e);
-        }
         let global = keys.is_empty();
-        push_global_key(global, &mut pre, &mut pre_cols);
-        let partition_columns = pre.len();
-        let mut window_keys = None;
-        if windowed {
-            let (ws, we, _) = input.window.expect("windowed input has window columns");
-            window_keys = Some(WindowKeys {
-                start: pre.len(),
-                end: pre.len() + 1,
-            });
-            for (n, i) in [("$ws", ws), ("$we", we)] {
-                let c = &input.scope.columns[i];
-                pre.push(runnel_expr::column(i, c.data_type.clone(), false));
-                pre_cols.push(ScopeColumn::new(n, c.data_type.clone(), false));
-            }
-        }
-        let key_columns = pre.len();
-        let mut specs = Vec::new();
-        for a in aggs {
-            specs.push(self.agg_spec(a, &input.scope, &mut pre, &mut pre_cols)?);
-        }
-        let (pre_planned, pre_scope, pre_schema) = self.pre_aggregate(&input, pre, pre_cols);
+        let pushed = if windowed && legacy.is_none() {
+            self.project_then_assign(&input, &keys, aggs)?
+        } else {
+            None
+        };
+        let pre = match pushed {
+            Some(pre) => pre,
+            None => self.pre_aggregate_columns(&input, &keys, aggs, windowed)?,
+        };
+        let PreAggregate {
+            planned: pre_planned,
+            scope: pre_scope,
+            schema: pre_schema,
+            specs,
+            partition_columns,
+            window_keys,
+            key_columns,
+        } = pre;
         // Output scope: keys, window bounds and time, aggregates; bindings map the query's
         // expressions onto them.
         let mut out_cols: Vec<ScopeColumn> = pre_scope.columns[..key_columns].to_vec();
@@ -1812,6 +1971,60 @@ impl<'a> Planner<'a> {
         p.window = window;
         let _ = self.parallelism_of(p.vertex);
         Ok(p)
+    }
+
+    /// The projection in front of an aggregate, `[keys.., (window_start, window_end), args..]`,
+    /// computed after window assignment.
+    fn pre_aggregate_columns(
+        &mut self,
+        input: &Planned,
+        keys: &[Expr],
+        aggs: &[Expr],
+        windowed: bool,
+    ) -> Result<PreAggregate> {
+        // Pre-aggregation projection: [keys.., window_start, window_end, agg args/filters..].
+        let mut pre: Vec<ExprRef> = Vec::new();
+        let mut pre_cols: Vec<ScopeColumn> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let e = self.compile(k, &input.scope)?;
+            pre_cols.push(ScopeColumn::new(
+                format!("$k{i}"),
+                e.data_type().clone(),
+                e.nullable(),
+            ));
+            pre.push(e);
+        }
+        let global = keys.is_empty();
+        push_global_key(global, &mut pre, &mut pre_cols);
+        let partition_columns = pre.len();
+        let mut window_keys = None;
+        if windowed {
+            let (ws, we, _) = input.window.expect("windowed input has window columns");
+            window_keys = Some(WindowKeys {
+                start: pre.len(),
+                end: pre.len() + 1,
+            });
+            for (n, i) in [("$ws", ws), ("$we", we)] {
+                let c = &input.scope.columns[i];
+                pre.push(runnel_expr::column(i, c.data_type.clone(), false));
+                pre_cols.push(ScopeColumn::new(n, c.data_type.clone(), false));
+            }
+        }
+        let key_columns = pre.len();
+        let mut specs = Vec::new();
+        for a in aggs {
+            specs.push(self.agg_spec(a, &input.scope, &mut pre, &mut pre_cols)?);
+        }
+        let (planned, scope, schema) = self.pre_aggregate(input, pre, pre_cols);
+        Ok(PreAggregate {
+            planned,
+            scope,
+            schema,
+            specs,
+            partition_columns,
+            window_keys,
+            key_columns,
+        })
     }
 
     /// The projection in front of an aggregate: its keys and arguments, as columns.
@@ -2532,4 +2745,17 @@ fn implicit_cast(from: &DataType, to: &DataType) -> bool {
         (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => true,
         _ => matches!((rank(from), rank(to)), (Some(a), Some(b)) if a <= b),
     }
+}
+
+/// The stream in front of an aggregate and how its columns are laid out.
+struct PreAggregate {
+    planned: Planned,
+    scope: Scope,
+    schema: SchemaRef,
+    specs: Vec<AggSpec>,
+    /// Leading key columns that choose the key group (window bounds excluded).
+    partition_columns: usize,
+    window_keys: Option<WindowKeys>,
+    /// All key columns, window bounds included.
+    key_columns: usize,
 }

@@ -21,14 +21,21 @@ use crate::datetime::{
 };
 use crate::decimal::{fits, parse_decimal, pow10};
 use crate::error::ExprError;
+use crate::timezone::SessionTimeZone;
 
 /// How a cast behaves beyond its types.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CastOptions {
     /// TRY_CAST: invalid input gives NULL instead of failing the job.
     pub try_cast: bool,
-    /// Session time-zone offset (seconds east of UTC) for TIMESTAMP_LTZ conversions.
-    pub offset_secs: i32,
+    /// The session time zone, for conversions between TIMESTAMP_LTZ and local time.
+    pub time_zone: SessionTimeZone,
+    /// The declared precision (0 to 9) of a TIMESTAMP / TIMESTAMP_LTZ where the Arrow unit is
+    /// finer than the SQL type (TIMESTAMP(0) to TIMESTAMP(2) are carried in milliseconds): for
+    /// a cast to a timestamp type, the target's (values are truncated to it, as Flink's
+    /// `DateTimeUtils.truncate` does); for a cast of a timestamp to STRING, the source's (that
+    /// many fraction digits are printed). `None`: the unit's own precision.
+    pub timestamp_precision: Option<u8>,
 }
 
 /// Casts with Flink's CAST rules in UTC; fails on invalid input as Flink 2.x does.
@@ -100,6 +107,20 @@ pub fn cast_array_with(
 ) -> Result<ArrayRef, ExprError> {
     use DataType as D;
     let from = array.data_type();
+    if let (D::Timestamp(unit, _), Some(p)) = (to, options.timestamp_precision) {
+        // A narrower precision than the unit holds: convert, then drop the extra digits.
+        let unit = *unit;
+        let converted = if from == to {
+            array.clone()
+        } else {
+            let opts = CastOptions {
+                timestamp_precision: None,
+                ..options.clone()
+            };
+            cast_array_with(array, to, &opts)?
+        };
+        return Ok(truncate_timestamps(&converted, &unit, p));
+    }
     if from == to {
         return Ok(array.clone());
     }
@@ -145,62 +166,55 @@ pub fn cast_array_with(
             arrow_cast(array, to)
         }
         (D::Date32, D::Timestamp(unit, tz)) => {
+            // Midnight of the day, local; for TIMESTAMP_LTZ the instant of that local time.
             let d = array.as_primitive::<arrow::datatypes::Date32Type>();
-            let shift = if tz.is_some() {
-                options.offset_secs as i64 * 1000
-            } else {
-                0
-            };
-            let per = per_milli(unit);
-            let ms: PrimitiveArray<TimestampMillisecondType> =
-                d.unary(|days| (days as i64 * MILLIS_PER_DAY - shift) * per);
+            let per_sec = units_per_sec(unit);
+            let zone = tz.as_ref().map(|_| options.time_zone);
+            let out: Int64Array = d.unary(|days| {
+                let local = days as i64 * 86_400 * per_sec;
+                match zone {
+                    Some(z) => z.to_utc_units(local, per_sec),
+                    None => local,
+                }
+            });
             Ok(with_unit(
-                ms.values().clone(),
-                ms.nulls().cloned(),
+                out.values().clone(),
+                out.nulls().cloned(),
                 unit,
                 tz.clone(),
             ))
         }
         (D::Timestamp(unit, tz), D::Date32) => {
-            let shift = if tz.is_some() {
-                options.offset_secs as i64 * 1000
-            } else {
-                0
-            };
-            let per = per_milli(unit);
-            let raw = raw_ts(array);
-            let out: Date32Array =
-                raw.unary(|v| (v.div_euclid(per) + shift).div_euclid(MILLIS_PER_DAY) as i32);
+            let per_sec = units_per_sec(unit);
+            let raw = local_units(array, unit, tz.is_some(), options.time_zone);
+            let out: Date32Array = raw.unary(|v| v.div_euclid(per_sec * 86_400) as i32);
             Ok(Arc::new(out))
         }
         (D::Timestamp(unit, tz), D::Time32(_)) => {
-            let shift = if tz.is_some() {
-                options.offset_secs as i64 * 1000
-            } else {
-                0
-            };
-            let per = per_milli(unit);
-            let raw = raw_ts(array);
+            let per_sec = units_per_sec(unit);
+            let raw = local_units(array, unit, tz.is_some(), options.time_zone);
             let out: Time32MillisecondArray =
-                raw.unary(|v| (v.div_euclid(per) + shift).rem_euclid(MILLIS_PER_DAY) as i32);
+                raw.unary(|v| units_to_millis(v, per_sec).rem_euclid(MILLIS_PER_DAY) as i32);
             Ok(Arc::new(out))
         }
         (D::Timestamp(u1, tz1), D::Timestamp(u2, tz2)) => {
-            let shift_ms: i64 = match (tz1.is_some(), tz2.is_some()) {
-                (false, true) => -(options.offset_secs as i64) * 1000,
-                (true, false) => options.offset_secs as i64 * 1000,
-                _ => 0,
-            };
             let raw = raw_ts(array);
             let (n1, n2) = (nanos_per(u1), nanos_per(u2));
-            let out: PrimitiveArray<Int64Type> = raw.unary(|v| {
-                let v = if n1 >= n2 {
+            let per_sec = units_per_sec(u2);
+            let zone = options.time_zone;
+            // Convert the unit, then move between local time and instants in the target unit.
+            let convert = |v: i64| {
+                if n1 >= n2 {
                     v * (n1 / n2)
                 } else {
                     v.div_euclid(n2 / n1)
-                };
-                v + shift_ms * 1_000_000 / n2
-            });
+                }
+            };
+            let out: PrimitiveArray<Int64Type> = match (tz1.is_some(), tz2.is_some()) {
+                (false, true) => raw.unary(|v| zone.to_utc_units(convert(v), per_sec)),
+                (true, false) => raw.unary(|v| zone.to_local_units(convert(v), per_sec)),
+                _ => raw.unary(convert),
+            };
             Ok(with_unit(
                 out.values().clone(),
                 out.nulls().cloned(),
@@ -211,21 +225,24 @@ pub fn cast_array_with(
         (D::Timestamp(unit, _), t) if is_numeric(t) => {
             // epoch seconds, as Flink's TIMESTAMP -> numeric rule
             let raw = raw_ts(array);
-            let per_sec = 1_000_000_000 / nanos_per(unit);
+            let per_sec = units_per_sec(unit);
             let secs: Int64Array = raw.unary(|v| v.div_euclid(per_sec));
             cast_array_with(&(Arc::new(secs) as ArrayRef), t, options)
         }
         (f, D::Timestamp(unit, tz)) if is_integer(f) => {
+            // Epoch seconds: the instant for TIMESTAMP_LTZ, its local time for TIMESTAMP.
             let longs = arrow_cast(array, &D::Int64)?;
-            let shift = if tz.is_some() {
-                0
-            } else {
-                options.offset_secs as i64
-            };
-            let per_sec = 1_000_000_000 / nanos_per(unit);
-            let out: Int64Array = longs
-                .as_primitive::<Int64Type>()
-                .unary(|s| (s + shift).wrapping_mul(per_sec));
+            let per_sec = units_per_sec(unit);
+            let zone = options.time_zone;
+            let ltz = tz.is_some();
+            let out: Int64Array = longs.as_primitive::<Int64Type>().unary(|s| {
+                let v = s.wrapping_mul(per_sec);
+                if ltz {
+                    v
+                } else {
+                    zone.to_local_units(v, per_sec)
+                }
+            });
             Ok(with_unit(
                 out.values().clone(),
                 out.nulls().cloned(),
@@ -282,12 +299,69 @@ pub fn cast_array_with(
     }
 }
 
-fn per_milli(unit: &TimeUnit) -> i64 {
-    match unit {
-        TimeUnit::Second | TimeUnit::Millisecond => 1,
-        TimeUnit::Microsecond => 1_000,
-        TimeUnit::Nanosecond => 1_000_000,
+/// How many values of `unit` make a second.
+pub(crate) fn units_per_sec(unit: &TimeUnit) -> i64 {
+    1_000_000_000 / nanos_per(unit)
+}
+
+/// A value counted in units of which there are `per_sec` in a second, in milliseconds
+/// (rounded down).
+fn units_to_millis(v: i64, per_sec: i64) -> i64 {
+    if per_sec >= 1000 {
+        v.div_euclid(per_sec / 1000)
+    } else {
+        v * (1000 / per_sec)
     }
+}
+
+/// The raw values of a timestamp array as local wall-clock time: TIMESTAMP_LTZ instants are
+/// moved into the session zone, TIMESTAMP values are already local.
+fn local_units(
+    array: &ArrayRef,
+    unit: &TimeUnit,
+    ltz: bool,
+    zone: SessionTimeZone,
+) -> PrimitiveArray<Int64Type> {
+    let raw = raw_ts(array);
+    if !ltz || zone == SessionTimeZone::UTC {
+        return raw;
+    }
+    let per_sec = units_per_sec(unit);
+    raw.unary(|v| zone.to_local_units(v, per_sec))
+}
+
+/// Drops the fraction digits beyond `precision` from timestamp values of `unit`, as Flink's
+/// `DateTimeUtils.truncate`: to millisecond precision or coarser, the epoch milliseconds are
+/// truncated toward zero (Java integer division, so before 1970 a value moves up to the
+/// next unit); finer precisions cut the digits below the millisecond.
+pub(crate) fn truncate_timestamps(array: &ArrayRef, unit: &TimeUnit, precision: u8) -> ArrayRef {
+    let digits: u32 = match unit {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 3,
+        TimeUnit::Microsecond => 6,
+        TimeUnit::Nanosecond => 9,
+    };
+    let p = (precision as u32).min(9);
+    if p >= digits {
+        return array.clone();
+    }
+    let per_milli = if digits > 3 { 10i64.pow(digits - 3) } else { 1 };
+    let raw = raw_ts(array);
+    let out: Int64Array = if p <= 3 {
+        let step = 10i64.pow(3 - p);
+        raw.unary(|v| {
+            let ms = v.div_euclid(per_milli);
+            ms / step * step * per_milli
+        })
+    } else {
+        let step = 10i64.pow(digits - p);
+        raw.unary(|v| v - v.rem_euclid(per_milli) % step)
+    };
+    let tz = match array.data_type() {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        _ => None,
+    };
+    with_unit(out.values().clone(), out.nulls().cloned(), unit, tz)
 }
 
 fn nanos_per(unit: &TimeUnit) -> i64 {
@@ -352,12 +426,16 @@ fn to_string(array: &ArrayRef, options: &CastOptions) -> Result<ArrayRef, ExprEr
         }
         D::Timestamp(unit, None) => {
             let raw = raw_ts(array);
-            let (per_sec, precision) = match unit {
+            let (per_sec, unit_digits) = match unit {
                 TimeUnit::Second => (1, 0),
                 TimeUnit::Millisecond => (1_000, 3),
                 TimeUnit::Microsecond => (1_000_000, 6),
                 TimeUnit::Nanosecond => (1_000_000_000, 9),
             };
+            // TIMESTAMP(p) prints p fraction digits: none for TIMESTAMP(0).
+            let precision = options
+                .timestamp_precision
+                .map_or(unit_digits, |p| (p as usize).min(9));
             let nanos_per = 1_000_000_000 / per_sec;
             let mut b = StringBuilder::with_capacity(raw.len(), raw.len() * (20 + precision));
             for v in raw.iter() {
@@ -377,7 +455,8 @@ fn to_string(array: &ArrayRef, options: &CastOptions) -> Result<ArrayRef, ExprEr
         }
         D::Timestamp(unit, Some(_)) => {
             // Shown in the session time zone.
-            let local = cast_array_with(array, &D::Timestamp(*unit, None), options)?;
+            let local = local_units(array, unit, true, options.time_zone);
+            let local = with_unit(local.values().clone(), local.nulls().cloned(), unit, None);
             return to_string(&local, options);
         }
         _ => {}
@@ -613,12 +692,9 @@ fn from_string(
             "expected HH:mm:ss"
         ),
         D::Timestamp(unit, tz) => {
-            let shift = if tz.is_some() {
-                options.offset_secs as i64
-            } else {
-                0
-            };
-            let per_sec = 1_000_000_000 / nanos_per(unit);
+            // The text is local time; TIMESTAMP_LTZ takes its instant in the session zone.
+            let zone = tz.as_ref().map(|_| options.time_zone);
+            let per_sec = units_per_sec(unit);
             let nanos_div = nanos_per(unit);
             let mut out: Vec<Option<i64>> = Vec::with_capacity(n);
             for v in strings.iter() {
@@ -626,9 +702,13 @@ fn from_string(
                     None => out.push(None),
                     Some(text) => match parse_timestamp(text) {
                         Some(t) => {
-                            let secs = t.and_utc().timestamp() - shift;
+                            let secs = t.and_utc().timestamp();
                             let sub = t.and_utc().timestamp_subsec_nanos() as i64 / nanos_div;
-                            out.push(Some(secs * per_sec + sub));
+                            let local = secs * per_sec + sub;
+                            out.push(Some(match zone {
+                                Some(z) => z.to_utc_units(local, per_sec),
+                                None => local,
+                            }));
                         }
                         None if options.try_cast => out.push(None),
                         None => {

@@ -5,21 +5,22 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, new_null_array};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimeUnit};
 use runnel_types::{is_integer, is_numeric};
 use sqlparser::ast::{
     self, AccessExpr, BinaryOperator, CastKind, Expr, Ident, UnaryOperator, Value,
 };
 
 use crate::cast::{CastOptions, can_cast, cast_array_with};
-use crate::datetime::parse_time_zone_offset;
 use crate::decimal::{literal_precision_scale, parse_decimal};
 use crate::error::PlanError;
 use crate::functions;
 use crate::physical::{
     Arith, Case, Cast, CmpOp, Coalesce, Column, Compare, FieldAccess, InList, IsTest, Like, Logic,
-    Negate, Not, NullTest, ScalarValue, Shared, TemporalArith, literal_array, translate_like,
+    Negate, Not, NullTest, ScalarValue, Shared, TemporalArith, literal_array, literal_timestamp,
+    translate_like,
 };
+use crate::timezone::SessionTimeZone;
 use crate::types::{
     ArithOp, IntervalValue, arithmetic_type, at, common_type, integer_decimal, parse_interval,
     sql_data_type, strip_nested, tn,
@@ -31,6 +32,7 @@ pub fn compile(expr: &Expr, scope: &Scope, ctx: &CompileContext) -> Result<ExprR
     Compiler {
         scope,
         ctx,
+        time_zone: SessionTimeZone::parse(&ctx.session_time_zone),
         root_text: expr.to_string(),
         memo: RefCell::new(Vec::new()),
     }
@@ -40,6 +42,8 @@ pub fn compile(expr: &Expr, scope: &Scope, ctx: &CompileContext) -> Result<ExprR
 pub(crate) struct Compiler<'a> {
     pub scope: &'a Scope,
     pub ctx: &'a CompileContext,
+    /// The session time zone; `None` when `ctx.session_time_zone` names no known zone.
+    time_zone: Option<SessionTimeZone>,
     /// The whole expression's text, to spot sub-expressions that occur more than once.
     root_text: String,
     /// Repeated sub-expressions compiled so far, shared so they evaluate once per batch.
@@ -67,21 +71,45 @@ pub(crate) fn is_temporal(dt: &DataType) -> bool {
     )
 }
 
+/// The fraction digits a timestamp of `unit` holds.
+pub(crate) fn unit_digits(unit: &TimeUnit) -> u8 {
+    match unit {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 3,
+        TimeUnit::Microsecond => 6,
+        TimeUnit::Nanosecond => 9,
+    }
+}
+
+/// For a cast of a timestamp to STRING, the input's declared precision when its unit holds
+/// more digits (so TIMESTAMP(0) prints without a fraction).
+fn string_precision(input: &ExprRef, to: &DataType) -> Option<u8> {
+    match (input.data_type(), to) {
+        (DataType::Timestamp(unit, _), DataType::Utf8) => input
+            .timestamp_precision()
+            .filter(|p| *p < unit_digits(unit)),
+        _ => None,
+    }
+}
+
 impl Compiler<'_> {
-    /// The session offset (seconds east of UTC), needed for TIMESTAMP_LTZ conversions.
-    pub(crate) fn offset_secs(&self, e: &Expr) -> Result<i32, PlanError> {
-        parse_time_zone_offset(&self.ctx.session_time_zone).ok_or_else(|| {
-            PlanError::Unsupported(format!(
-                "session time zone '{}' is not supported (use UTC or a fixed offset such as +08:00), needed by `{e}`{}",
+    /// The session time zone, needed by `e` to convert between TIMESTAMP_LTZ and local time;
+    /// an unknown zone name is an error naming it.
+    pub(crate) fn time_zone(&self, e: &Expr) -> Result<SessionTimeZone, PlanError> {
+        self.time_zone.ok_or_else(|| {
+            PlanError::Invalid(format!(
+                "unknown time zone '{}' in 'table.local-time-zone' (expected a region such as \
+                 'Asia/Tokyo' or 'America/New_York', 'UTC', or an offset such as '+08:00' or \
+                 'GMT-03:00'), needed by `{e}`{}",
                 self.ctx.session_time_zone,
                 at(e)
             ))
         })
     }
 
-    /// The session offset, or 0 where the expression does not involve TIMESTAMP_LTZ.
-    pub(crate) fn offset_or_zero(&self) -> i32 {
-        parse_time_zone_offset(&self.ctx.session_time_zone).unwrap_or(0)
+    /// The session time zone, or UTC where the expression does not involve TIMESTAMP_LTZ.
+    pub(crate) fn time_zone_or_utc(&self) -> SessionTimeZone {
+        self.time_zone.unwrap_or(SessionTimeZone::UTC)
     }
 
     pub(crate) fn compile(&self, e: &Expr) -> Result<ExprRef, PlanError> {
@@ -169,21 +197,28 @@ impl Compiler<'_> {
                     other => other.to_string(),
                 };
                 let mut to = sql_data_type(&ts.data_type)?;
+                let mut precision = None;
                 if let (ast::DataType::Timestamp(None, _), DataType::Timestamp(_, tz)) =
                     (&ts.data_type, &to)
                 {
                     // TIMESTAMP '...' literals take the precision of their fraction digits.
                     let frac = text
                         .rsplit_once('.')
-                        .map(|(_, f)| f.trim().len())
+                        .map(|(_, f)| f.trim().len().min(9))
                         .unwrap_or(0);
-                    to = DataType::Timestamp(crate::types::timestamp_unit(frac as u64), tz.clone());
+                    let unit = crate::types::timestamp_unit(frac as u64);
+                    precision = Some(frac as u8).filter(|p| *p < unit_digits(&unit));
+                    to = DataType::Timestamp(unit, tz.clone());
                 }
                 let s: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![text.as_str()]));
                 let v = cast_array_with(&s, &to, &CastOptions::default()).map_err(|err| {
                     PlanError::Invalid(format!("invalid literal `{e}`{}: {err}", at(e)))
                 })?;
-                Ok(literal_array(v))
+                Ok(if precision.is_some() {
+                    literal_timestamp(v, precision)
+                } else {
+                    literal_array(v)
+                })
             }
             Expr::Interval(_) => {
                 let v = parse_interval(e)?;
@@ -261,7 +296,8 @@ impl Compiler<'_> {
                     other => other,
                 })?;
                 let try_cast = matches!(kind, CastKind::TryCast | CastKind::SafeCast);
-                let out = self.cast(input, &to, try_cast, e)?;
+                let precision = crate::types::timestamp_precision(data_type);
+                let out = self.cast_to_precision(input, &to, precision, try_cast, e)?;
                 // CHAR(n) pads/truncates and VARCHAR(n) truncates, as Flink 2.x casts do.
                 let len = |l: &Option<ast::CharacterLength>| match l {
                     Some(ast::CharacterLength::IntegerLength { length, .. }) => Some(*length),
@@ -521,23 +557,21 @@ impl Compiler<'_> {
         if input.data_type() == to {
             return input;
         }
-        if let Some(v) = input.literal_value() {
-            let opts = CastOptions {
-                try_cast: false,
-                offset_secs: self.offset_or_zero(),
-            };
-            if let Ok(c) = cast_array_with(v, to, &opts) {
-                return literal_array(c);
-            }
+        let options = CastOptions {
+            try_cast: false,
+            time_zone: self.time_zone_or_utc(),
+            timestamp_precision: string_precision(&input, to),
+        };
+        if let Some(v) = input.literal_value()
+            && let Ok(c) = cast_array_with(v, to, &options)
+        {
+            return literal_array(c);
         }
         let nullable = input.nullable();
         Arc::new(Cast {
             input,
             to: to.clone(),
-            options: CastOptions {
-                try_cast: false,
-                offset_secs: self.offset_or_zero(),
-            },
+            options,
             nullable,
         })
     }
@@ -546,6 +580,20 @@ impl Compiler<'_> {
         &self,
         input: ExprRef,
         to: &DataType,
+        try_cast: bool,
+        e: &Expr,
+    ) -> Result<ExprRef, PlanError> {
+        self.cast_to_precision(input, to, None, try_cast, e)
+    }
+
+    /// CAST to `to`, whose declared precision is `precision` when `to` is TIMESTAMP(p) or
+    /// TIMESTAMP_LTZ(p): values are truncated to p fraction digits where the Arrow unit holds
+    /// more (TIMESTAMP(0) to TIMESTAMP(2) are carried in milliseconds).
+    pub(crate) fn cast_to_precision(
+        &self,
+        input: ExprRef,
+        to: &DataType,
+        precision: Option<u8>,
         try_cast: bool,
         e: &Expr,
     ) -> Result<ExprRef, PlanError> {
@@ -560,18 +608,26 @@ impl Compiler<'_> {
         }
         let involves_ltz = matches!(&from, DataType::Timestamp(_, Some(_)))
             || matches!(to, DataType::Timestamp(_, Some(_)));
-        let offset_secs = if involves_ltz {
-            self.offset_secs(e)?
+        let time_zone = if involves_ltz {
+            self.time_zone(e)?
         } else {
-            0
+            SessionTimeZone::UTC
+        };
+        let timestamp_precision = match to {
+            DataType::Timestamp(unit, _) => precision.filter(|p| *p < unit_digits(unit)),
+            _ => string_precision(&input, to),
         };
         let options = CastOptions {
             try_cast,
-            offset_secs,
+            time_zone,
+            timestamp_precision,
         };
         if let Some(v) = input.literal_value() {
             // Constant-fold; a failing literal cast is an error at planning time.
             return match cast_array_with(v, to, &options) {
+                Ok(c) if matches!(to, DataType::Timestamp(_, _)) => {
+                    Ok(literal_timestamp(c, timestamp_precision))
+                }
                 Ok(c) => Ok(literal_array(c)),
                 Err(err) => Err(PlanError::Invalid(format!("`{e}`{}: {err}", at(e)))),
             };

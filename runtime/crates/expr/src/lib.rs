@@ -17,6 +17,7 @@ mod error;
 mod functions;
 mod json;
 mod physical;
+mod timezone;
 mod types;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use datetime::parse_time_zone_offset;
 pub use dialect::{FlinkDialect, parse_flink_data_type};
 pub use error::{ExprError, PlanError};
 pub use physical::{ScalarValue, column, literal, literal_array};
+pub use timezone::SessionTimeZone;
 pub use types::{common_type, interval_millis, sql_data_type};
 
 /// A compiled expression: evaluated once per batch, it yields one value per row.
@@ -52,6 +54,14 @@ pub trait PhysicalExpr: Send + Sync + Debug {
     /// The constant value (a one-row array) when this expression is a literal, so compilers
     /// can precompute things such as regular expressions or date patterns.
     fn literal_value(&self) -> Option<&ArrayRef> {
+        None
+    }
+    /// The declared fraction-of-second precision (0 to 9) of a TIMESTAMP / TIMESTAMP_LTZ
+    /// result where its Arrow unit holds more digits: TIMESTAMP(0) to TIMESTAMP(2) are carried
+    /// in milliseconds (the unit the rest of the runtime works in), their values truncated, so
+    /// this tells `CAST(.. AS STRING)` how many fraction digits to print. `None`: the unit's
+    /// own (3, 6 or 9).
+    fn timestamp_precision(&self) -> Option<u8> {
         None
     }
 }
@@ -179,8 +189,10 @@ impl Scope {
 /// Session settings that change what an expression means.
 #[derive(Debug, Clone)]
 pub struct CompileContext {
-    /// `table.local-time-zone`: `UTC` or a fixed offset such as `+08:00` / `GMT-03:00`; used to
-    /// convert TIMESTAMP_LTZ values to local wall-clock time.
+    /// `table.local-time-zone`: a region such as `Asia/Tokyo` (with its daylight-saving
+    /// rules), `UTC`, or a fixed offset such as `+08:00` / `GMT-03:00` (see
+    /// [`SessionTimeZone::parse`]); used to convert between TIMESTAMP_LTZ values and local
+    /// wall-clock time. An unknown name is a plan error for expressions that need the zone.
     pub session_time_zone: String,
     /// The statement's start time (epoch milliseconds), returned by CURRENT_TIMESTAMP, NOW(),
     /// LOCALTIMESTAMP, CURRENT_DATE and UNIX_TIMESTAMP().

@@ -144,6 +144,18 @@ pub fn literal_array(value: ArrayRef) -> ExprRef {
     Arc::new(Literal {
         data_type: value.data_type().clone(),
         value,
+        precision: None,
+    })
+}
+
+/// A constant TIMESTAMP / TIMESTAMP_LTZ of declared precision `precision` (see
+/// [`PhysicalExpr::timestamp_precision`]).
+pub(crate) fn literal_timestamp(value: ArrayRef, precision: Option<u8>) -> ExprRef {
+    debug_assert_eq!(value.len(), 1, "a literal is one value");
+    Arc::new(Literal {
+        data_type: value.data_type().clone(),
+        value,
+        precision,
     })
 }
 
@@ -176,6 +188,8 @@ impl PhysicalExpr for Column {
 pub(crate) struct Literal {
     pub value: ArrayRef,
     pub data_type: DataType,
+    /// The declared precision of a timestamp constant, where the unit does not tell it.
+    pub precision: Option<u8>,
 }
 
 impl fmt::Debug for Literal {
@@ -198,6 +212,9 @@ impl PhysicalExpr for Literal {
     }
     fn literal_value(&self) -> Option<&ArrayRef> {
         Some(&self.value)
+    }
+    fn timestamp_precision(&self) -> Option<u8> {
+        self.precision
     }
 }
 
@@ -853,6 +870,12 @@ impl PhysicalExpr for Cast {
         let v = self.input.evaluate_value(batch)?;
         map_value(v, |a| cast_array_with(a, &self.to, &self.options))
     }
+    fn timestamp_precision(&self) -> Option<u8> {
+        match self.to {
+            DataType::Timestamp(_, _) => self.options.timestamp_precision,
+            _ => None,
+        }
+    }
 }
 
 /// A function implemented by a closure over evaluated arguments.
@@ -1226,5 +1249,8 @@ impl PhysicalExpr for Shared {
     }
     fn literal_value(&self) -> Option<&ArrayRef> {
         self.inner.literal_value()
+    }
+    fn timestamp_precision(&self) -> Option<u8> {
+        self.inner.timestamp_precision()
     }
 }

@@ -948,3 +948,138 @@ fn more_temporal_cases() {
     );
     assert_eq!(one("DATE '2024-03-01' - INTERVAL '1' DAY"), "2024-02-29");
 }
+
+/// Compiles and evaluates `text` in session time zone `zone`, rendered as SQL strings.
+fn vals_in(zone: &str, text: &str) -> Vec<String> {
+    let b = batch();
+    let ctx = CompileContext {
+        session_time_zone: zone.into(),
+        statement_time_millis: 1_705_314_645_123,
+    };
+    let e = compile(&parse(text), &scope(&b), &ctx).unwrap();
+    render(&e.evaluate(&b).unwrap())
+}
+
+#[test]
+fn named_session_time_zones_follow_daylight_saving() {
+    let tokyo = |t: &str| vals_in("Asia/Tokyo", t)[0].clone();
+    assert_eq!(tokyo("CAST(ltz AS STRING)"), "2024-01-15 19:30:45.123");
+    assert_eq!(
+        tokyo("CAST(CAST(TIMESTAMP '2024-01-01 00:00:00' AS TIMESTAMP_LTZ(3)) AS BIGINT)"),
+        "1704034800"
+    );
+    assert_eq!(tokyo("HOUR(ltz)"), "19");
+    assert_eq!(
+        tokyo("DATE_FORMAT(ltz, 'yyyy-MM-dd HH:mm')"),
+        "2024-01-15 19:30"
+    );
+    assert_eq!(vals_in("Asia/Tokyo", "CAST(ltz AS DATE)")[3], "2024-03-01");
+    assert_eq!(tokyo("LOCALTIMESTAMP"), "2024-01-15 19:30:45.123");
+    assert_eq!(tokyo("FROM_UNIXTIME(0)"), "1970-01-01 09:00:00");
+    assert_eq!(tokyo("UNIX_TIMESTAMP('1970-01-01 09:00:00')"), "0");
+
+    let ny = |t: &str| vals_in("America/New_York", t)[0].clone();
+    // Winter is UTC-5, summer UTC-4.
+    assert_eq!(
+        ny("CAST(TO_TIMESTAMP_LTZ(1704067200000, 3) AS STRING)"),
+        "2023-12-31 19:00:00.000"
+    );
+    assert_eq!(
+        ny("CAST(TO_TIMESTAMP_LTZ(1719792000000, 3) AS STRING)"),
+        "2024-06-30 20:00:00.000"
+    );
+    assert_eq!(
+        ny("EXTRACT(HOUR FROM TO_TIMESTAMP_LTZ(1719792000, 0))"),
+        "20"
+    );
+    // A local time skipped by the spring change moves forward by the gap, as in java.time.
+    assert_eq!(
+        ny(
+            "CAST(CAST(CAST(TIMESTAMP '2024-03-10 02:30:00' AS TIMESTAMP_LTZ(3)) AS BIGINT) AS STRING)"
+        ),
+        "1710055800"
+    );
+    assert_eq!(
+        ny("CAST(CAST(TIMESTAMP '2024-03-10 02:30:00' AS TIMESTAMP_LTZ(3)) AS TIMESTAMP(3))"),
+        "2024-03-10 03:30:00.000"
+    );
+    assert_eq!(
+        ny("CAST(TO_TIMESTAMP_LTZ('2024-07-04 12:00:00', 'yyyy-MM-dd HH:mm:ss') AS BIGINT)"),
+        "1720108800"
+    );
+    assert_eq!(
+        ny("CAST(FLOOR(TO_TIMESTAMP_LTZ(1719792000000, 3) TO DAY) AS STRING)"),
+        "2024-06-30 00:00:00.000"
+    );
+    // Fixed offsets keep working.
+    assert_eq!(
+        vals_in("GMT-03:00", "CAST(ltz AS STRING)")[0],
+        "2024-01-15 07:30:45.123"
+    );
+}
+
+#[test]
+fn unknown_session_time_zone_is_a_plan_error() {
+    let b = batch();
+    let ctx = CompileContext {
+        session_time_zone: "Mars/Olympus".into(),
+        statement_time_millis: 0,
+    };
+    let err = compile(&parse("CAST(ltz AS STRING)"), &scope(&b), &ctx)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown time zone 'Mars/Olympus'"), "{err}");
+    // Expressions without TIMESTAMP_LTZ do not need the zone.
+    assert!(compile(&parse("CAST(ts AS STRING)"), &scope(&b), &ctx).is_ok());
+}
+
+#[test]
+fn timestamp_precision_truncates_and_prints() {
+    assert_eq!(
+        vals("CAST(CAST(ts AS TIMESTAMP(0)) AS STRING)"),
+        s(&[
+            "2024-01-15 10:30:45",
+            "1970-01-01 00:00:00",
+            "NULL",
+            "2024-02-29 23:59:59"
+        ])
+    );
+    assert_eq!(
+        vals("CAST(ts AS TIMESTAMP(0))"),
+        s(&[
+            "2024-01-15 10:30:45.000",
+            "1970-01-01 00:00:00.000",
+            "NULL",
+            "2024-02-29 23:59:59.000"
+        ])
+    );
+    // Flink truncates epoch milliseconds toward zero, so before 1970 a value moves up.
+    assert_eq!(
+        one("CAST(CAST(TIMESTAMP '1969-12-31 23:59:58.500' AS TIMESTAMP(0)) AS STRING)"),
+        "1969-12-31 23:59:59"
+    );
+    assert_eq!(
+        one("CAST(CAST(TIMESTAMP '2024-02-03 04:05:06.789' AS TIMESTAMP(1)) AS STRING)"),
+        "2024-02-03 04:05:06.7"
+    );
+    assert_eq!(
+        one("CAST(CAST('2024-02-03 04:05:06.789' AS TIMESTAMP(2)) AS STRING)"),
+        "2024-02-03 04:05:06.78"
+    );
+    assert_eq!(
+        one("CAST(TIMESTAMP '2024-02-03 04:05:06' AS STRING)"),
+        "2024-02-03 04:05:06"
+    );
+    assert_eq!(
+        one("CAST(CAST(TIMESTAMP '2024-02-03 04:05:06.123456' AS TIMESTAMP(4)) AS STRING)"),
+        "2024-02-03 04:05:06.1234"
+    );
+    assert_eq!(
+        one("CONCAT('at ', CAST(TIMESTAMP '2024-02-03 04:05:06.789' AS TIMESTAMP(0)))"),
+        "at 2024-02-03 04:05:06"
+    );
+    assert_eq!(
+        one("CAST(CAST(TO_TIMESTAMP_LTZ(1500, 3) AS TIMESTAMP_LTZ(0)) AS STRING)"),
+        "1970-01-01 00:00:01"
+    );
+}

@@ -31,6 +31,23 @@ pub(crate) fn timestamp_unit(precision: u64) -> TimeUnit {
     }
 }
 
+/// The declared fraction-of-second precision of a TIMESTAMP(p) / TIMESTAMP_LTZ(p) type as
+/// written (TIMESTAMP alone is TIMESTAMP(6)); `None` for other types.
+pub(crate) fn timestamp_precision(dt: &ast::DataType) -> Option<u8> {
+    match dt {
+        ast::DataType::Timestamp(p, _) => Some(p.unwrap_or(6).min(9) as u8),
+        ast::DataType::Custom(name, mods)
+            if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") =>
+        {
+            match mods.first() {
+                None => Some(6),
+                Some(m) => m.parse::<u8>().ok().map(|p| p.min(9)),
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The Arrow type of a SQL type as written in CAST targets (and DDL): Flink's names and
 /// defaults (`TIMESTAMP` is TIMESTAMP(6), `DECIMAL` is DECIMAL(10, 0)).
 pub fn sql_data_type(dt: &ast::DataType) -> Result<DataType, PlanError> {

@@ -179,12 +179,8 @@ impl FlinkFormatter {
             return;
         };
         match self {
-            FlinkFormatter::Print => {
-                write_java_local_date_time(out, &dt);
-                if ltz {
-                    out.push('Z');
-                }
-            }
+            FlinkFormatter::Print if ltz => write_java_instant(out, &dt),
+            FlinkFormatter::Print => write_java_local_date_time(out, &dt),
             FlinkFormatter::Sql => {
                 let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S"));
                 if precision > 0 {
@@ -219,15 +215,31 @@ fn write_java_local_date_time(out: &mut String, dt: &NaiveDateTime) {
     let nano = dt.nanosecond();
     if dt.second() > 0 || nano > 0 {
         let _ = write!(out, ":{:02}", dt.second());
-        if nano > 0 {
-            if nano % 1_000_000 == 0 {
-                let _ = write!(out, ".{:03}", nano / 1_000_000);
-            } else if nano % 1_000 == 0 {
-                let _ = write!(out, ".{:06}", nano / 1_000);
-            } else {
-                let _ = write!(out, ".{nano:09}");
-            }
-        }
+        write_java_fraction(out, nano);
+    }
+}
+
+/// Java's `Instant.toString` (ISO-8601 in UTC): unlike `LocalDateTime`, seconds always
+/// print; the fraction in groups of three, and a `Z`.
+fn write_java_instant(out: &mut String, dt: &NaiveDateTime) {
+    use chrono::Timelike;
+    let _ = write!(out, "{}", dt.format("%Y-%m-%dT%H:%M:%S"));
+    write_java_fraction(out, dt.nanosecond());
+    out.push('Z');
+}
+
+/// The fraction of a second as `java.time` prints it: nothing when zero, else 3, 6 or 9
+/// digits.
+fn write_java_fraction(out: &mut String, nano: u32) {
+    if nano == 0 {
+        return;
+    }
+    if nano % 1_000_000 == 0 {
+        let _ = write!(out, ".{:03}", nano / 1_000_000);
+    } else if nano % 1_000 == 0 {
+        let _ = write!(out, ".{:06}", nano / 1_000);
+    } else {
+        let _ = write!(out, ".{nano:09}");
     }
 }
 

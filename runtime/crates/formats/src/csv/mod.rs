@@ -246,7 +246,9 @@ impl CsvDecoder {
             std::str::from_utf8(&self.field_buf).map_err(|e| format!("invalid UTF-8: {e}"))?;
         let ncols = self.columns.len();
         let nfields = self.field_ends.len();
-        if nfields < ncols && !self.options.ignore_parse_errors {
+        // Too few fields are NULL-padded when errors are ignored; too many are always an
+        // error (Flink's parser rejects them, and ignore-parse-errors skips the record).
+        if nfields > ncols || (nfields < ncols && !self.options.ignore_parse_errors) {
             return Err(format!(
                 "row length mismatch: {ncols} fields expected but was {nfields}"
             ));

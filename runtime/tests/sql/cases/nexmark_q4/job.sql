@@ -2,7 +2,7 @@
 -- which Runnel's nexmark source wrote (nexmark/write-events.sql).
 -- The join feeding two aggregates makes the intermediate updates depend on how the auction and
 -- bid streams interleave, in Flink as in Runnel; the final result is what both must agree on.
--- compare: final
+-- runnel:compare=final
 -- !include ../../nexmark/source.sql
 -- !include ../../../../../examples/nexmark/views.sql
 -- !include ../../../../../examples/nexmark/q4.sql

@@ -1,11 +1,13 @@
 -- ROW, ARRAY and MAP columns: printed whole, and accessed with nested field access
--- (person.name, person.address.city), array subscripts (1-based) and map subscripts.
+-- (person.name, person.address.city), array subscripts (1-based; out of range gives NULL),
+-- map subscripts, CARDINALITY, and an array of rows.
 CREATE TABLE src (
   id INT,
   person ROW<name STRING, age INT, address ROW<city STRING, zip STRING>>,
   tags ARRAY<STRING>,
   scores ARRAY<INT>,
-  attrs MAP<STRING, STRING>
+  attrs MAP<STRING, STRING>,
+  items ARRAY<ROW<sku STRING, qty INT>>
 ) WITH (
   'connector' = 'filesystem',
   'path' = '${CASE_DIR}/input.json',
@@ -23,7 +25,9 @@ CREATE TABLE print_sink (
   first_tag STRING,
   second_score INT,
   color STRING,
-  n_tags INT
+  n_tags INT,
+  items ARRAY<ROW<sku STRING, qty INT>>,
+  first_sku STRING
 ) WITH ('connector' = 'print');
 
 INSERT INTO print_sink
@@ -38,5 +42,7 @@ SELECT
   tags[1],
   scores[2],
   attrs['color'],
-  CARDINALITY(tags)
+  CARDINALITY(tags),
+  items,
+  items[1].sku
 FROM src;

@@ -1,6 +1,7 @@
 -- HAVING on a non-windowed aggregate: a user's group is shown while it has fewer than 3
--- clicks. When alice's third click arrives her row is deleted (-D) instead of updated;
--- a later fourth click produces nothing.
+-- clicks. When a user's third click arrives, the aggregate's -U (old row) passes the
+-- HAVING filter but its +U (count 3) does not, so the row is withdrawn by a lone -U (not
+-- a -D). Later clicks of that user produce nothing.
 CREATE TABLE clicks (
   user_name STRING,
   page STRING,
