@@ -94,6 +94,17 @@ impl SessionTimeZone {
     /// forward and the time does not exist, the offset before the change too, so the result is
     /// the time moved later by the length of the gap.
     pub fn offset_for_local(self, local_secs: i64) -> i32 {
+        self.resolve_local(local_secs, true)
+    }
+
+    /// As [`SessionTimeZone::offset_for_local`], but where the time occurs twice the later
+    /// instant (the offset after the change), as `java.util.GregorianCalendar` and so
+    /// `SimpleDateFormat.parse` resolve it (Flink's `UNIX_TIMESTAMP(string[, format])`).
+    pub fn offset_for_local_calendar(self, local_secs: i64) -> i32 {
+        self.resolve_local(local_secs, false)
+    }
+
+    fn resolve_local(self, local_secs: i64, earlier: bool) -> i32 {
         let tz = match self {
             SessionTimeZone::Fixed(secs) => return secs,
             SessionTimeZone::Region(tz) => tz,
@@ -105,7 +116,9 @@ impl SessionTimeZone {
         match tz.offset_from_local_datetime(&local) {
             chrono::LocalResult::Single(o) => o.fix().local_minus_utc(),
             chrono::LocalResult::Ambiguous(a, b) => {
-                a.fix().local_minus_utc().max(b.fix().local_minus_utc())
+                let (a, b) = (a.fix().local_minus_utc(), b.fix().local_minus_utc());
+                // The earlier instant has the larger offset.
+                if earlier { a.max(b) } else { a.min(b) }
             }
             // In a gap: the offset in force a day earlier, before the transition (offsets
             // stay within ±18 hours and no zone changes offset twice within two days).
@@ -196,10 +209,21 @@ mod tests {
             ny.to_utc_millis(local_ms("2024-03-10 02:30:00")),
             local_ms("2024-03-10 07:30:00")
         );
-        // 2024-11-03 01:30 happens twice: java.time takes the earlier, EDT (05:30 UTC).
+        // 2024-11-03 01:30 happens twice: java.time takes the earlier, EDT (05:30 UTC);
+        // java.util.Calendar the later, EST (06:30 UTC).
         assert_eq!(
             ny.to_utc_millis(local_ms("2024-11-03 01:30:00")),
             local_ms("2024-11-03 05:30:00")
+        );
+        let secs = local_ms("2024-11-03 01:30:00") / 1000;
+        assert_eq!(
+            secs - ny.offset_for_local_calendar(secs) as i64,
+            1_730_615_400
+        );
+        let secs = local_ms("2024-03-10 02:30:00") / 1000;
+        assert_eq!(
+            secs - ny.offset_for_local_calendar(secs) as i64,
+            1_710_055_800
         );
         assert_eq!(
             ny.to_local_millis(local_ms("2024-11-03 06:30:00")),

@@ -9,12 +9,14 @@ use arrow::datatypes::{
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::RowKind;
+use crate::java_map::JavaKeys;
 
 /// How values are written out: Flink has two conventions and users see both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlinkFormatter {
     /// Java `toString` of the external types, as the `print` connector writes rows
-    /// (`2024-01-01T00:00:01.500`, `null`, `1.0E7`).
+    /// (`2024-01-01T00:00:01.500`, `null`, `1.0E7`); a MAP prints in the iteration order of
+    /// the `java.util.HashMap` Flink converts it to (see [`crate::java_hash_map_order`]).
     Print,
     /// SQL `CAST(.. AS STRING)` rules, as the SQL client's tableau shows values
     /// (`2024-01-01 00:00:01.500`, `<NULL>` is added by the table printer itself).
@@ -145,14 +147,26 @@ impl FlinkFormatter {
             DataType::Map(_, _) => {
                 let m = array.as_map();
                 let entries = m.value(row);
+                let (keys, values) = (entries.column(0).as_ref(), entries.column(1).as_ref());
+                // Print: the iteration order of the java.util.HashMap the print connector
+                // converts the map to (see `java_map`); the SQL cast keeps MapData order.
+                let order = match self {
+                    FlinkFormatter::Print => crate::java_map::java_hash_map_order(
+                        keys,
+                        0..keys.len(),
+                        JavaKeys::External,
+                    ),
+                    FlinkFormatter::Sql => None,
+                }
+                .unwrap_or_else(|| (0..keys.len()).map(|i| (i, i)).collect());
                 out.push('{');
-                for i in 0..entries.len() {
-                    if i > 0 {
+                for (n, (k, v)) in order.into_iter().enumerate() {
+                    if n > 0 {
                         out.push_str(", ");
                     }
-                    self.write_value(entries.column(0).as_ref(), i, out);
+                    self.write_value(keys, k, out);
                     out.push('=');
-                    self.write_value(entries.column(1).as_ref(), i, out);
+                    self.write_value(values, v, out);
                 }
                 out.push('}');
             }

@@ -276,7 +276,11 @@ pub(super) fn call(
                         };
                         let parsed = f.with(pat, |fmt| fmt.and_then(|fmt| fmt.parse(v)));
                         Some(match parsed {
-                            Some(dt) => zone.to_utc_units(dt.and_utc().timestamp(), 1),
+                            Some(dt) => {
+                                // SimpleDateFormat in the session zone, as Flink parses here
+                                let local = dt.and_utc().timestamp();
+                                local - zone.offset_for_local_calendar(local) as i64
+                            }
                             None => i64::MIN,
                         })
                     }))

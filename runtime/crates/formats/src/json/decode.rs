@@ -354,6 +354,9 @@ impl DecoderFactory for FlinkJsonDecoders {
                 zulu: tz.is_some(),
                 ignore,
             })),
+            DataType::Map(_, _) => Some(Box::new(HashMapLayout {
+                inner: ctx.make_builtin_decoder(field, is_nullable)?,
+            })),
             DataType::Struct(fields) if self.fail_on_missing_field => {
                 Some(Box::new(PresenceCheck {
                     inner: ctx.make_builtin_decoder(field, is_nullable)?,
@@ -363,6 +366,20 @@ impl DecoderFactory for FlinkJsonDecoders {
             }
             _ => None,
         })
+    }
+}
+
+/// A JSON object read as a MAP: Flink's json format `put`s its fields into a
+/// `java.util.HashMap` and wraps that in a `GenericMapData`, so the entries take that map's
+/// order (and a repeated key its last value), which decides how the map prints.
+struct HashMapLayout {
+    inner: Box<dyn ArrayDecoder>,
+}
+
+impl ArrayDecoder for HashMapLayout {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let decoded = self.inner.decode(tape, pos)?;
+        runnel_types::to_generic_map_layout(&decoded)
     }
 }
 
