@@ -25,6 +25,10 @@ enum Command {
         /// Print the job graph before running.
         #[arg(long)]
         explain: bool,
+        /// Configuration `key=value`, as `SET 'key' = 'value'` at the top of the script
+        /// (Flink's `-D`); may be repeated.
+        #[arg(short = 'D', value_name = "KEY=VALUE")]
+        config: Vec<String>,
     },
 }
 
@@ -40,7 +44,8 @@ fn main() -> ExitCode {
             script,
             parallelism,
             explain,
-        } => match run(&script, parallelism, explain) {
+            config,
+        } => match run(&script, parallelism, explain, &config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -50,11 +55,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(script: &PathBuf, parallelism: Option<u32>, explain: bool) -> anyhow::Result<()> {
+fn run(
+    script: &PathBuf,
+    parallelism: Option<u32>,
+    explain: bool,
+    config: &[String],
+) -> anyhow::Result<()> {
     use anyhow::Context;
     let sql =
         std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
     let mut session = Session::new();
+    for kv in config {
+        let (key, value) = kv
+            .split_once('=')
+            .with_context(|| format!("-D {kv}: expected KEY=VALUE"))?;
+        session.set(key.trim(), value.trim())?;
+    }
     if let Some(p) = parallelism {
         session.set("parallelism.default", &p.to_string())?;
     }

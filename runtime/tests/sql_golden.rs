@@ -11,6 +11,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The settings `generate_expected.py` runs Flink with (its `SETTINGS`), so both engines see
+/// the same session: a watermark after every record makes late data independent of timing.
+const FLINK_SETTINGS: [&str; 3] = [
+    "parallelism.default=1",
+    "table.local-time-zone=UTC",
+    "pipeline.auto-watermark-interval=0 ms",
+];
+
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql/cases")
 }
@@ -138,6 +146,7 @@ fn run_case_with(dir: &Path, extra_args: &[&str]) -> (bool, String, String) {
     std::fs::write(&tmp, sql).expect("write script");
     let out = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .args(["run", tmp.to_str().unwrap()])
+        .args(FLINK_SETTINGS.iter().flat_map(|kv| ["-D", kv]))
         .args(extra_args)
         .output()
         .expect("run runnel");

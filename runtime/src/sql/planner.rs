@@ -175,8 +175,9 @@ impl<'a> Planner<'a> {
             {
                 continue;
             }
-            if self.vertices[shared].chain.len() > self.vertices[shared].scan_ops {
-                self.split_off_rest(shared);
+            let scan_ops = self.vertices[shared].scan_ops;
+            if self.vertices[shared].chain.len() > scan_ops {
+                self.split_vertex(shared, scan_ops);
             }
             // This reader keeps its vertex for the rest of its chain, fed by the shared scan.
             let v = &mut self.vertices[id];
@@ -199,12 +200,13 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Moves the operators after the scan of source `id` into a new vertex behind it.
-    fn split_off_rest(&mut self, id: VertexId) {
+    /// Moves the operators of vertex `id` after its first `at` into a new vertex behind it,
+    /// with the vertex's outgoing edges; returns the new vertex.
+    fn split_vertex(&mut self, id: VertexId, at: usize) -> VertexId {
         let new_id = self.vertices.len();
         let v = &mut self.vertices[id];
-        let chain = v.chain.split_off(v.scan_ops);
-        let names = v.chain_names.split_off(v.scan_ops);
+        let chain = v.chain.split_off(at);
+        let names = v.chain_names.split_off(at);
         let rest = Vertex {
             id: new_id,
             name: names.join(" -> "),
@@ -230,6 +232,7 @@ impl<'a> Planner<'a> {
             input: 0,
             partitioning: Partitioning::Forward,
         });
+        new_id
     }
 
     fn parallelism_of(&self, v: VertexId) -> u32 {
