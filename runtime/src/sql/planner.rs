@@ -388,18 +388,7 @@ impl<'a> Planner<'a> {
                 });
                 exprs.push(e);
             }
-            let scope = Scope {
-                columns: cols,
-                bindings: Vec::new(),
-            };
-            let out_schema = schema_of(&scope);
-            let s2 = out_schema.clone();
-            planned = self.chain(
-                &planned,
-                "Calc(computed columns)".into(),
-                factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), s2.clone())))),
-                scope,
-            );
+            planned = self.project_columns(&planned, "Calc(computed columns)", exprs, cols);
         }
         if let Some((col, expr)) = &table.watermark {
             let Some(idx) = planned.scope.columns.iter().position(|c| &c.name == col) else {
@@ -1743,20 +1732,8 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let scope = Scope {
-            columns: cols,
-            bindings: Vec::new(),
-        };
-        let schema = schema_of(&scope);
-        let s2 = schema.clone();
-        let (updating, vertex) = (input.updating, input.vertex);
-        let _ = vertex;
-        let mut p = self.chain(
-            &input,
-            "Calc(select)".into(),
-            factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), s2.clone())))),
-            scope,
-        );
+        let updating = input.updating;
+        let mut p = self.project_columns(&input, "Calc(select)", exprs, cols);
         p.updating = updating;
         p.rowtime = rowtime;
         if let (Some(a), Some(b), c) = window {
@@ -1919,18 +1896,7 @@ impl<'a> Planner<'a> {
                 window = Some((s, e, Some(t)));
             }
         }
-        for (i, (a, spec)) in aggs.iter().zip(&specs).enumerate() {
-            bindings.push((a.clone(), out_cols.len()));
-            out_cols.push(ScopeColumn::new(
-                format!("$a{i}"),
-                spec.output_type.clone(),
-                true,
-            ));
-        }
-        let out_scope = Scope {
-            columns: out_cols,
-            bindings,
-        };
+        let out_scope = aggregate_scope(out_cols, bindings, aggs, &specs);
         let out_schema = schema_of(&Scope {
             columns: out_scope.columns.clone(),
             bindings: vec![],
@@ -2037,19 +2003,31 @@ impl<'a> Planner<'a> {
         exprs: Vec<ExprRef>,
         cols: Vec<ScopeColumn>,
     ) -> (Planned, Scope, SchemaRef) {
+        let planned = self.project_columns(input, "Calc(pre-aggregate)", exprs, cols);
+        let (scope, schema) = (planned.scope.clone(), planned.schema.clone());
+        (planned, scope, schema)
+    }
+
+    /// Chains a projection computing `exprs` as the columns `cols`.
+    fn project_columns(
+        &mut self,
+        input: &Planned,
+        name: &str,
+        exprs: Vec<ExprRef>,
+        cols: Vec<ScopeColumn>,
+    ) -> Planned {
         let scope = Scope {
             columns: cols,
             bindings: Vec::new(),
         };
         let schema = schema_of(&scope);
-        let s2 = schema.clone();
-        let planned = self.chain(
+        let s2 = schema;
+        self.chain(
             input,
-            "Calc(pre-aggregate)".into(),
+            name.to_string(),
             factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), s2.clone())))),
-            scope.clone(),
-        );
-        (planned, scope, schema)
+            scope,
+        )
     }
 
     fn agg_spec(
@@ -2265,18 +2243,7 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        for (i, (a, spec)) in aggs.iter().zip(&specs).enumerate() {
-            bindings.push((a.clone(), out_cols.len()));
-            out_cols.push(ScopeColumn::new(
-                format!("$a{i}"),
-                spec.output_type.clone(),
-                true,
-            ));
-        }
-        let out_scope = Scope {
-            columns: out_cols,
-            bindings,
-        };
+        let out_scope = aggregate_scope(out_cols, bindings, aggs, &specs);
         let layout = SessionLayout {
             key_columns,
             session_key_columns,
@@ -2761,4 +2728,23 @@ struct PreAggregate {
     window_keys: Option<WindowKeys>,
     /// All key columns, window bounds included.
     key_columns: usize,
+}
+
+/// The output scope of an aggregate: its key (and window) columns, then one column per call,
+/// with `bindings` extended so each call's expression names its column.
+fn aggregate_scope(
+    mut columns: Vec<ScopeColumn>,
+    mut bindings: Vec<(Expr, usize)>,
+    aggs: &[Expr],
+    specs: &[AggSpec],
+) -> Scope {
+    for (i, (a, spec)) in aggs.iter().zip(specs).enumerate() {
+        bindings.push((a.clone(), columns.len()));
+        columns.push(ScopeColumn::new(
+            format!("$a{i}"),
+            spec.output_type.clone(),
+            true,
+        ));
+    }
+    Scope { columns, bindings }
 }
