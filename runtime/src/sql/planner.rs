@@ -74,6 +74,9 @@ pub struct Planner<'a> {
     rank_request: Option<RankRequest>,
     /// Common table expressions in scope (innermost last).
     ctes: Vec<(String, Query)>,
+    /// Aggregations planned so far, by digest, with the chain length where their rows are
+    /// complete, for reuse by an identical aggregation.
+    aggregations: Vec<(String, Planned, usize)>,
 }
 
 /// What the enclosing query says about a ROW_NUMBER() column.
@@ -137,6 +140,7 @@ impl<'a> Planner<'a> {
             edges: Vec::new(),
             rank_request: None,
             ctes: Vec::new(),
+            aggregations: Vec::new(),
         }
     }
 
@@ -1008,6 +1012,98 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The rows of an aggregation planned before under `digest`, fed through a new vertex.
+    fn reuse_aggregation(&mut self, digest: &str) -> Option<Planned> {
+        let (_, planned, at) = self
+            .aggregations
+            .iter()
+            .find(|(d, _, _)| d == digest)
+            .cloned()?;
+        let producer = if self.vertices[planned.vertex].chain.len() > at {
+            self.split_prefix(planned.vertex, at, planned.schema.clone())
+        } else {
+            planned.vertex
+        };
+        let id = self.vertices.len();
+        self.vertices.push(Vertex {
+            id,
+            name: "Forward".into(),
+            uid: format!("{id}-reuse"),
+            parallelism: self.vertices[producer].parallelism,
+            kind: VertexKind::Operators,
+            chain: Vec::new(),
+            chain_names: Vec::new(),
+            output_schema: planned.schema.clone(),
+            scan_ops: 0,
+        });
+        self.edges.push(Edge {
+            source: producer,
+            target: id,
+            input: 0,
+            partitioning: Partitioning::Forward,
+        });
+        Some(Planned {
+            vertex: id,
+            assigner: None,
+            ..planned
+        })
+    }
+
+    /// Moves the first `at` operators of vertex `id` (and its inputs) into a new vertex in
+    /// front of it, so streams already planned on `id` stay valid; returns the new vertex.
+    fn split_prefix(&mut self, id: VertexId, at: usize, schema: SchemaRef) -> VertexId {
+        let new_id = self.vertices.len();
+        let v = &mut self.vertices[id];
+        let rest_chain = v.chain.split_off(at);
+        let rest_names = v.chain_names.split_off(at);
+        let prefix = Vertex {
+            id: new_id,
+            name: v.chain_names.join(" -> "),
+            uid: v.uid.clone(),
+            parallelism: v.parallelism,
+            kind: std::mem::replace(&mut v.kind, VertexKind::Operators),
+            chain: std::mem::replace(&mut v.chain, rest_chain),
+            chain_names: std::mem::replace(&mut v.chain_names, rest_names),
+            output_schema: schema,
+            scan_ops: v.scan_ops.min(at),
+        };
+        v.scan_ops = 0;
+        v.uid = format!("{}-rest", v.uid);
+        v.name = v.chain_names.join(" -> ");
+        let prefix_name = match &prefix.kind {
+            VertexKind::Source(_) => self.vertices[id].uid.trim_end_matches("-rest").to_string(),
+            VertexKind::Operators => String::new(),
+        };
+        let mut prefix = prefix;
+        if !prefix_name.is_empty() {
+            prefix.name = format!(
+                "Source: {} -> {}",
+                prefix_name.trim_start_matches("source-"),
+                prefix.name
+            );
+        }
+        self.vertices.push(prefix);
+        for e in self.edges.iter_mut().filter(|e| e.target == id) {
+            e.target = new_id;
+        }
+        self.edges.push(Edge {
+            source: new_id,
+            target: id,
+            input: 0,
+            partitioning: Partitioning::Forward,
+        });
+        for (_, p, pos) in &mut self.aggregations {
+            if p.vertex == id {
+                if *pos <= at {
+                    p.vertex = new_id;
+                } else {
+                    *pos -= at;
+                }
+            }
+        }
+        new_id
+    }
+
     fn alias(&self, mut p: Planned, alias: Option<&Ident>) -> Planned {
         if let Some(a) = alias {
             p.scope = requalify(&p.scope, Some(&a.value));
@@ -1435,6 +1531,23 @@ impl<'a> Planner<'a> {
                 with_row_number,
             });
         }
+        // An aggregation whose FROM, WHERE, GROUP BY and calls equal one planned before in this
+        // job is computed once and its rows fanned out (Flink's sub-plan reuse).
+        let digest = (self.rank_request.is_none()
+            && outer_rank.is_none()
+            && self.ctes.is_empty()
+            && projection_row_number(&s.projection).is_none())
+        .then(|| aggregation_digest(s, &conjuncts))
+        .flatten();
+        if let Some(d) = &digest
+            && let Some(reused) = self.reuse_aggregation(d)
+        {
+            let mut input = reused;
+            if let Some(h) = &s.having {
+                input = self.filter(input, h, "HAVING")?;
+            }
+            return self.project(input, &s.projection);
+        }
         let mut input = self.plan_from(&s.from, &mut conjuncts)?;
         self.rank_request = None;
         if let Some(rank) = projection_row_number(&s.projection) {
@@ -1469,6 +1582,10 @@ impl<'a> Planner<'a> {
         }
         if !group_exprs.is_empty() || !aggs.is_empty() {
             input = self.plan_aggregate(input, &group_exprs, &aggs)?;
+            if let Some(d) = digest {
+                let at = self.vertices[input.vertex].chain.len();
+                self.aggregations.push((d, input.clone(), at));
+            }
             if let Some(h) = &s.having {
                 input = self.filter(input, h, "HAVING")?;
             }
@@ -2747,4 +2864,39 @@ fn aggregate_scope(
         ));
     }
     Scope { columns, bindings }
+}
+
+/// What an aggregating SELECT block computes before HAVING and its projection, as text:
+/// FROM, WHERE, GROUP BY and the aggregate calls. `None` when the block does not aggregate.
+fn aggregation_digest(s: &Select, conjuncts: &[Expr]) -> Option<String> {
+    let group = match &s.group_by {
+        GroupByExpr::Expressions(e, _) => e.clone(),
+        GroupByExpr::All(_) => return None,
+    };
+    let mut aggs = Vec::new();
+    for item in &s.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            collect_aggs(e, &mut aggs);
+        }
+    }
+    if let Some(h) = &s.having {
+        collect_aggs(h, &mut aggs);
+    }
+    if (group.is_empty() && aggs.is_empty()) || s.distinct.is_some() {
+        return None;
+    }
+    let join = |v: &[Expr]| {
+        v.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let from: Vec<String> = s.from.iter().map(|t| t.to_string()).collect();
+    Some(format!(
+        "FROM {} WHERE {} GROUP BY {} AGG {}",
+        from.join(", "),
+        join(conjuncts),
+        join(&group),
+        join(&aggs)
+    ))
 }
