@@ -195,13 +195,18 @@ impl<'a> Planner<'a> {
                 v.chain_names.join(" -> ")
             };
             v.uid = format!("{}-reader", v.uid);
-            self.edges.push(Edge {
-                source: shared,
-                target: id,
-                input: 0,
-                partitioning: Partitioning::Forward,
-            });
+            self.forward(shared, id);
         }
+    }
+
+    /// Connects `from` to `to` one subtask to one subtask.
+    fn forward(&mut self, from: VertexId, to: VertexId) {
+        self.edges.push(Edge {
+            source: from,
+            target: to,
+            input: 0,
+            partitioning: Partitioning::Forward,
+        });
     }
 
     /// Moves the operators of vertex `id` after its first `at` into a new vertex behind it,
@@ -230,12 +235,7 @@ impl<'a> Planner<'a> {
         for e in self.edges.iter_mut().filter(|e| e.source == id) {
             e.source = new_id;
         }
-        self.edges.push(Edge {
-            source: id,
-            target: new_id,
-            input: 0,
-            partitioning: Partitioning::Forward,
-        });
+        self.forward(id, new_id);
         new_id
     }
 
@@ -512,13 +512,7 @@ impl<'a> Planner<'a> {
                     t,
                 ));
             }
-            let sch = schema_of(&scope);
-            let mut q = self.chain(
-                &p,
-                "Calc(union cast)".into(),
-                factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))),
-                scope,
-            );
+            let mut q = self.project_columns(&p, "Calc(union cast)", exprs, scope.columns);
             q.rowtime = rowtime;
             q.updating = updating;
             sides.push(q);
@@ -927,14 +921,8 @@ impl<'a> Planner<'a> {
             ));
             exprs.push(e);
         }
-        let sch = schema_of(&scope);
         let (updating, rowtime) = (input.updating, input.rowtime);
-        let mut p = self.chain(
-            &input,
-            "Calc(join key)".into(),
-            factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), sch.clone())))),
-            scope,
-        );
+        let mut p = self.project_columns(&input, "Calc(join key)", exprs, scope.columns);
         p.updating = updating;
         p.rowtime = rowtime;
         Ok((p, idx))
@@ -1036,12 +1024,7 @@ impl<'a> Planner<'a> {
             output_schema: planned.schema.clone(),
             scan_ops: 0,
         });
-        self.edges.push(Edge {
-            source: producer,
-            target: id,
-            input: 0,
-            partitioning: Partitioning::Forward,
-        });
+        self.forward(producer, id);
         Some(Planned {
             vertex: id,
             assigner: None,
@@ -1086,12 +1069,7 @@ impl<'a> Planner<'a> {
         for e in self.edges.iter_mut().filter(|e| e.target == id) {
             e.target = new_id;
         }
-        self.edges.push(Edge {
-            source: new_id,
-            target: id,
-            input: 0,
-            partitioning: Partitioning::Forward,
-        });
+        self.forward(new_id, id);
         for (_, p, pos) in &mut self.aggregations {
             if p.vertex == id {
                 if *pos <= at {
