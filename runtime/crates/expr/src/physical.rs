@@ -13,9 +13,9 @@ use arrow::buffer::NullBuffer;
 use arrow::compute::kernels::{boolean, cmp, numeric, zip::zip};
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
-    Int64Type, IntervalUnit, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type,
+    Int16Type, Int32Type, Int64Type, IntervalUnit, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 
 use crate::cast::{CastOptions, cast_array_with};
@@ -942,62 +942,32 @@ fn float_key(v: f64) -> u64 {
     if v == 0.0 { 0 } else { v.to_bits() }
 }
 
+/// The non-null values of a primitive column, each mapped through `f`, collected.
+fn valid_values<T: ArrowPrimitiveType, R, C: FromIterator<R>>(
+    values: &ArrayRef,
+    f: impl Fn(T::Native) -> R,
+) -> C {
+    values.as_primitive::<T>().iter().flatten().map(f).collect()
+}
+
 impl InList {
     pub(crate) fn build_set(values: &ArrayRef) -> Option<InSet> {
-        let valid = |i: usize| values.is_valid(i);
-        let n = values.len();
         Some(match values.data_type() {
-            DataType::Int8 => InSet::Int(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| values.as_primitive::<Int8Type>().value(i) as i64)
-                    .collect(),
-            ),
-            DataType::Int16 => InSet::Int(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| values.as_primitive::<Int16Type>().value(i) as i64)
-                    .collect(),
-            ),
-            DataType::Int32 => InSet::Int(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| values.as_primitive::<Int32Type>().value(i) as i64)
-                    .collect(),
-            ),
-            DataType::Date32 => InSet::Int(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| values.as_primitive::<Date32Type>().value(i) as i64)
-                    .collect(),
-            ),
-            DataType::Int64 => InSet::Int(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| values.as_primitive::<Int64Type>().value(i))
-                    .collect(),
-            ),
+            DataType::Int8 => InSet::Int(valid_values::<Int8Type, _, _>(values, |v| v as i64)),
+            DataType::Int16 => InSet::Int(valid_values::<Int16Type, _, _>(values, |v| v as i64)),
+            DataType::Int32 => InSet::Int(valid_values::<Int32Type, _, _>(values, |v| v as i64)),
+            DataType::Date32 => InSet::Int(valid_values::<Date32Type, _, _>(values, |v| v as i64)),
+            DataType::Int64 => InSet::Int(valid_values::<Int64Type, _, _>(values, |v| v)),
             DataType::Timestamp(_, _) => {
                 InSet::Int(ts_values(values).ok()?.into_iter().flatten().collect())
             }
-            DataType::Float32 => InSet::Float(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| float_key(values.as_primitive::<Float32Type>().value(i) as f64))
-                    .collect(),
-            ),
-            DataType::Float64 => InSet::Float(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| float_key(values.as_primitive::<Float64Type>().value(i)))
-                    .collect(),
-            ),
-            DataType::Decimal128(_, _) => InSet::Decimal(
-                (0..n)
-                    .filter(|i| valid(*i))
-                    .map(|i| values.as_primitive::<Decimal128Type>().value(i))
-                    .collect(),
-            ),
+            DataType::Float32 => InSet::Float(valid_values::<Float32Type, _, _>(values, |v| {
+                float_key(v as f64)
+            })),
+            DataType::Float64 => InSet::Float(valid_values::<Float64Type, _, _>(values, float_key)),
+            DataType::Decimal128(_, _) => {
+                InSet::Decimal(valid_values::<Decimal128Type, _, _>(values, |v| v))
+            }
             DataType::Utf8 => InSet::Str(
                 values
                     .as_string::<i32>()

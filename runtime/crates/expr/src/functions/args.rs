@@ -1,7 +1,7 @@
 //! Argument plumbing shared by the built-in functions: typed access to argument values,
 //! result builders, arity checks and argument coercions.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Int32Array, Int64Array, Int64Builder, StringArray,
@@ -17,6 +17,10 @@ use crate::error::{ExprError, PlanError};
 use crate::physical::{FnImpl, ScalarFn};
 use crate::types::{at, tn};
 use crate::{ColumnarValue, ExprRef};
+
+/// What compiling a call gives: the compiled call, or `None` when the name is not one of
+/// the functions the compiling module knows.
+pub(super) type CallResult = Result<Option<ExprRef>, PlanError>;
 
 pub(super) fn new_fn(
     name: &str,
@@ -162,23 +166,46 @@ pub(super) fn arity(
 }
 
 impl Compiler<'_> {
+    /// `x` as is when of type `target`, coerced to it when `accepts` its type, else the
+    /// error that `name` expects `what`.
+    fn coerce_arg(
+        &self,
+        x: ExprRef,
+        target: DataType,
+        what: &str,
+        name: &str,
+        e: &Expr,
+        accepts: impl Fn(&DataType) -> bool,
+    ) -> Result<ExprRef, PlanError> {
+        if *x.data_type() == target {
+            Ok(x)
+        } else if accepts(x.data_type()) {
+            Ok(self.coerce(x, &target))
+        } else {
+            Err(expects(name, what, x.data_type(), e))
+        }
+    }
+
     pub(super) fn to_string_arg(
         &self,
         x: ExprRef,
         name: &str,
         e: &Expr,
     ) -> Result<ExprRef, PlanError> {
-        match x.data_type() {
-            DataType::Utf8 => Ok(x),
-            DataType::Null | DataType::LargeUtf8 | DataType::Utf8View => {
-                Ok(self.coerce(x, &DataType::Utf8))
-            }
-            other => Err(PlanError::Type(format!(
-                "function `{name}` expects a STRING argument, got {} in `{e}`{}",
-                tn(other),
-                at(e)
-            ))),
-        }
+        self.coerce_arg(x, DataType::Utf8, "a STRING argument", name, e, |t| {
+            matches!(t, DataType::Null | DataType::LargeUtf8 | DataType::Utf8View)
+        })
+    }
+
+    /// An optional STRING argument (such as a format), coerced like `to_string_arg`.
+    pub(super) fn to_opt_string_arg(
+        &self,
+        x: Option<&ExprRef>,
+        name: &str,
+        e: &Expr,
+    ) -> Result<Option<ExprRef>, PlanError> {
+        x.map(|x| self.to_string_arg(x.clone(), name, e))
+            .transpose()
     }
 
     pub(super) fn to_int_arg(
@@ -187,17 +214,9 @@ impl Compiler<'_> {
         name: &str,
         e: &Expr,
     ) -> Result<ExprRef, PlanError> {
-        match x.data_type() {
-            DataType::Int64 => Ok(x),
-            t if is_integer(t) || matches!(t, DataType::Null) => {
-                Ok(self.coerce(x, &DataType::Int64))
-            }
-            other => Err(PlanError::Type(format!(
-                "function `{name}` expects an integer argument, got {} in `{e}`{}",
-                tn(other),
-                at(e)
-            ))),
-        }
+        self.coerce_arg(x, DataType::Int64, "an integer argument", name, e, |t| {
+            is_integer(t) || matches!(t, DataType::Null)
+        })
     }
 
     pub(super) fn to_double_arg(
@@ -206,17 +225,9 @@ impl Compiler<'_> {
         name: &str,
         e: &Expr,
     ) -> Result<ExprRef, PlanError> {
-        match x.data_type() {
-            DataType::Float64 => Ok(x),
-            t if is_numeric(t) || matches!(t, DataType::Null) => {
-                Ok(self.coerce(x, &DataType::Float64))
-            }
-            other => Err(PlanError::Type(format!(
-                "function `{name}` expects a numeric argument, got {} in `{e}`{}",
-                tn(other),
-                at(e)
-            ))),
-        }
+        self.coerce_arg(x, DataType::Float64, "a numeric argument", name, e, |t| {
+            is_numeric(t) || matches!(t, DataType::Null)
+        })
     }
 
     /// A timestamp-like argument as local wall-clock TIMESTAMP(3) (LTZ shifted to the session
@@ -235,13 +246,101 @@ impl Compiler<'_> {
                 Ok(self.coerce(x, &ts))
             }
             DataType::Utf8 => self.cast(x, &ts, true, e),
-            other => Err(PlanError::Type(format!(
-                "function `{name}` expects a TIMESTAMP or DATE argument, got {} in `{e}`{}",
-                tn(other),
-                at(e)
-            ))),
+            other => Err(expects(name, "a TIMESTAMP or DATE argument", other, e)),
         }
     }
+}
+
+/// A pattern argument compiled to a `T`: once at planning when literal, else cached per
+/// distinct pattern seen last (a pattern that fails to compile at run time gives `None`).
+pub(super) enum PatternArg<T> {
+    Fixed(Option<T>),
+    Dynamic(Mutex<Option<(String, Option<T>)>>),
+}
+
+impl<T> PatternArg<T> {
+    /// Calls `f` with the compiled pattern for `pattern` (`None` for a NULL pattern or one
+    /// that does not compile), compiling dynamic patterns with `compile`.
+    pub(super) fn with_compiled<R>(
+        &self,
+        pattern: Option<&str>,
+        compile: impl FnOnce(&str) -> Option<T>,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R {
+        match self {
+            PatternArg::Fixed(r) => f(r.as_ref()),
+            PatternArg::Dynamic(cache) => {
+                let Some(p) = pattern else { return f(None) };
+                let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+                let stale = guard.as_ref().is_none_or(|(cached, _)| cached != p);
+                if stale {
+                    *guard = Some((p.to_string(), compile(p)));
+                }
+                f(guard.as_ref().and_then(|(_, r)| r.as_ref()))
+            }
+        }
+    }
+}
+
+/// The error for an argument of type `other` where `name` wants `what`.
+fn expects(name: &str, what: &str, other: &DataType, e: &Expr) -> PlanError {
+    PlanError::Type(format!(
+        "function `{name}` expects {what}, got {} in `{e}`{}",
+        tn(other),
+        at(e)
+    ))
+}
+
+/// A one-argument STRING function returning STRING: `f` writes the result for each
+/// non-null row into the buffer (a NULL input gives NULL).
+pub(super) fn unary_str_to_str(
+    c: &Compiler,
+    name: &str,
+    args: &[ExprRef],
+    e: &Expr,
+    f: impl Fn(&str, &mut String) + Send + Sync + 'static,
+) -> Result<ExprRef, PlanError> {
+    arity(name, args, 1, 1, e)?;
+    let nullable = any_nullable(args);
+    let s = c.to_string_arg(args[0].clone(), name, e)?;
+    Ok(new_fn(
+        name,
+        vec![s],
+        DataType::Utf8,
+        nullable,
+        move |vals, n| {
+            let s = StrArg::new(&vals[0]);
+            out_array(build_strings(n, |i, buf| {
+                let Some(v) = s.get(i) else { return false };
+                f(v, buf);
+                true
+            }))
+        },
+    ))
+}
+
+/// A one-argument STRING function returning INT: `f` maps each non-null row (a NULL
+/// input gives NULL).
+pub(super) fn unary_str_to_i32(
+    c: &Compiler,
+    name: &str,
+    args: &[ExprRef],
+    e: &Expr,
+    f: impl Fn(&str) -> i32 + Send + Sync + 'static,
+) -> Result<ExprRef, PlanError> {
+    arity(name, args, 1, 1, e)?;
+    let nullable = any_nullable(args);
+    let s = c.to_string_arg(args[0].clone(), name, e)?;
+    Ok(new_fn(
+        name,
+        vec![s],
+        DataType::Int32,
+        nullable,
+        move |vals, n| {
+            let s = StrArg::new(&vals[0]);
+            out_array(build_i32(n, |i| s.get(i).map(&f)))
+        },
+    ))
 }
 
 pub(super) fn literal_str(x: &ExprRef) -> Option<Option<String>> {

@@ -20,12 +20,7 @@ use crate::{ColumnarValue, ExprRef};
 use super::args::*;
 
 /// Compiles a call of a collection function; `None` when `name` is none of them.
-pub(super) fn call(
-    c: &Compiler,
-    name: &str,
-    args: &[ExprRef],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> CallResult {
     let nullable = any_nullable(args);
     match name {
         "ARRAY" => {

@@ -8,19 +8,13 @@ use arrow::datatypes::DataType;
 use sqlparser::ast::Expr;
 
 use crate::compile::Compiler;
-use crate::error::PlanError;
 use crate::physical::{ScalarValue, literal};
 use crate::{ColumnarValue, ExprRef};
 
 use super::args::*;
 
 /// Compiles a call of a conditional function; `None` when `name` is none of them.
-pub(super) fn call(
-    c: &Compiler,
-    name: &str,
-    args: &[ExprRef],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> CallResult {
     let nullable = any_nullable(args);
     match name {
         "COALESCE" => {

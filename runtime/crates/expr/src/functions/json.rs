@@ -11,12 +11,7 @@ use crate::types::at;
 use super::args::*;
 
 /// Compiles a call of a JSON function; `None` when `name` is none of them.
-pub(super) fn call(
-    c: &Compiler,
-    name: &str,
-    args: &[ExprRef],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> CallResult {
     match name {
         "JSON_VALUE" | "JSON_QUERY" | "JSON_EXISTS" => {
             arity(name, args, 2, 2, e)?;

@@ -19,12 +19,7 @@ use crate::types::{ArithOp, adjust_precision_scale, at, tn};
 use super::args::*;
 
 /// Compiles a call of a numeric function; `None` when `name` is none of them.
-pub(super) fn call(
-    c: &Compiler,
-    name: &str,
-    args: &[ExprRef],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> CallResult {
     let nullable = any_nullable(args);
     match name {
         "ABS" => {

@@ -22,10 +22,7 @@ pub(crate) fn java_regex(pattern: &str) -> Result<Regex, String> {
 
 /// A regex for a pattern argument: compiled once when literal, else cached per distinct
 /// pattern seen last.
-enum RegexArg {
-    Fixed(Option<Regex>),
-    Dynamic(Mutex<Option<(String, Option<Regex>)>>),
-}
+type RegexArg = PatternArg<Regex>;
 
 impl RegexArg {
     fn new(x: &ExprRef, e: &Expr) -> Result<RegexArg, PlanError> {
@@ -39,28 +36,12 @@ impl RegexArg {
     }
 
     fn with<R>(&self, pattern: Option<&str>, f: impl FnOnce(Option<&Regex>) -> R) -> R {
-        match self {
-            RegexArg::Fixed(r) => f(r.as_ref()),
-            RegexArg::Dynamic(cache) => {
-                let Some(p) = pattern else { return f(None) };
-                let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
-                let stale = guard.as_ref().is_none_or(|(cached, _)| cached != p);
-                if stale {
-                    *guard = Some((p.to_string(), java_regex(p).ok()));
-                }
-                f(guard.as_ref().and_then(|(_, r)| r.as_ref()))
-            }
-        }
+        self.with_compiled(pattern, |p| java_regex(p).ok(), f)
     }
 }
 
 /// Compiles a call of a regular-expression function; `None` when `name` is none of them.
-pub(super) fn call(
-    c: &Compiler,
-    name: &str,
-    args: &[ExprRef],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> CallResult {
     match name {
         "REGEXP_EXTRACT" => {
             arity(name, args, 2, 3, e)?;

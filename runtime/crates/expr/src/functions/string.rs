@@ -13,12 +13,7 @@ use crate::{ColumnarValue, ExprRef};
 use super::args::*;
 
 /// Compiles a call of a string function; `None` when `name` is none of them.
-pub(super) fn call(
-    c: &Compiler,
-    name: &str,
-    args: &[ExprRef],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> CallResult {
     let nullable = any_nullable(args);
     match name {
         "CONCAT" => {
@@ -84,98 +79,42 @@ pub(super) fn call(
             ))
         }
         "UPPER" | "LOWER" | "UCASE" | "LCASE" => {
-            arity(name, args, 1, 1, e)?;
-            let s = c.to_string_arg(args[0].clone(), name, e)?;
             let upper = name == "UPPER" || name == "UCASE";
-            Ok(new_fn(
-                name,
-                vec![s],
-                DataType::Utf8,
-                nullable,
-                move |vals, n| {
-                    let s = StrArg::new(&vals[0]);
-                    out_array(build_strings(n, |i, buf| {
-                        let Some(v) = s.get(i) else { return false };
-                        if v.is_ascii() {
-                            buf.push_str(v);
-                            if upper {
-                                buf.make_ascii_uppercase()
-                            } else {
-                                buf.make_ascii_lowercase()
-                            }
-                        } else if upper {
-                            buf.extend(v.chars().flat_map(char::to_uppercase));
-                        } else {
-                            buf.extend(v.chars().flat_map(char::to_lowercase));
-                        }
-                        true
-                    }))
-                },
-            ))
+            unary_str_to_str(c, name, args, e, move |v, buf| {
+                if v.is_ascii() {
+                    buf.push_str(v);
+                    if upper {
+                        buf.make_ascii_uppercase()
+                    } else {
+                        buf.make_ascii_lowercase()
+                    }
+                } else if upper {
+                    buf.extend(v.chars().flat_map(char::to_uppercase));
+                } else {
+                    buf.extend(v.chars().flat_map(char::to_lowercase));
+                }
+            })
         }
-        "INITCAP" => {
-            arity(name, args, 1, 1, e)?;
-            let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(
-                name,
-                vec![s],
-                DataType::Utf8,
-                nullable,
-                |vals, n| {
-                    let s = StrArg::new(&vals[0]);
-                    out_array(build_strings(n, |i, buf| {
-                        let Some(v) = s.get(i) else { return false };
-                        let mut start = true;
-                        for ch in v.chars() {
-                            if ch.is_alphanumeric() {
-                                if start {
-                                    buf.extend(ch.to_uppercase());
-                                } else {
-                                    buf.extend(ch.to_lowercase());
-                                }
-                                start = false;
-                            } else {
-                                buf.push(ch);
-                                start = true;
-                            }
-                        }
-                        true
-                    }))
-                },
-            ))
-        }
+        "INITCAP" => unary_str_to_str(c, name, args, e, |v, buf| {
+            let mut start = true;
+            for ch in v.chars() {
+                if ch.is_alphanumeric() {
+                    if start {
+                        buf.extend(ch.to_uppercase());
+                    } else {
+                        buf.extend(ch.to_lowercase());
+                    }
+                    start = false;
+                } else {
+                    buf.push(ch);
+                    start = true;
+                }
+            }
+        }),
         "CHAR_LENGTH" | "CHARACTER_LENGTH" | "LENGTH" => {
-            arity(name, args, 1, 1, e)?;
-            let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(
-                name,
-                vec![s],
-                DataType::Int32,
-                nullable,
-                |vals, n| {
-                    let s = StrArg::new(&vals[0]);
-                    out_array(build_i32(n, |i| s.get(i).map(|v| v.chars().count() as i32)))
-                },
-            ))
+            unary_str_to_i32(c, name, args, e, |v| v.chars().count() as i32)
         }
-        "REVERSE" => {
-            arity(name, args, 1, 1, e)?;
-            let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(
-                name,
-                vec![s],
-                DataType::Utf8,
-                nullable,
-                |vals, n| {
-                    let s = StrArg::new(&vals[0]);
-                    out_array(build_strings(n, |i, buf| {
-                        let Some(v) = s.get(i) else { return false };
-                        buf.extend(v.chars().rev());
-                        true
-                    }))
-                },
-            ))
-        }
+        "REVERSE" => unary_str_to_str(c, name, args, e, |v, buf| buf.extend(v.chars().rev())),
         "SUBSTRING" | "SUBSTR" => {
             arity(name, args, 2, 3, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
@@ -423,43 +362,16 @@ pub(super) fn call(
             };
             trim(c, s, chars, Some(&w), e)
         }
-        "HASH_CODE" => {
-            arity(name, args, 1, 1, e)?;
-            let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(
-                name,
-                vec![s],
-                DataType::Int32,
-                nullable,
-                |vals, n| {
-                    let s = StrArg::new(&vals[0]);
-                    out_array(build_i32(n, |i| {
-                        let v = s.get(i)?;
-                        let mut h: i32 = 0;
-                        for u in v.encode_utf16() {
-                            h = h.wrapping_mul(31).wrapping_add(u as i32);
-                        }
-                        Some(h.wrapping_abs())
-                    }))
-                },
-            ))
-        }
-        "ASCII" => {
-            arity(name, args, 1, 1, e)?;
-            let s = c.to_string_arg(args[0].clone(), name, e)?;
-            Ok(new_fn(
-                name,
-                vec![s],
-                DataType::Int32,
-                nullable,
-                |vals, n| {
-                    let s = StrArg::new(&vals[0]);
-                    out_array(build_i32(n, |i| {
-                        Some(s.get(i)?.bytes().next().map(|b| b as i32).unwrap_or(0))
-                    }))
-                },
-            ))
-        }
+        "HASH_CODE" => unary_str_to_i32(c, name, args, e, |v| {
+            let mut h: i32 = 0;
+            for u in v.encode_utf16() {
+                h = h.wrapping_mul(31).wrapping_add(u as i32);
+            }
+            h.wrapping_abs()
+        }),
+        "ASCII" => unary_str_to_i32(c, name, args, e, |v| {
+            v.bytes().next().map(|b| b as i32).unwrap_or(0)
+        }),
         "CHR" => {
             arity(name, args, 1, 1, e)?;
             let k = c.to_int_arg(args[0].clone(), name, e)?;

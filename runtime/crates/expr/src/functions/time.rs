@@ -25,10 +25,7 @@ use crate::{ColumnarValue, ExprRef};
 use super::args::*;
 
 /// Java pattern for DATE_FORMAT & co., compiled once when literal.
-enum FormatArg {
-    Fixed(Option<JavaFormat>),
-    Dynamic(Mutex<Option<(String, Option<JavaFormat>)>>),
-}
+type FormatArg = PatternArg<JavaFormat>;
 
 impl FormatArg {
     fn new(x: Option<&ExprRef>, default: &str, e: &Expr) -> Result<FormatArg, PlanError> {
@@ -44,18 +41,7 @@ impl FormatArg {
     }
 
     fn with<R>(&self, pattern: Option<&str>, f: impl FnOnce(Option<&JavaFormat>) -> R) -> R {
-        match self {
-            FormatArg::Fixed(r) => f(r.as_ref()),
-            FormatArg::Dynamic(cache) => {
-                let Some(p) = pattern else { return f(None) };
-                let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
-                let stale = guard.as_ref().is_none_or(|(cached, _)| cached != p);
-                if stale {
-                    *guard = Some((p.to_string(), JavaFormat::compile(p).ok()));
-                }
-                f(guard.as_ref().and_then(|(_, r)| r.as_ref()))
-            }
-        }
+        self.with_compiled(pattern, |p| JavaFormat::compile(p).ok(), f)
     }
 }
 
@@ -72,12 +58,7 @@ impl RegexArgFmt {
 /// Functions compiled from their unevaluated arguments: the statement-time functions
 /// (CURRENT_TIMESTAMP, LOCALTIMESTAMP, CURRENT_DATE, ...) and TIMESTAMPADD / TIMESTAMPDIFF,
 /// whose first argument is a unit keyword; `None` for any other function.
-pub(super) fn call_raw(
-    c: &Compiler,
-    name: &str,
-    raw_args: &[&Expr],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call_raw(c: &Compiler, name: &str, raw_args: &[&Expr], e: &Expr) -> CallResult {
     let stmt_ms = c.ctx.statement_time_millis;
     Ok(Some(match name {
         "CURRENT_TIMESTAMP" | "NOW" | "CURRENT_ROW_TIMESTAMP" => {
@@ -125,12 +106,7 @@ pub(super) fn call_raw(
 }
 
 /// Compiles a call of a date/time function; `None` when `name` is none of them.
-pub(super) fn call(
-    c: &Compiler,
-    name: &str,
-    args: &[ExprRef],
-    e: &Expr,
-) -> Result<Option<ExprRef>, PlanError> {
+pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> CallResult {
     let nullable = any_nullable(args);
     match name {
         "YEAR" | "QUARTER" | "MONTH" | "WEEK" | "DAYOFYEAR" | "DAYOFMONTH" | "DAYOFWEEK"
@@ -199,18 +175,9 @@ pub(super) fn call(
                 )));
             }
             let s = c.coerce(s, &DataType::Utf8);
-            let fmt = match args.get(1) {
-                Some(f) => Some(c.to_string_arg(f.clone(), name, e)?),
-                None => None,
-            };
-            let f = match &fmt {
-                Some(fx) => Some(FormatArg::new(Some(fx), "", e)?),
-                None => None,
-            };
-            let mut fargs = vec![s];
-            if let Some(fx) = fmt {
-                fargs.push(fx);
-            }
+            let fmt = c.to_opt_string_arg(args.get(1), name, e)?;
+            let f = fmt.as_ref().map(|fx| FormatArg::new(Some(fx), "", e)).transpose()?;
+            let fargs: Vec<ExprRef> = std::iter::once(s).chain(fmt).collect();
             let t = if date {
                 DataType::Date32
             } else {
@@ -250,16 +217,10 @@ pub(super) fn call(
         "UNIX_TIMESTAMP" => {
             arity(name, args, 1, 2, e)?;
             let s = c.to_string_arg(args[0].clone(), name, e)?;
-            let fmt = match args.get(1) {
-                Some(f) => Some(c.to_string_arg(f.clone(), name, e)?),
-                None => None,
-            };
+            let fmt = c.to_opt_string_arg(args.get(1), name, e)?;
             let f = FormatArg::new(fmt.as_ref(), "yyyy-MM-dd HH:mm:ss", e)?;
             let zone = c.time_zone(e)?;
-            let mut fargs = vec![s];
-            if let Some(fx) = fmt {
-                fargs.push(fx);
-            }
+            let fargs: Vec<ExprRef> = std::iter::once(s).chain(fmt).collect();
             Ok(new_fn(
                 name,
                 fargs,
@@ -290,16 +251,10 @@ pub(super) fn call(
         "FROM_UNIXTIME" => {
             arity(name, args, 1, 2, e)?;
             let secs = c.to_int_arg(args[0].clone(), name, e)?;
-            let fmt = match args.get(1) {
-                Some(f) => Some(c.to_string_arg(f.clone(), name, e)?),
-                None => None,
-            };
+            let fmt = c.to_opt_string_arg(args.get(1), name, e)?;
             let f = FormatArg::new(fmt.as_ref(), "yyyy-MM-dd HH:mm:ss", e)?;
             let zone = c.time_zone(e)?;
-            let mut fargs = vec![secs];
-            if let Some(fx) = fmt {
-                fargs.push(fx);
-            }
+            let fargs: Vec<ExprRef> = std::iter::once(secs).chain(fmt).collect();
             Ok(new_fn(
                 name,
                 fargs,
@@ -331,19 +286,10 @@ pub(super) fn call(
             let ltz = DataType::Timestamp(TimeUnit::Millisecond, runnel_types::time_zone_utc());
             if is_string(x.data_type()) {
                 // TO_TIMESTAMP_LTZ(string[, format]): parsed in the session time zone
-                let fmt = match args.get(1) {
-                    Some(f) => Some(c.to_string_arg(f.clone(), name, e)?),
-                    None => None,
-                };
-                let f = match &fmt {
-                    Some(fx) => Some(FormatArg::new(Some(fx), "", e)?),
-                    None => None,
-                };
+                let fmt = c.to_opt_string_arg(args.get(1), name, e)?;
+                let f = fmt.as_ref().map(|fx| FormatArg::new(Some(fx), "", e)).transpose()?;
                 let zone = c.time_zone(e)?;
-                let mut fargs = vec![x];
-                if let Some(fx) = fmt {
-                    fargs.push(fx);
-                }
+                let fargs: Vec<ExprRef> = std::iter::once(x).chain(fmt).collect();
                 return Ok(Some(new_fn(name, fargs, ltz, true, move |vals, n| {
                     let s = StrArg::new(&vals[0]);
                     let p = vals.get(1).map(StrArg::new);
