@@ -90,7 +90,7 @@ struct FileSource {
     decoder: Box<dyn Decoder>,
     carry: Vec<u8>,
     line: u64,
-    ready: Vec<RecordBatch>,
+    ready: std::collections::VecDeque<RecordBatch>,
 }
 
 impl FileSource {
@@ -131,7 +131,7 @@ impl FileSource {
                     first_line: self.line,
                 };
                 if let Some(b) = self.decoder.finish(origin)? {
-                    self.ready.push(b);
+                    self.ready.push_back(b);
                 }
                 self.current = None;
                 if !self.ready.is_empty() {
@@ -167,7 +167,9 @@ impl Source for FileSource {
         if self.ready.is_empty() && !self.fill()? {
             return Ok(SourcePoll::End);
         }
-        Ok(SourcePoll::Batch(self.ready.remove(0)))
+        Ok(SourcePoll::Batch(
+            self.ready.pop_front().expect("filled above"),
+        ))
     }
 }
 
@@ -202,7 +204,7 @@ pub(super) fn create_source(
                 decoder: format.decoder(decoder_schema.clone())?,
                 carry: Vec::new(),
                 line: 1,
-                ready: Vec::new(),
+                ready: std::collections::VecDeque::new(),
             }) as Box<dyn Source>)
         }),
         bounded: true,

@@ -101,6 +101,8 @@ pub(crate) type JoinedRow = (Arc<[u8]>, Arc<[u8]>, RowKind);
 pub(crate) struct JoinCodec {
     pub(crate) spec: JoinSpec,
     convs: [RowConverter; 2],
+    /// Encoders of each side's equi-key columns, made once rather than per batch.
+    key_convs: [RowConverter; 2],
     /// The all-NULL row of each side, for outer joins.
     pub(crate) null_rows: [Arc<[u8]>; 2],
 }
@@ -120,9 +122,21 @@ impl JoinCodec {
             Ok(convs[i].convert_columns(&cols)?.row(0).as_ref().into())
         };
         let null_rows = [null(0, &spec.left_schema)?, null(1, &spec.right_schema)?];
+        let key_conv = |schema: &SchemaRef, keys: &[usize]| -> Result<RowConverter> {
+            Ok(RowConverter::new(
+                keys.iter()
+                    .map(|i| SortField::new(schema.field(*i).data_type().clone()))
+                    .collect(),
+            )?)
+        };
+        let key_convs = [
+            key_conv(&spec.left_schema, &spec.left_keys)?,
+            key_conv(&spec.right_schema, &spec.right_keys)?,
+        ];
         Ok(JoinCodec {
             spec,
             convs,
+            key_convs,
             null_rows,
         })
     }
@@ -141,15 +155,9 @@ impl JoinCodec {
             &self.spec.right_keys
         };
         let key_cols: Vec<ArrayRef> = idx.iter().map(|i| batch.column(*i).clone()).collect();
-        let key_conv = RowConverter::new(
-            key_cols
-                .iter()
-                .map(|c| SortField::new(c.data_type().clone()))
-                .collect(),
-        )?;
         hash_columns(&key_cols, batch.num_rows(), hashes)?;
         Ok(Keyed {
-            keys: key_conv.convert_columns(&key_cols)?,
+            keys: self.key_convs[side].convert_columns(&key_cols)?,
             rows: self.convs[side].convert_columns(batch.columns())?,
             null_key: (0..batch.num_rows())
                 .map(|r| key_cols.iter().any(|c| c.is_null(r)))

@@ -2033,7 +2033,6 @@ impl<'a> Planner<'a> {
         p.updating = !windowed || input.updating;
         p.rowtime = rowtime;
         p.window = window;
-        let _ = self.parallelism_of(p.vertex);
         Ok(p)
     }
 
