@@ -16,6 +16,19 @@ need_component() {
 need_component fmt rustfmt
 need_component clippy clippy
 
+echo "== go: gofmt, vet (e2e/kube)"
+(
+  cd e2e/kube
+  unformatted=$(gofmt -l .)
+  if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
+  go vet ./...
+)
+echo "== e2e prerequisites: cluster binaries, Kafka jars, S3 server (cached)"
+time_step() { local s; s=$(date +%s); "$@"; echo "   ($(( $(date +%s) - s ))s: $*)"; }
+time_step bash e2e/scripts/build-kube.sh >/dev/null
+time_step bash e2e/scripts/kafka.sh install
+time_step bash e2e/scripts/s3.sh install
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,0 +1,178 @@
+//! A real S3-compatible server for end-to-end tests, started by `e2e/scripts/s3.sh`.
+//!
+//! The server is versitygw (Apache-2.0) with its posix backend, built from its Go module: it
+//! checks SigV4 signatures and implements buckets, listing, ranged reads and multipart uploads
+//! the way S3 clients expect, so Runnel's checkpoint storage is tested against real S3 semantics
+//! without a cloud account.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::process::{self, Service};
+
+/// The server listens well under a second after it starts (the build happens before, in
+/// [`install`]); the margin is for loaded CI machines.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the server gets to drain and exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Printed by versitygw when it handles SIGTERM; its absence means the process died otherwise.
+const SHUTTING_DOWN: &str = "shutting down";
+
+/// The region the server is started with; SigV4 signatures must name it.
+const REGION: &str = "us-east-1";
+
+/// Attempts at starting, since a port picked by [`process::free_port`] can be taken by someone
+/// else before the server binds it.
+const START_ATTEMPTS: usize = 3;
+
+/// A running S3 server on 127.0.0.1 with a single root account, stopped when dropped.
+///
+/// Each instance has its own storage folder, port and random credentials, so tests cannot see
+/// each other's buckets.
+#[derive(Debug)]
+pub struct S3 {
+    service: Service,
+    dir: PathBuf,
+    port: u16,
+    access_key: String,
+    secret_key: String,
+    stopped_cleanly: Option<bool>,
+}
+
+impl S3 {
+    /// Builds the server if needed (a Go build on first use), then starts a fresh one with new
+    /// credentials and returns once it accepts connections.
+    pub fn start() -> Result<Self> {
+        install()?;
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once() {
+                Ok(s3) => return Ok(s3),
+                // Only a lost port race is worth another try; anything else is a real failure.
+                Err(e) if format!("{e:#}").contains("address already in use") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+            .context("starting the S3 server: ports kept being taken")
+    }
+
+    fn start_once() -> Result<Self> {
+        let dir = process::scratch_dir("s3")?;
+        let port = process::free_port()?;
+        // Shaped like AWS keys so clients that sanity-check them accept these.
+        let access_key = format!("AKIA{}", random_hex(8)?.to_uppercase());
+        let secret_key = random_hex(20)?;
+        let mut cmd = Command::new(script());
+        cmd.arg("run")
+            .arg(&dir)
+            .arg(port.to_string())
+            .arg(&access_key)
+            .arg(&secret_key);
+        let service = Service::spawn("s3", cmd, &dir.join("s3.log"), false)?;
+        let mut s3 = Self {
+            service,
+            dir,
+            port,
+            access_key,
+            secret_key,
+            stopped_cleanly: None,
+        };
+        s3.service
+            .wait_for_port(s3.addr(), START_TIMEOUT)
+            .context("waiting for the S3 server to listen")?;
+        Ok(s3)
+    }
+
+    /// The base URL for path-style requests (`{endpoint}/{bucket}/{key}`).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// The listener's address, for checks that talk TCP directly.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The root account's access key id, fresh for each server.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// The root account's secret key, fresh for each server.
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
+    }
+
+    /// The region to sign requests for.
+    pub fn region(&self) -> &str {
+        REGION
+    }
+
+    /// The server process id while it runs, so tests can check that it is really gone.
+    pub fn pid(&self) -> Option<u32> {
+        self.service.pid()
+    }
+
+    /// The server's log (one line per request), to quote when a test fails.
+    pub fn log_path(&self) -> &Path {
+        self.service.log_path()
+    }
+
+    /// The folder holding the server's buckets (`data/`), metadata and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit. Returns whether the shutdown was
+    /// clean: the server handled the signal and exited with status 0 within the grace period.
+    pub fn stop(&mut self) -> Result<bool> {
+        if let Some(clean) = self.stopped_cleanly {
+            return Ok(clean);
+        }
+        let status = self
+            .service
+            .stop(STOP_GRACE)
+            .context("stopping the S3 server")?;
+        let clean =
+            status == "exit status: 0" && process::log_contains(self.log_path(), SHUTTING_DOWN);
+        self.stopped_cleanly = Some(clean);
+        Ok(clean)
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        // Data is only worth keeping to debug a server that did not stop cleanly.
+        if let Ok(true) = self.stop() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Builds the server into the cache unless already there; idempotent.
+pub fn install() -> Result<()> {
+    process::run(Command::new(script()).arg("install"))
+        .context("installing the S3 server (e2e/scripts/s3.sh install)")?;
+    Ok(())
+}
+
+fn script() -> PathBuf {
+    process::repo_root().join("e2e/scripts/s3.sh")
+}
+
+/// `bytes` random bytes as lowercase hex, from the kernel (no RNG crate needed for credentials).
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("reading /dev/urandom")?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
