@@ -47,6 +47,10 @@ mkdir -p "$CACHE"
     ln -s runnel-kube "$tmp/kubectl"
     rm -rf "$OUT" && mv "$tmp" "$OUT"
     echo "build-kube.sh: runnel-kube built in $(( $(date +%s) - start ))s" >&2
+    # Older builds are superseded (about 270 MB each).
+    for old in "$CACHE"/kube-*; do
+      case "$old" in "$OUT"|*.lock|*/kube-build.*) ;; *) rm -rf "$old" ;; esac
+    done
   fi
   helm_dir="$CACHE/helm-$HELM_VERSION"
   if [ ! -x "$helm_dir/helm" ]; then

@@ -248,6 +248,10 @@ spec:
         - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
         - {{name: GREETING, value: "pod $(POD_NAME) in $(MODE) mode"}}
       envFrom: [{{prefix: CFG_, configMapRef: {{name: settings}}}}]
+      readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}
+      livenessProbe:
+        exec: {{command: [test, -s, /etc/runnel-secret/token]}}
+        periodSeconds: 1
       volumeMounts:
         - {{name: secret, mountPath: /etc/runnel-secret, readOnly: true}}
         - {{name: config, mountPath: /etc/runnel-config}}
@@ -299,6 +303,14 @@ spec:
         get("/file?path=/var/run/secrets/kubernetes.io/serviceaccount/namespace")?,
         ns
     );
+    let restarts = pods
+        .get("reader")
+        .await?
+        .status
+        .and_then(|s| s.container_statuses)
+        .unwrap_or_default()[0]
+        .restart_count;
+    assert_eq!(restarts, 0, "the exec liveness probe must pass");
     // The secret value appears in no event of the namespace.
     let events: Api<Event> = Api::namespaced(client.clone(), &ns);
     for e in events.list(&ListParams::default()).await? {
@@ -518,4 +530,105 @@ spec:
     .await?;
     cluster.check_running()?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runnel_image_runs_a_sql_job_and_exit_codes_set_the_pod_phase() -> Result<()> {
+    let cluster = Cluster::shared();
+    ensure!(
+        runnel_e2e::cluster::runnel_binary().is_some(),
+        "the runnel binary is not built; `cargo test --workspace` builds it (or `cargo build -p runnel`)"
+    );
+    let client = cluster.client().await?;
+    let ns = namespace(&client, "runnel").await?;
+    let _dump = cluster.dump_on_failure(&ns);
+    // `runnel:dev` maps to this build's runnel binary; the job's SQL comes from a ConfigMap. A pod
+    // whose program fails under restartPolicy Never ends Failed with the exit code reported.
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: job}}
+data:
+  job.sql: |
+    CREATE TABLE src (n BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '5',
+      'fields.n.kind' = 'sequence', 'fields.n.start' = '1', 'fields.n.end' = '5');
+    CREATE TABLE squares (n BIGINT, sq BIGINT) WITH ('connector' = 'print');
+    INSERT INTO squares SELECT n, n * n FROM src;
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: squares}}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: runnel
+      image: runnel:dev
+      args: [run, /opt/job/job.sql]
+      volumeMounts: [{{name: job, mountPath: /opt/job}}]
+  volumes: [{{name: job, configMap: {{name: job}}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: bad-flag}}
+spec:
+  restartPolicy: Never
+  containers:
+    - {{name: main, image: {HTTPD_IMAGE}, args: ["--no-such-flag"]}}
+"#
+    );
+    cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &manifest)?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let phase_of = |name: &'static str, want: &'static str| {
+        let pods = pods.clone();
+        async move {
+            wait_for(&format!("pod {name} to be {want}"), TIMEOUT, || async {
+                let p = pods.get(name).await?;
+                Ok(
+                    if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(want) {
+                        Ok(p)
+                    } else {
+                        Err(summary(&p))
+                    },
+                )
+            })
+            .await
+        }
+    };
+    let done = phase_of("squares", "Succeeded").await?;
+    let output = cluster.kubectl(&["logs", "-n", &ns, "squares"])?;
+    let rows: Vec<&str> = output.lines().filter(|l| l.starts_with("+I[")).collect();
+    assert_eq!(
+        rows,
+        ["+I[1, 1]", "+I[2, 4]", "+I[3, 9]", "+I[4, 16]", "+I[5, 25]"],
+        "{output}"
+    );
+    let term = terminated(&done).context("squares terminated")?;
+    assert_eq!(
+        (term.exit_code, term.reason.as_deref()),
+        (0, Some("Completed"))
+    );
+
+    let failed = phase_of("bad-flag", "Failed").await?;
+    let term = terminated(&failed).context("bad-flag terminated")?;
+    assert_eq!((term.exit_code, term.reason.as_deref()), (2, Some("Error")));
+    let restarts = failed
+        .status
+        .and_then(|s| s.container_statuses)
+        .unwrap_or_default()[0]
+        .restart_count;
+    assert_eq!(restarts, 0, "restartPolicy Never must not restart");
+    Ok(())
+}
+
+fn terminated(p: &Pod) -> Option<k8s_openapi::api::core::v1::ContainerStateTerminated> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .first()?
+        .state
+        .as_ref()?
+        .terminated
+        .clone()
 }

@@ -145,11 +145,12 @@ func (a *Agent) dispatch(ctx context.Context, pod *v1.Pod) {
 		}()
 		return
 	}
+	update := pod.DeepCopy()
 	select {
-	case w.update <- pod.DeepCopy():
+	case w.update <- update:
 	default:
-		// The worker is busy (stopping containers); it will pick up a later update.
-		go func() { w.update <- pod.DeepCopy() }()
+		// The worker is busy (stopping containers); deliver when it is ready.
+		go w.send(update)
 	}
 }
 
@@ -158,7 +159,7 @@ func (a *Agent) forget(uid types.UID) {
 	w, ok := a.workers[uid]
 	a.mu.Unlock()
 	if ok {
-		go func() { w.update <- nil }()
+		go w.send(nil)
 	}
 }
 

@@ -123,7 +123,10 @@ func (w *podWorker) launch(ctx context.Context, pod *v1.Pod, ctr *v1.Container, 
 			ev.code = 128
 		}
 		close(inst.exited)
-		w.events <- ev
+		select {
+		case w.events <- ev:
+		case <-w.done:
+		}
 	}()
 	probeCtx, cancel := context.WithCancel(ctx)
 	inst.stopProbes = cancel

@@ -37,6 +37,8 @@ type podWorker struct {
 	update chan *v1.Pod
 	events chan exitEvent
 	probes chan probeEvent
+	// done is closed when the worker has returned, so late senders give up.
+	done chan struct{}
 
 	pod        *v1.Pod
 	gone       bool
@@ -56,7 +58,8 @@ func newPodWorker(a *Agent, pod *v1.Pod) *podWorker {
 	w := &podWorker{
 		a: a, uid: pod.UID, dir: dir,
 		update: make(chan *v1.Pod, 16), events: make(chan exitEvent, 64), probes: make(chan probeEvent, 64),
-		pod: pod, vols: newVolumeSet(filepath.Join(dir, "volumes")), ctrs: map[string]*ctrState{},
+		done: make(chan struct{}),
+		pod:  pod, vols: newVolumeSet(filepath.Join(dir, "volumes")), ctrs: map[string]*ctrState{},
 		warned: map[string]bool{},
 	}
 	for i := range pod.Spec.InitContainers {
@@ -72,6 +75,7 @@ func newPodWorker(a *Agent, pod *v1.Pod) *podWorker {
 
 // run is the worker's loop; it returns once the pod is gone from the node.
 func (w *podWorker) run(ctx context.Context) {
+	defer close(w.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -349,8 +353,16 @@ func (w *podWorker) stopAll(grace time.Duration) {
 	}
 }
 
+// send delivers an update unless the worker has finished.
+func (w *podWorker) send(p *v1.Pod) {
+	select {
+	case w.update <- p:
+	case <-w.done:
+	}
+}
+
 func (w *podWorker) teardown() {
-	if w.sb == nil {
+	if w.sb == nil || w.sb.netns == "" {
 		return
 	}
 	if !w.pod.Spec.HostNetwork {
