@@ -25,7 +25,7 @@ echo "== go: gofmt, vet (e2e/kube)"
 )
 echo "== e2e prerequisites: cluster binaries, Kafka jars, S3 server (cached)"
 time_step() { local s; s=$(date +%s); "$@"; echo "   ($(( $(date +%s) - s ))s: $*)"; }
-time_step bash e2e/scripts/build-kube.sh >/dev/null
+time_step bash -c 'bash e2e/scripts/build-kube.sh >/dev/null'
 time_step bash e2e/scripts/kafka.sh install
 time_step bash e2e/scripts/s3.sh install
 
