@@ -34,6 +34,9 @@ pub enum RunnelError {
         /// The underlying error.
         error: std::io::Error,
     },
+    /// Checkpoint or savepoint state is missing, corrupt or does not fit the job.
+    #[error("{0}")]
+    State(String),
     /// A bug: an operator panicked. The message says where; please report it.
     #[error("internal error (a bug in Runnel): {0}")]
     Internal(String),

@@ -4,6 +4,7 @@
 //! schedules its subtasks on TaskManagers ([`execution`]), which run [`operators`] between
 //! [`connectors`], keeping keyed [`state`] by key group.
 
+pub mod checkpoint;
 pub mod connectors;
 pub mod dataflow;
 pub mod error;

@@ -1,10 +1,15 @@
-//! The `runnel` command: run a Flink SQL script locally.
+//! The `runnel` command: run a Flink SQL script locally, with checkpoints and savepoints.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use runnel::sql::Session;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use runnel::checkpoint::{RestorePoint, find_checkpoints};
+use runnel::execution::{JobCommand, JobOptions};
+use runnel::sql::{Session, SessionJob};
+use tokio::sync::{mpsc, oneshot};
 
 #[derive(Parser)]
 #[command(name = "runnel", version, about = "Flink-compatible stream processing")]
@@ -16,20 +21,51 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs a Flink SQL script in one process (a JobManager and TaskManagers in-process).
-    Run {
-        /// The script.
-        script: PathBuf,
-        /// Parallelism of every operator (overrides `parallelism.default`).
-        #[arg(long, short = 'p')]
-        parallelism: Option<u32>,
-        /// Print the job graph before running.
-        #[arg(long)]
-        explain: bool,
-        /// Configuration `key=value`, as `SET 'key' = 'value'` at the top of the script
-        /// (Flink's `-D`); may be repeated.
-        #[arg(short = 'D', value_name = "KEY=VALUE")]
-        config: Vec<String>,
+    ///
+    /// While it runs, SIGUSR1 takes a savepoint and SIGUSR2 stops the job with a savepoint
+    /// (see `runnel savepoint` and `runnel stop`).
+    Run(RunArgs),
+    /// Takes a savepoint of a job running locally (`runnel run`) and prints its path.
+    Savepoint {
+        /// Process id of the `runnel run` process.
+        pid: u32,
     },
+    /// Stops a job running locally with a savepoint and prints its path.
+    Stop {
+        /// Process id of the `runnel run` process.
+        pid: u32,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The script.
+    script: PathBuf,
+    /// Parallelism of every operator (overrides `parallelism.default`).
+    #[arg(long, short = 'p')]
+    parallelism: Option<u32>,
+    /// Print the job graph before running.
+    #[arg(long)]
+    explain: bool,
+    /// Configuration `key=value`, as `SET 'key' = 'value'` at the top of the script
+    /// (Flink's `-D`); may be repeated.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// Start from this savepoint or checkpoint folder (Flink's `-s`).
+    #[arg(
+        long,
+        short = 's',
+        value_name = "PATH",
+        conflicts_with = "from_checkpoint"
+    )]
+    from_savepoint: Option<PathBuf>,
+    /// Start from a retained checkpoint: `latest` (newest one of this job in the checkpoint
+    /// folder, falling back to older ones when it is unreadable) or a path.
+    #[arg(long, value_name = "latest|PATH")]
+    from_checkpoint: Option<String>,
+    /// Start even if the snapshot has state for operators the job no longer has.
+    #[arg(long, short = 'n')]
+    allow_non_restored_state: bool,
 }
 
 fn main() -> ExitCode {
@@ -39,39 +75,32 @@ fn main() -> ExitCode {
         std::panic::set_hook(Box::new(|_| {}));
     }
     let cli = Cli::parse();
-    match cli.command {
-        Command::Run {
-            script,
-            parallelism,
-            explain,
-            config,
-        } => match run(&script, parallelism, explain, &config) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+    let result = match cli.command {
+        Command::Run(args) => run(&args),
+        Command::Savepoint { pid } => signal_job(pid, false),
+        Command::Stop { pid } => signal_job(pid, true),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn run(
-    script: &PathBuf,
-    parallelism: Option<u32>,
-    explain: bool,
-    config: &[String],
-) -> anyhow::Result<()> {
-    use anyhow::Context;
+fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let script = &args.script;
     let sql =
         std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
     let mut session = Session::new();
-    for kv in config {
+    for kv in &args.config {
         let (key, value) = kv
             .split_once('=')
             .with_context(|| format!("-D {kv}: expected KEY=VALUE"))?;
         session.set(key.trim(), value.trim())?;
     }
-    if let Some(p) = parallelism {
+    if let Some(p) = args.parallelism {
         session.set("parallelism.default", &p.to_string())?;
     }
     let statements =
@@ -83,6 +112,7 @@ fn run(
         .worker_threads(threads)
         .enable_all()
         .build()?;
+    let mut restore = args.from_savepoint.clone();
     // Each statement is planned when the ones before it have run, as in Flink's SQL client.
     for stmt in statements {
         let Some(job) = session
@@ -91,11 +121,161 @@ fn run(
         else {
             continue;
         };
-        if explain {
+        if args.explain {
             eprintln!("{}", job.graph.explain());
         }
-        let mut out = std::io::stdout();
-        rt.block_on(job.run_local(&mut out))?;
+        let point = match (&args.from_checkpoint, restore.take()) {
+            (_, Some(path)) => Some(RestorePoint::open(&path)?),
+            (Some(which), None) => latest_checkpoint(&job, which)?,
+            (None, None) => None,
+        };
+        if let Some(p) = &point {
+            eprintln!(
+                "runnel: restoring {} from {} (checkpoint {})",
+                job.graph.name,
+                p.dir.display(),
+                p.metadata.checkpoint_id
+            );
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let options = JobOptions {
+            restore: point,
+            allow_non_restored_state: args.allow_non_restored_state,
+            // Recovering from a retained checkpoint takes it over; a savepoint stays the user's.
+            claim_restored: args.from_checkpoint.is_some(),
+            commands: Some(rx),
+            ..JobOptions::default()
+        };
+        let outcome = rt.block_on(async move {
+            let signals = tokio::spawn(forward_signals(tx));
+            let mut out = std::io::stdout();
+            let outcome = job.run_local_with(&mut out, options).await;
+            signals.abort();
+            outcome
+        })?;
+        if let Some(path) = outcome.stopped_with_savepoint {
+            println!("Savepoint completed. Path: {}", path.display());
+            break;
+        }
     }
     Ok(())
+}
+
+/// The newest usable checkpoint of `job` (`which` = `latest`) or the one at path `which`. An
+/// unreadable newest checkpoint is reported and the next older one used.
+fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Option<RestorePoint>> {
+    if which != "latest" {
+        return Ok(Some(RestorePoint::open(Path::new(which))?));
+    }
+    let root = &job.checkpoint.dir;
+    let candidates = find_checkpoints(root, &job.graph.name);
+    for path in &candidates {
+        match RestorePoint::open(path).and_then(|p| p.verify().map(|()| p)) {
+            Ok(p) => return Ok(Some(p)),
+            Err(e) => eprintln!("runnel: skipping checkpoint {}: {e}", path.display()),
+        }
+    }
+    if candidates.is_empty() {
+        eprintln!(
+            "runnel: no checkpoint of {} under {}; starting without state",
+            job.graph.name,
+            root.display()
+        );
+        return Ok(None);
+    }
+    bail!(
+        "none of the {} checkpoints of {} under {} can be read",
+        candidates.len(),
+        job.graph.name,
+        root.display()
+    )
+}
+
+/// Turns SIGUSR1 (savepoint) and SIGUSR2 (stop with savepoint) into job commands, and records
+/// each savepoint's path where `runnel savepoint` looks for it.
+async fn forward_signals(tx: mpsc::UnboundedSender<JobCommand>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut usr1), Ok(mut usr2)) = (
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        return;
+    };
+    loop {
+        let stop = tokio::select! {
+            _ = usr1.recv() => false,
+            _ = usr2.recv() => true,
+        };
+        let (reply, answer) = oneshot::channel();
+        if tx
+            .send(JobCommand::Savepoint {
+                dir: None,
+                stop,
+                reply,
+            })
+            .is_err()
+        {
+            return;
+        }
+        let line = match answer.await {
+            Ok(Ok(path)) => format!("ok {}", path.display()),
+            Ok(Err(e)) => format!("error {e}"),
+            Err(_) => "error the job ended first".to_string(),
+        };
+        eprintln!("runnel: savepoint: {line}");
+        let _ = append_line(&savepoint_log(std::process::id()), &line);
+    }
+}
+
+/// Where a local job records the outcome of each signalled savepoint.
+fn savepoint_log(pid: u32) -> PathBuf {
+    runnel::checkpoint::default_checkpoint_dir()
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("jobs")
+        .join(format!("{pid}.savepoints"))
+}
+
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(f, "{line}")
+}
+
+/// Signals a local job and waits for the savepoint's outcome.
+fn signal_job(pid: u32, stop: bool) -> anyhow::Result<()> {
+    let log = savepoint_log(pid);
+    let before = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let sig = if stop { libc::SIGUSR2 } else { libc::SIGUSR1 };
+    // SAFETY: kill(2) with a pid and signal number has no memory-safety preconditions.
+    if unsafe { libc::kill(pid as libc::pid_t, sig) } != 0 {
+        bail!(
+            "cannot signal process {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    for _ in 0..6000 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().nth(before) {
+            return match line.split_once(' ') {
+                Some(("ok", path)) => {
+                    println!("Savepoint completed. Path: {path}");
+                    Ok(())
+                }
+                Some((_, e)) => bail!("savepoint failed: {e}"),
+                None => bail!("savepoint failed"),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("no savepoint reported by process {pid} within 10 minutes")
 }

@@ -10,6 +10,7 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::{Source, SourcePoll, SourceSpec, TableOptions, factory};
+use crate::checkpoint::{RestoredState, StateReader, StateWriter};
 use crate::error::{Result, RunnelError};
 use crate::operators::SubtaskContext;
 
@@ -121,6 +122,8 @@ struct DatagenSource {
     rate: Option<f64>,
     started: Instant,
     emitted: u64,
+    subtask: u32,
+    parallelism: u32,
 }
 
 impl DatagenSource {
@@ -257,6 +260,51 @@ impl DatagenSource {
 }
 
 impl Source for DatagenSource {
+    /// Its position: subtask, parallelism, sequence position, rows left and the random state.
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
+        let mut w = StateWriter::default();
+        w.u64(u64::from(self.subtask));
+        w.u64(u64::from(self.parallelism));
+        w.i64(self.seq_next);
+        w.bool(self.remaining.is_some());
+        w.u64(self.remaining.unwrap_or(0));
+        w.u64(self.rng.0);
+        Ok(vec![w.into_bytes()])
+    }
+
+    /// Datagen's sequences are interleaved by subtask, so it resumes only at the parallelism
+    /// it was checkpointed with.
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        if state.union.is_empty() {
+            return Ok(());
+        }
+        let [entry] = state.operator.as_slice() else {
+            return Err(RunnelError::State(format!(
+                "the datagen source was checkpointed at parallelism {} and cannot resume at {}",
+                state.union.len(),
+                self.parallelism
+            )));
+        };
+        let mut r = StateReader::new(entry);
+        let subtask = r.u64()? as u32;
+        let parallelism = r.u64()? as u32;
+        if parallelism != self.parallelism || subtask != self.subtask {
+            return Err(RunnelError::State(format!(
+                "the datagen source was checkpointed at parallelism {parallelism} and cannot resume at {}",
+                self.parallelism
+            )));
+        }
+        self.seq_next = r.i64()?;
+        let bounded = r.bool()?;
+        let remaining = r.u64()?;
+        self.remaining = bounded.then_some(remaining);
+        self.rng = Rng(r.u64()?);
+        r.finish()?;
+        self.started = Instant::now();
+        self.emitted = 0;
+        Ok(())
+    }
+
     fn poll_next(&mut self) -> Result<SourcePoll> {
         let mut n = BATCH as u64;
         if let Some(r) = self.remaining {
@@ -368,6 +416,8 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
                 },
                 started: Instant::now(),
                 emitted: 0,
+                subtask: ctx.index,
+                parallelism: ctx.parallelism,
             }) as Box<dyn Source>)
         }),
         bounded: total.is_some(),

@@ -9,6 +9,7 @@ use runnel_formats::{Decoder, Encoder, Format, Origin};
 use runnel_types::ChangeBatch;
 
 use super::{SinkMode, SinkSpec, Source, SourcePoll, SourceSpec, TableOptions, factory};
+use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::error::{Result, RunnelError};
 use crate::operators::{Operator, Output, SubtaskContext};
 
@@ -83,27 +84,68 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// One file of a file source and how far it has been read.
+#[derive(Debug, Clone)]
+struct FileSplit {
+    path: PathBuf,
+    /// Records handed downstream.
+    emitted: u64,
+    /// The end of the file was reached.
+    eof: bool,
+}
+
 /// Reads its share of the files (file i goes to subtask i mod parallelism), chunk by chunk.
+/// Its checkpoint state is one entry per file with the records emitted, so a restore (at any
+/// parallelism) re-reads each unfinished file and skips what was already emitted.
 struct FileSource {
-    files: Vec<PathBuf>,
+    splits: Vec<FileSplit>,
+    /// The split being read.
+    at: usize,
     current: Option<(File, String)>,
     decoder: Box<dyn Decoder>,
     carry: Vec<u8>,
     line: u64,
-    ready: std::collections::VecDeque<RecordBatch>,
+    /// Decoded batches with the split they came from.
+    ready: std::collections::VecDeque<(usize, RecordBatch)>,
+    /// Records of the current split still to drop (already emitted before a restore).
+    skip: u64,
+    /// The files of the table now (for files that appeared after the snapshot).
+    listing: Vec<PathBuf>,
+    subtask: u32,
+    parallelism: u32,
 }
 
 impl FileSource {
+    fn push(&mut self, batches: Vec<RecordBatch>) {
+        for b in batches {
+            let b = if self.skip == 0 {
+                b
+            } else if (b.num_rows() as u64) <= self.skip {
+                self.skip -= b.num_rows() as u64;
+                continue;
+            } else {
+                let skip = self.skip as usize;
+                self.skip = 0;
+                b.slice(skip, b.num_rows() - skip)
+            };
+            self.ready.push_back((self.at, b));
+        }
+    }
+
     fn fill(&mut self) -> Result<bool> {
         loop {
             if self.current.is_none() {
-                let Some(next) = self.files.pop() else {
+                while self.at < self.splits.len() && self.splits[self.at].eof {
+                    self.at += 1;
+                }
+                let Some(split) = self.splits.get(self.at) else {
                     return Ok(false);
                 };
-                let display = next.display().to_string();
-                let f = File::open(&next).map_err(|e| {
+                let display = split.path.display().to_string();
+                let f = File::open(&split.path).map_err(|e| {
                     RunnelError::io(format!("filesystem source: opening '{display}'"), e)
                 })?;
+                self.skip = split.emitted;
                 self.current = Some((f, display));
                 self.line = 1;
                 self.carry.clear();
@@ -119,20 +161,19 @@ impl FileSource {
             let path = path.clone();
             if n == 0 {
                 // End of file: decode what is left, even without a final newline.
-                if !buf.is_empty() {
-                    let origin = Origin {
-                        path: &path,
-                        first_line: self.line,
-                    };
-                    self.ready.extend(self.decoder.decode(&buf, origin)?);
-                }
                 let origin = Origin {
                     path: &path,
                     first_line: self.line,
                 };
-                if let Some(b) = self.decoder.finish(origin)? {
-                    self.ready.push_back(b);
+                let mut batches = Vec::new();
+                if !buf.is_empty() {
+                    batches.extend(self.decoder.decode(&buf, origin)?);
                 }
+                if let Some(b) = self.decoder.finish(origin)? {
+                    batches.push(b);
+                }
+                self.push(batches);
+                self.splits[self.at].eof = true;
                 self.current = None;
                 if !self.ready.is_empty() {
                     return Ok(true);
@@ -153,7 +194,8 @@ impl FileSource {
                 path: &path,
                 first_line: self.line,
             };
-            self.ready.extend(self.decoder.decode(&buf[..cut], origin)?);
+            let batches = self.decoder.decode(&buf[..cut], origin)?;
+            self.push(batches);
             self.line += lines;
             if !self.ready.is_empty() {
                 return Ok(true);
@@ -167,9 +209,61 @@ impl Source for FileSource {
         if self.ready.is_empty() && !self.fill()? {
             return Ok(SourcePoll::End);
         }
-        Ok(SourcePoll::Batch(
-            self.ready.pop_front().expect("filled above"),
-        ))
+        let (split, batch) = self.ready.pop_front().expect("filled above");
+        self.splits[split].emitted += batch.num_rows() as u64;
+        Ok(SourcePoll::Batch(batch))
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .splits
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut w = StateWriter::default();
+                w.bytes(s.path.as_os_str().as_encoded_bytes());
+                w.u64(s.emitted);
+                w.bool(s.eof && !self.ready.iter().any(|(j, _)| *j == i));
+                w.into_bytes()
+            })
+            .collect())
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        if state.union.is_empty() {
+            return Ok(());
+        }
+        let decode = |entry: &Vec<u8>| -> Result<FileSplit> {
+            let mut r = StateReader::new(entry);
+            let path = PathBuf::from(String::from_utf8_lossy(r.bytes()?).into_owned());
+            let emitted = r.u64()?;
+            let eof = r.bool()?;
+            r.finish()?;
+            Ok(FileSplit { path, emitted, eof })
+        };
+        let known: std::collections::HashSet<PathBuf> = state
+            .union
+            .iter()
+            .map(|e| decode(e).map(|s| s.path))
+            .collect::<Result<_>>()?;
+        self.splits = state.operator.iter().map(decode).collect::<Result<_>>()?;
+        // Files that appeared since the snapshot are split as on a fresh start.
+        let new: Vec<&PathBuf> = self
+            .listing
+            .iter()
+            .filter(|p| !known.contains(*p))
+            .collect();
+        for (i, p) in new.into_iter().enumerate() {
+            if i as u32 % self.parallelism == self.subtask {
+                self.splits.push(FileSplit {
+                    path: p.clone(),
+                    emitted: 0,
+                    eof: false,
+                });
+            }
+        }
+        self.at = 0;
+        Ok(())
     }
 }
 
@@ -191,20 +285,28 @@ pub(super) fn create_source(
     Ok(SourceSpec {
         schema,
         factory: factory(move |ctx: &SubtaskContext| {
-            let mut mine: Vec<PathBuf> = files
+            let splits = files
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| (*i as u32) % ctx.parallelism == ctx.index)
-                .map(|(_, f)| f.clone())
+                .map(|(_, f)| FileSplit {
+                    path: f.clone(),
+                    emitted: 0,
+                    eof: false,
+                })
                 .collect();
-            mine.reverse();
             Ok(Box::new(FileSource {
-                files: mine,
+                splits,
+                at: 0,
                 current: None,
                 decoder: format.decoder(decoder_schema.clone())?,
                 carry: Vec::new(),
                 line: 1,
                 ready: std::collections::VecDeque::new(),
+                skip: 0,
+                listing: files.clone(),
+                subtask: ctx.index,
+                parallelism: ctx.parallelism,
             }) as Box<dyn Source>)
         }),
         bounded: true,
@@ -212,28 +314,87 @@ pub(super) fn create_source(
     })
 }
 
-/// Writes its rows to `part-<subtask>-0` files under the sink's directory, made visible (renamed
-/// from a hidden in-progress name) when the input ends.
+/// Writes rows to part files under the sink's folder with Flink's two-phase commit: a part is
+/// written under a hidden in-progress name, becomes a hidden pending file at a checkpoint
+/// barrier (or when it reaches the rolling size), and is renamed to its visible name only when
+/// that checkpoint completes; at the end of a bounded input everything is committed. A restore
+/// commits the pending files of the checkpoint it restores and removes what the failed run
+/// left uncommitted, so each row is visible exactly once.
 struct FileSink {
     encoder: Box<dyn Encoder>,
-    in_progress: PathBuf,
-    final_path: PathBuf,
-    writer: Option<BufWriter<File>>,
+    dir: PathBuf,
+    /// `part-<run>-<subtask>`: unique to this run and subtask.
+    prefix: String,
+    ext: String,
+    next_part: u64,
+    current: Option<InProgress>,
+    /// Closed parts not yet visible: the checkpoint they belong to (None: the next one).
+    pending: Vec<(Option<u64>, PendingPart)>,
+    roll_bytes: u64,
     buf: Vec<u8>,
 }
 
+struct InProgress {
+    path: PathBuf,
+    part: PendingPart,
+    writer: BufWriter<File>,
+    bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+struct PendingPart {
+    pending: PathBuf,
+    visible: PathBuf,
+}
+
+fn fs_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RunnelError {
+    let context = format!("filesystem sink: {what} '{}'", path.display());
+    move |e| RunnelError::io(context, e)
+}
+
 impl FileSink {
-    fn writer(&mut self) -> Result<&mut BufWriter<File>> {
-        if self.writer.is_none() {
-            let f = File::create(&self.in_progress).map_err(|e| {
-                RunnelError::io(
-                    format!("filesystem sink: creating '{}'", self.in_progress.display()),
-                    e,
-                )
-            })?;
-            self.writer = Some(BufWriter::with_capacity(1 << 20, f));
+    fn writer(&mut self) -> Result<&mut InProgress> {
+        if self.current.is_none() {
+            let name = format!("{}-{}.{}", self.prefix, self.next_part, self.ext);
+            self.next_part += 1;
+            let path = self.dir.join(format!(".{name}.inprogress"));
+            let f = File::create(&path).map_err(fs_err("creating", &path))?;
+            self.current = Some(InProgress {
+                part: PendingPart {
+                    pending: self.dir.join(format!(".{name}.pending")),
+                    visible: self.dir.join(name),
+                },
+                path,
+                writer: BufWriter::with_capacity(1 << 20, f),
+                bytes: 0,
+            });
         }
-        Ok(self.writer.as_mut().expect("created above"))
+        Ok(self.current.as_mut().expect("created above"))
+    }
+
+    /// Closes the part being written: flushed, synced, and renamed to its pending name.
+    fn close_current(&mut self, checkpoint: Option<u64>) -> Result<()> {
+        let Some(mut cur) = self.current.take() else {
+            return Ok(());
+        };
+        cur.writer.flush().map_err(fs_err("flushing", &cur.path))?;
+        let file = cur
+            .writer
+            .into_inner()
+            .map_err(|e| RunnelError::io("filesystem sink: flushing", e.into_error()))?;
+        file.sync_all().map_err(fs_err("syncing", &cur.path))?;
+        std::fs::rename(&cur.path, &cur.part.pending).map_err(fs_err("closing", &cur.path))?;
+        self.pending.push((checkpoint, cur.part));
+        Ok(())
+    }
+
+    fn commit(part: &PendingPart) -> Result<()> {
+        match std::fs::rename(&part.pending, &part.visible) {
+            Ok(()) => Ok(()),
+            // Committed before (a restore commits again what a completed checkpoint held).
+            Err(_) if part.visible.exists() => Ok(()),
+            Err(e) => Err(fs_err("committing", &part.visible)(e)),
+        }
     }
 }
 
@@ -242,11 +403,16 @@ impl Operator for FileSink {
         self.buf.clear();
         self.encoder.encode(&batch.data, &mut self.buf)?;
         let buf = std::mem::take(&mut self.buf);
-        let path = self.in_progress.display().to_string();
-        self.writer()?
+        let cur = self.writer()?;
+        cur.writer
             .write_all(&buf)
-            .map_err(|e| RunnelError::io(format!("filesystem sink: writing '{path}'"), e))?;
+            .map_err(fs_err("writing", &cur.path))?;
+        cur.bytes += buf.len() as u64;
+        let roll = cur.bytes >= self.roll_bytes;
         self.buf = buf;
+        if roll {
+            self.close_current(None)?;
+        }
         Ok(())
     }
 
@@ -255,18 +421,85 @@ impl Operator for FileSink {
     }
 
     fn on_end(&mut self, _out: &mut Output) -> Result<()> {
-        if let Some(mut w) = self.writer.take() {
-            w.flush()
-                .map_err(|e| RunnelError::io("filesystem sink: flushing", e))?;
-            std::fs::rename(&self.in_progress, &self.final_path).map_err(|e| {
-                RunnelError::io(
-                    format!(
-                        "filesystem sink: committing '{}'",
-                        self.final_path.display()
-                    ),
-                    e,
-                )
-            })?;
+        self.close_current(None)?;
+        for (_, part) in std::mem::take(&mut self.pending) {
+            Self::commit(&part)?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        self.close_current(Some(checkpoint_id))?;
+        let mut w = StateWriter::default();
+        w.u64(0);
+        w.bytes(self.prefix.as_bytes());
+        snap.add_operator_entry(w.into_bytes());
+        for (cp, part) in &mut self.pending {
+            cp.get_or_insert(checkpoint_id);
+            let mut w = StateWriter::default();
+            w.u64(1);
+            w.bytes(part.pending.as_os_str().as_encoded_bytes());
+            w.bytes(part.visible.as_os_str().as_encoded_bytes());
+            snap.add_operator_entry(w.into_bytes());
+        }
+        Ok(())
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(cp, _)| cp.is_some_and(|c| c <= checkpoint_id));
+        self.pending = later;
+        for (_, part) in due {
+            Self::commit(&part)?;
+        }
+        Ok(())
+    }
+
+    /// Uses the union state: any subtask may commit any pending file (the rename is
+    /// idempotent), and every subtask knows every earlier run to clean up after.
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        let path = |b: &[u8]| PathBuf::from(String::from_utf8_lossy(b).into_owned());
+        let mut runs = Vec::new();
+        let mut keep = std::collections::HashSet::new();
+        for entry in &state.union {
+            let mut r = StateReader::new(entry);
+            match r.u64()? {
+                0 => runs.push(format!(".{}-", String::from_utf8_lossy(r.bytes()?))),
+                1 => {
+                    let part = PendingPart {
+                        pending: path(r.bytes()?),
+                        visible: path(r.bytes()?),
+                    };
+                    if !part.pending.exists() && !part.visible.exists() {
+                        return Err(RunnelError::State(format!(
+                            "filesystem sink: the checkpoint holds part file '{}' but neither it \
+                             nor '{}' exists any more",
+                            part.pending.display(),
+                            part.visible.display()
+                        )));
+                    }
+                    Self::commit(&part)?;
+                    keep.insert(part.visible);
+                }
+                t => {
+                    return Err(RunnelError::State(format!(
+                        "filesystem sink: entry tag {t}"
+                    )));
+                }
+            }
+            r.finish()?;
+        }
+        // What the failed run wrote after the checkpoint never became visible; remove it.
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if runs.iter().any(|r| name.starts_with(r.as_str()))
+                    && (name.ends_with(".inprogress") || name.ends_with(".pending"))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
         }
         Ok(())
     }
@@ -284,6 +517,14 @@ pub(super) fn create_sink(
         .encoder(schema.clone())
         .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
     let ext = options.get("format").unwrap_or("out").to_string();
+    let roll_bytes = match options.get("sink.rolling-policy.file-size") {
+        None => 128 << 20,
+        Some(v) => parse_memory_size(v).ok_or_else(|| {
+            RunnelError::Connector(format!(
+                "table `{table}`: 'sink.rolling-policy.file-size' must be a memory size such as '128MB', got '{v}'"
+            ))
+        })?,
+    };
     let run = format!(
         "{:x}",
         std::process::id() as u64 ^ chrono::Utc::now().timestamp_millis() as u64
@@ -296,15 +537,35 @@ pub(super) fn create_sink(
                     e,
                 )
             })?;
-            let name = format!("part-{run}-{}-0.{ext}", ctx.index);
             Ok(Box::new(FileSink {
                 encoder: format.encoder(schema.clone())?,
-                in_progress: dir.join(format!(".{name}.inprogress")),
-                final_path: dir.join(name),
-                writer: None,
+                dir: dir.clone(),
+                prefix: format!("part-{run}-{}", ctx.index),
+                ext: ext.clone(),
+                next_part: 0,
+                current: None,
+                pending: Vec::new(),
+                roll_bytes,
                 buf: Vec::new(),
             }) as Box<dyn Operator>)
         }),
         mode: SinkMode::AppendOnly,
     })
+}
+
+/// Parses Flink's memory sizes: `1024`, `64kb`, `128 mb`, `1g`.
+fn parse_memory_size(v: &str) -> Option<u64> {
+    let v = v.trim().to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let shift = match unit.trim() {
+        "" | "b" | "bytes" => 0,
+        "k" | "kb" | "kibibytes" => 10,
+        "m" | "mb" | "mebibytes" => 20,
+        "g" | "gb" | "gibibytes" => 30,
+        "t" | "tb" | "tebibytes" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift).filter(|b| *b > 0)
 }

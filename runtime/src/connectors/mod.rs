@@ -33,6 +33,28 @@ pub enum SourcePoll {
 pub trait Source: Send {
     /// Reads the next rows.
     fn poll_next(&mut self) -> Result<SourcePoll>;
+
+    /// Its position at a checkpoint, as operator list-state entries (one per split), so a
+    /// restore at another parallelism can hand splits to other readers.
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+
+    /// Resumes from what `snapshot` wrote: this reader's share of the entries, and all of them.
+    fn restore(&mut self, state: crate::checkpoint::RestoredState) -> Result<()> {
+        if state.union.is_empty() {
+            Ok(())
+        } else {
+            Err(RunnelError::State(
+                "this source cannot resume from a checkpoint".into(),
+            ))
+        }
+    }
+
+    /// Checkpoint `id` completed (sources that acknowledge upstream do it here).
+    fn checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// How a sink wants its input: Flink's changelog modes.

@@ -5,6 +5,7 @@ use arrow::record_batch::RecordBatch;
 use runnel_nexmark::{NexmarkConfig, NexmarkGenerator, schema as nexmark_schema};
 
 use super::{Source, SourcePoll, SourceSpec, TableOptions, factory};
+use crate::checkpoint::{RestoredState, StateReader, StateWriter};
 use crate::error::{Result, RunnelError};
 use crate::operators::SubtaskContext;
 
@@ -13,12 +14,49 @@ const BATCH: usize = 8192;
 /// The Nexmark generator as a source: split k of n generates its share of the event numbers.
 struct NexmarkSource {
     generator: NexmarkGenerator,
+    config: NexmarkConfig,
+    split: usize,
+    splits: usize,
     /// Positions of the table's columns in the generator's schema.
     projection: Vec<usize>,
     schema: SchemaRef,
 }
 
 impl Source for NexmarkSource {
+    /// One entry per split: its index and the next event number it would generate.
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
+        let mut w = StateWriter::default();
+        w.u64(self.split as u64);
+        w.u64(self.generator.next_event_number());
+        Ok(vec![w.into_bytes()])
+    }
+
+    /// Every old split's position (union state) lets the new splits, whatever their number,
+    /// generate exactly the events not generated before.
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        if state.union.is_empty() {
+            return Ok(());
+        }
+        let mut next = vec![0u64; state.union.len()];
+        for entry in &state.union {
+            let mut r = StateReader::new(entry);
+            let split = r.u64()? as usize;
+            let n = r.u64()?;
+            r.finish()?;
+            let slot = next.get_mut(split).ok_or_else(|| {
+                RunnelError::State(format!(
+                    "nexmark source state names split {split} of {}",
+                    state.union.len()
+                ))
+            })?;
+            *slot = n;
+        }
+        self.generator =
+            NexmarkGenerator::restore(self.config.clone(), self.split, self.splits, &next)
+                .map_err(|e| RunnelError::Connector(format!("nexmark source: {e}")))?;
+        Ok(())
+    }
+
     fn poll_next(&mut self) -> Result<SourcePoll> {
         match self.generator.next_batch(BATCH) {
             None => Ok(SourcePoll::End),
@@ -80,6 +118,9 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
                     .map_err(|e| RunnelError::Connector(format!("nexmark source: {e}")))?;
             Ok(Box::new(NexmarkSource {
                 generator,
+                config: config.clone(),
+                split: ctx.index as usize,
+                splits: ctx.parallelism as usize,
                 projection: projection.clone(),
                 schema: out_schema.clone(),
             }) as Box<dyn Source>)

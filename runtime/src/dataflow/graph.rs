@@ -70,6 +70,9 @@ pub struct Vertex {
     pub chain: Vec<OperatorFactory>,
     /// Names of the chained operators, for display.
     pub chain_names: Vec<String>,
+    /// Stable ids of the chained operators: their state in a savepoint is found by these, so
+    /// they depend on what the operator does and reads, not on where it sits in the plan.
+    pub chain_uids: Vec<String>,
     /// Schema of the records the vertex emits.
     pub output_schema: SchemaRef,
     /// For a source: how many leading chain operators belong to the table scan itself

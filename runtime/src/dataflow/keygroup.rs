@@ -25,6 +25,11 @@ impl KeyGroupRange {
     pub fn contains(&self, kg: u32) -> bool {
         kg >= self.start && kg <= self.end
     }
+
+    /// The key groups of the range, in order.
+    pub fn iter(&self) -> std::ops::RangeInclusive<u32> {
+        self.start..=self.end
+    }
 }
 
 /// The key group of a key hash (murmur-mixed as Flink does, so skewed hashes still spread).

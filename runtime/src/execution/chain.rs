@@ -1,3 +1,4 @@
+use crate::checkpoint::OperatorSnapshot;
 use crate::dataflow::Message;
 use crate::error::Result;
 use crate::operators::{Operator, Output};
@@ -50,6 +51,26 @@ impl Chain {
         let msgs: Vec<Message> = local.drain().collect();
         for m in msgs {
             self.feed(at + 1, 0, m, out)?;
+        }
+        Ok(())
+    }
+
+    /// Snapshots every operator, head to tail.
+    pub(crate) fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<OperatorSnapshot>> {
+        self.ops
+            .iter_mut()
+            .map(|op| {
+                let mut snap = OperatorSnapshot::default();
+                op.snapshot(checkpoint_id, &mut snap)?;
+                Ok(snap)
+            })
+            .collect()
+    }
+
+    /// Tells every operator that a checkpoint completed.
+    pub(crate) fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        for op in &mut self.ops {
+            op.checkpoint_complete(checkpoint_id)?;
         }
         Ok(())
     }

@@ -1,41 +1,130 @@
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::CHANNEL_CAPACITY;
 use super::chain::Chain;
+use super::checkpointing::{
+    Completion, Coordinator, JobCommand, SnapshotDirs, TaskEntry, new_job_id,
+};
 use super::gate::InputGate;
 use super::output::OutputEdge;
-use super::task::{Task, TaskInput};
+use super::task::{Task, TaskCheckpointing, TaskInput};
 use super::taskmanager::TaskManager;
-use crate::dataflow::{JobGraph, Message, Partitioning, VertexKind, key_group_range_for_subtask};
+use crate::checkpoint::{CheckpointConfig, CheckpointingMode, RestorePoint};
+use crate::dataflow::{
+    JobGraph, Message, Partitioning, Vertex, VertexKind, key_group_range_for_subtask,
+};
 use crate::error::{Result, RunnelError};
 use crate::operators::SubtaskContext;
 
 /// How a finished job ended.
 #[derive(Debug)]
 pub struct JobOutcome {
+    /// The job's id.
+    pub job_id: String,
     /// Wall-clock run time.
     pub duration: Duration,
     /// Number of subtasks that ran.
     pub subtasks: usize,
+    /// Set when the job was stopped with a savepoint: its folder.
+    pub stopped_with_savepoint: Option<PathBuf>,
+}
+
+/// How to run a job beyond its graph: checkpointing, what to restore, and a command channel.
+#[derive(Default)]
+pub struct JobOptions {
+    /// The job id; a new random one when unset.
+    pub job_id: Option<String>,
+    /// Checkpoint and savepoint settings.
+    pub checkpoint: Option<CheckpointConfig>,
+    /// A checkpoint or savepoint to start from.
+    pub restore: Option<RestorePoint>,
+    /// Skip state of operators the job no longer has instead of refusing to start.
+    pub allow_non_restored_state: bool,
+    /// Take ownership of the restored checkpoint (Flink's CLAIM restore mode): it is deleted
+    /// once this job has completed a checkpoint of its own. Savepoints are never claimed.
+    pub claim_restored: bool,
+    /// Savepoint requests from outside.
+    pub commands: Option<mpsc::UnboundedReceiver<JobCommand>>,
 }
 
 /// Schedules one job's subtasks onto TaskManagers and follows them to the end.
 pub struct JobMaster {
     graph: JobGraph,
+    options: JobOptions,
+}
+
+/// The uid of a vertex's source reader, for its state in snapshots.
+pub fn source_uid(v: &Vertex) -> String {
+    format!("{}/source", v.uid)
+}
+
+/// The uid of the `i`-th chained operator of a vertex.
+pub fn operator_uid(v: &Vertex, i: usize) -> String {
+    v.chain_uids
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("{}/{i}", v.uid))
 }
 
 impl JobMaster {
     /// A JobMaster for `graph`.
     pub fn new(graph: JobGraph) -> Self {
-        JobMaster { graph }
+        Self::with_options(graph, JobOptions::default())
+    }
+
+    /// A JobMaster with checkpointing, restore or commands.
+    pub fn with_options(graph: JobGraph, options: JobOptions) -> Self {
+        JobMaster { graph, options }
+    }
+
+    /// Refuses a snapshot with state for operators this job lacks, unless allowed.
+    fn check_restore(&self) -> Result<()> {
+        let Some(rp) = &self.options.restore else {
+            return Ok(());
+        };
+        if rp.metadata.max_parallelism != self.graph.max_parallelism {
+            return Err(RunnelError::State(format!(
+                "cannot restore from {}: it was taken with {} key groups \
+                 (pipeline.max-parallelism) and this job has {}",
+                rp.dir.display(),
+                rp.metadata.max_parallelism,
+                self.graph.max_parallelism
+            )));
+        }
+        let mut uids = BTreeSet::new();
+        for v in &self.graph.vertices {
+            uids.insert(source_uid(v));
+            for i in 0..v.chain.len() {
+                uids.insert(operator_uid(v, i));
+            }
+        }
+        if self.options.allow_non_restored_state {
+            return Ok(());
+        }
+        for op in &rp.metadata.operators {
+            if !uids.contains(&op.uid) {
+                return Err(RunnelError::State(format!(
+                    "cannot restore from {}: it has state for operator {} ({}) that this job \
+                     does not have; run with --allow-non-restored-state to start without it",
+                    rp.dir.display(),
+                    op.uid,
+                    op.name
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Deploys every subtask and waits until all finish, or one fails (then cancels the rest
     /// and returns that failure).
-    pub async fn run(self, task_managers: &[TaskManager]) -> Result<JobOutcome> {
+    pub async fn run(mut self, task_managers: &[TaskManager]) -> Result<JobOutcome> {
         let started = Instant::now();
+        self.check_restore()?;
         let g = &self.graph;
         let slots: u32 = task_managers.iter().map(|t| t.slots()).sum();
         let needed = g.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
@@ -44,7 +133,6 @@ impl JobMaster {
                 "the job needs {needed} slots (its highest parallelism) but the TaskManagers offer {slots}"
             )));
         }
-
         // receivers[v][s] = channels into subtask s of vertex v, with their input index.
         let mut receivers: Vec<Vec<Vec<InputChannel>>> = g
             .vertices
@@ -105,9 +193,35 @@ impl JobMaster {
             }
         }
 
+        let config = match self.options.checkpoint.take() {
+            Some(c) => c,
+            None => CheckpointConfig::from_options(&Default::default())?,
+        };
+        let exactly_once = config.mode == CheckpointingMode::ExactlyOnce;
+        let job_id = self.options.job_id.clone().unwrap_or_else(new_job_id);
+        let restore = self.options.restore.take().map(Arc::new);
+        let first_id = restore
+            .as_ref()
+            .map(|r| r.metadata.checkpoint_id + 1)
+            .unwrap_or(1);
+        let dirs = SnapshotDirs::default();
+        let mut coordinator = Coordinator::new(
+            config,
+            job_id.clone(),
+            g.name.clone(),
+            g.max_parallelism,
+            dirs.clone(),
+            first_id,
+        );
+        if let Some(rp) = &restore
+            && self.options.claim_restored
+            && rp.metadata.kind == crate::checkpoint::SnapshotKind::Checkpoint
+        {
+            coordinator.claim(rp.dir.clone());
+        }
+        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
         let (report_tx, mut report_rx) = mpsc::unbounded_channel();
         let mut handles = Vec::new();
-        let mut slot = 0usize;
         for v in &g.vertices {
             for s in 0..v.parallelism {
                 let ctx = SubtaskContext {
@@ -117,61 +231,175 @@ impl JobMaster {
                     max_parallelism: g.max_parallelism,
                     key_groups: key_group_range_for_subtask(g.max_parallelism, v.parallelism, s),
                 };
-                let ops = v
+                let mut ops = v
                     .chain
                     .iter()
                     .map(|f| f(&ctx))
                     .collect::<Result<Vec<_>>>()?;
+                let is_source = matches!(v.kind, VertexKind::Source(_));
                 let input = match &v.kind {
-                    VertexKind::Source(f) => TaskInput::Source(f(&ctx)?),
-                    VertexKind::Operators => TaskInput::Gate(InputGate::new(std::mem::take(
-                        &mut receivers[v.id][s as usize],
-                    ))),
+                    VertexKind::Source(f) => {
+                        let mut source = f(&ctx)?;
+                        if let Some(rp) = &restore {
+                            let state =
+                                rp.restore(&source_uid(v), ctx.key_groups, s, v.parallelism)?;
+                            source.restore(state).map_err(|e| restore_err(v, &e))?;
+                        }
+                        TaskInput::Source(source)
+                    }
+                    VertexKind::Operators => TaskInput::Gate(InputGate::with_alignment(
+                        std::mem::take(&mut receivers[v.id][s as usize]),
+                        exactly_once,
+                    )),
+                };
+                if let Some(rp) = &restore {
+                    for (i, op) in ops.iter_mut().enumerate() {
+                        let state =
+                            rp.restore(&operator_uid(v, i), ctx.key_groups, s, v.parallelism)?;
+                        op.restore(state).map_err(|e| restore_err(v, &e))?;
+                    }
+                }
+                let (control_tx, control_rx) = mpsc::unbounded_channel();
+                let index = coordinator.tasks.len();
+                coordinator.tasks.push(TaskEntry {
+                    control: control_tx,
+                    is_source,
+                    finished: false,
+                });
+                let checkpointing = TaskCheckpointing {
+                    control: control_rx,
+                    acks: ack_tx.clone(),
+                    dirs: dirs.clone(),
+                    index,
+                    file: format!("{}-{s}.state", sanitize(&v.uid)),
+                    source_uid: is_source.then(|| (source_uid(v), format!("{} (source)", v.name))),
+                    operator_uids: (0..v.chain.len())
+                        .map(|i| {
+                            let name = v.chain_names.get(i).cloned().unwrap_or_default();
+                            (operator_uid(v, i), name)
+                        })
+                        .collect(),
                 };
                 let task = Task {
                     ctx,
                     input,
                     chain: Chain::new(ops),
                     outputs: std::mem::take(&mut senders[v.id][s as usize]),
+                    checkpointing,
                 };
                 // Slot sharing: subtask s of every vertex goes to slot s.
                 let tm = &task_managers[pick_task_manager(task_managers, s as usize)];
                 handles.push(tm.deploy(task, report_tx.clone()));
-                slot += 1;
             }
         }
         drop(report_tx);
+        drop(ack_tx);
 
-        let mut remaining = slot;
-        while remaining > 0 {
-            let Some(report) = report_rx.recv().await else {
-                break;
-            };
-            remaining -= 1;
-            if let Err(e) = report.result {
-                for h in &handles {
-                    h.abort();
-                }
-                // A cancelled peer is a consequence; prefer the root cause if one follows.
-                if matches!(e, RunnelError::Cancelled) {
-                    while let Ok(Some(r)) =
-                        tokio::time::timeout(Duration::from_millis(200), report_rx.recv()).await
-                    {
-                        if let Err(root) = r.result
-                            && !matches!(root, RunnelError::Cancelled)
-                        {
-                            return Err(root);
-                        }
+        let subtasks = handles.len();
+        let mut remaining = subtasks;
+        let mut stopped = None;
+        let mut commands = self.options.commands.take();
+        let mut tick = tokio::time::interval(Coordinator::TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let failure = loop {
+            if remaining == 0 {
+                break None;
+            }
+            tokio::select! {
+                report = report_rx.recv() => {
+                    let Some(report) = report else { break None };
+                    remaining -= 1;
+                    coordinator.task_finished(report.task);
+                    match report.result {
+                        Ok(()) => {}
+                        // Stopping after a savepoint: a task that found its peer gone is fine.
+                        Err(RunnelError::Cancelled) if stopped.is_some() => {}
+                        Err(e) => break Some(root_cause(e, &mut report_rx).await),
                     }
                 }
-                return Err(e);
+                Some(ack) = ack_rx.recv() => match coordinator.on_ack(ack) {
+                    Ok(Completion::Continue) => {}
+                    Ok(Completion::Stop(path)) => stopped = Some(path),
+                    Err(e) => break Some(e),
+                },
+                _ = tick.tick() => {
+                    if let Err(e) = coordinator.tick() {
+                        break Some(e);
+                    }
+                }
+                Some(cmd) = recv_command(&mut commands) => match cmd {
+                    JobCommand::Savepoint { dir, stop, reply } => {
+                        coordinator.savepoint(dir, stop, reply);
+                    }
+                },
             }
+        };
+        if let Some(e) = failure {
+            for h in &handles {
+                h.abort();
+            }
+            coordinator.job_ended(true);
+            return Err(e);
         }
+        coordinator.job_ended(false);
         Ok(JobOutcome {
+            job_id,
             duration: started.elapsed(),
-            subtasks: slot,
+            subtasks,
+            stopped_with_savepoint: stopped,
         })
     }
+}
+
+async fn recv_command(
+    commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
+) -> Option<JobCommand> {
+    match commands {
+        Some(rx) => {
+            let cmd = rx.recv().await;
+            if cmd.is_none() {
+                *commands = None;
+            }
+            cmd
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// A cancelled peer is a consequence; prefer the root cause if one follows shortly.
+async fn root_cause(
+    e: RunnelError,
+    reports: &mut mpsc::UnboundedReceiver<super::taskmanager::TaskReport>,
+) -> RunnelError {
+    if matches!(e, RunnelError::Cancelled) {
+        while let Ok(Some(r)) =
+            tokio::time::timeout(Duration::from_millis(200), reports.recv()).await
+        {
+            if let Err(root) = r.result
+                && !matches!(root, RunnelError::Cancelled)
+            {
+                return root;
+            }
+        }
+    }
+    e
+}
+
+fn restore_err(v: &Vertex, e: &RunnelError) -> RunnelError {
+    RunnelError::State(format!("restoring the state of {}: {e}", v.name))
+}
+
+/// A vertex uid as a file name.
+fn sanitize(uid: &str) -> String {
+    uid.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The receiving end of a channel into a subtask, with the input it belongs to.

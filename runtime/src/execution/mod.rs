@@ -5,13 +5,15 @@
 //! pieces will sit behind gRPC in cluster mode.
 
 mod chain;
+mod checkpointing;
 mod gate;
 mod jobmaster;
 mod output;
 mod task;
 mod taskmanager;
 
-pub use jobmaster::{JobMaster, JobOutcome};
+pub use checkpointing::JobCommand;
+pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
 pub use taskmanager::TaskManager;
 
 /// Capacity, in messages, of every channel between two subtasks; small, so backpressure is

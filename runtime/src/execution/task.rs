@@ -1,11 +1,16 @@
+use std::time::Duration;
+
 use runnel_types::ChangeBatch;
+use tokio::sync::mpsc;
 
 use super::chain::Chain;
+use super::checkpointing::{SnapshotDirs, TaskAck, TaskControl};
 use super::gate::{GateEvent, InputGate};
 use super::output::OutputEdge;
+use crate::checkpoint::{OperatorSnapshot, write_subtask};
 use crate::connectors::{Source, SourcePoll};
-use crate::dataflow::Message;
-use crate::error::Result;
+use crate::dataflow::{Barrier, Message};
+use crate::error::{Result, RunnelError};
 use crate::operators::SubtaskContext;
 
 /// Where a subtask's records come from.
@@ -16,52 +21,214 @@ pub(crate) enum TaskInput {
     Gate(InputGate),
 }
 
+/// A subtask's link to the checkpoint coordinator.
+pub(crate) struct TaskCheckpointing {
+    /// Triggers (sources), completions and stop requests.
+    pub(crate) control: mpsc::UnboundedReceiver<TaskControl>,
+    /// Acknowledgements.
+    pub(crate) acks: mpsc::UnboundedSender<TaskAck>,
+    /// Folders of checkpoints in flight.
+    pub(crate) dirs: SnapshotDirs,
+    /// This task's number in the coordinator's list.
+    pub(crate) index: usize,
+    /// The file this subtask writes in a checkpoint folder.
+    pub(crate) file: String,
+    /// (uid, name) of the source (if any), then of each chained operator.
+    pub(crate) source_uid: Option<(String, String)>,
+    pub(crate) operator_uids: Vec<(String, String)>,
+}
+
 /// Everything one subtask needs to run, as the TaskManager receives it.
 pub(crate) struct Task {
     pub(crate) ctx: SubtaskContext,
     pub(crate) input: TaskInput,
     pub(crate) chain: Chain,
     pub(crate) outputs: Vec<OutputEdge>,
+    pub(crate) checkpointing: TaskCheckpointing,
+}
+
+/// Why a task's loop ended.
+enum Ended {
+    /// Its input ended: flush and forward the end.
+    Input,
+    /// Stopped after a stop-with-savepoint: no flush.
+    Stopped,
 }
 
 impl Task {
-    /// Runs the subtask to the end of its input.
+    /// Runs the subtask to the end of its input (or until stopped).
     pub(crate) async fn run(mut self) -> Result<()> {
         let mut pending = Vec::new();
-        match std::mem::replace(&mut self.input, TaskInput::Gate(InputGate::new(Vec::new()))) {
-            TaskInput::Source(mut source) => loop {
-                match source.poll_next()? {
-                    SourcePoll::Batch(b) => {
-                        self.chain.process(
-                            0,
-                            Message::Data(ChangeBatch::inserts(b)),
-                            &mut pending,
-                        )?;
-                        self.flush(&mut pending).await?;
-                        // Sources never wait on a channel when downstream keeps up; let the
-                        // other subtasks of this thread run between batches.
-                        tokio::task::yield_now().await;
-                    }
-                    SourcePoll::Wait(d) => tokio::time::sleep(d).await,
-                    SourcePoll::End => break,
-                }
-            },
-            TaskInput::Gate(mut gate) => loop {
-                match gate.next().await {
-                    GateEvent::Message(input, msg) => {
-                        self.chain.process(input, msg, &mut pending)?;
-                    }
-                    GateEvent::Watermark(w) => {
-                        self.chain.process(0, Message::Watermark(w), &mut pending)?;
-                    }
-                    GateEvent::End => break,
-                }
-                self.flush(&mut pending).await?;
-            },
+        let input = std::mem::replace(&mut self.input, TaskInput::Gate(InputGate::new(Vec::new())));
+        let ended = match input {
+            TaskInput::Source(source) => self.run_source(source, &mut pending).await?,
+            TaskInput::Gate(gate) => self.run_gate(gate, &mut pending).await?,
+        };
+        if let Ended::Stopped = ended {
+            return Ok(());
         }
         self.chain.end(&mut pending)?;
         pending.push(Message::EndOfInput);
         self.flush(&mut pending).await
+    }
+
+    async fn run_source(
+        &mut self,
+        mut source: Box<dyn Source>,
+        pending: &mut Vec<Message>,
+    ) -> Result<Ended> {
+        loop {
+            while let Ok(ctrl) = self.checkpointing.control.try_recv() {
+                if let Some(ended) = self
+                    .on_control(ctrl, Some(source.as_mut()), pending)
+                    .await?
+                {
+                    return Ok(ended);
+                }
+            }
+            match source.poll_next()? {
+                SourcePoll::Batch(b) => {
+                    self.chain
+                        .process(0, Message::Data(ChangeBatch::inserts(b)), pending)?;
+                    self.flush(pending).await?;
+                    // Sources never wait on a channel when downstream keeps up; let the
+                    // other subtasks of this thread run between batches.
+                    tokio::task::yield_now().await;
+                }
+                SourcePoll::Wait(d) => {
+                    if let Some(ended) = self.idle(d, source.as_mut(), pending).await? {
+                        return Ok(ended);
+                    }
+                }
+                SourcePoll::End => return Ok(Ended::Input),
+            }
+        }
+    }
+
+    /// Sleeps while a source has nothing, still answering the coordinator.
+    async fn idle(
+        &mut self,
+        d: Duration,
+        source: &mut dyn Source,
+        pending: &mut Vec<Message>,
+    ) -> Result<Option<Ended>> {
+        tokio::select! {
+            () = tokio::time::sleep(d) => Ok(None),
+            ctrl = self.checkpointing.control.recv() => match ctrl {
+                Some(ctrl) => self.on_control(ctrl, Some(source), pending).await,
+                None => Ok(None),
+            },
+        }
+    }
+
+    async fn run_gate(&mut self, mut gate: InputGate, pending: &mut Vec<Message>) -> Result<Ended> {
+        loop {
+            tokio::select! {
+                biased;
+                ctrl = self.checkpointing.control.recv() => {
+                    if let Some(ctrl) = ctrl
+                        && let Some(ended) = self.on_control(ctrl, None, pending).await?
+                    {
+                        return Ok(ended);
+                    }
+                }
+                ev = gate.next() => match ev {
+                    GateEvent::Message(input, msg) => self.chain.process(input, msg, pending)?,
+                    GateEvent::Watermark(w) => {
+                        self.chain.process(0, Message::Watermark(w), pending)?;
+                    }
+                    GateEvent::Barrier(b) => self.barrier(b, None, pending).await?,
+                    GateEvent::End => return Ok(Ended::Input),
+                    GateEvent::Gone => return self.upstream_gone(pending).await,
+                },
+            }
+            self.flush(pending).await?;
+        }
+    }
+
+    /// An upstream task went away without ending its output: wait for this task's own stop
+    /// (after a stop-with-savepoint, handling completions meanwhile); anything else means the
+    /// job is being torn down.
+    async fn upstream_gone(&mut self, pending: &mut Vec<Message>) -> Result<Ended> {
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                ctrl = self.checkpointing.control.recv() => match ctrl {
+                    Some(ctrl) => {
+                        if let Some(ended) = self.on_control(ctrl, None, pending).await? {
+                            return Ok(ended);
+                        }
+                    }
+                    None => return Err(RunnelError::Cancelled),
+                },
+                () = &mut deadline => return Err(RunnelError::Cancelled),
+            }
+        }
+    }
+
+    async fn on_control(
+        &mut self,
+        ctrl: TaskControl,
+        source: Option<&mut dyn Source>,
+        pending: &mut Vec<Message>,
+    ) -> Result<Option<Ended>> {
+        match ctrl {
+            TaskControl::Trigger(b) => self.barrier(b, source, pending).await?,
+            TaskControl::Complete(id) => {
+                self.chain.checkpoint_complete(id)?;
+                if let Some(s) = source {
+                    s.checkpoint_complete(id)?;
+                }
+            }
+            TaskControl::Stop => return Ok(Some(Ended::Stopped)),
+        }
+        Ok(None)
+    }
+
+    /// Snapshots the source and operators, acknowledges, and forwards the barrier.
+    async fn barrier(
+        &mut self,
+        barrier: Barrier,
+        source: Option<&mut dyn Source>,
+        pending: &mut Vec<Message>,
+    ) -> Result<()> {
+        let result = self.snapshot(barrier, source);
+        let ack = TaskAck {
+            checkpoint_id: barrier.id,
+            task: self.checkpointing.index,
+            result: result.map_err(|e| e.to_string()),
+        };
+        let _ = self.checkpointing.acks.send(ack);
+        pending.push(Message::Barrier(barrier));
+        self.flush(pending).await
+    }
+
+    fn snapshot(
+        &mut self,
+        barrier: Barrier,
+        source: Option<&mut dyn Source>,
+    ) -> Result<crate::checkpoint::SubtaskAck> {
+        let ck = &self.checkpointing;
+        let dir = ck.dirs.get(barrier.id).ok_or_else(|| {
+            RunnelError::State(format!("checkpoint {} is no longer in flight", barrier.id))
+        })?;
+        let mut snaps = Vec::new();
+        if let (Some(source), Some((uid, name))) = (source, &ck.source_uid) {
+            let mut snap = OperatorSnapshot::default();
+            for entry in source.snapshot()? {
+                snap.add_operator_entry(entry);
+            }
+            snaps.push((uid.clone(), name.clone(), snap));
+        }
+        for ((uid, name), snap) in ck
+            .operator_uids
+            .iter()
+            .zip(self.chain.snapshot(barrier.id)?)
+        {
+            snaps.push((uid.clone(), name.clone(), snap));
+        }
+        write_subtask(&dir, &ck.file, self.ctx.index, snaps)
     }
 
     async fn flush(&mut self, pending: &mut Vec<Message>) -> Result<()> {

@@ -7,6 +7,8 @@ use crate::error::{Result, RunnelError};
 /// What a TaskManager tells the JobManager about a subtask.
 #[derive(Debug)]
 pub(crate) struct TaskReport {
+    /// The task's number in the JobMaster's list.
+    pub(crate) task: usize,
     pub(crate) result: Result<()>,
 }
 
@@ -42,6 +44,7 @@ impl TaskManager {
         reports: mpsc::UnboundedSender<TaskReport>,
     ) -> AbortHandle {
         let subtask = task.context().index;
+        let index = task.checkpointing.index;
         let name = task.context().vertex_name.clone();
         let handle = tokio::spawn(task.run());
         let abort = handle.abort_handle();
@@ -70,7 +73,10 @@ impl TaskManager {
                     })
                 }
             };
-            let _ = reports.send(TaskReport { result });
+            let _ = reports.send(TaskReport {
+                task: index,
+                result,
+            });
         });
         abort
     }

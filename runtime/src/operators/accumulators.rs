@@ -11,6 +11,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Result, RunnelError};
 
 /// Which aggregate function.
@@ -460,5 +461,96 @@ impl AccInner {
             }
             AccInner::Ordered(_) => {}
         }
+    }
+}
+
+impl Acc {
+    /// Writes the accumulator into a checkpoint blob.
+    pub fn write(&self, w: &mut StateWriter) {
+        match self {
+            Acc::Plain(inner) => {
+                w.u64(0);
+                inner.write(w);
+            }
+            Acc::Distinct(counts, inner) => {
+                w.u64(1);
+                w.u64(counts.len() as u64);
+                for (value, n) in counts {
+                    w.bytes(value);
+                    w.i64(*n);
+                }
+                inner.write(w);
+            }
+        }
+    }
+
+    /// Reads what [`Acc::write`] wrote.
+    pub fn read(r: &mut StateReader<'_>) -> Result<Self> {
+        match r.u64()? {
+            0 => Ok(Acc::Plain(AccInner::read(r)?)),
+            1 => {
+                let n = r.count()?;
+                let mut counts = HashMap::with_capacity(n);
+                for _ in 0..n {
+                    let value: Box<[u8]> = r.bytes()?.into();
+                    counts.insert(value, r.i64()?);
+                }
+                Ok(Acc::Distinct(counts, Box::new(AccInner::read(r)?)))
+            }
+            t => Err(RunnelError::State(format!("unknown accumulator tag {t}"))),
+        }
+    }
+}
+
+impl AccInner {
+    fn write(&self, w: &mut StateWriter) {
+        match self {
+            AccInner::Count(c) => {
+                w.u64(0);
+                w.i64(*c);
+            }
+            AccInner::SumI(s, n) => {
+                w.u64(1);
+                w.i64(*s);
+                w.i64(*n);
+            }
+            AccInner::SumF(s, n) => {
+                w.u64(2);
+                w.f64(*s);
+                w.i64(*n);
+            }
+            AccInner::SumD(s, n) => {
+                w.u64(3);
+                w.i128(*s);
+                w.i64(*n);
+            }
+            AccInner::Ordered(m) => {
+                w.u64(4);
+                w.u64(m.len() as u64);
+                for (value, n) in m {
+                    w.bytes(value);
+                    w.i64(*n);
+                }
+            }
+        }
+    }
+
+    fn read(r: &mut StateReader<'_>) -> Result<Self> {
+        Ok(match r.u64()? {
+            0 => AccInner::Count(r.i64()?),
+            1 => AccInner::SumI(r.i64()?, r.i64()?),
+            2 => AccInner::SumF(r.f64()?, r.i64()?),
+            3 => AccInner::SumD(r.i128()?, r.i64()?),
+            4 => {
+                let n = r.count()?;
+                let mut m = BTreeMap::new();
+                for _ in 0..n {
+                    let value: Box<[u8]> = r.bytes()?.into();
+                    m.insert(value, r.i64()?);
+                }
+                AccInner::Ordered(m)
+            }
+            t => return Err(RunnelError::State(format!("unknown accumulator tag {t}"))),
+        })
     }
 }

@@ -6,8 +6,9 @@ use runnel_types::{ChangeBatch, RowKind};
 
 use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue, ArgColumn, build_columns};
 use super::{Operator, Output, SubtaskContext, timestamps};
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::dataflow::assign_key_group;
-use crate::error::Result;
+use crate::error::{Result, RunnelError};
 use crate::state::{EventTimers, KeyedState, hash_columns};
 
 /// Where the window bounds sit among the key columns of a windowed aggregate.
@@ -258,6 +259,37 @@ impl Operator for Aggregate {
             None => self.on_updating_batch(&batch, out),
             Some(w) => self.on_window_batch(w, &batch),
         }
+    }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        self.state.snapshot(snap, |g, w| {
+            w.i64(g.rows);
+            w.u64(g.accs.len() as u64);
+            for acc in &g.accs {
+                acc.write(w);
+            }
+        });
+        self.timers.snapshot(snap, self.state.key_groups());
+        Ok(())
+    }
+
+    fn restore(&mut self, restored: RestoredState) -> Result<()> {
+        let range = self.state.key_groups();
+        let expected = self.aggs.len();
+        restored.for_each_group(range, |kg, r| {
+            self.state.restore_group(kg, r, |r| {
+                let rows = r.i64()?;
+                let n = r.count()?;
+                if n != expected {
+                    return Err(RunnelError::State(format!(
+                        "the snapshot has {n} aggregate functions for this operator, the query {expected}"
+                    )));
+                }
+                let accs = (0..n).map(|_| Acc::read(r)).collect::<Result<_>>()?;
+                Ok(GroupState { accs, rows })
+            })?;
+            self.timers.restore_group(kg, r)
+        })
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {

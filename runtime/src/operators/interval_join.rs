@@ -4,6 +4,7 @@ use runnel_types::{ChangeBatch, RowKind};
 
 use super::join::{JoinCodec, JoinSpec, JoinedRow, Keyed};
 use super::{Operator, Output, SubtaskContext};
+use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
 use crate::state::{EventTimers, KeyedState};
@@ -161,6 +162,27 @@ impl Operator for IntervalJoin {
         Ok(())
     }
 
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        let range = self.state[0].key_groups();
+        for side in 0..2 {
+            self.state[side].snapshot(snap, write_kept);
+            self.timers[side].snapshot(snap, range);
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, restored: RestoredState) -> Result<()> {
+        let range = self.state[0].key_groups();
+        let (states, timers) = (&mut self.state, &mut self.timers);
+        restored.for_each_group(range, |kg, r| {
+            for side in 0..2 {
+                states[side].restore_group(kg, r, read_kept)?;
+                timers[side].restore_group(kg, r)?;
+            }
+            Ok(())
+        })
+    }
+
     fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
         self.watermark = watermark;
         let mut emitted: Vec<JoinedRow> = Vec::new();
@@ -196,4 +218,26 @@ impl Operator for IntervalJoin {
         out.watermark(watermark);
         Ok(())
     }
+}
+
+fn write_kept(rows: &Vec<Kept>, w: &mut StateWriter) {
+    w.u64(rows.len() as u64);
+    for k in rows {
+        w.i64(k.time);
+        w.bytes(&k.row);
+        w.bool(k.matched);
+    }
+}
+
+fn read_kept(r: &mut StateReader<'_>) -> Result<Vec<Kept>> {
+    let n = r.count()?;
+    (0..n)
+        .map(|_| {
+            Ok(Kept {
+                time: r.i64()?,
+                row: r.bytes()?.into(),
+                matched: r.bool()?,
+            })
+        })
+        .collect()
 }

@@ -7,6 +7,7 @@ use runnel_expr::ExprRef;
 use runnel_types::{ChangeBatch, RowKind};
 
 use super::{Operator, Output, SubtaskContext};
+use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
 use crate::state::{KeyedState, hash_columns};
@@ -367,4 +368,41 @@ impl Operator for Join {
     fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
         self.process(input.min(1), batch, out)
     }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        for side in &self.state {
+            side.snapshot(snap, write_side_rows);
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, restored: RestoredState) -> Result<()> {
+        let range = self.state[0].key_groups();
+        let [left, right] = &mut self.state;
+        restored.for_each_group(range, |kg, r| {
+            left.restore_group(kg, r, read_side_rows)?;
+            right.restore_group(kg, r, read_side_rows)
+        })
+    }
+}
+
+fn write_side_rows(rows: &SideRows, w: &mut StateWriter) {
+    w.u64(rows.len() as u64);
+    for (row, stored) in rows {
+        w.bytes(row);
+        w.i64(stored.count);
+        w.i64(stored.matches);
+    }
+}
+
+fn read_side_rows(r: &mut StateReader<'_>) -> Result<SideRows> {
+    let n = r.count()?;
+    let mut rows = SideRows::with_capacity(n);
+    for _ in 0..n {
+        let row: Arc<[u8]> = r.bytes()?.into();
+        let count = r.i64()?;
+        let matches = r.i64()?;
+        rows.insert(row, Stored { count, matches });
+    }
+    Ok(rows)
 }

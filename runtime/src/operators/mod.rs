@@ -30,6 +30,7 @@ pub use window::{WindowAssigner, WindowSpec};
 
 use runnel_types::ChangeBatch;
 
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::dataflow::{KeyGroupRange, Message};
 use crate::error::Result;
 
@@ -96,6 +97,30 @@ pub trait Operator: Send {
 
     /// Every input has ended; flush what is left. The end itself is forwarded by the task.
     fn on_end(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
+    /// A checkpoint barrier passed: write the state that reflects exactly the records before
+    /// it. Stateless operators write nothing.
+    fn snapshot(&mut self, _checkpoint_id: u64, _snap: &mut OperatorSnapshot) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before the first record: load what `snapshot` wrote (possibly by subtasks of another
+    /// parallelism; keyed state arrives for exactly this subtask's key groups).
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        if state.key_groups.is_empty() && state.operator.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::RunnelError::State(
+                "the snapshot has state for an operator that keeps none".into(),
+            ))
+        }
+    }
+
+    /// Checkpoint `id` completed everywhere: effects staged up to it may become visible
+    /// (transactional sinks commit here).
+    fn checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use arrow::row::{OwnedRow, RowConverter, SortField};
 use runnel_types::{ChangeBatch, RowKind};
 
 use super::{Operator, Output, SubtaskContext};
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
 use crate::state::{EventTimers, KeyedState, hash_columns};
@@ -130,6 +131,37 @@ impl Rank {
 }
 
 impl Operator for Rank {
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        self.state.snapshot(snap, |entries, w| {
+            w.u64(entries.len() as u64);
+            for e in entries {
+                w.bytes(&e.sort);
+                w.bytes(e.row.row().as_ref());
+            }
+        });
+        self.timers.snapshot(snap, self.state.key_groups());
+        Ok(())
+    }
+
+    fn restore(&mut self, restored: RestoredState) -> Result<()> {
+        let range = self.state.key_groups();
+        let parser = self.row_conv.parser();
+        let (state, timers) = (&mut self.state, &mut self.timers);
+        restored.for_each_group(range, |kg, r| {
+            state.restore_group(kg, r, |r| {
+                let n = r.count()?;
+                (0..n)
+                    .map(|_| {
+                        let sort: Box<[u8]> = r.bytes()?.into();
+                        let row = parser.parse(r.bytes()?).owned();
+                        Ok(Entry { sort, row })
+                    })
+                    .collect()
+            })?;
+            timers.restore_group(kg, r)
+        })
+    }
+
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
         let n = batch.num_rows();
         let cols = batch.data.columns();

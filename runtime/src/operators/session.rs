@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::accumulators::{AggRuntime, AggSpec, AggValue, build_columns};
 use super::{Operator, Output, SubtaskContext, timestamps};
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
 use crate::state::{EventTimers, KeyedState, TimerKey, hash_columns};
@@ -112,6 +113,40 @@ impl SessionAggregate {
 }
 
 impl Operator for SessionAggregate {
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        self.state.snapshot(snap, |p, w| {
+            w.u64(p.rows.len() as u64);
+            for (t, row, group) in &p.rows {
+                w.i64(*t);
+                w.bytes(row.row().as_ref());
+                w.bytes(group.row().as_ref());
+            }
+        });
+        self.timers.snapshot(snap, self.state.key_groups());
+        Ok(())
+    }
+
+    fn restore(&mut self, restored: RestoredState) -> Result<()> {
+        let range = self.state.key_groups();
+        let (rows, groups) = (self.row_conv.parser(), self.group_conv.parser());
+        let (state, timers) = (&mut self.state, &mut self.timers);
+        restored.for_each_group(range, |kg, r| {
+            state.restore_group(kg, r, |r| {
+                let n = r.count()?;
+                let rows = (0..n)
+                    .map(|_| {
+                        let t = r.i64()?;
+                        let row = rows.parse(r.bytes()?).owned();
+                        let group = groups.parse(r.bytes()?).owned();
+                        Ok((t, row, group))
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(Pending { rows })
+            })?;
+            timers.restore_group(kg, r)
+        })
+    }
+
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Output) -> Result<()> {
         let cols = batch.data.columns();
         let sk = self.layout.session_key_columns;

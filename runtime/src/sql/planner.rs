@@ -70,6 +70,8 @@ pub struct Planner<'a> {
     config: PlannerConfig,
     vertices: Vec<Vertex>,
     edges: Vec<Edge>,
+    /// Operator uids handed out so far, to keep them unique within the job.
+    uids: std::collections::HashSet<String>,
     /// The rank filter (`rn <= N`) found around a subquery that computes ROW_NUMBER().
     rank_request: Option<RankRequest>,
     /// Common table expressions in scope (innermost last).
@@ -138,6 +140,7 @@ impl<'a> Planner<'a> {
             config,
             vertices: Vec::new(),
             edges: Vec::new(),
+            uids: Default::default(),
             rank_request: None,
             ctes: Vec::new(),
             aggregations: Vec::new(),
@@ -188,6 +191,7 @@ impl<'a> Planner<'a> {
             v.kind = VertexKind::Operators;
             v.chain.drain(..v.scan_ops);
             v.chain_names.drain(..v.scan_ops);
+            v.chain_uids.drain(..v.scan_ops);
             v.scan_ops = 0;
             v.name = if v.chain_names.is_empty() {
                 "Forward".into()
@@ -216,6 +220,7 @@ impl<'a> Planner<'a> {
         let v = &mut self.vertices[id];
         let chain = v.chain.split_off(at);
         let names = v.chain_names.split_off(at);
+        let uids = v.chain_uids.split_off(at);
         let rest = Vertex {
             id: new_id,
             name: names.join(" -> "),
@@ -224,6 +229,7 @@ impl<'a> Planner<'a> {
             kind: VertexKind::Operators,
             chain,
             chain_names: names,
+            chain_uids: uids,
             output_schema: v.output_schema.clone(),
             scan_ops: 0,
         };
@@ -239,6 +245,42 @@ impl<'a> Planner<'a> {
         new_id
     }
 
+    /// A stable operator uid: the operator's kind and a digest of its description and input
+    /// schemas, so it survives edits elsewhere in the query (a column added to the final
+    /// projection, another INSERT in the statement set) and changes when the operator itself
+    /// does. Identical operators get `-2`, `-3`… in planning order.
+    fn op_uid(&mut self, name: &str, inputs: &[&SchemaRef]) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        eat(name.as_bytes());
+        for schema in inputs {
+            for f in schema.fields() {
+                eat(f.name().as_bytes());
+                eat(format!("{:?}", f.data_type()).as_bytes());
+            }
+            eat(b"|");
+        }
+        let kind: String = name
+            .split(['(', ' ', ':'])
+            .next()
+            .unwrap_or("op")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let base = format!("{kind}-{:012x}", h & 0xffff_ffff_ffff);
+        let mut uid = base.clone();
+        let mut n = 1;
+        while !self.uids.insert(uid.clone()) {
+            n += 1;
+            uid = format!("{base}-{n}");
+        }
+        uid
+    }
+
     fn parallelism_of(&self, v: VertexId) -> u32 {
         self.vertices[v].parallelism
     }
@@ -251,9 +293,11 @@ impl<'a> Planner<'a> {
         f: OperatorFactory,
         scope: Scope,
     ) -> Planned {
+        let uid = self.op_uid(&name, &[&input.schema]);
         let v = &mut self.vertices[input.vertex];
         v.chain.push(f);
         v.chain_names.push(name.clone());
+        v.chain_uids.push(uid);
         v.name = format!("{} -> {}", v.name, name);
         let schema = schema_of(&scope);
         v.output_schema = schema.clone();
@@ -280,14 +324,17 @@ impl<'a> Planner<'a> {
     ) -> Planned {
         let id = self.vertices.len();
         let schema = schema_of(&scope);
+        let input_schemas: Vec<&SchemaRef> = inputs.iter().map(|(p, _)| &p.schema).collect();
+        let uid = self.op_uid(&name, &input_schemas);
         self.vertices.push(Vertex {
             id,
             name: name.clone(),
-            uid: format!("{id}-{}", name.split(['(', ' ']).next().unwrap_or("op")),
+            uid: uid.clone(),
             parallelism,
             kind: VertexKind::Operators,
             chain: vec![f],
             chain_names: vec![name],
+            chain_uids: vec![uid],
             output_schema: schema.clone(),
             scan_ops: 0,
         });
@@ -348,6 +395,7 @@ impl<'a> Planner<'a> {
             kind: VertexKind::Source(spec.factory),
             chain: Vec::new(),
             chain_names: Vec::new(),
+            chain_uids: Vec::new(),
             output_schema: schema.clone(),
             scan_ops: 0,
         });
@@ -1021,6 +1069,7 @@ impl<'a> Planner<'a> {
             kind: VertexKind::Operators,
             chain: Vec::new(),
             chain_names: Vec::new(),
+            chain_uids: Vec::new(),
             output_schema: planned.schema.clone(),
             scan_ops: 0,
         });
@@ -1039,6 +1088,7 @@ impl<'a> Planner<'a> {
         let v = &mut self.vertices[id];
         let rest_chain = v.chain.split_off(at);
         let rest_names = v.chain_names.split_off(at);
+        let rest_uids = v.chain_uids.split_off(at);
         let prefix = Vertex {
             id: new_id,
             name: v.chain_names.join(" -> "),
@@ -1047,6 +1097,7 @@ impl<'a> Planner<'a> {
             kind: std::mem::replace(&mut v.kind, VertexKind::Operators),
             chain: std::mem::replace(&mut v.chain, rest_chain),
             chain_names: std::mem::replace(&mut v.chain_names, rest_names),
+            chain_uids: std::mem::replace(&mut v.chain_uids, rest_uids),
             output_schema: schema,
             scan_ops: v.scan_ops.min(at),
         };
@@ -1300,6 +1351,7 @@ impl<'a> Planner<'a> {
         }
         v.chain.pop();
         v.chain_names.pop();
+        v.chain_uids.pop();
         v.name = v
             .name
             .rsplit_once(" -> ")
@@ -1441,6 +1493,7 @@ impl<'a> Planner<'a> {
     /// Puts back a window assignment taken off by `pop_assigner`.
     fn reassign(&mut self, input: &Planned, spec: WindowSpec, time_col: usize) -> Result<()> {
         let schema = input.schema.clone();
+        let uid = self.op_uid(&format!("WindowTableFunction({spec:?})"), &[&schema]);
         let v = &mut self.vertices[input.vertex];
         v.chain.push(factory(move |_| {
             Ok(Box::new(WindowAssigner::new(
@@ -1450,6 +1503,7 @@ impl<'a> Planner<'a> {
             )))
         }));
         v.chain_names.push(format!("WindowTableFunction({spec:?})"));
+        v.chain_uids.push(uid);
         v.name = format!("{} -> WindowTableFunction({spec:?})", v.name);
         v.output_schema = input.schema.clone();
         Ok(())
@@ -2011,16 +2065,20 @@ impl<'a> Planner<'a> {
                 .collect();
             (Partitioning::Hash(hash), self.config.parallelism)
         };
-        let name = if windowed {
-            "WindowAggregate"
-        } else {
-            "GroupAggregate"
-        };
+        let name = format!(
+            "{}({})",
+            if windowed {
+                "WindowAggregate"
+            } else {
+                "GroupAggregate"
+            },
+            describe_aggs(&layout.aggs)
+        );
         let in_schema = pre_schema.clone();
         let mut p = self.exchange(
             &[(&pre_planned, partitioning)],
             parallelism,
-            name.into(),
+            name,
             factory(move |ctx| {
                 Ok(Box::new(Aggregate::new(
                     layout.clone(),
@@ -2361,7 +2419,7 @@ impl<'a> Planner<'a> {
         let mut p = self.exchange(
             &[(&pre_planned, partitioning)],
             parallelism,
-            "SessionWindowAggregate".into(),
+            format!("SessionWindowAggregate({})", describe_aggs(&layout.aggs)),
             factory(move |ctx| {
                 Ok(Box::new(SessionAggregate::new(
                     layout.clone(),
@@ -2434,9 +2492,11 @@ impl<'a> Planner<'a> {
             factory(move |_| Ok(Box::new(Calc::new(None, exprs.clone(), s2.clone())))),
             Scope::from_schema(&schema, None),
         );
+        let sink_uid = self.op_uid(&format!("Sink: {table}"), &[&schema]);
         let v = &mut self.vertices[cast.vertex];
         v.chain.push(sink.factory);
         v.chain_names.push(format!("Sink: {table}"));
+        v.chain_uids.push(sink_uid);
         v.name = format!("{} -> Sink: {table}", v.name);
         Ok(())
     }
@@ -2876,4 +2936,20 @@ fn aggregation_digest(s: &Select, conjuncts: &[Expr]) -> Option<String> {
         join(&group),
         join(&aggs)
     ))
+}
+
+/// `COUNT(*), SUM($1), COUNT(DISTINCT $2)`: an aggregate list for names and uids.
+fn describe_aggs(aggs: &[crate::operators::AggSpec]) -> String {
+    aggs.iter()
+        .map(|a| {
+            let arg = a.arg.map(|i| format!("${i}")).unwrap_or_else(|| "*".into());
+            let distinct = if a.distinct { "DISTINCT " } else { "" };
+            let filter = a
+                .filter
+                .map(|f| format!(" FILTER ${f}"))
+                .unwrap_or_default();
+            format!("{:?}({distinct}{arg}){filter}", a.func)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

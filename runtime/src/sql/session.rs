@@ -9,10 +9,11 @@ use tokio::sync::mpsc;
 use super::catalog::{Catalog, ColumnKind};
 use super::parser::{FlinkStatement, Insert, parse_script};
 use super::planner::{Planner, PlannerConfig};
+use crate::checkpoint::CheckpointConfig;
 use crate::connectors::{create_sink, parse_duration};
 use crate::dataflow::JobGraph;
 use crate::error::{Result, RunnelError};
-use crate::execution::{JobMaster, TaskManager};
+use crate::execution::{JobMaster, JobOptions, JobOutcome, TaskManager};
 use crate::operators::{Collect, Operator};
 use crate::plan_err;
 
@@ -22,6 +23,8 @@ pub struct SessionJob {
     pub graph: JobGraph,
     /// For a bare SELECT: where its rows arrive, and the column names to print.
     pub collect: Option<(mpsc::UnboundedReceiver<ChangeBatch>, Vec<String>)>,
+    /// Checkpointing, from the session's configuration when the job was planned.
+    pub checkpoint: CheckpointConfig,
 }
 
 /// A SQL session: configuration (`SET`), catalog (`CREATE`), and the jobs its statements start.
@@ -161,6 +164,7 @@ impl Session {
                 return Ok(Some(SessionJob {
                     graph: planner.finish("collect"),
                     collect: Some((rx, names)),
+                    checkpoint: CheckpointConfig::from_options(&self.config)?,
                 }));
             }
         }
@@ -225,6 +229,7 @@ impl Session {
         Ok(SessionJob {
             graph: planner.finish(&format!("insert-into_{}", names.join(","))),
             collect: None,
+            checkpoint: CheckpointConfig::from_options(&self.config)?,
         })
     }
 }
@@ -233,6 +238,18 @@ impl SessionJob {
     /// Runs the job on a local cluster of one TaskManager with enough slots; a SELECT's rows
     /// are printed to `out` as Flink's SQL client tableau does.
     pub async fn run_local(self, out: &mut (dyn Write + Send)) -> Result<()> {
+        self.run_local_with(out, JobOptions::default())
+            .await
+            .map(|_| ())
+    }
+
+    /// As [`SessionJob::run_local`], with a restore point or a command channel; the session's
+    /// checkpoint settings apply unless `options` sets its own.
+    pub async fn run_local_with(
+        self,
+        out: &mut (dyn Write + Send),
+        mut options: JobOptions,
+    ) -> Result<JobOutcome> {
         let slots = self
             .graph
             .vertices
@@ -241,22 +258,22 @@ impl SessionJob {
             .max()
             .unwrap_or(1);
         let tms = vec![TaskManager::new("local-tm-0", slots)];
-        let master = JobMaster::new(self.graph);
+        options.checkpoint.get_or_insert(self.checkpoint);
+        let master = JobMaster::with_options(self.graph, options);
         match self.collect {
-            None => {
-                master.run(&tms).await?;
-                Ok(())
-            }
+            None => master.run(&tms).await,
             Some((mut rx, names)) => {
                 let job = tokio::spawn(async move { master.run(&tms).await });
                 let mut batches = Vec::new();
                 while let Some(b) = rx.recv().await {
                     batches.push(b);
                 }
-                job.await
+                let outcome = job
+                    .await
                     .map_err(|e| RunnelError::Plan(format!("job task panicked: {e}")))??;
                 write_tableau(&names, &batches, out)
-                    .map_err(|e| RunnelError::io("printing results", e))
+                    .map_err(|e| RunnelError::io("printing results", e))?;
+                Ok(outcome)
             }
         }
     }

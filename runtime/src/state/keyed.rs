@@ -103,6 +103,24 @@ impl<V> KeyedState<V> {
         }
     }
 
+    /// The (hash, key, value) entries of key group `kg`.
+    pub(crate) fn group_entries(&self, kg: u32) -> Vec<(u64, &[u8], &V)> {
+        self.groups[(kg - self.range.start) as usize]
+            .iter()
+            .map(|e| (e.hash, &*e.key, &e.value))
+            .collect()
+    }
+
+    /// Sets the value of `key`, replacing any earlier one (restore).
+    pub(crate) fn insert(&mut self, kg: u32, hash: u64, key: &[u8], value: V) {
+        let mut value = Some(value);
+        let (slot, inserted) =
+            self.get_or_insert_with(kg, hash, key, || value.take().expect("taken once"));
+        if !inserted {
+            *slot = value.take().expect("not taken by the insert");
+        }
+    }
+
     /// Every (key, value), group by group.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.groups

@@ -3,6 +3,7 @@
 
 mod hash;
 mod keyed;
+mod snapshot;
 mod timers;
 
 pub use hash::hash_columns;

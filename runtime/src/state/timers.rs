@@ -31,6 +31,13 @@ impl EventTimers {
         });
     }
 
+    /// Every registered timer with its time, earliest first.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &TimerKey)> {
+        self.timers
+            .iter()
+            .flat_map(|(t, keys)| keys.iter().map(move |k| (*t, k)))
+    }
+
     /// Removes and returns the timers due at `watermark`, earliest first, with their times.
     pub fn pop_due(&mut self, watermark: i64) -> Vec<(i64, TimerKey)> {
         let mut due = Vec::new();

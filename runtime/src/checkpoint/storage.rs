@@ -1,0 +1,397 @@
+//! Checkpoint and savepoint folders on a file system, with a self-describing `_metadata` file.
+//!
+//! ```text
+//! <checkpoint dir>/<job id>/chk-<n>/_metadata        written last: its presence completes the checkpoint
+//! <checkpoint dir>/<job id>/chk-<n>/<vertex>-<i>.state  one file per subtask, all its operators
+//! <savepoint dir>/savepoint-<job id prefix>-<random>/... the same layout, owned by the user
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::snapshot::{OperatorSnapshot, RestoredState};
+use crate::dataflow::KeyGroupRange;
+use crate::error::{Result, RunnelError};
+
+/// The metadata file's name, as Flink's.
+pub const METADATA_FILE: &str = "_metadata";
+const FORMAT_VERSION: u32 = 1;
+
+/// Whether a snapshot was taken by the job on its own or for the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotKind {
+    /// Periodic, owned by the job, deleted when no longer retained.
+    Checkpoint,
+    /// Triggered by the user, who owns it.
+    Savepoint,
+}
+
+/// Where one key group's blob lies in a subtask file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupHandle {
+    /// Key group.
+    pub kg: u32,
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// Where one operator list-state entry lies in a subtask file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EntryHandle {
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// One operator's state in one subtask.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubtaskState {
+    /// Subtask index at snapshot time.
+    pub subtask: u32,
+    /// File in the snapshot folder.
+    pub file: String,
+    /// Keyed state blobs.
+    pub key_groups: Vec<GroupHandle>,
+    /// Operator list-state entries.
+    pub operator_state: Vec<EntryHandle>,
+    /// Bytes of this operator's state in the file.
+    pub bytes: u64,
+    /// FNV-1a 64 of the whole file, checked before a restore.
+    pub file_checksum: u64,
+    /// Size of the whole file.
+    pub file_bytes: u64,
+}
+
+/// One stateful operator of the job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorState {
+    /// Stable id the operator is matched by on restore.
+    pub uid: String,
+    /// Its description, for people.
+    pub name: String,
+    /// Parallelism at snapshot time.
+    pub parallelism: u32,
+    /// Per subtask.
+    pub subtasks: Vec<SubtaskState>,
+}
+
+/// The `_metadata` of a checkpoint or savepoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotMetadata {
+    /// Layout version.
+    pub format: u32,
+    /// Checkpoint or savepoint.
+    pub kind: SnapshotKind,
+    /// Job id (32 hex digits).
+    pub job_id: String,
+    /// Job name.
+    pub job_name: String,
+    /// Checkpoint id.
+    pub checkpoint_id: u64,
+    /// Trigger time, epoch millis.
+    pub triggered_at: i64,
+    /// Completion time, epoch millis.
+    pub completed_at: i64,
+    /// Key groups of the job.
+    pub max_parallelism: u32,
+    /// Total state bytes.
+    pub state_bytes: u64,
+    /// Stateful operators.
+    pub operators: Vec<OperatorState>,
+}
+
+/// What a subtask hands the coordinator after writing its file.
+#[derive(Clone, Debug)]
+pub struct SubtaskAck {
+    /// Per operator uid: name and state handle.
+    pub operators: Vec<(String, String, SubtaskState)>,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> RunnelError {
+    move |e| RunnelError::io(context, e)
+}
+
+/// Writes one subtask's operator snapshots into `dir/<file>` and describes where each part went.
+pub fn write_subtask(
+    dir: &Path,
+    file: &str,
+    subtask: u32,
+    snapshots: Vec<(String, String, OperatorSnapshot)>,
+) -> Result<SubtaskAck> {
+    let path = dir.join(file);
+    let mut out = std::io::BufWriter::new(
+        File::create(&path).map_err(io(format!("creating {}", path.display())))?,
+    );
+    let mut offset = 0u64;
+    let mut hash = Fnv::default();
+    let mut operators = Vec::new();
+    for (uid, name, snap) in snapshots {
+        if snap.is_empty() {
+            continue;
+        }
+        let start = offset;
+        let (groups, entries) = snap.into_parts();
+        let mut key_groups = Vec::with_capacity(groups.len());
+        for (kg, blob) in groups {
+            hash.update(&blob);
+            out.write_all(&blob)
+                .map_err(io(format!("writing {}", path.display())))?;
+            key_groups.push(GroupHandle {
+                kg,
+                offset,
+                len: blob.len() as u64,
+            });
+            offset += blob.len() as u64;
+        }
+        let mut operator_state = Vec::with_capacity(entries.len());
+        for e in entries {
+            hash.update(&e);
+            out.write_all(&e)
+                .map_err(io(format!("writing {}", path.display())))?;
+            operator_state.push(EntryHandle {
+                offset,
+                len: e.len() as u64,
+            });
+            offset += e.len() as u64;
+        }
+        operators.push((
+            uid,
+            name,
+            SubtaskState {
+                subtask,
+                file: file.to_string(),
+                key_groups,
+                operator_state,
+                bytes: offset - start,
+                file_checksum: 0,
+                file_bytes: 0,
+            },
+        ));
+    }
+    for (_, _, st) in &mut operators {
+        st.file_checksum = hash.0;
+        st.file_bytes = offset;
+    }
+    let file = out
+        .into_inner()
+        .map_err(|e| RunnelError::io(format!("writing {}", path.display()), e.into_error()))?;
+    file.sync_all()
+        .map_err(io(format!("syncing {}", path.display())))?;
+    Ok(SubtaskAck {
+        operators,
+        bytes: offset,
+    })
+}
+
+/// Writes `_metadata` last and atomically: a folder without it is an unfinished checkpoint.
+pub fn write_metadata(dir: &Path, meta: &SnapshotMetadata) -> Result<()> {
+    let tmp = dir.join(format!("{METADATA_FILE}.inprogress"));
+    let json = serde_json::to_vec_pretty(meta).expect("metadata serializes");
+    std::fs::write(&tmp, json).map_err(io(format!("writing {}", tmp.display())))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io(format!("syncing {}", tmp.display())))?;
+    let path = dir.join(METADATA_FILE);
+    std::fs::rename(&tmp, &path).map_err(io(format!("renaming to {}", path.display())))
+}
+
+/// A completed checkpoint or savepoint to restore from.
+#[derive(Debug, Clone)]
+pub struct RestorePoint {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Its metadata.
+    pub metadata: SnapshotMetadata,
+}
+
+impl RestorePoint {
+    /// Opens a snapshot folder (or its `_metadata` file).
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir = if path.file_name().is_some_and(|n| n == METADATA_FILE) {
+            path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        } else {
+            path.to_path_buf()
+        };
+        let meta_path = dir.join(METADATA_FILE);
+        let raw = std::fs::read(&meta_path).map_err(|e| {
+            RunnelError::State(format!(
+                "cannot restore from {}: {} ({e}); a checkpoint folder without _metadata was not completed",
+                dir.display(),
+                meta_path.display()
+            ))
+        })?;
+        let metadata: SnapshotMetadata = serde_json::from_slice(&raw).map_err(|e| {
+            RunnelError::State(format!(
+                "cannot restore from {}: its _metadata is corrupt: {e}",
+                dir.display()
+            ))
+        })?;
+        if metadata.format != FORMAT_VERSION {
+            return Err(RunnelError::State(format!(
+                "cannot restore from {}: metadata format {} is not supported (this build reads {FORMAT_VERSION})",
+                dir.display(),
+                metadata.format
+            )));
+        }
+        Ok(RestorePoint { dir, metadata })
+    }
+
+    /// Checks that every state file is there, whole and unchanged, so a damaged snapshot is
+    /// refused before the job starts rather than halfway through restoring.
+    pub fn verify(&self) -> Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for op in &self.metadata.operators {
+            for st in &op.subtasks {
+                if !seen.insert(st.file.as_str()) {
+                    continue;
+                }
+                let path = self.dir.join(&st.file);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    RunnelError::State(format!(
+                        "snapshot {}: state file {} cannot be read ({e})",
+                        self.dir.display(),
+                        path.display()
+                    ))
+                })?;
+                let mut hash = Fnv::default();
+                hash.update(&bytes);
+                if bytes.len() as u64 != st.file_bytes || hash.0 != st.file_checksum {
+                    return Err(RunnelError::State(format!(
+                        "snapshot {}: state file {} is corrupt ({} bytes, checksum {:016x}; \
+                         the metadata says {} bytes, {:016x})",
+                        self.dir.display(),
+                        path.display(),
+                        bytes.len(),
+                        hash.0,
+                        st.file_bytes,
+                        st.file_checksum
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The operator with `uid`, if the snapshot has state for it.
+    pub fn operator(&self, uid: &str) -> Option<&OperatorState> {
+        self.metadata.operators.iter().find(|o| o.uid == uid)
+    }
+
+    /// The state of operator `uid` for a subtask that owns `range` and is number `subtask` of
+    /// `parallelism`: its key groups from whichever old subtasks held them, and its round-robin
+    /// share of the operator list state.
+    pub fn restore(
+        &self,
+        uid: &str,
+        range: KeyGroupRange,
+        subtask: u32,
+        parallelism: u32,
+    ) -> Result<RestoredState> {
+        let Some(op) = self.operator(uid) else {
+            return Ok(RestoredState::default());
+        };
+        let mut files: BTreeMap<&str, File> = BTreeMap::new();
+        let mut state = RestoredState::default();
+        let mut index = 0u32;
+        for st in &op.subtasks {
+            for g in st.key_groups.iter().filter(|g| range.contains(g.kg)) {
+                let blob = self.read(&mut files, &st.file, g.offset, g.len)?;
+                state.key_groups.push((g.kg, blob));
+            }
+            for e in &st.operator_state {
+                let entry = self.read(&mut files, &st.file, e.offset, e.len)?;
+                if index % parallelism == subtask {
+                    state.operator.push(entry.clone());
+                }
+                state.union.push(entry);
+                index += 1;
+            }
+        }
+        Ok(state)
+    }
+
+    fn read<'a>(
+        &self,
+        files: &mut BTreeMap<&'a str, File>,
+        name: &'a str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let path = self.dir.join(name);
+        let corrupt = |e: std::io::Error| {
+            RunnelError::State(format!(
+                "cannot restore from {}: state file {} is missing or truncated ({e})",
+                self.dir.display(),
+                path.display()
+            ))
+        };
+        if !files.contains_key(name) {
+            files.insert(name, File::open(&path).map_err(corrupt)?);
+        }
+        let f = files.get_mut(name).expect("opened above");
+        f.seek(SeekFrom::Start(offset)).map_err(corrupt)?;
+        let mut buf = vec![0; len as usize];
+        f.read_exact(&mut buf).map_err(corrupt)?;
+        Ok(buf)
+    }
+}
+
+/// The completed checkpoints under `root` (a checkpoint dir, or one job's folder in it) for a
+/// job called `job_name`, newest first.
+pub fn find_checkpoints(root: &Path, job_name: &str) -> Vec<PathBuf> {
+    let mut found: Vec<(i64, u64, PathBuf)> = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let is_chk = e.file_name().to_string_lossy().starts_with("chk-");
+            if !is_chk {
+                continue;
+            }
+            if let Ok(rp) = RestorePoint::open(&path)
+                && rp.metadata.job_name == job_name
+            {
+                found.push((rp.metadata.completed_at, rp.metadata.checkpoint_id, path));
+            }
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
+    found.into_iter().map(|(_, _, p)| p).collect()
+}
+
+/// FNV-1a, 64 bits: a stable checksum (unlike std's randomly seeded hashers).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn update(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The execution side of checkpoints: control messages to tasks, acknowledgements back, and
+//! the JobMaster's checkpoint coordinator.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::checkpoint::{
+    CheckpointConfig, OperatorState, SnapshotKind, SnapshotMetadata, SubtaskAck, write_metadata,
+};
+use crate::dataflow::Barrier;
+use crate::error::{Result, RunnelError};
+
+/// What the JobMaster tells a running task.
+#[derive(Debug)]
+pub(crate) enum TaskControl {
+    /// Sources only: inject this barrier (after snapshotting).
+    Trigger(Barrier),
+    /// A checkpoint completed.
+    Complete(u64),
+    /// Stop now, without flushing (after a stop-with-savepoint).
+    Stop,
+}
+
+/// A task's answer to a barrier.
+#[derive(Debug)]
+pub(crate) struct TaskAck {
+    pub(crate) checkpoint_id: u64,
+    pub(crate) task: usize,
+    pub(crate) result: std::result::Result<SubtaskAck, String>,
+}
+
+/// The folders of checkpoints in flight, by id: the coordinator registers one before
+/// triggering; tasks look it up when the barrier reaches them.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct SnapshotDirs(Arc<Mutex<HashMap<u64, PathBuf>>>);
+
+impl SnapshotDirs {
+    fn insert(&self, id: u64, dir: PathBuf) {
+        self.0.lock().expect("snapshot dirs").insert(id, dir);
+    }
+
+    fn remove(&self, id: u64) {
+        self.0.lock().expect("snapshot dirs").remove(&id);
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<PathBuf> {
+        self.0.lock().expect("snapshot dirs").get(&id).cloned()
+    }
+}
+
+/// A request from outside the job (CLI signal, REST) for a savepoint.
+#[derive(Debug)]
+pub enum JobCommand {
+    /// Take a savepoint into `dir` (or the configured savepoint dir); with `stop`, stop the
+    /// job once it is complete. The reply carries the savepoint's folder.
+    Savepoint {
+        /// Target folder; a new `savepoint-…` folder is made inside it.
+        dir: Option<PathBuf>,
+        /// Stop the job after the savepoint.
+        stop: bool,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<PathBuf>>,
+    },
+}
+
+/// One task as the coordinator sees it.
+pub(crate) struct TaskEntry {
+    pub(crate) control: mpsc::UnboundedSender<TaskControl>,
+    pub(crate) is_source: bool,
+    pub(crate) finished: bool,
+}
+
+struct Pending {
+    kind: SnapshotKind,
+    dir: PathBuf,
+    started: Instant,
+    triggered_at: i64,
+    acked: std::collections::BTreeSet<usize>,
+    operators: BTreeMap<String, OperatorState>,
+    bytes: u64,
+    reply: Option<oneshot::Sender<Result<PathBuf>>>,
+    stop: bool,
+}
+
+/// What a completed snapshot means for the job.
+pub(crate) enum Completion {
+    /// Keep running.
+    Continue,
+    /// A stop-with-savepoint completed: stop every task.
+    Stop(PathBuf),
+}
+
+/// Triggers checkpoints and savepoints, collects acknowledgements, completes or aborts them,
+/// and keeps the configured number of checkpoints.
+pub(crate) struct Coordinator {
+    config: CheckpointConfig,
+    job_id: String,
+    job_name: String,
+    max_parallelism: u32,
+    dirs: SnapshotDirs,
+    pub(crate) tasks: Vec<TaskEntry>,
+    next_id: u64,
+    pending: BTreeMap<u64, Pending>,
+    completed: VecDeque<(u64, PathBuf)>,
+    last_trigger: Option<Instant>,
+    last_completion: Option<Instant>,
+    failures: u32,
+    /// A checkpoint of an earlier run this job took over (recovery): deleted once this job
+    /// has a checkpoint of its own or finishes, so a later recovery cannot go back to it.
+    claimed: Option<PathBuf>,
+}
+
+impl Coordinator {
+    pub(crate) fn new(
+        config: CheckpointConfig,
+        job_id: String,
+        job_name: String,
+        max_parallelism: u32,
+        dirs: SnapshotDirs,
+        first_id: u64,
+    ) -> Self {
+        Coordinator {
+            config,
+            job_id,
+            job_name,
+            max_parallelism,
+            dirs,
+            tasks: Vec::new(),
+            next_id: first_id,
+            pending: BTreeMap::new(),
+            completed: VecDeque::new(),
+            last_trigger: None,
+            last_completion: None,
+            failures: 0,
+            claimed: None,
+        }
+    }
+
+    /// Takes ownership of the checkpoint the job was restored from.
+    pub(crate) fn claim(&mut self, dir: PathBuf) {
+        self.claimed = Some(dir);
+    }
+
+    fn release_claimed(&mut self) {
+        if let Some(dir) = self.claimed.take() {
+            let _ = std::fs::remove_dir_all(&dir);
+            // The earlier run's job folder goes too once it holds nothing else.
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+
+    /// How often the JobMaster calls [`Coordinator::tick`]: often enough for short intervals
+    /// and timeouts, rarely enough to cost nothing.
+    pub(crate) const TICK: Duration = Duration::from_millis(100);
+
+    fn job_dir(&self) -> PathBuf {
+        self.config.dir.join(&self.job_id)
+    }
+
+    /// Periodic work: trigger a checkpoint when due, abort those past their timeout.
+    pub(crate) fn tick(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.started) > self.config.timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let timeout = self.config.timeout;
+            self.abort(
+                id,
+                format!("checkpoint {id} expired before completing ({timeout:?})"),
+            )?;
+        }
+        let Some(interval) = self.config.interval else {
+            return Ok(());
+        };
+        let due = self
+            .last_trigger
+            .is_none_or(|t| now.duration_since(t) >= interval)
+            && self
+                .last_completion
+                .is_none_or(|t| now.duration_since(t) >= self.config.min_pause)
+            && self.pending.len() < self.config.max_concurrent;
+        if due && self.can_trigger() {
+            let id = self.next_id;
+            let dir = self.job_dir().join(format!("chk-{id}"));
+            self.trigger(SnapshotKind::Checkpoint, dir, None, false)?;
+        }
+        Ok(())
+    }
+
+    /// Barriers can only start while every source runs.
+    fn can_trigger(&self) -> bool {
+        self.tasks.iter().all(|t| !(t.is_source && t.finished))
+    }
+
+    /// Starts a savepoint for a user request.
+    pub(crate) fn savepoint(
+        &mut self,
+        dir: Option<PathBuf>,
+        stop: bool,
+        reply: oneshot::Sender<Result<PathBuf>>,
+    ) {
+        let Some(base) = dir.or_else(|| self.config.savepoint_dir.clone()) else {
+            let _ = reply.send(Err(RunnelError::State(
+                "no savepoint folder given and 'execution.checkpointing.savepoint-dir' \
+                 (state.savepoints.dir) is not set"
+                    .into(),
+            )));
+            return;
+        };
+        if !self.can_trigger() {
+            let _ = reply.send(Err(RunnelError::State(
+                "cannot take a savepoint: some sources have already finished".into(),
+            )));
+            return;
+        }
+        let dir = base.join(format!(
+            "savepoint-{}-{:012x}",
+            &self.job_id[..6],
+            random_u64() & 0xffff_ffff_ffff
+        ));
+        if let Err(e) = self.trigger(SnapshotKind::Savepoint, dir, Some(reply), stop) {
+            tracing_error(&e);
+        }
+    }
+
+    fn trigger(
+        &mut self,
+        kind: SnapshotKind,
+        dir: PathBuf,
+        reply: Option<oneshot::Sender<Result<PathBuf>>>,
+        stop: bool,
+    ) -> Result<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.last_trigger = Some(Instant::now());
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            let err = RunnelError::io(format!("creating checkpoint folder {}", dir.display()), e);
+            if let Some(r) = reply {
+                let _ = r.send(Err(RunnelError::State(err.to_string())));
+            }
+            return self.failed(id, err.to_string());
+        }
+        self.dirs.insert(id, dir.clone());
+        let barrier = Barrier {
+            id,
+            timestamp: chrono::Utc::now().timestamp_millis(),
+        };
+        self.pending.insert(
+            id,
+            Pending {
+                kind,
+                dir,
+                started: Instant::now(),
+                triggered_at: barrier.timestamp,
+                acked: Default::default(),
+                operators: BTreeMap::new(),
+                bytes: 0,
+                reply,
+                stop,
+            },
+        );
+        for t in self.tasks.iter().filter(|t| t.is_source) {
+            let _ = t.control.send(TaskControl::Trigger(barrier));
+        }
+        Ok(())
+    }
+
+    /// Takes one task's acknowledgement; completes the snapshot when it is the last.
+    pub(crate) fn on_ack(&mut self, ack: TaskAck) -> Result<Completion> {
+        let id = ack.checkpoint_id;
+        let Some(p) = self.pending.get_mut(&id) else {
+            return Ok(Completion::Continue); // aborted meanwhile
+        };
+        let sub = match ack.result {
+            Ok(sub) => sub,
+            Err(e) => {
+                self.abort(id, format!("checkpoint {id} declined by a subtask: {e}"))?;
+                return Ok(Completion::Continue);
+            }
+        };
+        if !p.acked.insert(ack.task) {
+            return Ok(Completion::Continue); // a duplicate cannot count twice
+        }
+        p.bytes += sub.bytes;
+        for (uid, name, state) in sub.operators {
+            let op = p
+                .operators
+                .entry(uid.clone())
+                .or_insert_with(|| OperatorState {
+                    uid,
+                    name,
+                    parallelism: 0,
+                    subtasks: Vec::new(),
+                });
+            op.subtasks.push(state);
+        }
+        if p.acked.len() < self.tasks.len() {
+            return Ok(Completion::Continue);
+        }
+        let p = self.pending.remove(&id).expect("pending");
+        self.dirs.remove(id);
+        self.complete(id, p)
+    }
+
+    fn complete(&mut self, id: u64, p: Pending) -> Result<Completion> {
+        let mut operators: Vec<OperatorState> = p.operators.into_values().collect();
+        for op in &mut operators {
+            op.subtasks.sort_by_key(|s| s.subtask);
+            op.parallelism = op.subtasks.len() as u32;
+        }
+        let meta = SnapshotMetadata {
+            format: 1,
+            kind: p.kind,
+            job_id: self.job_id.clone(),
+            job_name: self.job_name.clone(),
+            checkpoint_id: id,
+            triggered_at: p.triggered_at,
+            completed_at: chrono::Utc::now().timestamp_millis(),
+            max_parallelism: self.max_parallelism,
+            state_bytes: p.bytes,
+            operators,
+        };
+        if let Err(e) = write_metadata(&p.dir, &meta) {
+            if let Some(r) = p.reply {
+                let _ = r.send(Err(RunnelError::State(e.to_string())));
+            }
+            return self.failed(id, e.to_string()).map(|_| Completion::Continue);
+        }
+        self.failures = 0;
+        self.last_completion = Some(Instant::now());
+        eprintln!(
+            "runnel: {} {id} complete: {} bytes in {} ms at {}",
+            match p.kind {
+                SnapshotKind::Checkpoint => "checkpoint",
+                SnapshotKind::Savepoint => "savepoint",
+            },
+            p.bytes,
+            p.started.elapsed().as_millis(),
+            p.dir.display()
+        );
+        for t in &self.tasks {
+            let _ = t.control.send(TaskControl::Complete(id));
+        }
+        // Older in-flight checkpoints can no longer complete usefully.
+        let older: Vec<u64> = self.pending.range(..id).map(|(k, _)| *k).collect();
+        for old in older {
+            self.abort(old, format!("checkpoint {old} subsumed by {id}"))?;
+        }
+        if p.kind == SnapshotKind::Checkpoint {
+            self.release_claimed();
+            self.completed.push_back((id, p.dir.clone()));
+            while self.completed.len() > self.config.retained {
+                let (_, dir) = self.completed.pop_front().expect("non-empty");
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        if let Some(r) = p.reply {
+            let _ = r.send(Ok(p.dir.clone()));
+        }
+        if p.stop {
+            for t in &self.tasks {
+                let _ = t.control.send(TaskControl::Stop);
+            }
+            return Ok(Completion::Stop(p.dir));
+        }
+        Ok(Completion::Continue)
+    }
+
+    fn abort(&mut self, id: u64, reason: String) -> Result<()> {
+        let Some(p) = self.pending.remove(&id) else {
+            return Ok(());
+        };
+        self.dirs.remove(id);
+        let _ = std::fs::remove_dir_all(&p.dir);
+        if let Some(r) = p.reply {
+            let _ = r.send(Err(RunnelError::State(reason.clone())));
+        }
+        if reason.contains("subsumed") {
+            return Ok(());
+        }
+        self.failed(id, reason)
+    }
+
+    /// Counts a failed checkpoint; the job fails after more than the tolerated number in a row.
+    fn failed(&mut self, id: u64, reason: String) -> Result<()> {
+        self.failures += 1;
+        eprintln!("runnel: checkpoint {id} failed: {reason}");
+        if self.failures > self.config.tolerable_failures {
+            return Err(RunnelError::State(format!(
+                "{reason}; {} checkpoint(s) failed in a row, more than \
+                 'execution.checkpointing.tolerable-failed-checkpoints' = {}",
+                self.failures, self.config.tolerable_failures
+            )));
+        }
+        Ok(())
+    }
+
+    /// A task ended: snapshots it had not acknowledged can no longer complete.
+    pub(crate) fn task_finished(&mut self, task: usize) {
+        self.tasks[task].finished = true;
+        let ids: Vec<u64> = self.pending.keys().copied().collect();
+        for id in ids {
+            let p = self.pending.remove(&id).expect("pending");
+            self.dirs.remove(id);
+            let _ = std::fs::remove_dir_all(&p.dir);
+            if let Some(r) = p.reply {
+                let _ = r.send(Err(RunnelError::State(format!(
+                    "snapshot {id} abandoned: a task finished before acknowledging it"
+                ))));
+            }
+        }
+    }
+
+    /// The job ended: checkpoints are removed when it finished or was cancelled (unless told
+    /// to retain them); savepoints always stay.
+    pub(crate) fn job_ended(&mut self, failed: bool) {
+        for (id, p) in std::mem::take(&mut self.pending) {
+            self.dirs.remove(id);
+            let _ = std::fs::remove_dir_all(&p.dir);
+        }
+        if !failed {
+            self.release_claimed();
+        }
+        if !failed && self.config.retention == crate::checkpoint::Retention::DeleteOnCancellation {
+            for (_, dir) in self.completed.drain(..) {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            let _ = std::fs::remove_dir(self.job_dir());
+        }
+    }
+}
+
+fn tracing_error(e: &RunnelError) {
+    eprintln!("runnel: {e}");
+}
+
+/// A random 64-bit number (job ids, savepoint names) without a random-number crate.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// A new job id: 32 hex digits, as Flink's.
+pub(crate) fn new_job_id() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
