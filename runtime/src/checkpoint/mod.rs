@@ -19,3 +19,17 @@ pub use storage::{
     METADATA_FILE, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata, SubtaskAck,
     SubtaskState, find_checkpoints, write_metadata, write_subtask,
 };
+
+/// A random 64-bit number (job ids, savepoint names) without a random-number crate.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}

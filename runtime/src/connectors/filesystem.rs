@@ -358,7 +358,7 @@ impl FileSink {
             let name = format!("{}-{}.{}", self.prefix, self.next_part, self.ext);
             self.next_part += 1;
             let path = self.dir.join(format!(".{name}.inprogress"));
-            let f = File::create(&path).map_err(fs_err("creating", &path))?;
+            let f = File::create_new(&path).map_err(fs_err("creating", &path))?;
             self.current = Some(InProgress {
                 part: PendingPart {
                     pending: self.dir.join(format!(".{name}.pending")),
@@ -389,12 +389,18 @@ impl FileSink {
     }
 
     fn commit(part: &PendingPart) -> Result<()> {
-        match std::fs::rename(&part.pending, &part.visible) {
-            Ok(()) => Ok(()),
+        if !part.pending.exists() && part.visible.exists() {
             // Committed before (a restore commits again what a completed checkpoint held).
-            Err(_) if part.visible.exists() => Ok(()),
-            Err(e) => Err(fs_err("committing", &part.visible)(e)),
+            return Ok(());
         }
+        if part.visible.exists() {
+            return Err(RunnelError::Connector(format!(
+                "filesystem sink: refusing to replace '{}' with '{}'",
+                part.visible.display(),
+                part.pending.display()
+            )));
+        }
+        std::fs::rename(&part.pending, &part.visible).map_err(fs_err("committing", &part.visible))
     }
 }
 
@@ -525,10 +531,8 @@ pub(super) fn create_sink(
             ))
         })?,
     };
-    let run = format!(
-        "{:x}",
-        std::process::id() as u64 ^ chrono::Utc::now().timestamp_millis() as u64
-    );
+    // Unique per run, so a restored job never writes over the parts of the run it replaces.
+    let run = format!("{:016x}", crate::checkpoint::random_u64());
     Ok(SinkSpec {
         factory: factory(move |ctx: &SubtaskContext| {
             std::fs::create_dir_all(&dir).map_err(|e| {

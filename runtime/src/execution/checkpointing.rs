@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::random_u64;
 use crate::checkpoint::{
     CheckpointConfig, OperatorState, SnapshotKind, SnapshotMetadata, SubtaskAck, write_metadata,
 };
@@ -109,8 +110,9 @@ pub(crate) struct Coordinator {
     last_trigger: Option<Instant>,
     last_completion: Option<Instant>,
     failures: u32,
-    /// A checkpoint of an earlier run this job took over (recovery): deleted once this job
-    /// has a checkpoint of its own or finishes, so a later recovery cannot go back to it.
+    /// A checkpoint of an earlier run this job took over (recovery): that run's checkpoints
+    /// are deleted once this job has a checkpoint of its own or finishes, so a later recovery
+    /// cannot go back to them.
     claimed: Option<PathBuf>,
 }
 
@@ -148,9 +150,13 @@ impl Coordinator {
     fn release_claimed(&mut self) {
         if let Some(dir) = self.claimed.take() {
             let _ = std::fs::remove_dir_all(&dir);
-            // The earlier run's job folder goes too once it holds nothing else.
-            if let Some(parent) = dir.parent() {
-                let _ = std::fs::remove_dir(parent);
+            // The earlier run's other retained checkpoints are older still: its whole folder
+            // goes, unless it is this job's own.
+            if let Some(parent) = dir.parent()
+                && parent != self.job_dir()
+                && parent.parent() == Some(self.config.dir.as_path())
+            {
+                let _ = std::fs::remove_dir_all(parent);
             }
         }
     }
@@ -442,20 +448,6 @@ impl Coordinator {
 
 fn tracing_error(e: &RunnelError) {
     eprintln!("runnel: {e}");
-}
-
-/// A random 64-bit number (job ids, savepoint names) without a random-number crate.
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 /// A new job id: 32 hex digits, as Flink's.

@@ -1,0 +1,429 @@
+//! Checkpoints, savepoints and recovery through the `runnel` binary: a job killed with
+//! SIGKILL again and again resumes from its latest checkpoint and its filesystem output ends up
+//! exactly as an uninterrupted run's; savepoints restore at other parallelisms and after SQL
+//! edits; a savepoint with state the job cannot place is refused unless allowed; damaged
+//! snapshots give clear errors.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BIDS: &str = include_str!("checkpoint/bids.sql");
+
+/// A windowed aggregation and an interval join, one job (statement set), two sinks.
+const WINDOWS_AND_JOIN: &str = "
+CREATE TABLE per_window (window_start TIMESTAMP(3), auction BIGINT, bids BIGINT, total BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '${DIR}/out/per_window', 'format' = 'csv');
+CREATE TABLE sold (auction BIGINT, seller BIGINT, price BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '${DIR}/out/sold', 'format' = 'csv');
+EXECUTE STATEMENT SET BEGIN
+INSERT INTO per_window
+  SELECT window_start, auction, COUNT(*), SUM(price)
+  FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+  GROUP BY window_start, window_end, auction;
+INSERT INTO sold
+  SELECT B.auction, A.seller, B.price
+  FROM (SELECT * FROM bid WHERE MOD(bidder, 10) = 0) B
+  JOIN (SELECT * FROM auction WHERE MOD(seller, 4) = 0) A ON B.auction = A.id
+   AND B.`dateTime` BETWEEN A.`dateTime` AND A.`dateTime` + INTERVAL '2' SECOND;
+END;
+";
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("runnel-checkpoint-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes a script (the shared DDL plus `body`) with `${DIR}` resolved.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.0.join(name);
+        let text = format!("{BIDS}\n{body}").replace("${DIR}", self.0.to_str().unwrap());
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// All rows under `out/<table>`, sorted; panics if an uncommitted file is visible.
+    fn rows(&self, table: &str) -> Vec<String> {
+        let dir = self.0.join("out").join(table);
+        let mut rows = Vec::new();
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            rows.extend(
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+        rows.sort();
+        rows
+    }
+
+    /// Hidden part files left behind (uncommitted data that was never cleaned up).
+    fn hidden_parts(&self, table: &str) -> Vec<String> {
+        std::fs::read_dir(self.0.join("out").join(table))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".part"))
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn runnel(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    cmd.args(args);
+    cmd
+}
+
+/// Runs to the end and returns stderr; panics on failure.
+fn run_ok(args: &[&str]) -> String {
+    let out = runnel(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "runnel {args:?} failed:\n{stderr}");
+    stderr
+}
+
+/// Runs to the end expecting failure; returns stderr.
+fn run_err(args: &[&str]) -> String {
+    let out = runnel(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "runnel {args:?} should have failed:\n{stderr}"
+    );
+    stderr
+}
+
+/// Starts a job in the background with stderr going to `log`.
+fn spawn(args: &[&str], log: &Path) -> Child {
+    runnel(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `log` contains `needle` (the job completed a checkpoint, say); false when the
+/// job finished successfully first.
+fn wait_for_log(child: &mut Child, log: &Path, needle: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            return true;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "job exited ({status}) before logging {needle:?}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stops a running job with a savepoint through `runnel stop` and returns the savepoint folder.
+fn stop_with_savepoint(child: &mut Child) -> String {
+    let out = runnel(&["stop", &child.id().to_string()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "runnel stop failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the stopped job exited with {status}");
+    stdout
+        .trim()
+        .strip_prefix("Savepoint completed. Path: ")
+        .unwrap_or_else(|| panic!("unexpected output of runnel stop: {stdout}"))
+        .to_string()
+}
+
+/// The output of one uninterrupted run of [`WINDOWS_AND_JOIN`], shared by the tests.
+fn reference() -> &'static BTreeMap<String, Vec<String>> {
+    static REFERENCE: OnceLock<BTreeMap<String, Vec<String>>> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let s = Scratch::new("reference");
+        let script = s.script("job.sql", WINDOWS_AND_JOIN);
+        run_ok(&["run", script.to_str().unwrap(), "-p", "2"]);
+        ["per_window", "sold"]
+            .iter()
+            .map(|t| (t.to_string(), s.rows(t)))
+            .collect()
+    })
+}
+
+#[test]
+fn killed_jobs_resume_from_checkpoints_with_exactly_once_output() {
+    let expected = reference();
+    assert!(expected["per_window"].len() > 100_000 && expected["sold"].len() > 10_000);
+
+    let s = Scratch::new("kill");
+    let script = s.script("job.sql", WINDOWS_AND_JOIN);
+    let script = script.to_str().unwrap();
+    // Kill at varying points after the first completed checkpoint until a run gets to the end.
+    let delays = [150u64, 600, 50, 900, 300, 0, 450, 750, 200, 1000];
+    let mut kills = 0;
+    let mut restores = 0;
+    for attempt in 0.. {
+        assert!(attempt < 40, "the job never finished");
+        let log = s.0.join(format!("run-{attempt}.log"));
+        let mut child = spawn(
+            &["run", script, "-p", "2", "--from-checkpoint", "latest"],
+            &log,
+        );
+        if wait_for_log(&mut child, &log, "complete:") {
+            std::thread::sleep(Duration::from_millis(delays[attempt % delays.len()]));
+        }
+        let killed = child.kill().is_ok() && child.wait().unwrap().code().is_none();
+        let text = std::fs::read_to_string(&log).unwrap();
+        restores += usize::from(text.contains("runnel: restoring"));
+        if killed {
+            kills += 1;
+            continue;
+        }
+        break;
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} kills happened; the job is too short for this test"
+    );
+    assert!(restores >= 3, "only {restores} runs restored a checkpoint");
+    for table in ["per_window", "sold"] {
+        let got = s.rows(table);
+        assert_eq!(
+            got.len(),
+            expected[table].len(),
+            "{table}: row count after {kills} kills"
+        );
+        assert!(
+            got == expected[table],
+            "{table}: rows differ from the uninterrupted run"
+        );
+        assert_eq!(
+            s.hidden_parts(table),
+            Vec::<String>::new(),
+            "{table}: uncommitted leftovers"
+        );
+    }
+    // The job finished: its own checkpoints, and the ones it took over, are gone.
+    let left: Vec<_> = walk(&s.0.join("checkpoints"))
+        .into_iter()
+        .filter(|p| p.ends_with("_metadata"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "checkpoints left after the job finished: {left:?}"
+    );
+}
+
+#[test]
+fn savepoints_restore_at_other_parallelisms() {
+    let expected = reference();
+    let s = Scratch::new("rescale");
+    let script = s.script("job.sql", WINDOWS_AND_JOIN);
+    let script = script.to_str().unwrap();
+    // 2 -> 4 -> 1, stopping with a savepoint after the first checkpoint of each run.
+    let log = s.0.join("p2.log");
+    let mut child = spawn(&["run", script, "-p", "2"], &log);
+    assert!(wait_for_log(&mut child, &log, "checkpoint 2 complete"));
+    let sp1 = stop_with_savepoint(&mut child);
+    let log = s.0.join("p4.log");
+    let mut child = spawn(&["run", script, "-p", "4", "-s", &sp1], &log);
+    assert!(wait_for_log(&mut child, &log, "complete:"));
+    let sp2 = stop_with_savepoint(&mut child);
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("runnel: restoring")
+    );
+    let stderr = run_ok(&["run", script, "-p", "1", "-s", &sp2]);
+    assert!(stderr.contains("runnel: restoring"), "{stderr}");
+    for table in ["per_window", "sold"] {
+        assert!(
+            s.rows(table) == expected[table],
+            "{table} differs after 2 -> 4 -> 1"
+        );
+    }
+    // Savepoints belong to the user: still there, with self-describing metadata.
+    for sp in [&sp1, &sp2] {
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new(sp).join("_metadata")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(meta["kind"], "savepoint");
+        assert_eq!(meta["maxParallelism"], 128);
+        let ops = meta["operators"].as_array().unwrap();
+        assert!(
+            ops.iter()
+                .any(|o| o["uid"].as_str().unwrap().starts_with("WindowAggregate-"))
+        );
+        assert!(
+            ops.iter()
+                .any(|o| o["uid"].as_str().unwrap().starts_with("IntervalJoin-"))
+        );
+    }
+}
+
+#[test]
+fn savepoints_survive_sql_edits_and_refuse_unplaceable_state() {
+    let s = Scratch::new("edits");
+    let both = s.script("both.sql", WINDOWS_AND_JOIN);
+    let log = s.0.join("both.log");
+    let mut child = spawn(&["run", both.to_str().unwrap(), "-p", "2"], &log);
+    assert!(wait_for_log(&mut child, &log, "checkpoint 2 complete"));
+    let sp = stop_with_savepoint(&mut child);
+
+    // The same windows query with a column added to its projection (and its sink), without
+    // the join: the aggregate's state is placed; the join's has nowhere to go.
+    let edited = s.script(
+        "edited.sql",
+        "CREATE TABLE per_window2 (window_start TIMESTAMP(3), window_end TIMESTAMP(3), auction BIGINT, bids BIGINT, total BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '${DIR}/out/per_window2', 'format' = 'csv');
+         INSERT INTO per_window2
+           SELECT window_start, window_end, auction, COUNT(*), SUM(price)
+           FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+           GROUP BY window_start, window_end, auction;",
+    );
+    let edited = edited.to_str().unwrap();
+    let refused = run_err(&["run", edited, "-p", "2", "-s", &sp]);
+    assert!(
+        refused.contains("IntervalJoin-") && refused.contains("--allow-non-restored-state"),
+        "{refused}"
+    );
+    run_ok(&[
+        "run",
+        edited,
+        "-p",
+        "3",
+        "-s",
+        &sp,
+        "--allow-non-restored-state",
+    ]);
+
+    // Windows finished before the savepoint were written by the first job; the rest by the
+    // edited one, with counts that include what the first job had aggregated.
+    let expected = reference();
+    let mut got = s.rows("per_window");
+    got.extend(s.rows("per_window2").iter().map(|line| {
+        let f: Vec<&str> = line.split(',').collect();
+        format!("{},{},{},{}", f[0], f[2], f[3], f[4])
+    }));
+    got.sort();
+    assert!(
+        got == expected["per_window"],
+        "windows differ after the edit"
+    );
+}
+
+#[test]
+fn damaged_snapshots_are_refused_with_clear_errors() {
+    let s = Scratch::new("damaged");
+    let script = s.script("job.sql", WINDOWS_AND_JOIN);
+    let script = script.to_str().unwrap();
+    let log = s.0.join("run.log");
+    let mut child = spawn(&["run", script, "-p", "2"], &log);
+    assert!(wait_for_log(&mut child, &log, "checkpoint 3 complete"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut chks: Vec<PathBuf> = walk(&s.0.join("checkpoints"))
+        .into_iter()
+        .filter(|p| p.ends_with("_metadata"))
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect();
+    chks.sort_by_key(|p| {
+        p.file_name().unwrap().to_string_lossy()[4..]
+            .parse::<u64>()
+            .unwrap()
+    });
+    assert_eq!(chks.len(), 2, "num-retained = 2: {chks:?}");
+    // Damage the newest: one state file loses its tail.
+    let newest = chks.last().unwrap();
+    let victim = std::fs::read_dir(newest)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "state") && p.metadata().unwrap().len() > 0)
+        .unwrap();
+    let len = victim.metadata().unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    // Named directly, the damaged checkpoint is refused before the job starts... (`-s` verifies
+    // nothing up front, so the restore itself reports the truncated file.)
+    let err = run_err(&["run", script, "-p", "2", "-s", newest.to_str().unwrap()]);
+    assert!(
+        err.contains("missing or truncated") || err.contains("corrupt"),
+        "{err}"
+    );
+    // ...and `--from-checkpoint latest` skips it with a message and uses the previous one.
+    let stderr = run_ok(&["run", script, "-p", "2", "--from-checkpoint", "latest"]);
+    assert!(
+        stderr.contains("skipping checkpoint") && stderr.contains("corrupt"),
+        "{stderr}"
+    );
+    let older = chks[0].display().to_string();
+    assert!(stderr.contains(&format!("from {older}")), "{stderr}");
+
+    // A folder that is no checkpoint at all.
+    let err = run_err(&[
+        "run",
+        script,
+        "-s",
+        s.0.join("nothing-here").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("_metadata") && err.contains("nothing-here"),
+        "{err}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
