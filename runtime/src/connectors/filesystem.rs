@@ -317,7 +317,8 @@ pub(super) fn create_source(
 /// Writes rows to part files under the sink's folder with Flink's two-phase commit: a part is
 /// written under a hidden in-progress name, becomes a hidden pending file at a checkpoint
 /// barrier (or when it reaches the rolling size), and is renamed to its visible name only when
-/// that checkpoint completes; at the end of a bounded input everything is committed. A restore
+/// that checkpoint completes; at the end of a bounded input everything is committed once every
+/// task of the job has finished (so a failure elsewhere cannot leave a duplicate). A restore
 /// commits the pending files of the checkpoint it restores and removes what the failed run
 /// left uncommitted, so each row is visible exactly once.
 struct FileSink {
@@ -427,7 +428,10 @@ impl Operator for FileSink {
     }
 
     fn on_end(&mut self, _out: &mut Output) -> Result<()> {
-        self.close_current(None)?;
+        self.close_current(None)
+    }
+
+    fn finish(&mut self) -> Result<()> {
         for (_, part) in std::mem::take(&mut self.pending) {
             Self::commit(&part)?;
         }
@@ -531,8 +535,6 @@ pub(super) fn create_sink(
             ))
         })?,
     };
-    // Unique per run, so a restored job never writes over the parts of the run it replaces.
-    let run = format!("{:016x}", crate::checkpoint::random_u64());
     Ok(SinkSpec {
         factory: factory(move |ctx: &SubtaskContext| {
             std::fs::create_dir_all(&dir).map_err(|e| {
@@ -544,7 +546,13 @@ pub(super) fn create_sink(
             Ok(Box::new(FileSink {
                 encoder: format.encoder(schema.clone())?,
                 dir: dir.clone(),
-                prefix: format!("part-{run}-{}", ctx.index),
+                // Unique per deployment, so a restarted or restored job never writes over
+                // the parts of the run it replaces.
+                prefix: format!(
+                    "part-{:016x}-{}",
+                    crate::checkpoint::random_u64(),
+                    ctx.index
+                ),
                 ext: ext.clone(),
                 next_part: 0,
                 current: None,

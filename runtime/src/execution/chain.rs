@@ -75,6 +75,14 @@ impl Chain {
         Ok(())
     }
 
+    /// Tells every operator that the whole job reached the end of its input.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        for op in &mut self.ops {
+            op.finish()?;
+        }
+        Ok(())
+    }
+
     /// Every input ended: flushes the operators head to tail, each seeing what the ones before
     /// it flushed first.
     pub(crate) fn end(&mut self, out: &mut Vec<Message>) -> Result<()> {

@@ -24,6 +24,17 @@ pub(crate) enum TaskControl {
     Complete(u64),
     /// Stop now, without flushing (after a stop-with-savepoint).
     Stop,
+    /// Every task has drained its input: commit what the end of input staged, then exit.
+    Finish,
+}
+
+/// What a running task tells the JobMaster.
+#[derive(Debug)]
+pub(crate) enum TaskEvent {
+    /// Its answer to a barrier.
+    Ack(TaskAck),
+    /// It reached the end of its input and flushed; it waits for [`TaskControl::Finish`].
+    Drained(usize),
 }
 
 /// A task's answer to a barrier.
@@ -140,6 +151,26 @@ impl Coordinator {
             failures: 0,
             claimed: None,
         }
+    }
+
+    /// Forgets the tasks of a failed deployment and the snapshots they cannot finish.
+    pub(crate) fn reset_tasks(&mut self) {
+        for (id, p) in std::mem::take(&mut self.pending) {
+            self.dirs.remove(id);
+            let _ = std::fs::remove_dir_all(&p.dir);
+            if let Some(r) = p.reply {
+                let _ = r.send(Err(RunnelError::State(format!(
+                    "snapshot {id} abandoned: the job failed"
+                ))));
+            }
+        }
+        self.tasks.clear();
+        self.last_trigger = None;
+    }
+
+    /// The newest completed checkpoint of this job, to restart from.
+    pub(crate) fn latest_completed(&self) -> Option<PathBuf> {
+        self.completed.back().map(|(_, dir)| dir.clone())
     }
 
     /// Takes ownership of the checkpoint the job was restored from.
@@ -411,9 +442,19 @@ impl Coordinator {
         Ok(())
     }
 
-    /// A task ended: snapshots it had not acknowledged can no longer complete.
+    /// Every task drained its input: let them commit and exit.
+    pub(crate) fn finish_all(&self) {
+        for t in &self.tasks {
+            let _ = t.control.send(TaskControl::Finish);
+        }
+    }
+
+    /// A task ended (or drained its input): snapshots it had not acknowledged can no longer
+    /// complete.
     pub(crate) fn task_finished(&mut self, task: usize) {
-        self.tasks[task].finished = true;
+        if std::mem::replace(&mut self.tasks[task].finished, true) {
+            return;
+        }
         let ids: Vec<u64> = self.pending.keys().copied().collect();
         for id in ids {
             let p = self.pending.remove(&id).expect("pending");

@@ -8,18 +8,20 @@ use tokio::sync::mpsc;
 use super::CHANNEL_CAPACITY;
 use super::chain::Chain;
 use super::checkpointing::{
-    Completion, Coordinator, JobCommand, SnapshotDirs, TaskEntry, new_job_id,
+    Completion, Coordinator, JobCommand, SnapshotDirs, TaskEntry, TaskEvent, new_job_id,
 };
 use super::gate::InputGate;
 use super::output::OutputEdge;
+use super::restart::{RestartStrategy, RestartTracker};
 use super::task::{Task, TaskCheckpointing, TaskInput};
-use super::taskmanager::TaskManager;
+use super::taskmanager::{TaskManager, TaskReport};
 use crate::checkpoint::{CheckpointConfig, CheckpointingMode, RestorePoint};
 use crate::dataflow::{
     JobGraph, Message, Partitioning, Vertex, VertexKind, key_group_range_for_subtask,
 };
 use crate::error::{Result, RunnelError};
 use crate::operators::SubtaskContext;
+use tokio::task::AbortHandle;
 
 /// How a finished job ended.
 #[derive(Debug)]
@@ -50,6 +52,8 @@ pub struct JobOptions {
     pub claim_restored: bool,
     /// Savepoint requests from outside.
     pub commands: Option<mpsc::UnboundedReceiver<JobCommand>>,
+    /// What to do when a task fails (no restarts when unset).
+    pub restart: Option<RestartStrategy>,
 }
 
 /// Schedules one job's subtasks onto TaskManagers and follows them to the end.
@@ -120,8 +124,10 @@ impl JobMaster {
         Ok(())
     }
 
-    /// Deploys every subtask and waits until all finish, or one fails (then cancels the rest
-    /// and returns that failure).
+    /// Deploys every subtask and waits until all finish. When one fails, the rest are
+    /// cancelled and the restart strategy decides: the job is redeployed from its latest
+    /// completed checkpoint (or its initial restore point) after the strategy's delay, or it
+    /// fails with that failure.
     pub async fn run(mut self, task_managers: &[TaskManager]) -> Result<JobOutcome> {
         let started = Instant::now();
         self.check_restore()?;
@@ -133,6 +139,113 @@ impl JobMaster {
                 "the job needs {needed} slots (its highest parallelism) but the TaskManagers offer {slots}"
             )));
         }
+        let config = match self.options.checkpoint.take() {
+            Some(c) => c,
+            None => CheckpointConfig::from_options(&Default::default())?,
+        };
+        let exactly_once = config.mode == CheckpointingMode::ExactlyOnce;
+        let job_id = self.options.job_id.clone().unwrap_or_else(new_job_id);
+        let initial = self.options.restore.take().map(Arc::new);
+        let first_id = initial
+            .as_ref()
+            .map(|r| r.metadata.checkpoint_id + 1)
+            .unwrap_or(1);
+        let dirs = SnapshotDirs::default();
+        let mut coordinator = Coordinator::new(
+            config,
+            job_id.clone(),
+            g.name.clone(),
+            g.max_parallelism,
+            dirs.clone(),
+            first_id,
+        );
+        if let Some(rp) = &initial
+            && self.options.claim_restored
+            && rp.metadata.kind == crate::checkpoint::SnapshotKind::Checkpoint
+        {
+            coordinator.claim(rp.dir.clone());
+        }
+        let mut restarts = RestartTracker::new(
+            self.options
+                .restart
+                .clone()
+                .unwrap_or(RestartStrategy::None),
+        );
+        let mut commands = self.options.commands.take();
+        let mut restore = initial.clone();
+        loop {
+            let attempt = Attempt {
+                task_managers,
+                exactly_once,
+                dirs: &dirs,
+                restore: restore.clone(),
+            };
+            match self.attempt(attempt, &mut coordinator, &mut commands).await {
+                // A deployment that cannot even start (operators, state to restore) would fail
+                // the same way again.
+                Err(Failure::Deploy(e)) => {
+                    coordinator.job_ended(true);
+                    return Err(e);
+                }
+                Ok((subtasks, stopped)) => {
+                    coordinator.job_ended(false);
+                    return Ok(JobOutcome {
+                        job_id,
+                        duration: started.elapsed(),
+                        subtasks,
+                        stopped_with_savepoint: stopped,
+                    });
+                }
+                Err(Failure::Running(e)) => {
+                    let Some(delay) = restarts.on_failure(Instant::now()) else {
+                        coordinator.job_ended(true);
+                        if restarts.restarts() > 0 {
+                            return Err(RunnelError::State(format!(
+                                "{e} (the job failed again after {} restart(s); the restart strategy gives up)",
+                                restarts.restarts()
+                            )));
+                        }
+                        return Err(e);
+                    };
+                    restore = match coordinator.latest_completed() {
+                        Some(dir) => Some(Arc::new(RestorePoint::open(&dir)?)),
+                        None => initial.clone(),
+                    };
+                    eprintln!(
+                        "runnel: job {} failed: {e}; restart {} in {} ms from {}",
+                        g.name,
+                        restarts.restarts(),
+                        delay.as_millis(),
+                        restore
+                            .as_ref()
+                            .map(|r| r.dir.display().to_string())
+                            .unwrap_or_else(|| "the beginning".into())
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Deploys the job once and follows it until it ends or a task fails.
+    async fn attempt(
+        &self,
+        a: Attempt<'_>,
+        coordinator: &mut Coordinator,
+        commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
+    ) -> std::result::Result<(usize, Option<PathBuf>), Failure> {
+        let (handles, report_rx, ack_rx) = self.deploy(&a, coordinator).map_err(Failure::Deploy)?;
+        self.follow(handles, report_rx, ack_rx, coordinator, commands)
+            .await
+            .map_err(Failure::Running)
+    }
+
+    /// Wires the channels, makes and restores every subtask's operators and starts them.
+    fn deploy(&self, a: &Attempt<'_>, coordinator: &mut Coordinator) -> Result<Deployed> {
+        let g = &self.graph;
+        let (task_managers, exactly_once, dirs, restore) =
+            (a.task_managers, a.exactly_once, a.dirs, a.restore.clone());
+        coordinator.reset_tasks();
         // receivers[v][s] = channels into subtask s of vertex v, with their input index.
         let mut receivers: Vec<Vec<Vec<InputChannel>>> = g
             .vertices
@@ -193,34 +306,8 @@ impl JobMaster {
             }
         }
 
-        let config = match self.options.checkpoint.take() {
-            Some(c) => c,
-            None => CheckpointConfig::from_options(&Default::default())?,
-        };
-        let exactly_once = config.mode == CheckpointingMode::ExactlyOnce;
-        let job_id = self.options.job_id.clone().unwrap_or_else(new_job_id);
-        let restore = self.options.restore.take().map(Arc::new);
-        let first_id = restore
-            .as_ref()
-            .map(|r| r.metadata.checkpoint_id + 1)
-            .unwrap_or(1);
-        let dirs = SnapshotDirs::default();
-        let mut coordinator = Coordinator::new(
-            config,
-            job_id.clone(),
-            g.name.clone(),
-            g.max_parallelism,
-            dirs.clone(),
-            first_id,
-        );
-        if let Some(rp) = &restore
-            && self.options.claim_restored
-            && rp.metadata.kind == crate::checkpoint::SnapshotKind::Checkpoint
-        {
-            coordinator.claim(rp.dir.clone());
-        }
-        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
-        let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let (report_tx, report_rx) = mpsc::unbounded_channel();
         let mut handles = Vec::new();
         for v in &g.vertices {
             for s in 0..v.parallelism {
@@ -268,7 +355,7 @@ impl JobMaster {
                 });
                 let checkpointing = TaskCheckpointing {
                     control: control_rx,
-                    acks: ack_tx.clone(),
+                    events: ack_tx.clone(),
                     dirs: dirs.clone(),
                     index,
                     file: format!("{}-{s}.state", sanitize(&v.uid)),
@@ -292,13 +379,23 @@ impl JobMaster {
                 handles.push(tm.deploy(task, report_tx.clone()));
             }
         }
-        drop(report_tx);
-        drop(ack_tx);
+        Ok((handles, report_rx, ack_rx))
+    }
 
+    /// Follows a deployment: acknowledgements, ticks, commands, until every task has ended or
+    /// one failed (then the others are cancelled).
+    async fn follow(
+        &self,
+        handles: Vec<AbortHandle>,
+        mut report_rx: mpsc::UnboundedReceiver<TaskReport>,
+        mut ack_rx: mpsc::UnboundedReceiver<TaskEvent>,
+        coordinator: &mut Coordinator,
+        commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
+    ) -> Result<(usize, Option<PathBuf>)> {
         let subtasks = handles.len();
         let mut remaining = subtasks;
+        let mut drained = 0;
         let mut stopped = None;
-        let mut commands = self.options.commands.take();
         let mut tick = tokio::time::interval(Coordinator::TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let failure = loop {
@@ -317,17 +414,26 @@ impl JobMaster {
                         Err(e) => break Some(root_cause(e, &mut report_rx).await),
                     }
                 }
-                Some(ack) = ack_rx.recv() => match coordinator.on_ack(ack) {
-                    Ok(Completion::Continue) => {}
-                    Ok(Completion::Stop(path)) => stopped = Some(path),
-                    Err(e) => break Some(e),
+                Some(event) = ack_rx.recv() => match event {
+                    TaskEvent::Ack(ack) => match coordinator.on_ack(ack) {
+                        Ok(Completion::Continue) => {}
+                        Ok(Completion::Stop(path)) => stopped = Some(path),
+                        Err(e) => break Some(e),
+                    },
+                    TaskEvent::Drained(task) => {
+                        drained += 1;
+                        coordinator.task_finished(task);
+                        if drained == subtasks {
+                            coordinator.finish_all();
+                        }
+                    }
                 },
                 _ = tick.tick() => {
                     if let Err(e) = coordinator.tick() {
                         break Some(e);
                     }
                 }
-                Some(cmd) = recv_command(&mut commands) => match cmd {
+                Some(cmd) = recv_command(commands) => match cmd {
                     JobCommand::Savepoint { dir, stop, reply } => {
                         coordinator.savepoint(dir, stop, reply);
                     }
@@ -338,17 +444,33 @@ impl JobMaster {
             for h in &handles {
                 h.abort();
             }
-            coordinator.job_ended(true);
             return Err(e);
         }
-        coordinator.job_ended(false);
-        Ok(JobOutcome {
-            job_id,
-            duration: started.elapsed(),
-            subtasks,
-            stopped_with_savepoint: stopped,
-        })
+        Ok((subtasks, stopped))
     }
+}
+
+/// Why a deployment ended early.
+enum Failure {
+    /// It could not start; retrying would not help.
+    Deploy(RunnelError),
+    /// A task failed while running; the restart strategy decides.
+    Running(RunnelError),
+}
+
+/// Running tasks with the channels that report on them.
+type Deployed = (
+    Vec<AbortHandle>,
+    mpsc::UnboundedReceiver<TaskReport>,
+    mpsc::UnboundedReceiver<TaskEvent>,
+);
+
+/// What one deployment of the job needs.
+struct Attempt<'a> {
+    task_managers: &'a [TaskManager],
+    exactly_once: bool,
+    dirs: &'a SnapshotDirs,
+    restore: Option<Arc<RestorePoint>>,
 }
 
 async fn recv_command(
@@ -369,7 +491,7 @@ async fn recv_command(
 /// A cancelled peer is a consequence; prefer the root cause if one follows shortly.
 async fn root_cause(
     e: RunnelError,
-    reports: &mut mpsc::UnboundedReceiver<super::taskmanager::TaskReport>,
+    reports: &mut mpsc::UnboundedReceiver<TaskReport>,
 ) -> RunnelError {
     if matches!(e, RunnelError::Cancelled) {
         while let Ok(Some(r)) =

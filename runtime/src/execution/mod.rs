@@ -9,11 +9,13 @@ mod checkpointing;
 mod gate;
 mod jobmaster;
 mod output;
+mod restart;
 mod task;
 mod taskmanager;
 
 pub use checkpointing::JobCommand;
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
+pub use restart::RestartStrategy;
 pub use taskmanager::TaskManager;
 
 /// Capacity, in messages, of every channel between two subtasks; small, so backpressure is

@@ -4,7 +4,7 @@ use runnel_types::ChangeBatch;
 use tokio::sync::mpsc;
 
 use super::chain::Chain;
-use super::checkpointing::{SnapshotDirs, TaskAck, TaskControl};
+use super::checkpointing::{SnapshotDirs, TaskAck, TaskControl, TaskEvent};
 use super::gate::{GateEvent, InputGate};
 use super::output::OutputEdge;
 use crate::checkpoint::{OperatorSnapshot, write_subtask};
@@ -25,8 +25,8 @@ pub(crate) enum TaskInput {
 pub(crate) struct TaskCheckpointing {
     /// Triggers (sources), completions and stop requests.
     pub(crate) control: mpsc::UnboundedReceiver<TaskControl>,
-    /// Acknowledgements.
-    pub(crate) acks: mpsc::UnboundedSender<TaskAck>,
+    /// Acknowledgements and the end of input.
+    pub(crate) events: mpsc::UnboundedSender<TaskEvent>,
     /// Folders of checkpoints in flight.
     pub(crate) dirs: SnapshotDirs,
     /// This task's number in the coordinator's list.
@@ -69,7 +69,22 @@ impl Task {
         }
         self.chain.end(&mut pending)?;
         pending.push(Message::EndOfInput);
-        self.flush(&mut pending).await
+        self.flush(&mut pending).await?;
+        // Staged output becomes visible only once every task got here (Flink's final
+        // checkpoint): a failure elsewhere before that restarts the job without duplicates.
+        let _ = self
+            .checkpointing
+            .events
+            .send(TaskEvent::Drained(self.checkpointing.index));
+        loop {
+            match self.checkpointing.control.recv().await {
+                Some(TaskControl::Finish) => return self.chain.finish(),
+                Some(TaskControl::Complete(id)) => self.chain.checkpoint_complete(id)?,
+                Some(TaskControl::Stop) => return Ok(()),
+                Some(TaskControl::Trigger(_)) => {}
+                None => return Err(RunnelError::Cancelled),
+            }
+        }
     }
 
     async fn run_source(
@@ -182,6 +197,8 @@ impl Task {
                 }
             }
             TaskControl::Stop => return Ok(Some(Ended::Stopped)),
+            // Only sent once every task drained; a running task cannot see it.
+            TaskControl::Finish => {}
         }
         Ok(None)
     }
@@ -199,7 +216,7 @@ impl Task {
             task: self.checkpointing.index,
             result: result.map_err(|e| e.to_string()),
         };
-        let _ = self.checkpointing.acks.send(ack);
+        let _ = self.checkpointing.events.send(TaskEvent::Ack(ack));
         pending.push(Message::Barrier(barrier));
         self.flush(pending).await
     }

@@ -123,6 +123,12 @@ pub trait Operator: Send {
     fn checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         Ok(())
     }
+
+    /// Every task of the job reached the end of its input: what `on_end` staged may become
+    /// visible. Until then a failure elsewhere restarts the job and nothing may show twice.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A TIMESTAMP(3) column of `values`, carrying the time zone of `data_type` (TIMESTAMP_LTZ).

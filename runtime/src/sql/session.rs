@@ -13,7 +13,7 @@ use crate::checkpoint::CheckpointConfig;
 use crate::connectors::{create_sink, parse_duration};
 use crate::dataflow::JobGraph;
 use crate::error::{Result, RunnelError};
-use crate::execution::{JobMaster, JobOptions, JobOutcome, TaskManager};
+use crate::execution::{JobMaster, JobOptions, JobOutcome, RestartStrategy, TaskManager};
 use crate::operators::{Collect, Operator};
 use crate::plan_err;
 
@@ -25,6 +25,8 @@ pub struct SessionJob {
     pub collect: Option<(mpsc::UnboundedReceiver<ChangeBatch>, Vec<String>)>,
     /// Checkpointing, from the session's configuration when the job was planned.
     pub checkpoint: CheckpointConfig,
+    /// The restart strategy, likewise.
+    pub restart: RestartStrategy,
 }
 
 /// A SQL session: configuration (`SET`), catalog (`CREATE`), and the jobs its statements start.
@@ -66,6 +68,15 @@ impl Session {
         }
         self.config.insert(key.to_string(), value.to_string());
         Ok(())
+    }
+
+    fn checkpoint_config(&self) -> Result<CheckpointConfig> {
+        CheckpointConfig::from_options(&self.config)
+    }
+
+    fn restart_strategy(&self) -> Result<RestartStrategy> {
+        let checkpointing = self.checkpoint_config()?.interval.is_some();
+        RestartStrategy::from_options(&self.config, checkpointing)
     }
 
     fn planner_config(&self) -> Result<PlannerConfig> {
@@ -164,7 +175,8 @@ impl Session {
                 return Ok(Some(SessionJob {
                     graph: planner.finish("collect"),
                     collect: Some((rx, names)),
-                    checkpoint: CheckpointConfig::from_options(&self.config)?,
+                    checkpoint: self.checkpoint_config()?,
+                    restart: self.restart_strategy()?,
                 }));
             }
         }
@@ -229,7 +241,8 @@ impl Session {
         Ok(SessionJob {
             graph: planner.finish(&format!("insert-into_{}", names.join(","))),
             collect: None,
-            checkpoint: CheckpointConfig::from_options(&self.config)?,
+            checkpoint: self.checkpoint_config()?,
+            restart: self.restart_strategy()?,
         })
     }
 }
@@ -259,6 +272,7 @@ impl SessionJob {
             .unwrap_or(1);
         let tms = vec![TaskManager::new("local-tm-0", slots)];
         options.checkpoint.get_or_insert(self.checkpoint);
+        options.restart.get_or_insert(self.restart);
         let master = JobMaster::with_options(self.graph, options);
         match self.collect {
             None => master.run(&tms).await,
