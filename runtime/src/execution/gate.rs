@@ -204,3 +204,100 @@ impl InputGate {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+    use runnel_types::ChangeBatch;
+
+    use super::*;
+
+    fn data(v: i64) -> Message {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![v]))]);
+        Message::Data(ChangeBatch::inserts(batch.unwrap()))
+    }
+
+    fn value(ev: GateEvent) -> String {
+        match ev {
+            GateEvent::Message(_, Message::Data(b)) => {
+                let col = b
+                    .data
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap();
+                format!("data {}", col.value(0))
+            }
+            GateEvent::Barrier(b) => format!("barrier {}", b.id),
+            GateEvent::Watermark(w) => format!("watermark {w}"),
+            GateEvent::End => "end".into(),
+            GateEvent::Gone => "gone".into(),
+            GateEvent::Message(_, other) => format!("{other:?}"),
+        }
+    }
+
+    async fn run_gate(exactly_once: bool) -> Vec<String> {
+        let (tx0, rx0) = mpsc::channel(16);
+        let (tx1, rx1) = mpsc::channel(16);
+        let mut gate = InputGate::with_alignment(vec![(0, rx0), (0, rx1)], exactly_once);
+        let barrier = Barrier {
+            id: 7,
+            timestamp: 0,
+        };
+        // Channel 0 races ahead past the barrier; channel 1 is behind.
+        tx0.send(data(1)).await.unwrap();
+        tx0.send(Message::Barrier(barrier)).await.unwrap();
+        tx0.send(data(2)).await.unwrap();
+        tx1.send(data(10)).await.unwrap();
+        tx1.send(data(11)).await.unwrap();
+        tx1.send(Message::Barrier(barrier)).await.unwrap();
+        tx0.send(Message::EndOfInput).await.unwrap();
+        tx1.send(Message::EndOfInput).await.unwrap();
+        let mut out = Vec::new();
+        loop {
+            let ev = value(gate.next().await);
+            let end = ev == "end";
+            if !ev.starts_with("watermark") {
+                out.push(ev);
+            }
+            if end {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn aligned_barriers_hold_back_channels_that_delivered_them() {
+        let out = run_gate(true).await;
+        let barrier = out.iter().position(|e| e == "barrier 7").unwrap();
+        // Everything before the barrier on both channels comes first, nothing after it.
+        let before: Vec<&str> = out[..barrier].iter().map(String::as_str).collect();
+        assert_eq!(before.len(), 3, "{out:?}");
+        for want in ["data 1", "data 10", "data 11"] {
+            assert!(before.contains(&want), "{out:?}");
+        }
+        assert_eq!(out[barrier + 1..], ["data 2", "end"], "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn unaligned_barriers_only_count() {
+        let out = run_gate(false).await;
+        let barrier = out.iter().position(|e| e == "barrier 7").unwrap();
+        // At least once: channel 0's post-barrier record may overtake the barrier.
+        assert!(out[..barrier].contains(&"data 2".to_string()), "{out:?}");
+        assert_eq!(out.len(), 6, "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn a_vanished_producer_is_not_an_end_of_input() {
+        let (tx0, rx0) = mpsc::channel(4);
+        let mut gate = InputGate::new(vec![(0, rx0)]);
+        drop(tx0);
+        assert_eq!(value(gate.next().await), "gone");
+    }
+}
