@@ -104,6 +104,8 @@ pub struct JobGraph {
     pub edges: Vec<Edge>,
     /// Number of key groups (Flink's `maxParallelism`).
     pub max_parallelism: u32,
+    /// Idle state retention of non-windowed keyed operators (`table.exec.state.ttl`).
+    pub state_ttl: Option<std::time::Duration>,
 }
 
 impl JobGraph {

@@ -317,6 +317,7 @@ impl JobMaster {
                     parallelism: v.parallelism,
                     max_parallelism: g.max_parallelism,
                     key_groups: key_group_range_for_subtask(g.max_parallelism, v.parallelism, s),
+                    state_ttl: g.state_ttl,
                 };
                 let mut ops = v
                     .chain

@@ -99,7 +99,12 @@ impl Aggregate {
                 .map(AggRuntime::new)
                 .collect::<Result<_>>()?,
             key_conv: RowConverter::new(fields)?,
-            state: KeyedState::new(ctx.key_groups),
+            // Windows are cleaned up by their timers; only unbounded group state idles out.
+            state: KeyedState::new(ctx.key_groups).with_ttl(if layout.window.is_none() {
+                ctx.state_ttl
+            } else {
+                None
+            }),
             timers: EventTimers::default(),
             watermark: i64::MIN,
             max_parallelism: ctx.max_parallelism,
@@ -167,6 +172,7 @@ impl Aggregate {
     }
 
     fn on_updating_batch(&mut self, batch: &ChangeBatch, out: &mut Output) -> Result<()> {
+        self.state.expire_idle();
         let cols = batch.data.columns();
         let (keys, args) = self.encode(batch)?;
         let mut out_keys = Vec::new();

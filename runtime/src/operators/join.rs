@@ -242,8 +242,8 @@ impl Join {
         Ok(Join {
             codec: JoinCodec::new(spec)?,
             state: [
-                KeyedState::new(ctx.key_groups),
-                KeyedState::new(ctx.key_groups),
+                KeyedState::new(ctx.key_groups).with_ttl(ctx.state_ttl),
+                KeyedState::new(ctx.key_groups).with_ttl(ctx.state_ttl),
             ],
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),
@@ -366,6 +366,9 @@ impl Join {
 
 impl Operator for Join {
     fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
+        for side in &mut self.state {
+            side.expire_idle();
+        }
         self.process(input.min(1), batch, out)
     }
 

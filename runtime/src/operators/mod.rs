@@ -47,6 +47,8 @@ pub struct SubtaskContext {
     pub max_parallelism: u32,
     /// Key groups owned by this subtask.
     pub key_groups: KeyGroupRange,
+    /// Time to live of idle keyed state in non-windowed operators (`table.exec.state.ttl`).
+    pub state_ttl: Option<std::time::Duration>,
 }
 
 /// Collects what an operator emits while handling one message.

@@ -101,7 +101,10 @@ impl Rank {
             part_conv,
             sort_conv,
             row_conv,
-            state: KeyedState::new(ctx.key_groups),
+            state: KeyedState::new(ctx.key_groups).with_ttl(match spec.mode {
+                RankMode::Window { .. } => None,
+                _ => ctx.state_ttl,
+            }),
             timers: EventTimers::default(),
             watermark: i64::MIN,
             max_parallelism: ctx.max_parallelism,
@@ -163,6 +166,7 @@ impl Operator for Rank {
     }
 
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()> {
+        self.state.expire_idle();
         let n = batch.num_rows();
         let cols = batch.data.columns();
         let part_cols: Vec<ArrayRef> = self

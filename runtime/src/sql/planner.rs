@@ -38,6 +38,8 @@ pub struct PlannerConfig {
     pub watermark_interval: Duration,
     /// Expression settings (time zone, statement time).
     pub expr: CompileContext,
+    /// `table.exec.state.ttl`: idle state retention (none when 0 or unset).
+    pub state_ttl: Option<Duration>,
 }
 
 /// A stream under construction: the vertex whose chain ends it, and what its rows mean.
@@ -155,6 +157,7 @@ impl<'a> Planner<'a> {
             vertices: self.vertices,
             edges: self.edges,
             max_parallelism: self.config.max_parallelism,
+            state_ttl: self.config.state_ttl,
         }
     }
 

@@ -105,7 +105,15 @@ impl Session {
         if let Some(tz) = self.config.get("table.local-time-zone") {
             expr.session_time_zone = tz.clone();
         }
+        let state_ttl = match self.config.get("table.exec.state.ttl") {
+            None => None,
+            Some(v) => Some(parse_duration(v).ok_or_else(|| {
+                plan_err!("configuration 'table.exec.state.ttl' must be a duration, got '{v}'")
+            })?)
+            .filter(|d| !d.is_zero()),
+        };
         Ok(PlannerConfig {
+            state_ttl,
             parallelism: int("parallelism.default", 1)?,
             max_parallelism: int("pipeline.max-parallelism", 128)?,
             watermark_interval,

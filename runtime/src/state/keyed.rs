@@ -1,6 +1,15 @@
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
 use hashbrown::HashTable;
 
 use crate::dataflow::KeyGroupRange;
+
+/// Milliseconds since the first call in this process: the clock of state TTL.
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
 
 /// A key as stored in state: the key columns in Arrow's row format (byte-comparable, canonical).
 pub type StateKey = Box<[u8]>;
@@ -9,6 +18,8 @@ struct Entry<V> {
     hash: u64,
     key: StateKey,
     value: V,
+    /// Last write, for state TTL ([`now_ms`]).
+    touched: u64,
 }
 
 /// Per-key values of one operator subtask, bucketed by key group.
@@ -19,6 +30,10 @@ pub struct KeyedState<V> {
     range: KeyGroupRange,
     groups: Vec<HashTable<Entry<V>>>,
     len: usize,
+    /// Entries not written for this long are dropped (Flink's `table.exec.state.ttl`,
+    /// processing time, updated on create and write, never returning expired values).
+    ttl: Option<u64>,
+    last_sweep: u64,
 }
 
 impl<V> KeyedState<V> {
@@ -28,7 +43,41 @@ impl<V> KeyedState<V> {
             range,
             groups: (0..range.len()).map(|_| HashTable::new()).collect(),
             len: 0,
+            ttl: None,
+            last_sweep: 0,
         }
+    }
+
+    /// Gives entries a time to live; `None` keeps them until removed.
+    pub fn with_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl = ttl.map(|d| d.as_millis().max(1) as u64);
+        self
+    }
+
+    /// Drops every expired entry, at most twice per TTL period (cheap to call per batch).
+    pub fn expire_idle(&mut self) {
+        let Some(ttl) = self.ttl else {
+            return;
+        };
+        let now = now_ms();
+        if now.saturating_sub(self.last_sweep) < (ttl / 2).max(100) {
+            return;
+        }
+        self.last_sweep = now;
+        let mut removed = 0;
+        for g in &mut self.groups {
+            g.retain(|e| {
+                let keep = now.saturating_sub(e.touched) <= ttl;
+                removed += usize::from(!keep);
+                keep
+            });
+        }
+        self.len -= removed;
+    }
+
+    fn expired(&self, touched: u64, now: u64) -> bool {
+        self.ttl
+            .is_some_and(|ttl| now.saturating_sub(touched) > ttl)
     }
 
     /// The key groups this state covers.
@@ -55,11 +104,20 @@ impl<V> KeyedState<V> {
         &mut self.groups[(kg - self.range.start) as usize]
     }
 
-    /// The value of `key`, if any.
+    /// The value of `key`, if any (and not expired); the access counts as a write for TTL.
     pub fn get_mut(&mut self, kg: u32, hash: u64, key: &[u8]) -> Option<&mut V> {
-        self.group(kg)
-            .find_mut(hash, |e| &*e.key == key)
-            .map(|e| &mut e.value)
+        let now = if self.ttl.is_some() { now_ms() } else { 0 };
+        if self.ttl.is_some() {
+            let touched = self.group(kg).find(hash, |e| &*e.key == key)?.touched;
+            if self.expired(touched, now) {
+                self.remove(kg, hash, key);
+                return None;
+            }
+        }
+        self.group(kg).find_mut(hash, |e| &*e.key == key).map(|e| {
+            e.touched = now;
+            &mut e.value
+        })
     }
 
     /// The value of `key`, inserting `init()` when absent; also says whether it was absent.
@@ -70,24 +128,37 @@ impl<V> KeyedState<V> {
         key: &[u8],
         init: impl FnOnce() -> V,
     ) -> (&mut V, bool) {
+        let now = if self.ttl.is_some() { now_ms() } else { 0 };
+        let ttl = self.ttl;
         let table = &mut self.groups[(kg - self.range.start) as usize];
         let mut inserted = false;
         let entry = table.entry(hash, |e| &*e.key == key, |e| e.hash);
         let occupied = match entry {
-            hashbrown::hash_table::Entry::Occupied(o) => o,
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                // An expired value is never returned: the key starts over.
+                if ttl.is_some_and(|ttl| now.saturating_sub(o.get().touched) > ttl) {
+                    o.get_mut().value = init();
+                    inserted = true;
+                    self.len -= 1;
+                }
+                o
+            }
             hashbrown::hash_table::Entry::Vacant(v) => {
                 inserted = true;
                 v.insert(Entry {
                     hash,
                     key: key.into(),
                     value: init(),
+                    touched: now,
                 })
             }
         };
         if inserted {
             self.len += 1;
         }
-        (&mut occupied.into_mut().value, inserted)
+        let e = occupied.into_mut();
+        e.touched = now;
+        (&mut e.value, inserted)
     }
 
     /// Removes `key`, returning its value.
@@ -147,6 +218,27 @@ impl<V> KeyedState<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_entries_expire_and_are_never_returned() {
+        let range = KeyGroupRange { start: 0, end: 1 };
+        let mut s: KeyedState<u64> =
+            KeyedState::new(range).with_ttl(Some(Duration::from_millis(30)));
+        *s.get_or_insert_with(0, 1, b"a", || 0).0 += 5;
+        *s.get_or_insert_with(1, 2, b"b", || 0).0 += 7;
+        assert_eq!(s.get_mut(0, 1, b"a").copied(), Some(5));
+        std::thread::sleep(Duration::from_millis(60));
+        // An expired key starts over instead of showing its old value.
+        let (v, new) = s.get_or_insert_with(0, 1, b"a", || 0);
+        assert!(new);
+        assert_eq!(*v, 0);
+        assert_eq!(s.get_mut(1, 2, b"b"), None);
+        assert_eq!(s.len(), 1);
+        std::thread::sleep(Duration::from_millis(150));
+        s.last_sweep = 0;
+        s.expire_idle();
+        assert!(s.is_empty());
+    }
 
     #[test]
     fn keys_live_in_their_group() {
