@@ -3,7 +3,6 @@
 //! process exits (it watches its stdin, which this process holds open).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -176,7 +175,7 @@ impl Cluster {
 
     /// Runs kubectl with `input` on stdin (e.g. `apply -f -`).
     pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> Result<String> {
-        pipe(self.kubectl_command().args(args), input)
+        process::run_with_input(self.kubectl_command().args(args), input)
     }
 
     fn kubectl_command(&self) -> Command {
@@ -354,32 +353,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-fn pipe(cmd: &mut Command, input: &str) -> Result<String> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {:?}", cmd.get_program()))?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(input.as_bytes())?;
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "{:?} {:?} failed ({}):\n{}{}",
-            cmd.get_program(),
-            cmd.get_args().collect::<Vec<_>>(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Runs `e2e/scripts/build-kube.sh` once per process and returns the folder it prints.

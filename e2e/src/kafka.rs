@@ -52,16 +52,7 @@ impl Kafka {
     /// broker and returns once it serves clients, so callers never race its start-up.
     pub fn start() -> Result<Self> {
         install()?;
-        let mut last = None;
-        for _ in 0..START_ATTEMPTS {
-            match Self::start_once() {
-                Ok(kafka) => return Ok(kafka),
-                // Only a lost port race is worth another try; anything else is a real failure.
-                Err(e) if format!("{e:#}").contains("Address already in use") => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.expect("at least one attempt")).context("starting Kafka: ports kept being taken")
+        process::retry_port_race("Kafka", START_ATTEMPTS, Self::start_once)
     }
 
     fn start_once() -> Result<Self> {
@@ -199,13 +190,12 @@ impl Kafka {
         if let Some(clean) = self.stopped_cleanly {
             return Ok(clean);
         }
-        let status = self
-            .service
-            .stop(STOP_GRACE)
-            .context("stopping the Kafka broker")?;
         // The JVM turns SIGTERM into an orderly exit with status 143 once shutdown hooks ran.
-        let exited = status == "exit status: 0" || status == "exit status: 143";
-        let clean = exited && process::log_contains(self.log_path(), SHUT_DOWN);
+        let clean = self.service.stop_cleanly(
+            STOP_GRACE,
+            &["exit status: 0", "exit status: 143"],
+            SHUT_DOWN,
+        )?;
         self.stopped_cleanly = Some(clean);
         Ok(clean)
     }

@@ -1,7 +1,7 @@
 //! Child processes that never outlive the test process, with their output kept in a log file.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -119,6 +119,15 @@ impl Service {
         self.wait_until(&format!("listening on {addr}"), timeout, || port_open(addr))
     }
 
+    /// Stops the process and says whether it went cleanly: an exit status among `ok` and
+    /// `needle` in its log (what it prints at the end of an orderly shutdown).
+    pub fn stop_cleanly(&mut self, grace: Duration, ok: &[&str], needle: &str) -> Result<bool> {
+        let status = self
+            .stop(grace)
+            .with_context(|| format!("stopping {}", self.name))?;
+        Ok(ok.contains(&status.as_str()) && log_contains(&self.log, needle))
+    }
+
     /// Stops the process: SIGTERM to its process group, SIGKILL after `grace`. Returns its exit
     /// status description.
     pub fn stop(&mut self, grace: Duration) -> Result<String> {
@@ -148,6 +157,31 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.stop(Duration::from_secs(10));
     }
+}
+
+/// Calls `start` up to `attempts` times while it fails only because a port picked by
+/// [`free_port`] was taken by someone else before the server bound it.
+pub fn retry_port_race<T>(
+    what: &str,
+    attempts: usize,
+    mut start: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let mut last = None;
+    for _ in 0..attempts {
+        match start() {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if format!("{e:#}")
+                    .to_ascii_lowercase()
+                    .contains("address already in use") =>
+            {
+                last = Some(e)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.context("no start attempt")?)
+        .with_context(|| format!("starting {what}: ports kept being taken"))
 }
 
 /// Whether a TCP connection to `addr` succeeds within half a second.
@@ -188,6 +222,27 @@ pub fn run(cmd: &mut Command) -> Result<String> {
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    stdout_of(cmd, output)
+}
+
+/// As [`run`], with `input` written to the command's stdin.
+pub fn run_with_input(cmd: &mut Command, input: &str) -> Result<String> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(input.as_bytes())?;
+    let output = child.wait_with_output()?;
+    stdout_of(cmd, output)
+}
+
+fn stdout_of(cmd: &Command, output: std::process::Output) -> Result<String> {
     if !output.status.success() {
         bail!(
             "{:?} {:?} failed ({}):\n{}{}",

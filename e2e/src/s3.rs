@@ -51,17 +51,7 @@ impl S3 {
     /// credentials and returns once it accepts connections.
     pub fn start() -> Result<Self> {
         install()?;
-        let mut last = None;
-        for _ in 0..START_ATTEMPTS {
-            match Self::start_once() {
-                Ok(s3) => return Ok(s3),
-                // Only a lost port race is worth another try; anything else is a real failure.
-                Err(e) if format!("{e:#}").contains("address already in use") => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.expect("at least one attempt"))
-            .context("starting the S3 server: ports kept being taken")
+        process::retry_port_race("the S3 server", START_ATTEMPTS, Self::start_once)
     }
 
     fn start_once() -> Result<Self> {
@@ -137,12 +127,9 @@ impl S3 {
         if let Some(clean) = self.stopped_cleanly {
             return Ok(clean);
         }
-        let status = self
+        let clean = self
             .service
-            .stop(STOP_GRACE)
-            .context("stopping the S3 server")?;
-        let clean =
-            status == "exit status: 0" && process::log_contains(self.log_path(), SHUTTING_DOWN);
+            .stop_cleanly(STOP_GRACE, &["exit status: 0"], SHUTTING_DOWN)?;
         self.stopped_cleanly = Some(clean);
         Ok(clean)
     }

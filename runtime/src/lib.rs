@@ -14,3 +14,15 @@ pub mod sql;
 pub mod state;
 
 pub use error::{Result, RunnelError};
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::collections::BTreeMap;
+
+    /// Configuration options as a session holds them.
+    pub(crate) fn options(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}

@@ -10,7 +10,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const BIDS: &str = include_str!("checkpoint/bids.sql");
+/// Checkpointing settings and 4M Nexmark events (about 1.8M bids) with the source and views of
+/// `examples/nexmark`, at Nexmark's default 10,000 events per second of event time, so the
+/// events span 400 s and windows close all along the run (a few seconds of work).
+fn bids() -> String {
+    let settings = include_str!("checkpoint/settings.sql");
+    let generator = include_str!("../../examples/nexmark/source-generator.sql");
+    let rate = "'first-event.rate' = '10000000'";
+    assert!(
+        generator.contains(rate),
+        "the example source changed: {generator}"
+    );
+    let source = generator
+        .replace(rate, "'first-event.rate' = '10000'")
+        .replace("${EVENTS}", "4000000");
+    let views = include_str!("../../examples/nexmark/views.sql");
+    format!("{settings}\n{source}\n{views}")
+}
 
 /// A windowed aggregation and an interval join, one job (statement set), two sinks.
 const WINDOWS_AND_JOIN: &str = "
@@ -45,7 +61,7 @@ impl Scratch {
     /// Writes a script (the shared DDL plus `body`) with `${DIR}` resolved.
     fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.0.join(name);
-        let text = format!("{BIDS}\n{body}").replace("${DIR}", self.0.to_str().unwrap());
+        let text = format!("{}\n{body}", bids()).replace("${DIR}", self.0.to_str().unwrap());
         std::fs::write(&path, text).unwrap();
         path
     }

@@ -180,11 +180,7 @@ pub fn local_path(name: &str, value: &str) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
-    fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_support::options as opts;
 
     #[test]
     fn flink_option_names_are_read() {

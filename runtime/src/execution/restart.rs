@@ -220,11 +220,7 @@ impl RestartTracker {
 mod tests {
     use super::*;
 
-    fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_support::options as opts;
 
     #[test]
     fn defaults_follow_flink() {
