@@ -121,6 +121,63 @@ impl S3 {
         &self.dir
     }
 
+    /// A curl command that signs its requests for this server (SigV4), as a client that shares
+    /// no code with Runnel; `secret` overrides the secret key (to test refusals).
+    pub fn curl(&self, secret: Option<&str>) -> Command {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--aws-sigv4",
+            &format!("aws:amz:{REGION}:s3"),
+            "--user",
+        ])
+        .arg(format!(
+            "{}:{}",
+            self.access_key,
+            secret.unwrap_or(&self.secret_key)
+        ))
+        // curl before 8.x does not send the payload hash header that S3 requires; this value
+        // is signed along with the other x-amz headers.
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]);
+        cmd
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let url = format!("{}/{bucket}", self.endpoint());
+        process::run(
+            self.curl(None)
+                .args(["--fail-with-body", "-X", "PUT"])
+                .arg(&url),
+        )
+        .with_context(|| format!("creating bucket {bucket}"))?;
+        Ok(())
+    }
+
+    /// The keys in `bucket` starting with `prefix` (ListObjectsV2, first 1000). The prefix
+    /// must need no URL encoding (curl signs the query as written).
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let url = format!("{}/{bucket}?list-type=2&prefix={prefix}", self.endpoint());
+        let xml = process::run(self.curl(None).arg("--fail-with-body").arg(&url))?;
+        Ok(xml
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|part| part.split_once("</Key>").map(|(k, _)| k.to_string()))
+            .collect())
+    }
+
+    /// The environment variables that point an AWS client (Runnel's S3 storage) at this
+    /// server.
+    pub fn client_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_key.clone()),
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit. Returns whether the shutdown was
     /// clean: the server handled the signal and exited with status 0 within the grace period.
     pub fn stop(&mut self) -> Result<bool> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use runnel::checkpoint::{RestorePoint, find_checkpoints};
+use runnel::checkpoint::{Location, RestorePoint, find_checkpoints};
 use runnel::execution::{JobCommand, JobOptions};
 use runnel::sql::{Session, SessionJob};
 use tokio::sync::{mpsc, oneshot};
@@ -125,16 +125,17 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             eprintln!("{}", job.graph.explain());
         }
         let point = match (&args.from_checkpoint, restore.take()) {
-            (_, Some(path)) => Some(RestorePoint::open(&path)?),
+            (_, Some(path)) => Some(RestorePoint::open(&Location::parse(
+                "--from-savepoint",
+                &path.to_string_lossy(),
+            )?)?),
             (Some(which), None) => latest_checkpoint(&job, which)?,
             (None, None) => None,
         };
         if let Some(p) = &point {
             eprintln!(
                 "runnel: restoring {} from {} (checkpoint {})",
-                job.graph.name,
-                p.dir.display(),
-                p.metadata.checkpoint_id
+                job.graph.name, p.dir, p.metadata.checkpoint_id
             );
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -154,7 +155,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             outcome
         })?;
         if let Some(path) = outcome.stopped_with_savepoint {
-            println!("Savepoint completed. Path: {}", path.display());
+            println!("Savepoint completed. Path: {path}");
             break;
         }
     }
@@ -165,29 +166,30 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
 /// unreadable newest checkpoint is reported and the next older one used.
 fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Option<RestorePoint>> {
     if which != "latest" {
-        return Ok(Some(RestorePoint::open(Path::new(which))?));
+        return Ok(Some(RestorePoint::open(&Location::parse(
+            "--from-checkpoint",
+            which,
+        )?)?));
     }
     let root = &job.checkpoint.dir;
     let candidates = find_checkpoints(root, &job.graph.name);
     for path in &candidates {
         match RestorePoint::open(path).and_then(|p| p.verify().map(|()| p)) {
             Ok(p) => return Ok(Some(p)),
-            Err(e) => eprintln!("runnel: skipping checkpoint {}: {e}", path.display()),
+            Err(e) => eprintln!("runnel: skipping checkpoint {path}: {e}"),
         }
     }
     if candidates.is_empty() {
         eprintln!(
-            "runnel: no checkpoint of {} under {}; starting without state",
+            "runnel: no checkpoint of {} under {root}; starting without state",
             job.graph.name,
-            root.display()
         );
         return Ok(None);
     }
     bail!(
-        "none of the {} checkpoints of {} under {} can be read",
+        "none of the {} checkpoints of {} under {root} can be read",
         candidates.len(),
         job.graph.name,
-        root.display()
     )
 }
 
@@ -218,7 +220,7 @@ async fn forward_signals(tx: mpsc::UnboundedSender<JobCommand>) {
             return;
         }
         let line = match answer.await {
-            Ok(Ok(path)) => format!("ok {}", path.display()),
+            Ok(Ok(path)) => format!("ok {path}"),
             Ok(Err(e)) => format!("error {e}"),
             Err(_) => "error the job ended first".to_string(),
         };

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::location::Location;
 use crate::connectors::parse_duration;
 use crate::error::{Result, RunnelError};
 
@@ -47,10 +48,10 @@ pub struct CheckpointConfig {
     pub retained: usize,
     /// Retention on cancellation.
     pub retention: Retention,
-    /// Where checkpoints are written (`file://`, a plain path).
-    pub dir: PathBuf,
+    /// Where checkpoints are written (a path, `file://` or `s3://bucket/prefix`).
+    pub dir: Location,
     /// Where savepoints go when no path is given.
-    pub savepoint_dir: Option<PathBuf>,
+    pub savepoint_dir: Option<Location>,
 }
 
 /// Default checkpoint folder of local runs when none is configured.
@@ -116,14 +117,14 @@ impl CheckpointConfig {
             Some((n, v)) => duration(n, v)?,
         };
         let dir = get(&["execution.checkpointing.dir", "state.checkpoints.dir"])
-            .map(|(n, v)| local_path(n, v))
+            .map(|(n, v)| Location::parse(&format!("configuration '{n}'"), v))
             .transpose()?
-            .unwrap_or_else(default_checkpoint_dir);
+            .unwrap_or_else(|| Location::local(default_checkpoint_dir()));
         let savepoint_dir = get(&[
             "execution.checkpointing.savepoint-dir",
             "state.savepoints.dir",
         ])
-        .map(|(n, v)| local_path(n, v))
+        .map(|(n, v)| Location::parse(&format!("configuration '{n}'"), v))
         .transpose()?;
         let max_concurrent = int(&["execution.checkpointing.max-concurrent-checkpoints"], 1)?;
         let retained = int(
@@ -162,20 +163,6 @@ fn bad(name: &str, value: &str, want: &str) -> RunnelError {
     ))
 }
 
-/// A checkpoint location as a local folder; `file://` URIs are accepted.
-pub fn local_path(name: &str, value: &str) -> Result<PathBuf> {
-    let v = value.trim();
-    if let Some(path) = v.strip_prefix("file://") {
-        return Ok(PathBuf::from(path));
-    }
-    if let Some((scheme, _)) = v.split_once("://") {
-        return Err(RunnelError::Plan(format!(
-            "configuration '{name}': checkpoint storage '{scheme}://' is not supported yet (use a local path or file://)"
-        )));
-    }
-    Ok(PathBuf::from(v))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +187,7 @@ mod tests {
         assert_eq!(c.mode, CheckpointingMode::AtLeastOnce);
         assert_eq!(c.timeout, Duration::from_secs(60));
         assert_eq!(c.retained, 3);
-        assert_eq!(c.dir, PathBuf::from("/tmp/chk"));
+        assert_eq!(c.dir.as_local(), Some(std::path::Path::new("/tmp/chk")));
         assert_eq!(c.retention, Retention::RetainOnCancellation);
     }
 
@@ -208,7 +195,7 @@ mod tests {
     fn off_without_interval_and_bad_values_are_named() {
         let off = CheckpointConfig::from_options(&opts(&[])).unwrap();
         assert_eq!(off.interval, None);
-        assert_eq!(off.dir, default_checkpoint_dir());
+        assert_eq!(off.dir.as_local(), Some(default_checkpoint_dir().as_path()));
         let err = CheckpointConfig::from_options(&opts(&[
             ("execution.checkpointing.interval", "10s"),
             ("execution.checkpointing.mode", "SOMETIMES"),
@@ -221,10 +208,13 @@ mod tests {
         );
         let err = CheckpointConfig::from_options(&opts(&[
             ("execution.checkpointing.interval", "10s"),
-            ("state.checkpoints.dir", "s3://bucket/x"),
+            ("state.checkpoints.dir", "hdfs://namenode/x"),
         ]))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("s3://"), "{err}");
+        assert!(
+            err.contains("hdfs://") && err.contains("state.checkpoints.dir"),
+            "{err}"
+        );
     }
 }

@@ -9,11 +9,13 @@
 
 mod codec;
 mod config;
+mod location;
 mod snapshot;
 mod storage;
 
 pub use codec::{StateReader, StateWriter};
 pub use config::{CheckpointConfig, CheckpointingMode, Retention, default_checkpoint_dir};
+pub use location::Location;
 pub use snapshot::{OperatorSnapshot, RestoredState};
 pub use storage::{
     METADATA_FILE, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata, SubtaskAck,

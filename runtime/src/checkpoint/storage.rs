@@ -6,13 +6,9 @@
 //! <savepoint dir>/savepoint-<job id prefix>-<random>/... the same layout, owned by the user
 //! ```
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
 
+use super::location::Location;
 use super::snapshot::{OperatorSnapshot, RestoredState};
 use crate::dataflow::KeyGroupRange;
 use crate::error::{Result, RunnelError};
@@ -120,52 +116,37 @@ pub struct SubtaskAck {
     pub bytes: u64,
 }
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> RunnelError {
-    move |e| RunnelError::io(context, e)
-}
-
 /// Writes one subtask's operator snapshots into `dir/<file>` and describes where each part went.
 pub fn write_subtask(
-    dir: &Path,
+    dir: &Location,
     file: &str,
     subtask: u32,
     snapshots: Vec<(String, String, OperatorSnapshot)>,
 ) -> Result<SubtaskAck> {
-    let path = dir.join(file);
-    let mut out = std::io::BufWriter::new(
-        File::create(&path).map_err(io(format!("creating {}", path.display())))?,
-    );
-    let mut offset = 0u64;
-    let mut hash = Fnv::default();
+    let mut out: Vec<u8> = Vec::new();
     let mut operators = Vec::new();
     for (uid, name, snap) in snapshots {
         if snap.is_empty() {
             continue;
         }
-        let start = offset;
+        let start = out.len() as u64;
         let (groups, entries) = snap.into_parts();
         let mut key_groups = Vec::with_capacity(groups.len());
         for (kg, blob) in groups {
-            hash.update(&blob);
-            out.write_all(&blob)
-                .map_err(io(format!("writing {}", path.display())))?;
             key_groups.push(GroupHandle {
                 kg,
-                offset,
+                offset: out.len() as u64,
                 len: blob.len() as u64,
             });
-            offset += blob.len() as u64;
+            out.extend_from_slice(&blob);
         }
         let mut operator_state = Vec::with_capacity(entries.len());
         for e in entries {
-            hash.update(&e);
-            out.write_all(&e)
-                .map_err(io(format!("writing {}", path.display())))?;
             operator_state.push(EntryHandle {
-                offset,
+                offset: out.len() as u64,
                 len: e.len() as u64,
             });
-            offset += e.len() as u64;
+            out.extend_from_slice(&e);
         }
         operators.push((
             uid,
@@ -175,74 +156,67 @@ pub fn write_subtask(
                 file: file.to_string(),
                 key_groups,
                 operator_state,
-                bytes: offset - start,
+                bytes: out.len() as u64 - start,
                 file_checksum: 0,
                 file_bytes: 0,
             },
         ));
     }
+    let mut hash = Fnv::default();
+    hash.update(&out);
+    let bytes = out.len() as u64;
     for (_, _, st) in &mut operators {
         st.file_checksum = hash.0;
-        st.file_bytes = offset;
+        st.file_bytes = bytes;
     }
-    let file = out
-        .into_inner()
-        .map_err(|e| RunnelError::io(format!("writing {}", path.display()), e.into_error()))?;
-    file.sync_all()
-        .map_err(io(format!("syncing {}", path.display())))?;
-    Ok(SubtaskAck {
-        operators,
-        bytes: offset,
-    })
+    dir.join(file).write(out)?;
+    Ok(SubtaskAck { operators, bytes })
 }
 
 /// Writes `_metadata` last and atomically: a folder without it is an unfinished checkpoint.
-pub fn write_metadata(dir: &Path, meta: &SnapshotMetadata) -> Result<()> {
-    let tmp = dir.join(format!("{METADATA_FILE}.inprogress"));
+pub fn write_metadata(dir: &Location, meta: &SnapshotMetadata) -> Result<()> {
     let json = serde_json::to_vec_pretty(meta).expect("metadata serializes");
-    std::fs::write(&tmp, json).map_err(io(format!("writing {}", tmp.display())))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io(format!("syncing {}", tmp.display())))?;
-    let path = dir.join(METADATA_FILE);
-    std::fs::rename(&tmp, &path).map_err(io(format!("renaming to {}", path.display())))
+    match dir {
+        // A local file appears whole through a rename; an S3 object always does.
+        Location::Local(_) => {
+            let tmp = dir.join(&format!("{METADATA_FILE}.inprogress"));
+            tmp.write(json)?;
+            tmp.rename_to(&dir.join(METADATA_FILE))
+        }
+        Location::S3 { .. } => dir.join(METADATA_FILE).write(json),
+    }
 }
 
 /// A completed checkpoint or savepoint to restore from.
 #[derive(Debug, Clone)]
 pub struct RestorePoint {
     /// Its folder.
-    pub dir: PathBuf,
+    pub dir: Location,
     /// Its metadata.
     pub metadata: SnapshotMetadata,
 }
 
 impl RestorePoint {
     /// Opens a snapshot folder (or its `_metadata` file).
-    pub fn open(path: &Path) -> Result<Self> {
-        let dir = if path.file_name().is_some_and(|n| n == METADATA_FILE) {
-            path.parent().unwrap_or(Path::new(".")).to_path_buf()
-        } else {
-            path.to_path_buf()
+    pub fn open(path: &Location) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(parent) if path.name() == METADATA_FILE => parent,
+            _ => path.clone(),
         };
         let meta_path = dir.join(METADATA_FILE);
-        let raw = std::fs::read(&meta_path).map_err(|e| {
+        let raw = meta_path.read().map_err(|e| {
             RunnelError::State(format!(
-                "cannot restore from {}: {} ({e}); a checkpoint folder without _metadata was not completed",
-                dir.display(),
-                meta_path.display()
+                "cannot restore from {dir}: {e}; a checkpoint folder without _metadata was not completed"
             ))
         })?;
         let metadata: SnapshotMetadata = serde_json::from_slice(&raw).map_err(|e| {
             RunnelError::State(format!(
-                "cannot restore from {}: its _metadata is corrupt: {e}",
-                dir.display()
+                "cannot restore from {dir}: its _metadata is corrupt: {e}"
             ))
         })?;
         if metadata.format != FORMAT_VERSION {
             return Err(RunnelError::State(format!(
-                "cannot restore from {}: metadata format {} is not supported (this build reads {FORMAT_VERSION})",
-                dir.display(),
+                "cannot restore from {dir}: metadata format {} is not supported (this build reads {FORMAT_VERSION})",
                 metadata.format
             )));
         }
@@ -259,11 +233,10 @@ impl RestorePoint {
                     continue;
                 }
                 let path = self.dir.join(&st.file);
-                let bytes = std::fs::read(&path).map_err(|e| {
+                let bytes = path.read().map_err(|e| {
                     RunnelError::State(format!(
-                        "snapshot {}: state file {} cannot be read ({e})",
-                        self.dir.display(),
-                        path.display()
+                        "snapshot {}: state file {path} cannot be read ({e})",
+                        self.dir
                     ))
                 })?;
                 let mut hash = Fnv::default();
@@ -272,8 +245,8 @@ impl RestorePoint {
                     return Err(RunnelError::State(format!(
                         "snapshot {}: state file {} is corrupt ({} bytes, checksum {:016x}; \
                          the metadata says {} bytes, {:016x})",
-                        self.dir.display(),
-                        path.display(),
+                        self.dir,
+                        path,
                         bytes.len(),
                         hash.0,
                         st.file_bytes,
@@ -303,16 +276,15 @@ impl RestorePoint {
         let Some(op) = self.operator(uid) else {
             return Ok(RestoredState::default());
         };
-        let mut files: BTreeMap<&str, File> = BTreeMap::new();
         let mut state = RestoredState::default();
         let mut index = 0u32;
         for st in &op.subtasks {
             for g in st.key_groups.iter().filter(|g| range.contains(g.kg)) {
-                let blob = self.read(&mut files, &st.file, g.offset, g.len)?;
+                let blob = self.read(&st.file, g.offset, g.len)?;
                 state.key_groups.push((g.kg, blob));
             }
             for e in &st.operator_state {
-                let entry = self.read(&mut files, &st.file, e.offset, e.len)?;
+                let entry = self.read(&st.file, e.offset, e.len)?;
                 if index % parallelism == subtask {
                     state.operator.push(entry.clone());
                 }
@@ -323,48 +295,26 @@ impl RestorePoint {
         Ok(state)
     }
 
-    fn read<'a>(
-        &self,
-        files: &mut BTreeMap<&'a str, File>,
-        name: &'a str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
+    fn read(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let path = self.dir.join(name);
-        let corrupt = |e: std::io::Error| {
+        path.read_range(offset, len).map_err(|e| {
             RunnelError::State(format!(
-                "cannot restore from {}: state file {} is missing or truncated ({e})",
-                self.dir.display(),
-                path.display()
+                "cannot restore from {}: state file {path} is missing or truncated ({e})",
+                self.dir
             ))
-        };
-        if !files.contains_key(name) {
-            files.insert(name, File::open(&path).map_err(corrupt)?);
-        }
-        let f = files.get_mut(name).expect("opened above");
-        f.seek(SeekFrom::Start(offset)).map_err(corrupt)?;
-        let mut buf = vec![0; len as usize];
-        f.read_exact(&mut buf).map_err(corrupt)?;
-        Ok(buf)
+        })
     }
 }
 
 /// The completed checkpoints under `root` (a checkpoint dir, or one job's folder in it) for a
 /// job called `job_name`, newest first.
-pub fn find_checkpoints(root: &Path, job_name: &str) -> Vec<PathBuf> {
-    let mut found: Vec<(i64, u64, PathBuf)> = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    if let Ok(entries) = std::fs::read_dir(root) {
-        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-    }
+pub fn find_checkpoints(root: &Location, job_name: &str) -> Vec<Location> {
+    let mut found: Vec<(i64, u64, Location)> = Vec::new();
+    let mut dirs = vec![root.clone()];
+    dirs.extend(root.children());
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            let is_chk = e.file_name().to_string_lossy().starts_with("chk-");
-            if !is_chk {
+        for path in dir.children() {
+            if !path.name().starts_with("chk-") {
                 continue;
             }
             if let Ok(rp) = RestorePoint::open(&path)

@@ -2,7 +2,6 @@
 //! the JobMaster's checkpoint coordinator.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::random_u64;
 use crate::checkpoint::{
-    CheckpointConfig, OperatorState, SnapshotKind, SnapshotMetadata, SubtaskAck, write_metadata,
+    CheckpointConfig, Location, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata,
+    SubtaskAck, write_metadata,
 };
 use crate::dataflow::Barrier;
 use crate::error::{Result, RunnelError};
@@ -48,10 +48,10 @@ pub(crate) struct TaskAck {
 /// The folders of checkpoints in flight, by id: the coordinator registers one before
 /// triggering; tasks look it up when the barrier reaches them.
 #[derive(Clone, Default, Debug)]
-pub(crate) struct SnapshotDirs(Arc<Mutex<HashMap<u64, PathBuf>>>);
+pub(crate) struct SnapshotDirs(Arc<Mutex<HashMap<u64, Location>>>);
 
 impl SnapshotDirs {
-    fn insert(&self, id: u64, dir: PathBuf) {
+    fn insert(&self, id: u64, dir: Location) {
         self.0.lock().expect("snapshot dirs").insert(id, dir);
     }
 
@@ -59,7 +59,7 @@ impl SnapshotDirs {
         self.0.lock().expect("snapshot dirs").remove(&id);
     }
 
-    pub(crate) fn get(&self, id: u64) -> Option<PathBuf> {
+    pub(crate) fn get(&self, id: u64) -> Option<Location> {
         self.0.lock().expect("snapshot dirs").get(&id).cloned()
     }
 }
@@ -71,11 +71,11 @@ pub enum JobCommand {
     /// job once it is complete. The reply carries the savepoint's folder.
     Savepoint {
         /// Target folder; a new `savepoint-…` folder is made inside it.
-        dir: Option<PathBuf>,
+        dir: Option<Location>,
         /// Stop the job after the savepoint.
         stop: bool,
         /// Where the outcome goes.
-        reply: oneshot::Sender<Result<PathBuf>>,
+        reply: oneshot::Sender<Result<Location>>,
     },
 }
 
@@ -88,13 +88,13 @@ pub(crate) struct TaskEntry {
 
 struct Pending {
     kind: SnapshotKind,
-    dir: PathBuf,
+    dir: Location,
     started: Instant,
     triggered_at: i64,
     acked: std::collections::BTreeSet<usize>,
     operators: BTreeMap<String, OperatorState>,
     bytes: u64,
-    reply: Option<oneshot::Sender<Result<PathBuf>>>,
+    reply: Option<oneshot::Sender<Result<Location>>>,
     stop: bool,
 }
 
@@ -103,7 +103,7 @@ pub(crate) enum Completion {
     /// Keep running.
     Continue,
     /// A stop-with-savepoint completed: stop every task.
-    Stop(PathBuf),
+    Stop(Location),
 }
 
 /// Triggers checkpoints and savepoints, collects acknowledgements, completes or aborts them,
@@ -117,14 +117,14 @@ pub(crate) struct Coordinator {
     pub(crate) tasks: Vec<TaskEntry>,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
-    completed: VecDeque<(u64, PathBuf)>,
+    completed: VecDeque<(u64, Location)>,
     last_trigger: Option<Instant>,
     last_completion: Option<Instant>,
     failures: u32,
     /// A checkpoint of an earlier run this job took over (recovery): that run's checkpoints
     /// are deleted once this job has a checkpoint of its own or finishes, so a later recovery
     /// cannot go back to them.
-    claimed: Option<PathBuf>,
+    claimed: Option<Location>,
 }
 
 impl Coordinator {
@@ -157,7 +157,7 @@ impl Coordinator {
     pub(crate) fn reset_tasks(&mut self) {
         for (id, p) in std::mem::take(&mut self.pending) {
             self.dirs.remove(id);
-            let _ = std::fs::remove_dir_all(&p.dir);
+            p.dir.delete_all();
             if let Some(r) = p.reply {
                 let _ = r.send(Err(RunnelError::State(format!(
                     "snapshot {id} abandoned: the job failed"
@@ -169,34 +169,42 @@ impl Coordinator {
     }
 
     /// The newest completed checkpoint of this job, to restart from.
-    pub(crate) fn latest_completed(&self) -> Option<PathBuf> {
+    pub(crate) fn latest_completed(&self) -> Option<Location> {
         self.completed.back().map(|(_, dir)| dir.clone())
     }
 
     /// Takes ownership of the checkpoint the job was restored from.
-    pub(crate) fn claim(&mut self, dir: PathBuf) {
+    pub(crate) fn claim(&mut self, dir: Location) {
         self.claimed = Some(dir);
     }
 
+    /// Deletes the claimed checkpoint and every earlier run's folder of this job under the
+    /// checkpoint dir (their checkpoints are older, or left half-deleted by a run that was
+    /// killed while cleaning up).
     fn release_claimed(&mut self) {
-        if let Some(dir) = self.claimed.take() {
-            let _ = std::fs::remove_dir_all(&dir);
-            // The earlier run's other retained checkpoints are older still: its whole folder
-            // goes, unless it is this job's own.
-            if let Some(parent) = dir.parent()
-                && parent != self.job_dir()
-                && parent.parent() == Some(self.config.dir.as_path())
-            {
-                let _ = std::fs::remove_dir_all(parent);
+        let Some(dir) = self.claimed.take() else {
+            return;
+        };
+        let own = self.job_dir().to_string();
+        for job_dir in self.config.dir.children() {
+            if job_dir.to_string() == own {
+                continue;
+            }
+            let ours = job_dir.children().iter().any(|chk| {
+                RestorePoint::open(chk).is_ok_and(|rp| rp.metadata.job_name == self.job_name)
+            });
+            if ours {
+                job_dir.delete_all();
             }
         }
+        dir.delete_all();
     }
 
     /// How often the JobMaster calls [`Coordinator::tick`]: often enough for short intervals
     /// and timeouts, rarely enough to cost nothing.
     pub(crate) const TICK: Duration = Duration::from_millis(100);
 
-    fn job_dir(&self) -> PathBuf {
+    fn job_dir(&self) -> Location {
         self.config.dir.join(&self.job_id)
     }
 
@@ -228,7 +236,7 @@ impl Coordinator {
             && self.pending.len() < self.config.max_concurrent;
         if due && self.can_trigger() {
             let id = self.next_id;
-            let dir = self.job_dir().join(format!("chk-{id}"));
+            let dir = self.job_dir().join(&format!("chk-{id}"));
             self.trigger(SnapshotKind::Checkpoint, dir, None, false)?;
         }
         Ok(())
@@ -242,9 +250,9 @@ impl Coordinator {
     /// Starts a savepoint for a user request.
     pub(crate) fn savepoint(
         &mut self,
-        dir: Option<PathBuf>,
+        dir: Option<Location>,
         stop: bool,
-        reply: oneshot::Sender<Result<PathBuf>>,
+        reply: oneshot::Sender<Result<Location>>,
     ) {
         let Some(base) = dir.or_else(|| self.config.savepoint_dir.clone()) else {
             let _ = reply.send(Err(RunnelError::State(
@@ -260,7 +268,7 @@ impl Coordinator {
             )));
             return;
         }
-        let dir = base.join(format!(
+        let dir = base.join(&format!(
             "savepoint-{}-{:012x}",
             &self.job_id[..6],
             random_u64() & 0xffff_ffff_ffff
@@ -273,15 +281,14 @@ impl Coordinator {
     fn trigger(
         &mut self,
         kind: SnapshotKind,
-        dir: PathBuf,
-        reply: Option<oneshot::Sender<Result<PathBuf>>>,
+        dir: Location,
+        reply: Option<oneshot::Sender<Result<Location>>>,
         stop: bool,
     ) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
         self.last_trigger = Some(Instant::now());
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            let err = RunnelError::io(format!("creating checkpoint folder {}", dir.display()), e);
+        if let Err(err) = dir.ensure() {
             if let Some(r) = reply {
                 let _ = r.send(Err(RunnelError::State(err.to_string())));
             }
@@ -383,7 +390,7 @@ impl Coordinator {
             },
             p.bytes,
             p.started.elapsed().as_millis(),
-            p.dir.display()
+            p.dir
         );
         for t in &self.tasks {
             let _ = t.control.send(TaskControl::Complete(id));
@@ -398,7 +405,7 @@ impl Coordinator {
             self.completed.push_back((id, p.dir.clone()));
             while self.completed.len() > self.config.retained {
                 let (_, dir) = self.completed.pop_front().expect("non-empty");
-                let _ = std::fs::remove_dir_all(&dir);
+                dir.delete_all();
             }
         }
         if let Some(r) = p.reply {
@@ -418,7 +425,7 @@ impl Coordinator {
             return Ok(());
         };
         self.dirs.remove(id);
-        let _ = std::fs::remove_dir_all(&p.dir);
+        p.dir.delete_all();
         if let Some(r) = p.reply {
             let _ = r.send(Err(RunnelError::State(reason.clone())));
         }
@@ -459,7 +466,7 @@ impl Coordinator {
         for id in ids {
             let p = self.pending.remove(&id).expect("pending");
             self.dirs.remove(id);
-            let _ = std::fs::remove_dir_all(&p.dir);
+            p.dir.delete_all();
             if let Some(r) = p.reply {
                 let _ = r.send(Err(RunnelError::State(format!(
                     "snapshot {id} abandoned: a task finished before acknowledging it"
@@ -473,16 +480,18 @@ impl Coordinator {
     pub(crate) fn job_ended(&mut self, failed: bool) {
         for (id, p) in std::mem::take(&mut self.pending) {
             self.dirs.remove(id);
-            let _ = std::fs::remove_dir_all(&p.dir);
+            p.dir.delete_all();
         }
         if !failed {
             self.release_claimed();
         }
         if !failed && self.config.retention == crate::checkpoint::Retention::DeleteOnCancellation {
             for (_, dir) in self.completed.drain(..) {
-                let _ = std::fs::remove_dir_all(&dir);
+                dir.delete_all();
             }
-            let _ = std::fs::remove_dir(self.job_dir());
+            if let Some(dir) = self.job_dir().as_local() {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }

@@ -1,5 +1,4 @@
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use super::output::OutputEdge;
 use super::restart::{RestartStrategy, RestartTracker};
 use super::task::{Task, TaskCheckpointing, TaskInput};
 use super::taskmanager::{TaskManager, TaskReport};
-use crate::checkpoint::{CheckpointConfig, CheckpointingMode, RestorePoint};
+use crate::checkpoint::{CheckpointConfig, CheckpointingMode, Location, RestorePoint};
 use crate::dataflow::{
     JobGraph, Message, Partitioning, Vertex, VertexKind, key_group_range_for_subtask,
 };
@@ -33,7 +32,7 @@ pub struct JobOutcome {
     /// Number of subtasks that ran.
     pub subtasks: usize,
     /// Set when the job was stopped with a savepoint: its folder.
-    pub stopped_with_savepoint: Option<PathBuf>,
+    pub stopped_with_savepoint: Option<Location>,
 }
 
 /// How to run a job beyond its graph: checkpointing, what to restore, and a command channel.
@@ -95,9 +94,7 @@ impl JobMaster {
             return Err(RunnelError::State(format!(
                 "cannot restore from {}: it was taken with {} key groups \
                  (pipeline.max-parallelism) and this job has {}",
-                rp.dir.display(),
-                rp.metadata.max_parallelism,
-                self.graph.max_parallelism
+                rp.dir, rp.metadata.max_parallelism, self.graph.max_parallelism
             )));
         }
         let mut uids = BTreeSet::new();
@@ -115,9 +112,7 @@ impl JobMaster {
                 return Err(RunnelError::State(format!(
                     "cannot restore from {}: it has state for operator {} ({}) that this job \
                      does not have; run with --allow-non-restored-state to start without it",
-                    rp.dir.display(),
-                    op.uid,
-                    op.name
+                    rp.dir, op.uid, op.name
                 )));
             }
         }
@@ -218,7 +213,7 @@ impl JobMaster {
                         delay.as_millis(),
                         restore
                             .as_ref()
-                            .map(|r| r.dir.display().to_string())
+                            .map(|r| r.dir.to_string())
                             .unwrap_or_else(|| "the beginning".into())
                     );
                     tokio::time::sleep(delay).await;
@@ -233,7 +228,7 @@ impl JobMaster {
         a: Attempt<'_>,
         coordinator: &mut Coordinator,
         commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
-    ) -> std::result::Result<(usize, Option<PathBuf>), Failure> {
+    ) -> std::result::Result<(usize, Option<Location>), Failure> {
         let (handles, report_rx, ack_rx) = self.deploy(&a, coordinator).map_err(Failure::Deploy)?;
         self.follow(handles, report_rx, ack_rx, coordinator, commands)
             .await
@@ -392,7 +387,7 @@ impl JobMaster {
         mut ack_rx: mpsc::UnboundedReceiver<TaskEvent>,
         coordinator: &mut Coordinator,
         commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
-    ) -> Result<(usize, Option<PathBuf>)> {
+    ) -> Result<(usize, Option<Location>)> {
         let subtasks = handles.len();
         let mut remaining = subtasks;
         let mut drained = 0;
