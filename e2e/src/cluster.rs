@@ -155,6 +155,9 @@ impl Cluster {
     /// A client for the API server with admin rights. Make one per test: a client belongs to the
     /// async runtime it was made on.
     pub async fn client(&self) -> Result<kube::Client> {
+        // Other crates of the workspace enable rustls's aws-lc-rs provider too; with two
+        // compiled in, rustls needs to be told which one is the process default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig())?;
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
         Ok(kube::Client::try_from(config)?)

@@ -19,7 +19,7 @@ pub use location::Location;
 pub use snapshot::{OperatorSnapshot, RestoredState};
 pub use storage::{
     METADATA_FILE, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata, SubtaskAck,
-    SubtaskState, find_checkpoints, write_metadata, write_subtask,
+    SubtaskState, encode_subtask, find_checkpoints, write_metadata,
 };
 
 /// A random 64-bit number (job ids, savepoint names) without a random-number crate.

@@ -116,13 +116,13 @@ pub struct SubtaskAck {
     pub bytes: u64,
 }
 
-/// Writes one subtask's operator snapshots into `dir/<file>` and describes where each part went.
-pub fn write_subtask(
-    dir: &Location,
+/// Lays out one subtask's operator snapshots as the bytes of its state file, with the handles
+/// that say where each part is; writing them is left to the caller (off the task's thread).
+pub fn encode_subtask(
     file: &str,
     subtask: u32,
     snapshots: Vec<(String, String, OperatorSnapshot)>,
-) -> Result<SubtaskAck> {
+) -> (Vec<u8>, SubtaskAck) {
     let mut out: Vec<u8> = Vec::new();
     let mut operators = Vec::new();
     for (uid, name, snap) in snapshots {
@@ -169,8 +169,7 @@ pub fn write_subtask(
         st.file_checksum = hash.0;
         st.file_bytes = bytes;
     }
-    dir.join(file).write(out)?;
-    Ok(SubtaskAck { operators, bytes })
+    (out, SubtaskAck { operators, bytes })
 }
 
 /// Writes `_metadata` last and atomically: a folder without it is an unfinished checkpoint.

@@ -7,7 +7,7 @@ use super::chain::Chain;
 use super::checkpointing::{SnapshotDirs, TaskAck, TaskControl, TaskEvent};
 use super::gate::{GateEvent, InputGate};
 use super::output::OutputEdge;
-use crate::checkpoint::{OperatorSnapshot, write_subtask};
+use crate::checkpoint::{Location, OperatorSnapshot, encode_subtask};
 use crate::connectors::{Source, SourcePoll};
 use crate::dataflow::{Barrier, Message};
 use crate::error::{Result, RunnelError};
@@ -203,29 +203,41 @@ impl Task {
         Ok(None)
     }
 
-    /// Snapshots the source and operators, acknowledges, and forwards the barrier.
+    /// Snapshots the source and operators and forwards the barrier. The state is encoded
+    /// here, while the task holds still (the synchronous phase); the file is written and the
+    /// checkpoint acknowledged on a blocking thread while records flow again (the asynchronous
+    /// phase, as Flink's).
     async fn barrier(
         &mut self,
         barrier: Barrier,
         source: Option<&mut dyn Source>,
         pending: &mut Vec<Message>,
     ) -> Result<()> {
-        let result = self.snapshot(barrier, source);
-        let ack = TaskAck {
-            checkpoint_id: barrier.id,
-            task: self.checkpointing.index,
-            result: result.map_err(|e| e.to_string()),
+        let events = self.checkpointing.events.clone();
+        let ack = move |result: Result<crate::checkpoint::SubtaskAck>, task| {
+            let _ = events.send(TaskEvent::Ack(TaskAck {
+                checkpoint_id: barrier.id,
+                task,
+                result: result.map_err(|e| e.to_string()),
+            }));
         };
-        let _ = self.checkpointing.events.send(TaskEvent::Ack(ack));
+        let task = self.checkpointing.index;
+        match self.snapshot(barrier, source) {
+            Ok((target, bytes, done)) => {
+                tokio::task::spawn_blocking(move || ack(target.write(bytes).map(|()| done), task));
+            }
+            Err(e) => ack(Err(e), task),
+        }
         pending.push(Message::Barrier(barrier));
         self.flush(pending).await
     }
 
+    /// The encoded state file of this subtask for `barrier`, where it goes, and its handles.
     fn snapshot(
         &mut self,
         barrier: Barrier,
         source: Option<&mut dyn Source>,
-    ) -> Result<crate::checkpoint::SubtaskAck> {
+    ) -> Result<(Location, Vec<u8>, crate::checkpoint::SubtaskAck)> {
         let ck = &self.checkpointing;
         let dir = ck.dirs.get(barrier.id).ok_or_else(|| {
             RunnelError::State(format!("checkpoint {} is no longer in flight", barrier.id))
@@ -245,7 +257,8 @@ impl Task {
         {
             snaps.push((uid.clone(), name.clone(), snap));
         }
-        write_subtask(&dir, &ck.file, self.ctx.index, snaps)
+        let (bytes, ack) = encode_subtask(&ck.file, self.ctx.index, snaps);
+        Ok((dir.join(&ck.file), bytes, ack))
     }
 
     async fn flush(&mut self, pending: &mut Vec<Message>) -> Result<()> {
