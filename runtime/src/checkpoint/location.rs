@@ -199,18 +199,31 @@ impl Location {
 
     /// Writes a whole file, durably (fsync locally); replaces what was there.
     pub fn write(&self, bytes: Vec<u8>) -> Result<()> {
+        self.write_parts(vec![bytes])
+    }
+
+    /// Writes a file made of `parts`, one after another, without joining them in memory.
+    pub fn write_parts(&self, parts: Vec<Vec<u8>>) -> Result<()> {
         match self {
             Location::Local(p) => {
                 use std::io::Write;
-                let mut f = std::fs::File::create(p)
+                let f = std::fs::File::create(p)
                     .map_err(|e| RunnelError::io(format!("creating {}", p.display()), e))?;
-                f.write_all(&bytes)
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| RunnelError::io(format!("writing {}", p.display()), e))
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                let written: std::io::Result<()> = (|| {
+                    for part in &parts {
+                        w.write_all(part)?;
+                    }
+                    w.into_inner().map_err(|e| e.into_error())?.sync_all()
+                })();
+                written.map_err(|e| RunnelError::io(format!("writing {}", p.display()), e))
             }
-            Location::S3 { store, .. } => block(store.put(&self.key(), PutPayload::from(bytes)))
-                .map(|_| ())
-                .map_err(|e| s3_err("writing", self, e)),
+            Location::S3 { store, .. } => {
+                let payload: PutPayload = parts.into_iter().map(bytes::Bytes::from).collect();
+                block(store.put(&self.key(), payload))
+                    .map(|_| ())
+                    .map_err(|e| s3_err("writing", self, e))
+            }
         }
     }
 

@@ -61,7 +61,7 @@ pub struct SubtaskState {
     pub operator_state: Vec<EntryHandle>,
     /// Bytes of this operator's state in the file.
     pub bytes: u64,
-    /// FNV-1a 64 of the whole file, checked before a restore.
+    /// CRC-64/NVME of the whole file, checked before a restore.
     pub file_checksum: u64,
     /// Size of the whole file.
     pub file_bytes: u64,
@@ -116,37 +116,48 @@ pub struct SubtaskAck {
     pub bytes: u64,
 }
 
-/// Lays out one subtask's operator snapshots as the bytes of its state file, with the handles
-/// that say where each part is; writing them is left to the caller (off the task's thread).
+/// Lays out one subtask's operator snapshots as the parts of its state file (written one after
+/// another), with the handles that say where each part is and a CRC-64 of the whole file.
 pub fn encode_subtask(
     file: &str,
     subtask: u32,
     snapshots: Vec<(String, String, OperatorSnapshot)>,
-) -> (Vec<u8>, SubtaskAck) {
-    let mut out: Vec<u8> = Vec::new();
+) -> (Vec<Vec<u8>>, SubtaskAck) {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut offset = 0u64;
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     let mut operators = Vec::new();
+    let mut push = |blob: Vec<u8>, parts: &mut Vec<Vec<u8>>| {
+        let at = offset;
+        offset += blob.len() as u64;
+        crc.update(&blob);
+        parts.push(blob);
+        at
+    };
     for (uid, name, snap) in snapshots {
         if snap.is_empty() {
             continue;
         }
-        let start = out.len() as u64;
         let (groups, entries) = snap.into_parts();
         let mut key_groups = Vec::with_capacity(groups.len());
+        let mut bytes = 0;
         for (kg, blob) in groups {
+            let len = blob.len() as u64;
+            bytes += len;
             key_groups.push(GroupHandle {
                 kg,
-                offset: out.len() as u64,
-                len: blob.len() as u64,
+                offset: push(blob, &mut parts),
+                len,
             });
-            out.extend_from_slice(&blob);
         }
         let mut operator_state = Vec::with_capacity(entries.len());
         for e in entries {
+            let len = e.len() as u64;
+            bytes += len;
             operator_state.push(EntryHandle {
-                offset: out.len() as u64,
-                len: e.len() as u64,
+                offset: push(e, &mut parts),
+                len,
             });
-            out.extend_from_slice(&e);
         }
         operators.push((
             uid,
@@ -156,20 +167,25 @@ pub fn encode_subtask(
                 file: file.to_string(),
                 key_groups,
                 operator_state,
-                bytes: out.len() as u64 - start,
+                bytes,
                 file_checksum: 0,
                 file_bytes: 0,
             },
         ));
     }
-    let mut hash = Fnv::default();
-    hash.update(&out);
-    let bytes = out.len() as u64;
+    let checksum = crc.finalize();
+    let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
     for (_, _, st) in &mut operators {
-        st.file_checksum = hash.0;
-        st.file_bytes = bytes;
+        st.file_checksum = checksum;
+        st.file_bytes = total;
     }
-    (out, SubtaskAck { operators, bytes })
+    (
+        parts,
+        SubtaskAck {
+            operators,
+            bytes: total,
+        },
+    )
 }
 
 /// Writes `_metadata` last and atomically: a folder without it is an unfinished checkpoint.
@@ -238,16 +254,15 @@ impl RestorePoint {
                         self.dir
                     ))
                 })?;
-                let mut hash = Fnv::default();
-                hash.update(&bytes);
-                if bytes.len() as u64 != st.file_bytes || hash.0 != st.file_checksum {
+                let checksum = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &bytes);
+                if bytes.len() as u64 != st.file_bytes || checksum != st.file_checksum {
                     return Err(RunnelError::State(format!(
                         "snapshot {}: state file {} is corrupt ({} bytes, checksum {:016x}; \
                          the metadata says {} bytes, {:016x})",
                         self.dir,
                         path,
                         bytes.len(),
-                        hash.0,
+                        checksum,
                         st.file_bytes,
                         st.file_checksum
                     )));
@@ -325,22 +340,4 @@ pub fn find_checkpoints(root: &Location, job_name: &str) -> Vec<Location> {
     }
     found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
     found.into_iter().map(|(_, _, p)| p).collect()
-}
-
-/// FNV-1a, 64 bits: a stable checksum (unlike std's randomly seeded hashers).
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    fn update(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
