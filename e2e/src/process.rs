@@ -1,7 +1,7 @@
 //! Child processes that never outlive the test process, with their output kept in a log file.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -294,10 +294,4 @@ fn prune_stale(base: &Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// Reads lines of a log as they appear, for tests that follow output.
-pub fn read_lines(path: &Path) -> Result<Vec<String>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(BufReader::new(file).lines().map_while(|l| l.ok()).collect())
 }

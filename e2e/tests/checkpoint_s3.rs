@@ -12,25 +12,15 @@ use runnel_e2e::cluster::runnel_binary;
 use runnel_e2e::process::scratch_dir;
 use runnel_e2e::s3::S3;
 
-const JOB: &str = "
+const SETTINGS: &str = "
 SET 'execution.checkpointing.interval' = '400 ms';
 SET 'execution.checkpointing.num-retained' = '2';
 SET 'state.checkpoints.dir' = '${CHECKPOINTS}';
 SET 'restart-strategy.type' = 'none';
-CREATE TABLE datagen (
-    event_type INT,
-    person ROW<id BIGINT, name VARCHAR, emailAddress VARCHAR, creditCard VARCHAR, city VARCHAR, state VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
-    auction ROW<id BIGINT, itemName VARCHAR, description VARCHAR, initialBid BIGINT, reserve BIGINT, `dateTime` TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra VARCHAR>,
-    bid ROW<auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
-    `dateTime` AS CASE
-        WHEN event_type = 0 THEN person.`dateTime`
-        WHEN event_type = 1 THEN auction.`dateTime`
-        ELSE bid.`dateTime`
-    END,
-    WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
-) WITH ('connector' = 'nexmark', 'events.num' = '3000000');
-CREATE VIEW bid AS
-SELECT bid.auction AS auction, bid.price AS price, `dateTime` FROM datagen WHERE event_type = 2;
+";
+
+/// A 10 s tumbling count per auction into an exactly-once filesystem sink.
+const JOB: &str = "
 CREATE TABLE per_window (window_start TIMESTAMP(3), auction BIGINT, bids BIGINT, total BIGINT)
   WITH ('connector' = 'filesystem', 'path' = '${OUT}', 'format' = 'csv');
 INSERT INTO per_window
@@ -45,9 +35,21 @@ fn runnel() -> Result<PathBuf> {
     )
 }
 
+/// The job over 3M events of the example Nexmark source and views, at Nexmark's default
+/// 10,000 events per second of event time so windows close all along the run.
 fn script(dir: &Path, name: &str, checkpoints: &str, out: &Path) -> Result<PathBuf> {
+    let generator = include_str!("../../examples/nexmark/source-generator.sql");
+    let rate = "'first-event.rate' = '10000000'";
+    ensure!(
+        generator.contains(rate),
+        "the example source changed: {generator}"
+    );
+    let source = generator
+        .replace(rate, "'first-event.rate' = '10000'")
+        .replace("${EVENTS}", "3000000");
+    let views = include_str!("../../examples/nexmark/views.sql");
     let path = dir.join(name);
-    let text = JOB
+    let text = format!("{SETTINGS}{source}\n{views}\n{JOB}")
         .replace("${CHECKPOINTS}", checkpoints)
         .replace("${OUT}", out.to_str().unwrap());
     std::fs::write(&path, text)?;
