@@ -173,10 +173,10 @@ fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Option<Res
     }
     let root = &job.checkpoint.dir;
     let candidates = find_checkpoints(root, &job.graph.name);
-    for path in &candidates {
-        match RestorePoint::open(path).and_then(|p| p.verify().map(|()| p)) {
-            Ok(p) => return Ok(Some(p)),
-            Err(e) => eprintln!("runnel: skipping checkpoint {path}: {e}"),
+    for point in &candidates {
+        match point.verify() {
+            Ok(()) => return Ok(Some(point.clone())),
+            Err(e) => eprintln!("runnel: skipping checkpoint {}: {e}", point.dir),
         }
     }
     if candidates.is_empty() {

@@ -322,8 +322,8 @@ impl RestorePoint {
 
 /// The completed checkpoints under `root` (a checkpoint dir, or one job's folder in it) for a
 /// job called `job_name`, newest first.
-pub fn find_checkpoints(root: &Location, job_name: &str) -> Vec<Location> {
-    let mut found: Vec<(i64, u64, Location)> = Vec::new();
+pub fn find_checkpoints(root: &Location, job_name: &str) -> Vec<RestorePoint> {
+    let mut found: Vec<RestorePoint> = Vec::new();
     let mut dirs = vec![root.clone()];
     dirs.extend(root.children());
     for dir in dirs {
@@ -334,10 +334,11 @@ pub fn find_checkpoints(root: &Location, job_name: &str) -> Vec<Location> {
             if let Ok(rp) = RestorePoint::open(&path)
                 && rp.metadata.job_name == job_name
             {
-                found.push((rp.metadata.completed_at, rp.metadata.checkpoint_id, path));
+                found.push(rp);
             }
         }
     }
-    found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
-    found.into_iter().map(|(_, _, p)| p).collect()
+    found
+        .sort_by_key(|rp| std::cmp::Reverse((rp.metadata.completed_at, rp.metadata.checkpoint_id)));
+    found
 }

@@ -68,10 +68,7 @@ pub fn source_uid(v: &Vertex) -> String {
 
 /// The uid of the `i`-th chained operator of a vertex.
 pub fn operator_uid(v: &Vertex, i: usize) -> String {
-    v.chain_uids
-        .get(i)
-        .cloned()
-        .unwrap_or_else(|| format!("{}/{i}", v.uid))
+    v.chain_uids[i].clone()
 }
 
 impl JobMaster {
