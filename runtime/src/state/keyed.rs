@@ -75,11 +75,6 @@ impl<V> KeyedState<V> {
         self.len -= removed;
     }
 
-    fn expired(&self, touched: u64, now: u64) -> bool {
-        self.ttl
-            .is_some_and(|ttl| now.saturating_sub(touched) > ttl)
-    }
-
     /// The key groups this state covers.
     pub fn key_groups(&self) -> KeyGroupRange {
         self.range
@@ -95,29 +90,45 @@ impl<V> KeyedState<V> {
         self.len == 0
     }
 
-    fn group(&mut self, kg: u32) -> &mut HashTable<Entry<V>> {
+    fn index(&self, kg: u32) -> usize {
         assert!(
             self.range.contains(kg),
             "key group {kg} routed to a subtask owning {:?}",
             self.range
         );
-        &mut self.groups[(kg - self.range.start) as usize]
+        (kg - self.range.start) as usize
+    }
+
+    fn group(&mut self, kg: u32) -> &mut HashTable<Entry<V>> {
+        let i = self.index(kg);
+        &mut self.groups[i]
     }
 
     /// The value of `key`, if any (and not expired); the access counts as a write for TTL.
     pub fn get_mut(&mut self, kg: u32, hash: u64, key: &[u8]) -> Option<&mut V> {
-        let now = if self.ttl.is_some() { now_ms() } else { 0 };
-        if self.ttl.is_some() {
-            let touched = self.group(kg).find(hash, |e| &*e.key == key)?.touched;
-            if self.expired(touched, now) {
-                self.remove(kg, hash, key);
-                return None;
+        let Some(ttl) = self.ttl else {
+            return self
+                .group(kg)
+                .find_mut(hash, |e| &*e.key == key)
+                .map(|e| &mut e.value);
+        };
+        let now = now_ms();
+        // One lookup; `groups` and `len` are borrowed apart so an expired entry can go.
+        let i = self.index(kg);
+        let table = &mut self.groups[i];
+        match table.find_entry(hash, |e| &*e.key == key) {
+            Ok(o) if now.saturating_sub(o.get().touched) > ttl => {
+                o.remove();
+                self.len -= 1;
+                None
             }
+            Ok(o) => {
+                let e = o.into_mut();
+                e.touched = now;
+                Some(&mut e.value)
+            }
+            Err(_) => None,
         }
-        self.group(kg).find_mut(hash, |e| &*e.key == key).map(|e| {
-            e.touched = now;
-            &mut e.value
-        })
     }
 
     /// The value of `key`, inserting `init()` when absent; also says whether it was absent.
