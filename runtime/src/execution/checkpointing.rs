@@ -382,16 +382,6 @@ impl Coordinator {
         }
         self.failures = 0;
         self.last_completion = Some(Instant::now());
-        eprintln!(
-            "runnel: {} {id} complete: {} bytes in {} ms at {}",
-            match p.kind {
-                SnapshotKind::Checkpoint => "checkpoint",
-                SnapshotKind::Savepoint => "savepoint",
-            },
-            p.bytes,
-            p.started.elapsed().as_millis(),
-            p.dir
-        );
         for t in &self.tasks {
             let _ = t.control.send(TaskControl::Complete(id));
         }
@@ -408,6 +398,17 @@ impl Coordinator {
                 dir.delete_all();
             }
         }
+        // Logged once retention has pruned, so "complete" means the folder set is final.
+        eprintln!(
+            "runnel: {} {id} complete: {} bytes in {} ms at {}",
+            match p.kind {
+                SnapshotKind::Checkpoint => "checkpoint",
+                SnapshotKind::Savepoint => "savepoint",
+            },
+            p.bytes,
+            p.started.elapsed().as_millis(),
+            p.dir
+        );
         if let Some(r) = p.reply {
             let _ = r.send(Ok(p.dir.clone()));
         }
