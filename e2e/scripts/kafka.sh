@@ -163,7 +163,8 @@ consume() {
   local out rc=0 got
   out=$(mktemp)
   tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$1" --topic "$2" \
-    --from-beginning --max-messages "$3" --timeout-ms "$CONSUME_TIMEOUT_MS" >"$out" || rc=$?
+    --from-beginning --isolation-level read_committed --max-messages "$3" \
+    --timeout-ms "$CONSUME_TIMEOUT_MS" >"$out" || rc=$?
   cat "$out"
   got=$(wc -l <"$out")
   rm -f "$out"

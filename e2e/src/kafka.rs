@@ -171,7 +171,8 @@ impl Kafka {
     }
 
     /// Reads the first `n` records of a topic (all partitions, from the beginning) with a fresh
-    /// consumer group, failing if fewer arrive within the script's timeout (30 s by default,
+    /// consumer group at `read_committed` (records of open or aborted transactions are not
+    /// seen), failing if fewer arrive within the script's timeout (30 s by default,
     /// `KAFKA_CONSUME_TIMEOUT_MS`). Order is only meaningful within a partition.
     pub fn consume(&self, topic: &str, n: usize) -> Result<Vec<String>> {
         let out = process::run(

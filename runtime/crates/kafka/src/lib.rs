@@ -1,0 +1,23 @@
+//! A small async Kafka client, written for Runnel's Kafka connector.
+//!
+//! It speaks the Kafka protocol (through the `kafka-protocol` message definitions) with what a
+//! stream processor needs and no more: cluster metadata, offsets by time, fetches with
+//! read-committed filtering, consumer-group offsets for a group without members, and an
+//! idempotent, transactional producer. Unlike the Java client and librdkafka, a transaction
+//! can be finished by a process other than the one that started it, from the
+//! [`PendingTransaction`] stored in a checkpoint: that is what makes a two-phase-commit sink
+//! exactly-once across a crash between a checkpoint's completion and its commit.
+
+mod client;
+mod conn;
+mod error;
+mod fetch;
+mod partitioner;
+mod producer;
+
+pub use client::{Client, ClientConfig, EARLIEST, Isolation, LATEST};
+pub use error::{Error, Result};
+pub use fetch::{FetchConfig, Fetched, Message, Positions};
+pub use kafka_protocol::records::Compression;
+pub use partitioner::murmur2_partition;
+pub use producer::{Acks, PendingTransaction, Producer, abort_lingering, end_transaction};
