@@ -134,40 +134,7 @@ impl Kafka {
     /// Writes one record per line (no key) with `acks=all`; every record is stored when this
     /// returns. Lines must not contain newlines, which the console producer would split on.
     pub fn produce<S: AsRef<str>>(&self, topic: &str, lines: &[S]) -> Result<()> {
-        let mut input = String::new();
-        for line in lines {
-            let line = line.as_ref();
-            ensure!(!line.contains('\n'), "record {line:?} contains a newline");
-            input.push_str(line);
-            input.push('\n');
-        }
-        let mut child = Command::new(script())
-            .args(["produce", &self.bootstrap(), topic])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the Kafka console producer")?;
-        let mut stdin = child.stdin.take().context("producer stdin")?;
-        // Written from a thread: the producer may fill its output pipes before reading all input.
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let output = child
-            .wait_with_output()
-            .context("waiting for the Kafka console producer")?;
-        let written = writer
-            .join()
-            .map_err(|_| anyhow::anyhow!("producer input thread panicked"))?;
-        if !output.status.success() {
-            bail!(
-                "producing {} records to {topic} failed ({}):\n{}{}",
-                lines.len(),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        written.with_context(|| format!("writing records for {topic} to the console producer"))?;
-        Ok(())
+        produce_to(&self.bootstrap(), topic, lines)
     }
 
     /// Reads the first `n` records of a topic (all partitions, from the beginning) with a fresh
@@ -216,6 +183,44 @@ impl Drop for Kafka {
 pub fn install() -> Result<()> {
     process::run(Command::new(script()).arg("install"))
         .context("installing Kafka (e2e/scripts/kafka.sh install)")?;
+    Ok(())
+}
+
+/// [`Kafka::produce`] for a broker known by its bootstrap address (from another thread).
+pub fn produce_to<S: AsRef<str>>(bootstrap: &str, topic: &str, lines: &[S]) -> Result<()> {
+    let mut input = String::new();
+    for line in lines {
+        let line = line.as_ref();
+        ensure!(!line.contains('\n'), "record {line:?} contains a newline");
+        input.push_str(line);
+        input.push('\n');
+    }
+    let mut child = Command::new(script())
+        .args(["produce", bootstrap, topic])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the Kafka console producer")?;
+    let mut stdin = child.stdin.take().context("producer stdin")?;
+    // Written from a thread: the producer may fill its output pipes before reading all input.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .context("waiting for the Kafka console producer")?;
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("producer input thread panicked"))?;
+    if !output.status.success() {
+        bail!(
+            "producing {} records to {topic} failed ({}):\n{}{}",
+            lines.len(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    written.with_context(|| format!("writing records for {topic} to the console producer"))?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{Result, RunnelError};
+use crate::execution::block_on;
 
 /// A folder-like place for snapshot files.
 #[derive(Clone)]
@@ -52,18 +53,6 @@ impl fmt::Display for Location {
 
 fn s3_err(what: &str, loc: &Location, e: object_store::Error) -> RunnelError {
     RunnelError::State(format!("{what} {loc}: {e}"))
-}
-
-/// Runs an S3 call to completion from synchronous code.
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => tokio::task::block_in_place(|| handle.block_on(f)),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime for S3 calls")
-            .block_on(f),
-    }
 }
 
 impl Location {
@@ -220,7 +209,7 @@ impl Location {
             }
             Location::S3 { store, .. } => {
                 let payload: PutPayload = parts.into_iter().map(bytes::Bytes::from).collect();
-                block(store.put(&self.key(), payload))
+                block_on(store.put(&self.key(), payload))
                     .map(|_| ())
                     .map_err(|e| s3_err("writing", self, e))
             }
@@ -233,7 +222,7 @@ impl Location {
             Location::Local(p) => {
                 std::fs::read(p).map_err(|e| RunnelError::io(format!("reading {}", p.display()), e))
             }
-            Location::S3 { store, .. } => block(async {
+            Location::S3 { store, .. } => block_on(async {
                 let got = store.get(&self.key()).await?;
                 got.bytes().await
             })
@@ -259,7 +248,7 @@ impl Location {
                 if len == 0 {
                     return Ok(Vec::new());
                 }
-                block(store.get_range(&self.key(), offset..offset + len))
+                block_on(store.get_range(&self.key(), offset..offset + len))
                     .map(|b| b.to_vec())
                     .map_err(|e| s3_err("reading", self, e))
             }
@@ -274,9 +263,9 @@ impl Location {
                 RunnelError::io(format!("renaming {} to {}", a.display(), b.display()), e)
             }),
             (Location::S3 { store, .. }, Location::S3 { .. }) => {
-                block(store.copy(&self.key(), &to.key()))
+                block_on(store.copy(&self.key(), &to.key()))
                     .map_err(|e| s3_err("copying", self, e))?;
-                block(store.delete(&self.key())).map_err(|e| s3_err("deleting", self, e))
+                block_on(store.delete(&self.key())).map_err(|e| s3_err("deleting", self, e))
             }
             _ => Err(RunnelError::State(format!("cannot move {self} to {to}"))),
         }
@@ -286,7 +275,7 @@ impl Location {
     pub fn exists(&self) -> bool {
         match self {
             Location::Local(p) => p.exists(),
-            Location::S3 { store, .. } => block(store.head(&self.key())).is_ok(),
+            Location::S3 { store, .. } => block_on(store.head(&self.key())).is_ok(),
         }
     }
 
@@ -306,7 +295,7 @@ impl Location {
                 let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
             }
             Location::S3 { store, .. } => {
-                let _ = block(async {
+                let _ = block_on(async {
                     use futures_util::StreamExt;
                     let prefix = self.key();
                     let mut keys: Vec<ObjectPath> = Vec::new();
@@ -332,7 +321,7 @@ impl Location {
                 .unwrap_or_default(),
             Location::S3 { store, .. } => {
                 let prefix = (!self.key().as_ref().is_empty()).then(|| self.key());
-                block(store.list_with_delimiter(prefix.as_ref()))
+                block_on(store.list_with_delimiter(prefix.as_ref()))
                     .map(|r| {
                         r.common_prefixes
                             .iter()

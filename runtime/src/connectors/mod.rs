@@ -4,6 +4,7 @@
 mod blackhole;
 mod datagen;
 mod filesystem;
+mod kafka;
 mod nexmark;
 mod options;
 mod print;
@@ -23,6 +24,11 @@ use crate::error::{Result, RunnelError};
 pub enum SourcePoll {
     /// Rows read.
     Batch(RecordBatch),
+    /// Rows read from one split (a Kafka partition): watermarks are generated per split and
+    /// combined by taking the minimum, as Flink does for its sources.
+    SplitBatch(u32, RecordBatch),
+    /// A split was assigned to this reader: until it has data, it holds the watermark back.
+    Split(u32),
     /// Nothing yet; ask again after this long (rate limits, unbounded inputs).
     Wait(Duration),
     /// The (bounded) input is exhausted.
@@ -93,6 +99,7 @@ pub fn create_source(table: &str, schema: SchemaRef, options: &TableOptions) -> 
         "datagen" => datagen::create(table, schema, options)?,
         "nexmark" => nexmark::create(table, schema, options)?,
         "filesystem" => filesystem::create_source(table, schema, options)?,
+        "kafka" => kafka::create_source(table, schema, options)?,
         "print" | "blackhole" => {
             return Err(RunnelError::Connector(format!(
                 "table `{table}`: connector '{connector}' can only be written to, not read"
@@ -110,6 +117,7 @@ pub fn create_sink(table: &str, schema: SchemaRef, options: &TableOptions) -> Re
         "print" => print::create(table, schema, options),
         "blackhole" => blackhole::create(table, options),
         "filesystem" => filesystem::create_sink(table, schema, options),
+        "kafka" => kafka::create_sink(table, schema, options),
         "datagen" | "nexmark" => Err(RunnelError::Connector(format!(
             "table `{table}`: connector '{connector}' can only be read, not written to"
         ))),
@@ -119,7 +127,7 @@ pub fn create_sink(table: &str, schema: SchemaRef, options: &TableOptions) -> Re
 
 fn unknown_connector(table: &str, name: &str) -> RunnelError {
     RunnelError::Connector(format!(
-        "table `{table}`: unknown connector '{name}' (available: blackhole, datagen, filesystem, nexmark, print)"
+        "table `{table}`: unknown connector '{name}' (available: blackhole, datagen, filesystem, kafka, nexmark, print)"
     ))
 }
 

@@ -55,6 +55,13 @@ impl Chain {
         Ok(())
     }
 
+    /// The rows that follow come from `split` of the vertex's source.
+    pub(crate) fn on_source_split(&mut self, split: u32) {
+        for op in &mut self.ops {
+            op.on_source_split(split);
+        }
+    }
+
     /// Snapshots every operator, head to tail.
     pub(crate) fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<OperatorSnapshot>> {
         self.ops

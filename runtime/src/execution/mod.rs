@@ -4,6 +4,7 @@
 //! Local mode (`runnel run`) puts one JobManager and its TaskManagers in one process; the same
 //! pieces will sit behind gRPC in cluster mode.
 
+mod blocking;
 mod chain;
 mod checkpointing;
 mod gate;
@@ -13,6 +14,7 @@ mod restart;
 mod task;
 mod taskmanager;
 
+pub(crate) use blocking::block_on;
 pub use checkpointing::JobCommand;
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
 pub use restart::RestartStrategy;

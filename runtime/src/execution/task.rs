@@ -102,7 +102,15 @@ impl Task {
                 }
             }
             match source.poll_next()? {
-                SourcePoll::Batch(b) => {
+                poll @ (SourcePoll::Batch(_) | SourcePoll::SplitBatch(..)) => {
+                    let b = match poll {
+                        SourcePoll::SplitBatch(split, b) => {
+                            self.chain.on_source_split(split);
+                            b
+                        }
+                        SourcePoll::Batch(b) => b,
+                        _ => unreachable!("matched above"),
+                    };
                     self.chain
                         .process(0, Message::Data(ChangeBatch::inserts(b)), pending)?;
                     self.flush(pending).await?;
@@ -110,6 +118,7 @@ impl Task {
                     // other subtasks of this thread run between batches.
                     tokio::task::yield_now().await;
                 }
+                SourcePoll::Split(split) => self.chain.on_source_split(split),
                 SourcePoll::Wait(d) => {
                     if let Some(ended) = self.idle(d, source.as_mut(), pending).await? {
                         return Ok(ended);

@@ -91,6 +91,10 @@ pub trait Operator: Send {
     /// Rows arrived on input `input`.
     fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Output) -> Result<()>;
 
+    /// In a source's chain: the rows that follow (until the next call) were read from this
+    /// split, so watermark generation can track each split (Kafka partition) on its own.
+    fn on_source_split(&mut self, _split: u32) {}
+
     /// The event-time clock advanced to `watermark`; the default forwards it.
     fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
         out.watermark(watermark);

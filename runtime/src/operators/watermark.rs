@@ -22,6 +22,10 @@ pub struct WatermarkAssigner {
     last: i64,
     last_periodic: Instant,
     period: Duration,
+    /// The split the current rows come from, once the source names splits.
+    split: Option<u32>,
+    /// Largest watermark expression value per split; the output is their minimum.
+    splits: std::collections::HashMap<u32, i64>,
 }
 
 impl WatermarkAssigner {
@@ -45,6 +49,8 @@ impl WatermarkAssigner {
             last: 0,
             last_periodic: Instant::now(),
             period: interval,
+            split: None,
+            splits: std::collections::HashMap::new(),
         })
     }
 
@@ -66,6 +72,26 @@ impl Operator for WatermarkAssigner {
         }
         let wm = self.expr.evaluate(&batch.data)?;
         let wm = wm.as_primitive::<TimestampMillisecondType>();
+        if let Some(split) = self.split {
+            // Per split: a split's own maximum, and the output is the minimum over the splits
+            // assigned (one without data holds the others back, as in Flink).
+            let max = wm.iter().flatten().max();
+            let entry = self.splits.entry(split).or_insert(0);
+            if let Some(m) = max {
+                *entry = (*entry).max(m);
+            }
+            self.current = self
+                .current
+                .max(self.splits.values().copied().min().unwrap_or(0));
+            out.emit(batch);
+            if self.current - self.last > self.interval
+                || self.last_periodic.elapsed() >= self.period
+            {
+                self.last_periodic = Instant::now();
+                self.advance(out);
+            }
+            return Ok(());
+        }
         let mut start = 0;
         for i in 0..wm.len() {
             if wm.is_valid(i) {
@@ -87,6 +113,11 @@ impl Operator for WatermarkAssigner {
             self.advance(out);
         }
         Ok(())
+    }
+
+    fn on_source_split(&mut self, split: u32) {
+        self.split = Some(split);
+        self.splits.entry(split).or_insert(0);
     }
 
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Output) -> Result<()> {

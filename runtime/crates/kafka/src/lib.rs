@@ -18,6 +18,7 @@ mod producer;
 pub use client::{Client, ClientConfig, EARLIEST, Isolation, LATEST};
 pub use error::{Error, Result};
 pub use fetch::{FetchConfig, Fetched, Message, Positions};
+pub use kafka_protocol::ResponseError as ErrorCode;
 pub use kafka_protocol::records::Compression;
 pub use partitioner::murmur2_partition;
 pub use producer::{Acks, PendingTransaction, Producer, abort_lingering, end_transaction};

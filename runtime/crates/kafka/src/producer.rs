@@ -357,13 +357,18 @@ impl Producer {
 
     /// Flushes and returns the open transaction, to be finished later by
     /// [`end_transaction`] (this producer is done with it).
+    /// A transaction that wrote nothing is left as it is (there is nothing to commit).
     pub async fn prepare(&mut self) -> Result<Option<PendingTransaction>> {
         self.flush().await?;
-        Ok(self.txn.take().map(|t| PendingTransaction {
-            transactional_id: t.id,
-            producer_id: t.producer_id,
-            producer_epoch: t.epoch,
-        }))
+        Ok(self
+            .txn
+            .take()
+            .filter(|t| !t.added.is_empty())
+            .map(|t| PendingTransaction {
+                transactional_id: t.id,
+                producer_id: t.producer_id,
+                producer_epoch: t.epoch,
+            }))
     }
 }
 

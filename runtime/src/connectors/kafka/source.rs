@@ -1,0 +1,798 @@
+//! The Kafka source: each subtask owns a share of the partitions (Flink's assignment), reads
+//! them through a fetcher task, and snapshots the next offset of each partition it emitted,
+//! so a restore at any parallelism resumes every partition exactly where the checkpoint was.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::datatypes::SchemaRef;
+use regex::Regex;
+use runnel_kafka::{
+    Client, ClientConfig, EARLIEST, FetchConfig, Fetched, Isolation, LATEST, Positions,
+};
+use tokio::sync::mpsc;
+
+use super::format::MessageDecoder;
+use crate::checkpoint::{RestoredState, StateReader, StateWriter};
+use crate::connectors::{Source, SourcePoll};
+use crate::error::{Result, RunnelError};
+
+/// Which topics a source reads.
+#[derive(Clone, Debug)]
+pub(super) enum Topics {
+    /// `topic`: a fixed list.
+    List(Vec<String>),
+    /// `topic-pattern`: every topic whose whole name matches.
+    Pattern(Regex),
+}
+
+/// Where a partition without a checkpointed offset starts (`scan.startup.mode`).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Startup {
+    Earliest,
+    Latest,
+    /// The group's committed offsets, or `reset` where it has none (None: an error).
+    GroupOffsets {
+        reset: Option<i64>,
+    },
+    Timestamp(i64),
+    /// `partition:P,offset:O;...` (partitions not listed start at the earliest offset).
+    Specific(HashMap<(String, i32), i64>),
+}
+
+/// Where reading stops (`scan.bounded.mode`); unbounded sources keep reading.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Bounded {
+    Unbounded,
+    Latest,
+    Timestamp(i64),
+    GroupOffsets,
+}
+
+/// Everything a source subtask needs, shared by all subtasks.
+#[derive(Clone)]
+pub(super) struct SourceConfig {
+    pub table: String,
+    pub client: ClientConfig,
+    pub topics: Topics,
+    pub group_id: Option<String>,
+    pub startup: Startup,
+    pub bounded: Bounded,
+    pub isolation: Isolation,
+    pub discovery: Option<Duration>,
+    pub commit_on_checkpoint: bool,
+    pub value: super::format::MessageFormat,
+    pub value_schema: SchemaRef,
+    /// Key columns: the key format and its schema, and where each table column comes from.
+    pub key: Option<(super::format::MessageFormat, SchemaRef)>,
+    /// For each output column: (from the key?, index in that part).
+    pub columns: Vec<(bool, usize)>,
+    pub schema: SchemaRef,
+}
+
+/// A partition this subtask reads.
+#[derive(Clone, Debug)]
+struct Split {
+    /// The next offset to emit; None until the startup position is resolved.
+    next: Option<i64>,
+    /// Exclusive end for bounded reading (None: unbounded or not yet resolved).
+    stop: Option<i64>,
+}
+
+enum Fetch {
+    /// Records of one partition; `next` is where the partition continues.
+    Data {
+        topic: String,
+        partition: i32,
+        fetched: Fetched,
+    },
+    /// Start and stop offsets of newly assigned partitions.
+    Resolved(Vec<((String, i32), i64, Option<i64>)>),
+    /// Partitions that exist now (discovery).
+    Discovered(Vec<(String, i32)>),
+    Failed(String),
+}
+
+enum Command {
+    /// Read these partitions from these positions; those without one start at the startup
+    /// mode (`true`) or at their earliest offset.
+    Assign(Vec<((String, i32), Option<i64>)>, bool),
+    /// Record progress in the consumer group.
+    Commit(Vec<((String, i32), i64)>),
+}
+
+/// Flink's partition owner: spreads each topic's partitions round robin over the readers,
+/// starting at a topic-dependent reader (`KafkaSourceEnumerator.getSplitOwner`).
+pub(super) fn owner(topic: &str, partition: i32, parallelism: u32) -> u32 {
+    let hash = topic
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+    let start = (hash.wrapping_mul(31) & 0x7fff_ffff) as u32 % parallelism;
+    (start + partition as u32) % parallelism
+}
+
+pub(super) struct KafkaSource {
+    config: SourceConfig,
+    subtask: u32,
+    parallelism: u32,
+    splits: BTreeMap<(String, i32), Split>,
+    value: MessageDecoder,
+    key: Option<MessageDecoder>,
+    ready: VecDeque<((String, i32), i64, RecordBatch)>,
+    /// Splits assigned but not yet announced to the watermark generator.
+    announce: Vec<u32>,
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    fetched: Option<mpsc::Receiver<Fetch>>,
+    /// Offsets of the latest snapshot, committed to the group when a checkpoint completes.
+    last_snapshot: Option<Vec<((String, i32), i64)>>,
+    /// The first partition listing was handled (a reader may own no partition at all).
+    listed: bool,
+    restored: bool,
+}
+
+impl KafkaSource {
+    pub(super) fn new(config: SourceConfig, subtask: u32, parallelism: u32) -> Result<Self> {
+        let value = config
+            .value
+            .decoder(&config.table, config.value_schema.clone())?;
+        let key = match &config.key {
+            Some((f, s)) => Some(f.decoder(&config.table, s.clone())?),
+            None => None,
+        };
+        Ok(KafkaSource {
+            config,
+            subtask,
+            parallelism,
+            splits: BTreeMap::new(),
+            value,
+            key,
+            ready: VecDeque::new(),
+            announce: Vec::new(),
+            commands: None,
+            fetched: None,
+            last_snapshot: None,
+            listed: false,
+            restored: false,
+        })
+    }
+
+    /// Starts the fetcher on first use (inside the job's runtime), handing it the partitions
+    /// restored from a checkpoint.
+    fn start(&mut self) {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(4);
+        let fetcher = Fetcher {
+            config: self.config.clone(),
+            positions: BTreeMap::new(),
+            stops: HashMap::new(),
+            tx,
+            commands: cmd_rx,
+        };
+        let restored: Vec<_> = self
+            .splits
+            .iter()
+            .map(|(k, s)| (k.clone(), s.next))
+            .collect();
+        if !restored.is_empty() {
+            let _ = cmd_tx.send(Command::Assign(restored, false));
+        }
+        tokio::spawn(fetcher.run());
+        self.commands = Some(cmd_tx);
+        self.fetched = Some(rx);
+    }
+
+    fn where_(topic: &str, partition: i32) -> String {
+        format!("Kafka topic '{topic}' partition {partition}")
+    }
+
+    fn decode(&mut self, topic: &str, partition: i32, fetched: Fetched) -> Result<()> {
+        let key = (topic.to_string(), partition);
+        let Some(split) = self.splits.get(&key) else {
+            return Ok(());
+        };
+        let stop = split.stop;
+        // Tombstones carry no row for an append-only table.
+        let messages: Vec<_> = fetched
+            .messages
+            .into_iter()
+            .filter(|m| stop.is_none_or(|s| m.offset < s))
+            .collect();
+        let mut end = fetched.next_offset;
+        if let Some(s) = stop {
+            end = end.min(s);
+        }
+        let where_ = Self::where_(topic, partition);
+        for (i, chunk) in messages.chunks(runnel_formats::BATCH_SIZE).enumerate() {
+            let last = (i + 1) * runnel_formats::BATCH_SIZE >= messages.len();
+            let after = if last {
+                end
+            } else {
+                chunk.last().expect("non-empty").offset + 1
+            };
+            let present: Vec<_> = chunk
+                .iter()
+                .filter(|m| m.value.is_some())
+                .cloned()
+                .collect();
+            let batch = match self.value.decode(&present, |m| m.value.as_ref(), &where_)? {
+                Some(values) => self.assemble(&present, values, &where_)?,
+                None => None,
+            };
+            match batch {
+                Some(b) => self.ready.push_back((key.clone(), after, b)),
+                None => {
+                    // Nothing to emit; the position still moves past these messages.
+                    self.ready.push_back((
+                        key.clone(),
+                        after,
+                        RecordBatch::new_empty(self.config.schema.clone()),
+                    ))
+                }
+            }
+        }
+        if messages.is_empty() && end > split_next(&self.splits, &key) {
+            self.ready
+                .push_back((key, end, RecordBatch::new_empty(self.config.schema.clone())));
+        }
+        Ok(())
+    }
+
+    /// Puts key and value columns in table order.
+    fn assemble(
+        &mut self,
+        messages: &[runnel_kafka::Message],
+        values: RecordBatch,
+        where_: &str,
+    ) -> Result<Option<RecordBatch>> {
+        let keys = match &mut self.key {
+            None => None,
+            Some(d) => {
+                if values.num_rows() != messages.len() {
+                    return Err(RunnelError::Connector(format!(
+                        "{where_}: with key fields, unparsable values cannot be skipped \
+                         (remove 'ignore-parse-errors' or the key fields)"
+                    )));
+                }
+                let with_key: Vec<_> = messages
+                    .iter()
+                    .filter(|m| m.key.is_some())
+                    .cloned()
+                    .collect();
+                let decoded = d.decode(&with_key, |m| m.key.as_ref(), where_)?;
+                let decoded = match decoded {
+                    Some(b) if b.num_rows() == with_key.len() => b,
+                    _ if with_key.is_empty() => RecordBatch::new_empty(
+                        self.config.key.as_ref().expect("key format").1.clone(),
+                    ),
+                    _ => {
+                        return Err(RunnelError::Connector(format!(
+                            "{where_}: a message key could not be decoded"
+                        )));
+                    }
+                };
+                // Messages without a key get NULL key columns.
+                let mut row = 0u32;
+                let idx: UInt32Array = messages
+                    .iter()
+                    .map(|m| {
+                        m.key.is_some().then(|| {
+                            row += 1;
+                            row - 1
+                        })
+                    })
+                    .collect();
+                let cols = decoded
+                    .columns()
+                    .iter()
+                    .map(|c| arrow::compute::take(c, &idx, None))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Some(cols)
+            }
+        };
+        let columns = self
+            .config
+            .columns
+            .iter()
+            .map(|(from_key, i)| match (from_key, &keys) {
+                (true, Some(k)) => k[*i].clone(),
+                _ => values.column(*i).clone(),
+            })
+            .collect();
+        Ok(Some(RecordBatch::try_new(
+            self.config.schema.clone(),
+            columns,
+        )?))
+    }
+
+    fn on_fetch(&mut self, f: Fetch) -> Result<()> {
+        match f {
+            Fetch::Data {
+                topic,
+                partition,
+                fetched,
+            } => self.decode(&topic, partition, fetched),
+            Fetch::Resolved(parts) => {
+                for (key, start, stop) in parts {
+                    self.announce.push(split_id(&key));
+                    let split = self.splits.entry(key).or_insert(Split {
+                        next: None,
+                        stop: None,
+                    });
+                    split.next.get_or_insert(start);
+                    split.stop = stop;
+                }
+                Ok(())
+            }
+            Fetch::Discovered(parts) => {
+                // Partitions of the first listing of a fresh start begin at the startup
+                // mode; any found later (or after a restore) at their earliest offset.
+                let initial = !self.listed && !self.restored;
+                self.listed = true;
+                let new: Vec<_> = parts
+                    .into_iter()
+                    .filter(|(t, p)| owner(t, *p, self.parallelism) == self.subtask)
+                    .filter(|k| !self.splits.contains_key(k))
+                    .collect();
+                if new.is_empty() {
+                    return Ok(());
+                }
+                for k in &new {
+                    self.splits.insert(
+                        k.clone(),
+                        Split {
+                            next: None,
+                            stop: None,
+                        },
+                    );
+                }
+                if let Some(c) = &self.commands {
+                    let _ = c.send(Command::Assign(
+                        new.into_iter().map(|k| (k, None)).collect(),
+                        initial,
+                    ));
+                }
+                Ok(())
+            }
+            Fetch::Failed(e) => Err(RunnelError::Connector(format!(
+                "table `{}`: {e}",
+                self.config.table
+            ))),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.config.bounded != Bounded::Unbounded
+            && self.listed
+            && self.ready.is_empty()
+            && self
+                .splits
+                .values()
+                .all(|s| matches!((s.next, s.stop), (Some(n), Some(e)) if n >= e))
+    }
+}
+
+fn split_next(splits: &BTreeMap<(String, i32), Split>, key: &(String, i32)) -> i64 {
+    splits.get(key).and_then(|s| s.next).unwrap_or(i64::MIN)
+}
+
+impl Source for KafkaSource {
+    fn poll_next(&mut self) -> Result<SourcePoll> {
+        if self.fetched.is_none() {
+            self.start();
+        }
+        loop {
+            if let Some(split) = self.announce.pop() {
+                return Ok(SourcePoll::Split(split));
+            }
+            if let Some((key, after, batch)) = self.ready.pop_front() {
+                if let Some(s) = self.splits.get_mut(&key) {
+                    s.next = Some(after);
+                }
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                return Ok(SourcePoll::SplitBatch(split_id(&key), batch));
+            }
+            if self.finished() {
+                return Ok(SourcePoll::End);
+            }
+            let rx = self.fetched.as_mut().expect("started above");
+            match rx.try_recv() {
+                Ok(f) => self.on_fetch(f)?,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    return Ok(SourcePoll::Wait(Duration::from_millis(5)));
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    return Err(RunnelError::Connector(format!(
+                        "table `{}`: the Kafka fetcher stopped",
+                        self.config.table
+                    )));
+                }
+            }
+        }
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
+        let mut offsets = Vec::new();
+        let entries = self
+            .splits
+            .iter()
+            .map(|((topic, partition), s)| {
+                if let Some(n) = s.next {
+                    offsets.push(((topic.clone(), *partition), n));
+                }
+                let mut w = StateWriter::default();
+                w.bytes(topic.as_bytes());
+                w.i64(*partition as i64);
+                w.i64(s.next.unwrap_or(i64::MIN));
+                w.into_bytes()
+            })
+            .collect();
+        if self.config.commit_on_checkpoint && self.config.group_id.is_some() {
+            self.last_snapshot = Some(offsets);
+        }
+        Ok(entries)
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        self.restored = !state.union.is_empty();
+        for entry in &state.union {
+            let mut r = StateReader::new(entry);
+            let topic = String::from_utf8_lossy(r.bytes()?).into_owned();
+            let partition = r.i64()? as i32;
+            let next = r.i64()?;
+            r.finish()?;
+            if owner(&topic, partition, self.parallelism) == self.subtask {
+                self.splits.insert(
+                    (topic, partition),
+                    Split {
+                        next: (next != i64::MIN).then_some(next),
+                        stop: None,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        // Progress shown in the consumer group (not used for recovery, which reads the
+        // checkpoint): the offsets of the latest snapshot taken.
+        if let Some(offsets) = self.last_snapshot.take() {
+            if let Some(c) = &self.commands {
+                let _ = c.send(Command::Commit(offsets));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A stable id per partition for per-split watermarks.
+fn split_id(key: &(String, i32)) -> u32 {
+    let h = key.0.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    });
+    h ^ (key.1 as u32).wrapping_mul(0x9e37_79b9)
+}
+
+/// Reads the assigned partitions ahead of the task, one fetch per round.
+struct Fetcher {
+    config: SourceConfig,
+    positions: BTreeMap<String, Positions>,
+    stops: HashMap<(String, i32), i64>,
+    tx: mpsc::Sender<Fetch>,
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+/// Why start or stop offsets could not be found.
+#[derive(Debug, thiserror::Error)]
+enum ResolveError {
+    #[error(transparent)]
+    Kafka(#[from] runnel_kafka::Error),
+    #[error("{0}")]
+    NoGroupOffset(String),
+}
+
+const RETRY_FOR: Duration = Duration::from_secs(60);
+
+impl Fetcher {
+    async fn run(mut self) {
+        if let Err(e) = self.run_inner().await {
+            let _ = self.tx.send(Fetch::Failed(e)).await;
+        }
+    }
+
+    async fn connect(&self) -> std::result::Result<Client, String> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match Client::connect(self.config.client.clone()).await {
+                Ok(c) => return Ok(c),
+                Err(e) if started.elapsed() < RETRY_FOR => {
+                    eprintln!("runnel: table `{}`: {e}; retrying", self.config.table);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    async fn topics(&self, client: &mut Client) -> runnel_kafka::Result<Vec<(String, i32)>> {
+        let names = match &self.config.topics {
+            Topics::List(t) => t.clone(),
+            Topics::Pattern(re) => client
+                .list_topics()
+                .await?
+                .into_iter()
+                .filter(|t| re.is_match(t))
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for t in names {
+            for p in client.partitions(&t).await? {
+                out.push((t.clone(), p));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn run_inner(&mut self) -> std::result::Result<(), String> {
+        let mut client = self.connect().await?;
+        let mut last_discovery = Instant::now();
+        // The first listing decides the initial assignment.
+        let all = self.topics(&mut client).await.map_err(|e| e.to_string())?;
+        if let Topics::List(names) = &self.config.topics {
+            for n in names {
+                if !all.iter().any(|(t, _)| t == n) {
+                    return Err(format!("Kafka topic '{n}' does not exist"));
+                }
+            }
+        }
+        if self.tx.send(Fetch::Discovered(all)).await.is_err() {
+            return Ok(());
+        }
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            while let Ok(cmd) = self.commands.try_recv() {
+                match cmd {
+                    Command::Assign(parts, startup) => {
+                        let resolved = self
+                            .resolve(&mut client, parts, startup)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        if self.tx.send(Fetch::Resolved(resolved)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Command::Commit(offsets) => {
+                        if let Some(group) = &self.config.group_id {
+                            let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
+                            for ((t, p), o) in &offsets {
+                                by_topic.entry(t).or_default().push((*p, *o));
+                            }
+                            for (t, o) in by_topic {
+                                if let Err(e) = client.commit_offsets(group, t, &o).await {
+                                    eprintln!(
+                                        "runnel: table `{}`: committing offsets of group '{group}': {e}",
+                                        self.config.table
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(every) = self.config.discovery
+                && last_discovery.elapsed() >= every
+            {
+                last_discovery = Instant::now();
+                if let Ok(all) = self.topics(&mut client).await
+                    && self.tx.send(Fetch::Discovered(all)).await.is_err()
+                {
+                    return Ok(());
+                }
+            }
+            if self.positions.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if self.tx.is_closed() {
+                    return Ok(());
+                }
+                continue;
+            }
+            let config = FetchConfig {
+                isolation: self.config.isolation,
+                ..FetchConfig::default()
+            };
+            let mut any = false;
+            let topics: Vec<String> = self.positions.keys().cloned().collect();
+            for topic in topics {
+                let positions = &self.positions[&topic];
+                let positions: Positions = positions
+                    .iter()
+                    .filter(|(p, o)| {
+                        self.stops
+                            .get(&(topic.clone(), **p))
+                            .is_none_or(|s| **o < *s)
+                    })
+                    .map(|(p, o)| (*p, *o))
+                    .collect();
+                if positions.is_empty() {
+                    continue;
+                }
+                match client.fetch(&topic, &positions, config).await {
+                    Ok(parts) => {
+                        failing_since = None;
+                        for (partition, fetched) in parts {
+                            let pos = self.positions.get_mut(&topic).expect("topic");
+                            if fetched.next_offset <= pos[&partition] {
+                                continue;
+                            }
+                            pos.insert(partition, fetched.next_offset);
+                            any = true;
+                            let msg = Fetch::Data {
+                                topic: topic.clone(),
+                                partition,
+                                fetched,
+                            };
+                            if self.tx.send(msg).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Err(e) if e.code() == Some(runnel_kafka::ErrorCode::OffsetOutOfRange) => {
+                        // Retention removed records not yet read: continue at the earliest.
+                        eprintln!(
+                            "runnel: table `{}`: {e}; continuing at the earliest offset",
+                            self.config.table
+                        );
+                        let parts: Vec<i32> = positions.keys().copied().collect();
+                        let earliest = client
+                            .list_offsets(&topic, &parts, EARLIEST, self.config.isolation)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let pos = self.positions.get_mut(&topic).expect("topic");
+                        for (p, o) in earliest {
+                            if pos.get(&p).is_some_and(|cur| *cur < o) {
+                                pos.insert(p, o);
+                            }
+                        }
+                    }
+                    Err(e) if e.is_retriable() => {
+                        let since = *failing_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > RETRY_FOR {
+                            return Err(format!("{e} (retried for {} s)", RETRY_FOR.as_secs()));
+                        }
+                        eprintln!("runnel: table `{}`: {e}; retrying", self.config.table);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            if !any {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    /// Start (and stop) offsets of partitions given with or without a position.
+    async fn resolve(
+        &mut self,
+        client: &mut Client,
+        parts: Vec<((String, i32), Option<i64>)>,
+        use_startup: bool,
+    ) -> std::result::Result<Vec<((String, i32), i64, Option<i64>)>, ResolveError> {
+        let mut by_topic: BTreeMap<String, Vec<(i32, Option<i64>)>> = BTreeMap::new();
+        for ((t, p), o) in parts {
+            by_topic.entry(t).or_default().push((p, o));
+        }
+        let iso = self.config.isolation;
+        let mut out = Vec::new();
+        for (topic, parts) in by_topic {
+            let ids: Vec<i32> = parts.iter().map(|(p, _)| *p).collect();
+            let unresolved: Vec<i32> = parts
+                .iter()
+                .filter(|(_, o)| o.is_none())
+                .map(|(p, _)| *p)
+                .collect();
+            let mut start: HashMap<i32, i64> = parts
+                .iter()
+                .filter_map(|(p, o)| o.map(|o| (*p, o)))
+                .collect();
+            if !unresolved.is_empty() {
+                let startup = if use_startup {
+                    &self.config.startup
+                } else {
+                    &Startup::Earliest
+                };
+                let found = match startup {
+                    Startup::Earliest => {
+                        client
+                            .list_offsets(&topic, &unresolved, EARLIEST, iso)
+                            .await?
+                    }
+                    Startup::Latest => {
+                        client
+                            .list_offsets(&topic, &unresolved, LATEST, iso)
+                            .await?
+                    }
+                    Startup::Timestamp(ts) => {
+                        client.list_offsets(&topic, &unresolved, *ts, iso).await?
+                    }
+                    Startup::Specific(map) => {
+                        let mut m = client
+                            .list_offsets(&topic, &unresolved, EARLIEST, iso)
+                            .await?;
+                        for p in &unresolved {
+                            if let Some(o) = map.get(&(topic.clone(), *p)) {
+                                m.insert(*p, *o);
+                            }
+                        }
+                        m
+                    }
+                    Startup::GroupOffsets { reset } => {
+                        let group = self
+                            .config
+                            .group_id
+                            .as_deref()
+                            .expect("checked at plan time");
+                        let committed =
+                            client.committed_offsets(group, &topic, &unresolved).await?;
+                        let missing: Vec<i32> = unresolved
+                            .iter()
+                            .filter(|p| committed.get(p).copied().flatten().is_none())
+                            .copied()
+                            .collect();
+                        let mut m: HashMap<i32, i64> = committed
+                            .into_iter()
+                            .filter_map(|(p, o)| o.map(|o| (p, o)))
+                            .collect();
+                        if !missing.is_empty() {
+                            let Some(reset) = reset else {
+                                return Err(ResolveError::NoGroupOffset(format!(
+                                    "consumer group '{group}' has no committed offset for \
+                                     '{topic}' partition(s) {missing:?}; set \
+                                     'properties.auto.offset.reset' to 'earliest' or 'latest'"
+                                )));
+                            };
+                            m.extend(client.list_offsets(&topic, &missing, *reset, iso).await?);
+                        }
+                        m
+                    }
+                };
+                start.extend(found);
+            }
+            let stops: HashMap<i32, i64> = match &self.config.bounded {
+                Bounded::Unbounded => HashMap::new(),
+                Bounded::Latest => client.list_offsets(&topic, &ids, LATEST, iso).await?,
+                Bounded::Timestamp(ts) => client.list_offsets(&topic, &ids, *ts, iso).await?,
+                Bounded::GroupOffsets => {
+                    let group = self
+                        .config
+                        .group_id
+                        .as_deref()
+                        .expect("checked at plan time");
+                    let committed = client.committed_offsets(group, &topic, &ids).await?;
+                    let latest = client.list_offsets(&topic, &ids, LATEST, iso).await?;
+                    ids.iter()
+                        .map(|p| (*p, committed.get(p).copied().flatten().unwrap_or(latest[p])))
+                        .collect()
+                }
+            };
+            for p in ids {
+                let s = start.get(&p).copied().unwrap_or(0);
+                self.positions
+                    .entry(topic.clone())
+                    .or_default()
+                    .insert(p, s);
+                let stop = stops.get(&p).copied();
+                if let Some(e) = stop {
+                    self.stops.insert((topic.clone(), p), e);
+                }
+                out.push(((topic.clone(), p), s, stop));
+            }
+        }
+        Ok(out)
+    }
+}
