@@ -512,3 +512,148 @@ pub(super) fn create_sink(
         mode: SinkMode::AppendOnly,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::datatypes::{DataType, Field};
+
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> TableOptions {
+        let mut m: BTreeMap<String, String> = [
+            ("connector", "kafka"),
+            ("topic", "t"),
+            ("properties.bootstrap.servers", "localhost:9092"),
+            ("format", "json"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            if v.is_empty() {
+                m.remove(*k);
+            } else {
+                m.insert(k.to_string(), v.to_string());
+            }
+        }
+        TableOptions::new(m)
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Utf8, true),
+        ]))
+    }
+
+    fn source_err(pairs: &[(&str, &str)]) -> String {
+        match create_source("src", schema(), &options(pairs)) {
+            Ok(_) => panic!("accepted {pairs:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn sink_err(pairs: &[(&str, &str)]) -> String {
+        match create_sink("out", schema(), &options(pairs)) {
+            Ok(_) => panic!("accepted {pairs:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let e = source_err(&[
+            ("scan.startup.mode", "earliest"),
+            ("properties.group.id", "g"),
+        ]);
+        assert!(
+            e.contains("'scan.startup.mode' 'earliest'") && e.contains("earliest-offset"),
+            "{e}"
+        );
+        let e = source_err(&[]);
+        assert!(e.contains("needs 'properties.group.id'"), "{e}");
+        let e = source_err(&[
+            ("scan.startup.mode", "earliest-offset"),
+            ("scan.startup.mod", "x"),
+        ]);
+        assert!(
+            e.contains("scan.startup.mod") && e.contains("Supported options"),
+            "{e}"
+        );
+        let e = source_err(&[
+            ("properties.bootstrap.servers", ""),
+            ("scan.startup.mode", "earliest-offset"),
+        ]);
+        assert!(e.contains("'properties.bootstrap.servers'"), "{e}");
+        let e = source_err(&[
+            ("topic-pattern", "a.*"),
+            ("scan.startup.mode", "earliest-offset"),
+        ]);
+        assert!(e.contains("not both"), "{e}");
+        let e = source_err(&[("scan.startup.mode", "timestamp")]);
+        assert!(e.contains("'scan.startup.timestamp-millis'"), "{e}");
+        let e = source_err(&[("format", "raw"), ("scan.startup.mode", "earliest-offset")]);
+        assert!(e.contains("exactly one STRING or BYTES column"), "{e}");
+        let e = source_err(&[("format", "avro"), ("scan.startup.mode", "earliest-offset")]);
+        assert!(e.contains("'avro'") && e.contains("'raw'"), "{e}");
+        let e = sink_err(&[("sink.delivery-guarantee", "exactly-once")]);
+        assert!(e.contains("'sink.transactional-id-prefix'"), "{e}");
+        let e = sink_err(&[("sink.partitioner", "hash")]);
+        assert!(
+            e.contains("'sink.partitioner'") && e.contains("round-robin"),
+            "{e}"
+        );
+        let e = sink_err(&[("key.fields", "k")]);
+        assert!(e.contains("'key.fields' needs 'key.format'"), "{e}");
+        let e = sink_err(&[("key.format", "json"), ("key.fields", "nope")]);
+        assert!(e.contains("`nope`"), "{e}");
+    }
+
+    #[test]
+    fn good_options_plan() {
+        create_source(
+            "src",
+            schema(),
+            &options(&[
+                ("scan.startup.mode", "specific-offsets"),
+                (
+                    "scan.startup.specific-offsets",
+                    "partition:0,offset:42;partition:1,offset:7",
+                ),
+                ("value.format", "csv"),
+                ("format", ""),
+                ("key.format", "json"),
+                ("key.fields", "k"),
+                ("value.csv.field-delimiter", "|"),
+            ]),
+        )
+        .unwrap();
+        create_sink(
+            "out",
+            schema(),
+            &options(&[
+                ("sink.delivery-guarantee", "exactly-once"),
+                ("sink.transactional-id-prefix", "job"),
+                ("properties.compression.type", "zstd"),
+            ]),
+        )
+        .unwrap();
+    }
+
+    /// Flink's enumerator spreads a topic's partitions round robin from a topic-dependent start.
+    #[test]
+    fn partition_owners_follow_flink() {
+        let owners: Vec<u32> = (0..6).map(|p| source::owner("orders", p, 4)).collect();
+        let start = owners[0];
+        for (p, o) in owners.iter().enumerate() {
+            assert_eq!(*o, (start + p as u32) % 4);
+        }
+        // Java's "orders".hashCode() * 31, masked positive, mod 4.
+        let hash = "orders"
+            .chars()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+        assert_eq!(start, (hash.wrapping_mul(31) & 0x7fff_ffff) as u32 % 4);
+    }
+}
