@@ -422,5 +422,6 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
         }),
         bounded: total.is_some(),
         max_parallelism: None,
+        updating: false,
     })
 }

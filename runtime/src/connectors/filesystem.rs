@@ -311,6 +311,7 @@ pub(super) fn create_source(
         }),
         bounded: true,
         max_parallelism: Some(file_count.max(1)),
+        updating: false,
     })
 }
 

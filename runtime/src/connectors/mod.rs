@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use runnel_types::ChangeBatch;
 
 pub use options::{TableOptions, parse_duration};
 
@@ -26,7 +27,7 @@ pub enum SourcePoll {
     Batch(RecordBatch),
     /// Rows read from one split (a Kafka partition): watermarks are generated per split and
     /// combined by taking the minimum, as Flink does for its sources.
-    SplitBatch(u32, RecordBatch),
+    SplitBatch(u32, ChangeBatch),
     /// A split was assigned to this reader: until it has data, it holds the watermark back.
     Split(u32),
     /// Nothing yet; ask again after this long (rate limits, unbounded inputs).
@@ -82,6 +83,8 @@ pub struct SourceSpec {
     pub bounded: bool,
     /// Parallelism the source wants regardless of the job's (e.g. a single file), if any.
     pub max_parallelism: Option<u32>,
+    /// Whether it reads a changelog (updates and deletes), not only inserts.
+    pub updating: bool,
 }
 
 /// A planned sink: the operator that writes, and what changes it accepts.
@@ -93,13 +96,20 @@ pub struct SinkSpec {
 }
 
 /// Builds the reader of a source table from its `WITH` options.
-pub fn create_source(table: &str, schema: SchemaRef, options: &TableOptions) -> Result<SourceSpec> {
+/// `primary_key` is the table's `PRIMARY KEY ... NOT ENFORCED` (upsert connectors need one).
+pub fn create_source(
+    table: &str,
+    schema: SchemaRef,
+    options: &TableOptions,
+    primary_key: &[String],
+) -> Result<SourceSpec> {
     let connector = options.connector(table)?;
     let spec = match connector.as_str() {
         "datagen" => datagen::create(table, schema, options)?,
         "nexmark" => nexmark::create(table, schema, options)?,
         "filesystem" => filesystem::create_source(table, schema, options)?,
-        "kafka" => kafka::create_source(table, schema, options)?,
+        "kafka" => kafka::create_source(table, schema, options, None)?,
+        "upsert-kafka" => kafka::create_source(table, schema, options, Some(primary_key))?,
         "print" | "blackhole" => {
             return Err(RunnelError::Connector(format!(
                 "table `{table}`: connector '{connector}' can only be written to, not read"
@@ -111,13 +121,19 @@ pub fn create_source(table: &str, schema: SchemaRef, options: &TableOptions) -> 
 }
 
 /// Builds the writer of a sink table from its `WITH` options.
-pub fn create_sink(table: &str, schema: SchemaRef, options: &TableOptions) -> Result<SinkSpec> {
+pub fn create_sink(
+    table: &str,
+    schema: SchemaRef,
+    options: &TableOptions,
+    primary_key: &[String],
+) -> Result<SinkSpec> {
     let connector = options.connector(table)?;
     match connector.as_str() {
         "print" => print::create(table, schema, options),
         "blackhole" => blackhole::create(table, options),
         "filesystem" => filesystem::create_sink(table, schema, options),
-        "kafka" => kafka::create_sink(table, schema, options),
+        "kafka" => kafka::create_sink(table, schema, options, None),
+        "upsert-kafka" => kafka::create_sink(table, schema, options, Some(primary_key)),
         "datagen" | "nexmark" => Err(RunnelError::Connector(format!(
             "table `{table}`: connector '{connector}' can only be read, not written to"
         ))),
@@ -127,7 +143,7 @@ pub fn create_sink(table: &str, schema: SchemaRef, options: &TableOptions) -> Re
 
 fn unknown_connector(table: &str, name: &str) -> RunnelError {
     RunnelError::Connector(format!(
-        "table `{table}`: unknown connector '{name}' (available: blackhole, datagen, filesystem, kafka, nexmark, print)"
+        "table `{table}`: unknown connector '{name}' (available: blackhole, datagen, filesystem, kafka, nexmark, print, upsert-kafka)"
     ))
 }
 

@@ -127,5 +127,6 @@ pub(super) fn create(table: &str, schema: SchemaRef, options: &TableOptions) -> 
         }),
         bounded,
         max_parallelism: None,
+        updating: false,
     })
 }

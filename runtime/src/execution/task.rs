@@ -108,11 +108,10 @@ impl Task {
                             self.chain.on_source_split(split);
                             b
                         }
-                        SourcePoll::Batch(b) => b,
+                        SourcePoll::Batch(b) => ChangeBatch::inserts(b),
                         _ => unreachable!("matched above"),
                     };
-                    self.chain
-                        .process(0, Message::Data(ChangeBatch::inserts(b)), pending)?;
+                    self.chain.process(0, Message::Data(b), pending)?;
                     self.flush(pending).await?;
                     // Sources never wait on a channel when downstream keeps up; let the
                     // other subtasks of this thread run between batches.

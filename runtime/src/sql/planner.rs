@@ -380,7 +380,8 @@ impl<'a> Planner<'a> {
             .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
             .collect();
         let schema = Arc::new(Schema::new(physical));
-        let spec = create_source(name, schema.clone(), &table.options)?;
+        let spec = create_source(name, schema.clone(), &table.options, &table.primary_key)?;
+        let updating = spec.updating;
         let mut parallelism = self.config.parallelism;
         if let Some(max) = spec.max_parallelism {
             parallelism = parallelism.min(max);
@@ -406,7 +407,7 @@ impl<'a> Planner<'a> {
             vertex: id,
             scope: Scope::from_schema(&schema, Some(name)),
             schema,
-            updating: false,
+            updating,
             rowtime: None,
             window: None,
             assigner: None,

@@ -241,6 +241,7 @@ impl Session {
                 &ins.table,
                 std::sync::Arc::new(schema.clone()),
                 &table.options,
+                &table.primary_key,
             )?;
             let planned = planner.plan_query(&ins.query)?;
             planner.plan_sink(planned, &ins.table, sink, &schema)?;

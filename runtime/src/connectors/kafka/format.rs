@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BinaryArray, StringArray};
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::array::{Array, ArrayRef, BinaryArray, StringArray, StructArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use runnel_formats::{Decoder, Encoder, Format, FormatError, Origin};
 use runnel_kafka::Message;
+use runnel_types::{ChangeBatch, RowKind};
 
 use crate::connectors::TableOptions;
 use crate::error::{Result, RunnelError};
@@ -21,6 +22,14 @@ pub(super) enum MessageFormat {
     Text(Format),
     /// `raw`: the message bytes are the single column (STRING as UTF-8, or BYTES).
     Raw,
+    /// `debezium-json`: a change event per message (`before`, `after`, `op`), read as a
+    /// changelog and written from one.
+    Debezium {
+        /// The JSON options (`debezium-json.*` under their `json.*` names).
+        json: Format,
+        /// `debezium-json.schema-include`: events are wrapped in `{"schema":…,"payload":…}`.
+        schema_include: bool,
+    },
 }
 
 impl MessageFormat {
@@ -34,6 +43,9 @@ impl MessageFormat {
     ) -> Result<(MessageFormat, Vec<String>)> {
         if name == "raw" {
             return Ok((MessageFormat::Raw, Vec::new()));
+        }
+        if name == "debezium-json" {
+            return Self::debezium(table, prefix, options);
         }
         // Format options may carry the key./value. prefix (Flink's key.json.ignore-parse-errors).
         let mut map: HashMap<String, String> = HashMap::new();
@@ -66,6 +78,58 @@ impl MessageFormat {
         Ok((MessageFormat::Text(format), consumed))
     }
 
+    fn debezium(
+        table: &str,
+        prefix: &str,
+        options: &TableOptions,
+    ) -> Result<(MessageFormat, Vec<String>)> {
+        let mut map: HashMap<String, String> = HashMap::new();
+        let mut consumed = Vec::new();
+        let mut schema_include = false;
+        for (k, v) in options.map() {
+            let rest = k.strip_prefix(prefix).unwrap_or(k);
+            let Some(opt) = rest.strip_prefix("debezium-json.") else {
+                continue;
+            };
+            consumed.push(k.clone());
+            match opt {
+                "schema-include" => {
+                    schema_include = options.bool(table, k)?.unwrap_or(false);
+                }
+                "ignore-parse-errors"
+                | "timestamp-format.standard"
+                | "map-null-key.mode"
+                | "map-null-key.literal"
+                | "encode.decimal-as-plain-number"
+                | "encode.ignore-null-fields" => {
+                    map.insert(format!("json.{opt}"), v.clone());
+                }
+                other => {
+                    return Err(RunnelError::Connector(format!(
+                        "table `{table}`: unsupported option 'debezium-json.{other}' for format \
+                         'debezium-json' (supported: schema-include, ignore-parse-errors, \
+                         timestamp-format.standard, map-null-key.mode, map-null-key.literal, \
+                         encode.decimal-as-plain-number, encode.ignore-null-fields)"
+                    )));
+                }
+            }
+        }
+        let (json, _) = Format::from_options("json", &map)
+            .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
+        Ok((
+            MessageFormat::Debezium {
+                json,
+                schema_include,
+            },
+            consumed,
+        ))
+    }
+
+    /// Whether messages carry changes (updates and deletes) rather than rows.
+    pub(super) fn is_changelog(&self) -> bool {
+        matches!(self, MessageFormat::Debezium { .. })
+    }
+
     fn check_raw(table: &str, schema: &Schema) -> Result<()> {
         match schema.fields().as_ref() {
             [f] if matches!(f.data_type(), DataType::Utf8 | DataType::Binary) => Ok(()),
@@ -88,6 +152,38 @@ impl MessageFormat {
     /// A decoder of messages into rows of `schema`; fails up front on unsupported columns.
     pub(super) fn decoder(&self, table: &str, schema: SchemaRef) -> Result<MessageDecoder> {
         Ok(match self {
+            MessageFormat::Debezium {
+                json,
+                schema_include,
+            } => {
+                let row = DataType::Struct(schema.fields().clone());
+                let mut envelope = DataType::Struct(
+                    vec![
+                        Field::new("before", row.clone(), true),
+                        Field::new("after", row, true),
+                        Field::new("op", DataType::Utf8, true),
+                    ]
+                    .into(),
+                );
+                if *schema_include {
+                    envelope = DataType::Struct(vec![Field::new("payload", envelope, true)].into());
+                }
+                let fields = match envelope {
+                    DataType::Struct(f) => f,
+                    _ => unreachable!("built above"),
+                };
+                MessageDecoder::Debezium {
+                    inner: Box::new(MessageDecoder::Text {
+                        json: true,
+                        decoder: json
+                            .decoder(Arc::new(Schema::new(fields)))
+                            .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?,
+                        buf: Vec::new(),
+                    }),
+                    schema_include: *schema_include,
+                    schema,
+                }
+            }
             MessageFormat::Raw => {
                 Self::check_raw(table, &schema)?;
                 MessageDecoder::Raw(schema)
@@ -105,6 +201,23 @@ impl MessageFormat {
     /// An encoder of rows of `schema` into one message each.
     pub(super) fn encoder(&self, table: &str, schema: SchemaRef) -> Result<MessageEncoder> {
         Ok(match self {
+            MessageFormat::Debezium {
+                json,
+                schema_include,
+            } => {
+                if *schema_include {
+                    return Err(RunnelError::Connector(format!(
+                        "table `{table}`: 'debezium-json.schema-include' is only supported for reading"
+                    )));
+                }
+                MessageEncoder::Debezium(Box::new(MessageEncoder::Text {
+                    split_lines: true,
+                    encoder: json
+                        .encoder(schema)
+                        .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?,
+                    buf: Vec::new(),
+                }))
+            }
             MessageFormat::Raw => {
                 Self::check_raw(table, &schema)?;
                 MessageEncoder::Raw
@@ -128,6 +241,12 @@ pub(super) enum MessageDecoder {
         buf: Vec<u8>,
     },
     Raw(SchemaRef),
+    /// Decodes the envelope as JSON, then unfolds it into change rows.
+    Debezium {
+        inner: Box<MessageDecoder>,
+        schema_include: bool,
+        schema: SchemaRef,
+    },
 }
 
 impl MessageDecoder {
@@ -140,6 +259,9 @@ impl MessageDecoder {
         where_: &str,
     ) -> Result<Option<RecordBatch>> {
         match self {
+            MessageDecoder::Debezium { .. } => {
+                unreachable!("debezium-json is decoded with decode_changes")
+            }
             MessageDecoder::Raw(schema) => {
                 let values = messages.iter().map(|m| part(m).map(|b| b.as_ref()));
                 let col: ArrayRef = match schema.field(0).data_type() {
@@ -200,6 +322,102 @@ impl MessageDecoder {
     }
 }
 
+impl MessageDecoder {
+    /// Rows of the messages' values with their change kinds: `debezium-json` unfolds each
+    /// event (`c`/`r` → +I, `u` → -U and +U, `d` → -D); other formats give inserts.
+    pub(super) fn decode_changes(
+        &mut self,
+        messages: &[Message],
+        where_: &str,
+    ) -> Result<Option<ChangeBatch>> {
+        let MessageDecoder::Debezium {
+            inner,
+            schema_include,
+            schema,
+        } = self
+        else {
+            return Ok(self
+                .decode(messages, |m| m.value.as_ref(), where_)?
+                .map(ChangeBatch::inserts));
+        };
+        let present: Vec<Message> = messages
+            .iter()
+            .filter(|m| m.value.is_some())
+            .cloned()
+            .collect();
+        let Some(events) = inner.decode(&present, |m| m.value.as_ref(), where_)? else {
+            return Ok(None);
+        };
+        let envelope: StructArray = if *schema_include {
+            events
+                .column(0)
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .expect("payload is a struct")
+                .clone()
+        } else {
+            StructArray::from(events)
+        };
+        let before = envelope.column(0);
+        let after = envelope.column(1);
+        let op = envelope
+            .column(2)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("op is a string");
+        let mut picks = Vec::with_capacity(op.len());
+        let mut kinds = Vec::with_capacity(op.len());
+        for i in 0..op.len() {
+            let need = |side: &ArrayRef, name: &str| -> Result<()> {
+                if side.is_null(i) {
+                    let offset = present.get(i).map_or(-1, |m| m.offset);
+                    return Err(RunnelError::Connector(format!(
+                        "{where_} offset {offset}: debezium-json event '{}' has no '{name}' \
+                         (for updates and deletes the source table needs REPLICA IDENTITY FULL)",
+                        op.value(i)
+                    )));
+                }
+                Ok(())
+            };
+            match (op.is_valid(i).then(|| op.value(i))).unwrap_or("") {
+                "c" | "r" => {
+                    need(after, "after")?;
+                    picks.push((1, i));
+                    kinds.push(RowKind::Insert);
+                }
+                "u" => {
+                    need(before, "before")?;
+                    need(after, "after")?;
+                    picks.extend([(0, i), (1, i)]);
+                    kinds.extend([RowKind::UpdateBefore, RowKind::UpdateAfter]);
+                }
+                "d" => {
+                    need(before, "before")?;
+                    picks.push((0, i));
+                    kinds.push(RowKind::Delete);
+                }
+                other => {
+                    let offset = present.get(i).map_or(-1, |m| m.offset);
+                    return Err(RunnelError::Connector(format!(
+                        "{where_} offset {offset}: unknown debezium-json operation '{other}' \
+                         (expected c, r, u or d)"
+                    )));
+                }
+            }
+        }
+        if picks.is_empty() {
+            return Ok(None);
+        }
+        let rows = arrow::compute::interleave(&[before.as_ref(), after.as_ref()], &picks)?;
+        let rows = rows
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .expect("rows are structs");
+        let data = RecordBatch::try_new(schema.clone(), rows.columns().to_vec())?;
+        Ok(Some(ChangeBatch::with_kinds(data, kinds)))
+    }
+}
+
 /// Encodes rows into one message body each.
 pub(super) enum MessageEncoder {
     Text {
@@ -210,12 +428,18 @@ pub(super) enum MessageEncoder {
         buf: Vec<u8>,
     },
     Raw,
+    /// Rows encoded as JSON, wrapped as change events: +I/+U as `c` with `after`, -U/-D as
+    /// `d` with `before`, as Flink writes them.
+    Debezium(Box<MessageEncoder>),
 }
 
 impl MessageEncoder {
     /// One message body per row of `batch` (None for a NULL raw value).
     pub(super) fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<Option<Bytes>>> {
         match self {
+            MessageEncoder::Debezium(_) => {
+                unreachable!("debezium-json is encoded with encode_changes")
+            }
             MessageEncoder::Raw => {
                 let col = batch.column(0);
                 Ok(match col.data_type() {
@@ -259,5 +483,37 @@ impl MessageEncoder {
                 Ok(out)
             }
         }
+    }
+}
+
+impl MessageEncoder {
+    /// One message body per row: change events for `debezium-json`, rows otherwise.
+    pub(super) fn encode_changes(
+        &mut self,
+        batch: &ChangeBatch,
+        data: &RecordBatch,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let MessageEncoder::Debezium(inner) = self else {
+            return self.encode(data);
+        };
+        let rows = inner.encode(data)?;
+        Ok(rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let row = row.unwrap_or_default();
+                let mut out = Vec::with_capacity(row.len() + 40);
+                if batch.kind(i).is_accumulate() {
+                    out.extend_from_slice(b"{\"before\":null,\"after\":");
+                    out.extend_from_slice(&row);
+                    out.extend_from_slice(b",\"op\":\"c\"}");
+                } else {
+                    out.extend_from_slice(b"{\"before\":");
+                    out.extend_from_slice(&row);
+                    out.extend_from_slice(b",\"after\":null,\"op\":\"d\"}");
+                }
+                Some(Bytes::from(out))
+            })
+            .collect())
     }
 }

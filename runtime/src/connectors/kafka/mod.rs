@@ -72,7 +72,33 @@ struct Layout {
     consumed: Vec<String>,
 }
 
-fn layout(table: &str, schema: &SchemaRef, options: &TableOptions) -> Result<Layout> {
+/// `upsert` is the primary key of an `upsert-kafka` table, which is its message key.
+fn layout(
+    table: &str,
+    schema: &SchemaRef,
+    options: &TableOptions,
+    upsert: Option<&[String]>,
+) -> Result<Layout> {
+    if let Some(pk) = upsert {
+        if pk.is_empty() {
+            return Err(err(
+                table,
+                "'upsert-kafka' tables need a PRIMARY KEY (..) NOT ENFORCED: it is the message key",
+            ));
+        }
+        for k in ["format", "key.fields"] {
+            if options.get(k).is_some() {
+                return Err(err(
+                    table,
+                    format!(
+                        "'upsert-kafka' takes 'key.format' and 'value.format'; '{k}' is not supported (the key fields are the primary key)"
+                    ),
+                ));
+            }
+        }
+        options.required(table, "key.format")?;
+        options.required(table, "value.format")?;
+    }
     let value_name = match (options.get("format"), options.get("value.format")) {
         (Some(_), Some(_)) => {
             return Err(err(table, "set 'format' or 'value.format', not both"));
@@ -91,15 +117,24 @@ fn layout(table: &str, schema: &SchemaRef, options: &TableOptions) -> Result<Lay
         ""
     };
     let (value, mut consumed) = MessageFormat::from_options(table, value_name, prefix, options)?;
-    let key_fields: Vec<String> = options
-        .get("key.fields")
-        .map(|v| {
-            v.split(';')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let key_fields: Vec<String> = match upsert {
+        Some(pk) => pk.to_vec(),
+        None => options
+            .get("key.fields")
+            .map(|v| {
+                v.split(';')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    if value.is_changelog() && (!key_fields.is_empty() || upsert.is_some()) {
+        return Err(err(
+            table,
+            "'debezium-json' carries whole rows; it cannot be combined with key fields or 'upsert-kafka'",
+        ));
+    }
     let key = match (options.get("key.format"), key_fields.is_empty()) {
         (None, true) => None,
         (None, false) => return Err(err(table, "'key.fields' needs 'key.format'")),
@@ -179,11 +214,28 @@ fn check_options(
     options: &TableOptions,
     consumed: &[String],
     extra: &[&str],
+    upsert: bool,
 ) -> Result<()> {
-    let mut known: Vec<&str> = COMMON.to_vec();
-    known.extend(extra);
+    let mut known: Vec<&str> = if upsert {
+        vec![
+            "topic",
+            "key.format",
+            "value.format",
+            "key.fields-prefix",
+            "value.fields-include",
+            "sink.buffer-flush.max-rows",
+            "sink.buffer-flush.interval",
+        ]
+    } else {
+        COMMON.to_vec()
+    };
+    // An upsert table is always read whole: no scan options.
+    if !upsert || extra == SINK {
+        known.extend(extra);
+    }
     known.extend(consumed.iter().map(String::as_str));
-    options.check_known(table, "kafka", &known, &["properties."])
+    let name = if upsert { "upsert-kafka" } else { "kafka" };
+    options.check_known(table, name, &known, &["properties."])
 }
 
 fn millis_option(table: &str, options: &TableOptions, key: &str, mode: &str) -> Result<i64> {
@@ -309,9 +361,10 @@ pub(super) fn create_source(
     table: &str,
     schema: SchemaRef,
     options: &TableOptions,
+    upsert: Option<&[String]>,
 ) -> Result<SourceSpec> {
-    let l = layout(table, &schema, options)?;
-    check_options(table, options, &l.consumed, SOURCE)?;
+    let l = layout(table, &schema, options, upsert)?;
+    check_options(table, options, &l.consumed, SOURCE, upsert.is_some())?;
     let topics = match (options.get("topic"), options.get("topic-pattern")) {
         (Some(_), Some(_)) => return Err(err(table, "set 'topic' or 'topic-pattern', not both")),
         (Some(t), None) => Topics::List(
@@ -334,8 +387,16 @@ pub(super) fn create_source(
         }
     };
     let group_id = options.get("properties.group.id").map(str::to_string);
-    let startup = startup(table, options, group_id.as_deref())?;
-    let bounded = bounded(table, options, group_id.as_deref())?;
+    // An upsert table is the whole topic, read from its start.
+    let (startup, bounded) = if upsert.is_some() {
+        (Startup::Earliest, Bounded::Unbounded)
+    } else {
+        (
+            startup(table, options, group_id.as_deref())?,
+            bounded(table, options, group_id.as_deref())?,
+        )
+    };
+    let updating = upsert.is_some() || l.value.is_changelog();
     let isolation = match options
         .get("properties.isolation.level")
         .unwrap_or("read_uncommitted")
@@ -396,6 +457,7 @@ pub(super) fn create_source(
         key: l.key.as_ref().map(|(f, s, _)| (f.clone(), s.clone())),
         columns,
         schema: schema.clone(),
+        upsert: upsert.is_some(),
     };
     // Fail at plan time on columns the formats cannot read.
     KafkaSource::new(config.clone(), 0, 1)?;
@@ -410,6 +472,7 @@ pub(super) fn create_source(
         }),
         bounded: bounded != Bounded::Unbounded,
         max_parallelism: None,
+        updating,
     })
 }
 
@@ -418,9 +481,15 @@ pub(super) fn create_sink(
     table: &str,
     schema: SchemaRef,
     options: &TableOptions,
+    upsert: Option<&[String]>,
 ) -> Result<SinkSpec> {
-    let l = layout(table, &schema, options)?;
-    check_options(table, options, &l.consumed, SINK)?;
+    let l = layout(table, &schema, options, upsert)?;
+    check_options(table, options, &l.consumed, SINK, upsert.is_some())?;
+    let mode = if upsert.is_some() || l.value.is_changelog() {
+        SinkMode::AllChanges
+    } else {
+        SinkMode::AppendOnly
+    };
     if options.get("topic-pattern").is_some() {
         return Err(err(
             table,
@@ -500,6 +569,7 @@ pub(super) fn create_sink(
         value_schema: l.value_schema,
         value_columns: l.value_columns,
         key: l.key,
+        upsert: upsert.is_some(),
     });
     KafkaSink::new(config.clone(), 0, 1)?;
     Ok(SinkSpec {
@@ -509,7 +579,7 @@ pub(super) fn create_sink(
                     as Box<dyn Operator>,
             )
         }),
-        mode: SinkMode::AppendOnly,
+        mode,
     })
 }
 
@@ -549,14 +619,14 @@ mod tests {
     }
 
     fn source_err(pairs: &[(&str, &str)]) -> String {
-        match create_source("src", schema(), &options(pairs)) {
+        match create_source("src", schema(), &options(pairs), None) {
             Ok(_) => panic!("accepted {pairs:?}"),
             Err(e) => e.to_string(),
         }
     }
 
     fn sink_err(pairs: &[(&str, &str)]) -> String {
-        match create_sink("out", schema(), &options(pairs)) {
+        match create_sink("out", schema(), &options(pairs), None) {
             Ok(_) => panic!("accepted {pairs:?}"),
             Err(e) => e.to_string(),
         }
@@ -612,6 +682,50 @@ mod tests {
     }
 
     #[test]
+    fn upsert_tables_need_a_key() {
+        let upsert = |pairs: &[(&str, &str)], pk: &[String]| {
+            let mut o = options(pairs);
+            o = TableOptions::new(
+                o.map()
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "format")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            match create_sink("out", schema(), &o, Some(pk)) {
+                Ok(s) => Ok(s.mode),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let kv = [("key.format", "json"), ("value.format", "json")];
+        let e = upsert(&kv, &[]).unwrap_err();
+        assert!(e.contains("PRIMARY KEY"), "{e}");
+        let e = upsert(&[("value.format", "json")], &["k".into()]).unwrap_err();
+        assert!(e.contains("'key.format'"), "{e}");
+        let e = upsert(
+            &[kv[0], kv[1], ("scan.startup.mode", "latest-offset")],
+            &["k".into()],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("upsert-kafka") && e.contains("scan.startup.mode"),
+            "{e}"
+        );
+        assert_eq!(upsert(&kv, &["k".into()]), Ok(SinkMode::AllChanges));
+        let e = sink_err(&[
+            ("format", "debezium-json"),
+            ("key.format", "json"),
+            ("key.fields", "k"),
+        ]);
+        assert!(e.contains("'debezium-json'"), "{e}");
+        let e = sink_err(&[
+            ("format", "debezium-json"),
+            ("debezium-json.schema-include", "true"),
+        ]);
+        assert!(e.contains("only supported for reading"), "{e}");
+    }
+
+    #[test]
     fn good_options_plan() {
         create_source(
             "src",
@@ -628,6 +742,7 @@ mod tests {
                 ("key.fields", "k"),
                 ("value.csv.field-delimiter", "|"),
             ]),
+            None,
         )
         .unwrap();
         create_sink(
@@ -638,6 +753,7 @@ mod tests {
                 ("sink.transactional-id-prefix", "job"),
                 ("properties.compression.type", "zstd"),
             ]),
+            None,
         )
         .unwrap();
     }

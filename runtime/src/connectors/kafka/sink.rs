@@ -13,7 +13,7 @@ use runnel_kafka::{
     Acks, Client, ClientConfig, Compression, ErrorCode, PendingTransaction, Producer,
     abort_lingering, end_transaction, murmur2_partition,
 };
-use runnel_types::ChangeBatch;
+use runnel_types::{ChangeBatch, RowKind};
 
 use super::format::MessageEncoder;
 use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
@@ -54,6 +54,8 @@ pub(super) struct SinkConfig {
     /// Columns of the value, in table order.
     pub value_columns: Vec<usize>,
     pub key: Option<(super::format::MessageFormat, SchemaRef, Vec<usize>)>,
+    /// `upsert-kafka`: -U is dropped and -D becomes a tombstone (a null value).
+    pub upsert: bool,
 }
 
 impl SinkConfig {
@@ -231,7 +233,7 @@ impl Operator for KafkaSink {
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Output) -> Result<()> {
         let data = &batch.data;
         let values = project(data, &self.config.value_schema, &self.config.value_columns)?;
-        let values = self.value.encode(&values)?;
+        let values = self.value.encode_changes(&batch, &values)?;
         let keys = match (&mut self.key, &self.config.key) {
             (Some(enc), Some((_, schema, cols))) => {
                 Some(enc.encode(&project(data, schema, cols)?)?)
@@ -241,6 +243,11 @@ impl Operator for KafkaSink {
         self.producer()?;
         let now = chrono::Utc::now().timestamp_millis();
         for (i, value) in values.into_iter().enumerate() {
+            let value = match (self.config.upsert, batch.kind(i)) {
+                (true, RowKind::UpdateBefore) => continue,
+                (true, RowKind::Delete) => None,
+                _ => value,
+            };
             let key = keys.as_ref().and_then(|k| k[i].clone());
             let partition = self.partition_of(key.as_ref());
             let topic = self.config.topic.clone();

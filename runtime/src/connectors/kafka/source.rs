@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
 use regex::Regex;
 use runnel_kafka::{
     Client, ClientConfig, EARLIEST, FetchConfig, Fetched, Isolation, LATEST, Positions,
 };
+use runnel_types::{ChangeBatch, RowKind};
 use tokio::sync::mpsc;
 
 use super::format::MessageDecoder;
@@ -69,6 +71,8 @@ pub(super) struct SourceConfig {
     /// For each output column: (from the key?, index in that part).
     pub columns: Vec<(bool, usize)>,
     pub schema: SchemaRef,
+    /// `upsert-kafka`: a message is the latest row of its key (a null value deletes it).
+    pub upsert: bool,
 }
 
 /// A partition this subtask reads.
@@ -119,7 +123,10 @@ pub(super) struct KafkaSource {
     splits: BTreeMap<(String, i32), Split>,
     value: MessageDecoder,
     key: Option<MessageDecoder>,
-    ready: VecDeque<((String, i32), i64, RecordBatch)>,
+    ready: VecDeque<((String, i32), i64, ChangeBatch)>,
+    /// `upsert-kafka`: the latest value of each key, per partition, to turn upserts into
+    /// Flink's changelog (+I, -U/+U, -D).
+    latest: HashMap<(String, i32), HashMap<Bytes, Bytes>>,
     /// Splits assigned but not yet announced to the watermark generator.
     announce: Vec<u32>,
     commands: Option<mpsc::UnboundedSender<Command>>,
@@ -148,6 +155,7 @@ impl KafkaSource {
             value,
             key,
             ready: VecDeque::new(),
+            latest: HashMap::new(),
             announce: Vec::new(),
             commands: None,
             fetched: None,
@@ -210,32 +218,89 @@ impl KafkaSource {
             } else {
                 chunk.last().expect("non-empty").offset + 1
             };
-            let present: Vec<_> = chunk
-                .iter()
-                .filter(|m| m.value.is_some())
-                .cloned()
-                .collect();
-            let batch = match self.value.decode(&present, |m| m.value.as_ref(), &where_)? {
-                Some(values) => self.assemble(&present, values, &where_)?,
-                None => None,
-            };
-            match batch {
-                Some(b) => self.ready.push_back((key.clone(), after, b)),
-                None => {
-                    // Nothing to emit; the position still moves past these messages.
-                    self.ready.push_back((
-                        key.clone(),
-                        after,
-                        RecordBatch::new_empty(self.config.schema.clone()),
-                    ))
+            let batch = if self.config.upsert {
+                self.upserts(&key, chunk, &where_)?
+            } else if self.config.value.is_changelog() {
+                self.value.decode_changes(chunk, &where_)?
+            } else {
+                // Tombstones carry no row for an append-only table.
+                let present: Vec<_> = chunk
+                    .iter()
+                    .filter(|m| m.value.is_some())
+                    .cloned()
+                    .collect();
+                match self.value.decode(&present, |m| m.value.as_ref(), &where_)? {
+                    Some(values) => self
+                        .assemble(&present, values, &where_)?
+                        .map(ChangeBatch::inserts),
+                    None => None,
                 }
-            }
+            };
+            // With nothing to emit, the position still moves past these messages.
+            let batch = batch.unwrap_or_else(|| self.empty());
+            self.ready.push_back((key.clone(), after, batch));
         }
         if messages.is_empty() && end > split_next(&self.splits, &key) {
-            self.ready
-                .push_back((key, end, RecordBatch::new_empty(self.config.schema.clone())));
+            let empty = self.empty();
+            self.ready.push_back((key, end, empty));
         }
         Ok(())
+    }
+
+    fn empty(&self) -> ChangeBatch {
+        ChangeBatch::inserts(RecordBatch::new_empty(self.config.schema.clone()))
+    }
+
+    /// Turns upserts of one partition into changes against the latest value of each key.
+    fn upserts(
+        &mut self,
+        split: &(String, i32),
+        messages: &[runnel_kafka::Message],
+        where_: &str,
+    ) -> Result<Option<ChangeBatch>> {
+        let latest = self.latest.entry(split.clone()).or_default();
+        let mut events = Vec::new();
+        let mut kinds = Vec::new();
+        let event = |m: &runnel_kafka::Message, key: &Bytes, value: &Bytes| runnel_kafka::Message {
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: Some(key.clone()),
+            value: Some(value.clone()),
+        };
+        for m in messages {
+            let Some(key) = &m.key else {
+                return Err(RunnelError::Connector(format!(
+                    "{where_} offset {}: an upsert-kafka message needs a key",
+                    m.offset
+                )));
+            };
+            match (&m.value, latest.get(key)) {
+                (Some(v), Some(prev)) => {
+                    events.push(event(m, key, prev));
+                    events.push(event(m, key, v));
+                    kinds.extend([RowKind::UpdateBefore, RowKind::UpdateAfter]);
+                    latest.insert(key.clone(), v.clone());
+                }
+                (Some(v), None) => {
+                    events.push(event(m, key, v));
+                    kinds.push(RowKind::Insert);
+                    latest.insert(key.clone(), v.clone());
+                }
+                (None, Some(prev)) => {
+                    events.push(event(m, key, prev));
+                    kinds.push(RowKind::Delete);
+                    latest.remove(key);
+                }
+                (None, None) => {}
+            }
+        }
+        let Some(values) = self.value.decode(&events, |m| m.value.as_ref(), where_)? else {
+            return Ok(None);
+        };
+        let Some(rows) = self.assemble(&events, values, where_)? else {
+            return Ok(None);
+        };
+        Ok(Some(ChangeBatch::with_kinds(rows, kinds)))
     }
 
     /// Puts key and value columns in table order.
@@ -423,12 +488,25 @@ impl Source for KafkaSource {
                     offsets.push(((topic.clone(), *partition), n));
                 }
                 let mut w = StateWriter::default();
+                w.u64(0);
                 w.bytes(topic.as_bytes());
                 w.i64(*partition as i64);
                 w.i64(s.next.unwrap_or(i64::MIN));
                 w.into_bytes()
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut entries = entries;
+        for ((topic, partition), rows) in &self.latest {
+            for (k, v) in rows {
+                let mut w = StateWriter::default();
+                w.u64(1);
+                w.bytes(topic.as_bytes());
+                w.i64(*partition as i64);
+                w.bytes(k);
+                w.bytes(v);
+                entries.push(w.into_bytes());
+            }
+        }
         if self.config.commit_on_checkpoint && self.config.group_id.is_some() {
             self.last_snapshot = Some(offsets);
         }
@@ -439,19 +517,36 @@ impl Source for KafkaSource {
         self.restored = !state.union.is_empty();
         for entry in &state.union {
             let mut r = StateReader::new(entry);
+            let tag = r.u64()?;
             let topic = String::from_utf8_lossy(r.bytes()?).into_owned();
             let partition = r.i64()? as i32;
-            let next = r.i64()?;
-            r.finish()?;
-            if owner(&topic, partition, self.parallelism) == self.subtask {
-                self.splits.insert(
-                    (topic, partition),
-                    Split {
-                        next: (next != i64::MIN).then_some(next),
-                        stop: None,
-                    },
-                );
+            let mine = owner(&topic, partition, self.parallelism) == self.subtask;
+            match tag {
+                0 => {
+                    let next = r.i64()?;
+                    if mine {
+                        self.splits.insert(
+                            (topic, partition),
+                            Split {
+                                next: (next != i64::MIN).then_some(next),
+                                stop: None,
+                            },
+                        );
+                    }
+                }
+                1 => {
+                    let key = Bytes::copy_from_slice(r.bytes()?);
+                    let value = Bytes::copy_from_slice(r.bytes()?);
+                    if mine {
+                        self.latest
+                            .entry((topic, partition))
+                            .or_default()
+                            .insert(key, value);
+                    }
+                }
+                t => return Err(RunnelError::State(format!("Kafka source: entry tag {t}"))),
             }
+            r.finish()?;
         }
         Ok(())
     }

@@ -1,0 +1,204 @@
+//! Changelogs through a real Kafka broker: an updating aggregation written with
+//! `upsert-kafka` (a key per row, tombstones for deletes) and with the `debezium-json`
+//! format, then read back by Runnel as changelogs that must add up to the same totals.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use runnel_e2e::cluster::runnel_binary;
+use runnel_e2e::kafka::Kafka;
+use runnel_e2e::process::scratch_dir;
+use runnel_kafka::{Client, ClientConfig, FetchConfig, Isolation};
+
+const USERS: u64 = 5;
+const EVENTS: u64 = 400;
+
+/// Expected (count, sum) per user of the events written.
+fn totals() -> BTreeMap<String, (u64, u64)> {
+    let mut m = BTreeMap::new();
+    for i in 0..EVENTS {
+        let e = m.entry(format!("u{}", i % USERS)).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += i;
+    }
+    m
+}
+
+fn runnel(script: &Path) -> Result<String> {
+    let out = Command::new(runnel_binary().context("the runnel binary is not built")?)
+        .args(["run", script.to_str().unwrap()])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "runnel failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Key and value of every record of `topic`, read to its end.
+async fn records(bootstrap: &str, topic: &str) -> Result<Vec<(String, Option<String>)>> {
+    let mut c = Client::connect(ClientConfig::new(bootstrap)).await?;
+    let parts = c.partitions(topic).await?;
+    let mut positions: BTreeMap<i32, i64> = parts.iter().map(|p| (*p, 0)).collect();
+    let config = FetchConfig {
+        isolation: Isolation::ReadCommitted,
+        ..FetchConfig::default()
+    };
+    let mut out = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    while done.len() < parts.len() {
+        for (p, f) in c.fetch(topic, &positions, config).await? {
+            for m in &f.messages {
+                let text = |b: &bytes::Bytes| String::from_utf8_lossy(b).into_owned();
+                out.push((
+                    m.key.as_ref().map(text).unwrap_or_default(),
+                    m.value.as_ref().map(text),
+                ));
+            }
+            positions.insert(p, f.next_offset);
+            if f.next_offset >= f.end_offset {
+                done.insert(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn upsert_kafka_and_debezium_json_round_trip() -> Result<()> {
+    let kafka = Kafka::start()?;
+    kafka.create_topic("events", 2)?;
+    kafka.create_topic("totals", 2)?;
+    kafka.create_topic("totals_cdc", 1)?;
+    let events: Vec<String> = (0..EVENTS).map(|i| format!("u{},{i}", i % USERS)).collect();
+    kafka.produce("events", &events)?;
+    let b = kafka.bootstrap();
+    let dir = scratch_dir("kafka-changelog")?;
+
+    // Write: the running totals as upserts and as change events.
+    let write = dir.join("write.sql");
+    std::fs::write(
+        &write,
+        format!(
+            "CREATE TABLE events (user_id STRING, amount BIGINT) WITH ('connector' = 'kafka',
+               'topic' = 'events', 'properties.bootstrap.servers' = '{b}', 'format' = 'csv',
+               'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset');
+             CREATE TABLE totals (user_id STRING, n BIGINT, total BIGINT,
+               PRIMARY KEY (user_id) NOT ENFORCED) WITH ('connector' = 'upsert-kafka',
+               'topic' = 'totals', 'properties.bootstrap.servers' = '{b}',
+               'key.format' = 'json', 'value.format' = 'json');
+             CREATE TABLE totals_cdc (user_id STRING, n BIGINT, total BIGINT) WITH (
+               'connector' = 'kafka', 'topic' = 'totals_cdc',
+               'properties.bootstrap.servers' = '{b}', 'format' = 'debezium-json');
+             INSERT INTO totals SELECT user_id, COUNT(*), SUM(amount) FROM events GROUP BY user_id;
+             INSERT INTO totals_cdc SELECT user_id, COUNT(*), SUM(amount) FROM events GROUP BY user_id;"
+        ),
+    )?;
+    runnel(&write)?;
+    let want = totals();
+
+    // The upsert topic: keys are the primary key as JSON; the last value per key is the total.
+    let rt = tokio::runtime::Runtime::new()?;
+    let upserts = rt.block_on(records(&b, "totals"))?;
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &upserts {
+        let v = v.as_ref().context("no deletes in a growing aggregate")?;
+        last.insert(k.clone(), v.clone());
+    }
+    for (user, (n, total)) in &want {
+        let key = format!(r#"{{"user_id":"{user}"}}"#);
+        let v: serde_json::Value = serde_json::from_str(last.get(&key).context(key.clone())?)?;
+        ensure!(
+            v["n"] == *n && v["total"] == *total,
+            "{user}: {v} (want n={n}, total={total})"
+        );
+    }
+    // The change events: -U/+U pairs written as d/c events.
+    let cdc = rt.block_on(records(&b, "totals_cdc"))?;
+    ensure!(
+        cdc.iter().all(|(_, v)| v
+            .as_deref()
+            .is_some_and(|v| v.contains(r#""op":"c""#) || v.contains(r#""op":"d""#))),
+        "{cdc:?}"
+    );
+
+    // Read both back as changelogs; the sums over them must end at the grand total.
+    let grand: u64 = want.values().map(|(_, t)| t).sum();
+    let read_cdc = dir.join("read_cdc.sql");
+    std::fs::write(
+        &read_cdc,
+        format!(
+            "CREATE TABLE totals_cdc (user_id STRING, n BIGINT, total BIGINT) WITH (
+               'connector' = 'kafka', 'topic' = 'totals_cdc',
+               'properties.bootstrap.servers' = '{b}', 'format' = 'debezium-json',
+               'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset');
+             CREATE TABLE out (users BIGINT, total BIGINT) WITH ('connector' = 'print',
+               'sink.parallelism' = '1');
+             INSERT INTO out SELECT COUNT(*), SUM(total) FROM totals_cdc;"
+        ),
+    )?;
+    let printed = runnel(&read_cdc)?;
+    let final_line = format!("[{USERS}, {grand}]");
+    ensure!(
+        printed
+            .lines()
+            .last()
+            .is_some_and(|l| l.ends_with(&final_line)),
+        "debezium-json changelog did not end at {final_line}:\n{printed}"
+    );
+
+    // The upsert source never ends: watch its output until the total shows up.
+    let read_upsert = dir.join("read_upsert.sql");
+    std::fs::write(
+        &read_upsert,
+        format!(
+            "CREATE TABLE totals (user_id STRING, n BIGINT, total BIGINT,
+               PRIMARY KEY (user_id) NOT ENFORCED) WITH ('connector' = 'upsert-kafka',
+               'topic' = 'totals', 'properties.bootstrap.servers' = '{b}',
+               'key.format' = 'json', 'value.format' = 'json');
+             CREATE TABLE out (users BIGINT, total BIGINT) WITH ('connector' = 'print',
+               'sink.parallelism' = '1');
+             INSERT INTO out SELECT COUNT(*), SUM(total) FROM totals;"
+        ),
+    )?;
+    let mut child = Command::new(runnel_binary().context("runnel binary")?)
+        .args(["run", read_upsert.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().context("stdout")?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let mut found = false;
+    while Instant::now() < deadline && !found {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            found = line.ends_with(&final_line);
+            seen.push(line);
+        }
+    }
+    // Nothing may follow the final total (an upsert read twice would add to it).
+    std::thread::sleep(Duration::from_millis(1500));
+    seen.extend(rx.try_iter());
+    child.kill()?;
+    child.wait()?;
+    ensure!(
+        found && seen.last().is_some_and(|l| l.ends_with(&final_line)),
+        "upsert-kafka changelog did not settle at {final_line}:\n{}",
+        seen.join("\n")
+    );
+    Ok(())
+}
