@@ -379,7 +379,7 @@ impl MessageDecoder {
                 }
                 Ok(())
             };
-            match (op.is_valid(i).then(|| op.value(i))).unwrap_or("") {
+            match if op.is_valid(i) { op.value(i) } else { "" } {
                 "c" | "r" => {
                     need(after, "after")?;
                     picks.push((1, i));
