@@ -74,22 +74,33 @@ fn datagen_sequences_are_exact_and_random_values_stay_in_range() {
 
 #[test]
 fn filesystem_sink_output_reads_back_unchanged() {
-    for format in ["json", "csv"] {
-        let name = format!("roundtrip-{format}");
+    for (format, partitioned) in [
+        ("json", false),
+        ("csv", false),
+        ("parquet", false),
+        ("csv", true),
+        ("parquet", true),
+    ] {
+        let name = format!("roundtrip-{format}-{partitioned}");
+        let by = if partitioned {
+            "PARTITIONED BY (ok)"
+        } else {
+            ""
+        };
         let lines = run(
             &name,
             &format!(
                 "CREATE TABLE g (id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3), ok BOOLEAN, name STRING) WITH ('connector' = 'datagen', \
                    'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '500', 'fields.price.min' = '0', 'fields.price.max' = '1000', \
                    'fields.name.length' = '5', 'rows-per-second' = '0');\n\
-                 CREATE TABLE files (id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3), ok BOOLEAN, name STRING) \
+                 CREATE TABLE files (id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3), ok BOOLEAN, name STRING) {by} \
                    WITH ('connector' = 'filesystem', 'path' = '${{DIR}}/out', 'format' = '{format}');\n\
                  CREATE TABLE direct (id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3), ok BOOLEAN, name STRING) WITH ('connector' = 'print', 'print-identifier' = 'direct');\n\
                  EXECUTE STATEMENT SET BEGIN\n\
                    INSERT INTO files SELECT * FROM g;\n\
                    INSERT INTO direct SELECT * FROM g;\n\
                  END;\n\
-                 CREATE TABLE back (id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3), ok BOOLEAN, name STRING) \
+                 CREATE TABLE back (id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3), ok BOOLEAN, name STRING) {by} \
                    WITH ('connector' = 'filesystem', 'path' = '${{DIR}}/out', 'format' = '{format}');\n\
                  CREATE TABLE reread (id BIGINT, price DECIMAL(10, 2), ts TIMESTAMP(3), ok BOOLEAN, name STRING) WITH ('connector' = 'print', 'print-identifier' = 'reread');\n\
                  INSERT INTO reread SELECT * FROM back;"
@@ -112,6 +123,33 @@ fn filesystem_sink_output_reads_back_unchanged() {
             direct, reread,
             "{format}: the files hold exactly the rows written"
         );
+        let out = std::env::temp_dir()
+            .join(format!("runnel-connectors-{}-{name}", std::process::id()))
+            .join("out");
+        let folders: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if partitioned {
+            // Hive's layout, and the partition column is not repeated inside the files.
+            let mut sorted = folders.clone();
+            sorted.sort();
+            assert_eq!(sorted, ["ok=false", "ok=true"], "{format}");
+            if format == "csv" {
+                let part = std::fs::read_dir(out.join("ok=true"))
+                    .unwrap()
+                    .flatten()
+                    .find(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .unwrap();
+                let text = std::fs::read_to_string(part.path()).unwrap();
+                let first = text.lines().next().unwrap();
+                assert_eq!(first.split(',').count(), 4, "{first}");
+            }
+        } else {
+            assert!(folders.is_empty(), "{format}: {folders:?}");
+        }
     }
 }
 

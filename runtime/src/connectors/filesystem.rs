@@ -1,13 +1,24 @@
-use std::collections::HashMap;
+//! Flink's `filesystem` connector: line formats (`json`, `csv`) and `parquet`, optionally
+//! `PARTITIONED BY` into `col=value/` folders, read as per-file splits and written with
+//! exactly-once two-phase commit.
+
+mod parquet;
+mod partitions;
+
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use ::parquet::arrow::ArrowWriter;
+use ::parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use runnel_formats::{Decoder, Encoder, Format, Origin};
 use runnel_types::ChangeBatch;
 
+use self::parquet::ParquetOptions;
+use self::partitions::Partitioning;
 use super::{SinkMode, SinkSpec, Source, SourcePoll, SourceSpec, TableOptions, factory};
 use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::error::{Result, RunnelError};
@@ -15,15 +26,34 @@ use crate::operators::{Operator, Output, SubtaskContext};
 
 const READ_CHUNK: usize = 4 << 20;
 
-fn format_of(table: &str, options: &TableOptions) -> Result<(Format, Vec<String>)> {
+/// A table's `format`: line oriented, or Parquet.
+#[derive(Clone, Debug)]
+enum FileFormat {
+    Lines(Format),
+    Parquet(ParquetOptions),
+}
+
+fn format_of(table: &str, options: &TableOptions) -> Result<(FileFormat, Vec<String>)> {
     let name = options.required(table, "format")?;
+    if name == "parquet" {
+        let (o, consumed) = ParquetOptions::from_options(table, options)?;
+        return Ok((FileFormat::Parquet(o), consumed));
+    }
     let map: HashMap<String, String> = options
         .map()
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Format::from_options(name, &map)
-        .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))
+    let (f, consumed) = Format::from_options(name, &map).map_err(|e| {
+        RunnelError::Connector(format!(
+            "table `{table}`: {}",
+            e.to_string().replace(
+                "(supported: 'json', 'csv')",
+                "(supported: 'json', 'csv', 'parquet')"
+            )
+        ))
+    })?;
+    Ok((FileFormat::Lines(f), consumed))
 }
 
 fn check_options(
@@ -94,6 +124,126 @@ struct FileSplit {
     eof: bool,
 }
 
+/// How the open file is read.
+enum Reading {
+    Lines {
+        decoder: Box<dyn Decoder>,
+        current: Option<(File, String)>,
+        carry: Vec<u8>,
+        line: u64,
+    },
+    Parquet {
+        /// The table's file columns, which each file is conformed to.
+        schema: SchemaRef,
+        current: Option<(ParquetRecordBatchReader, String)>,
+    },
+}
+
+/// What one read of the open file gave.
+enum Chunk {
+    /// Rows (possibly none yet); the file goes on.
+    More(Vec<RecordBatch>),
+    /// The last rows of the file.
+    End(Vec<RecordBatch>),
+}
+
+impl Reading {
+    fn is_open(&self) -> bool {
+        match self {
+            Reading::Lines { current, .. } => current.is_some(),
+            Reading::Parquet { current, .. } => current.is_some(),
+        }
+    }
+
+    fn open(&mut self, path: &Path) -> Result<()> {
+        let display = path.display().to_string();
+        let f = File::open(path)
+            .map_err(|e| RunnelError::io(format!("filesystem source: opening '{display}'"), e))?;
+        match self {
+            Reading::Lines {
+                current,
+                carry,
+                line,
+                ..
+            } => {
+                *current = Some((f, display));
+                *line = 1;
+                carry.clear();
+            }
+            Reading::Parquet { current, .. } => {
+                *current = Some((parquet::reader(f, &display)?, display));
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<Chunk> {
+        match self {
+            Reading::Parquet { schema, current } => {
+                let (reader, path) = current.as_mut().expect("opened");
+                match reader.next() {
+                    Some(b) => {
+                        let b = b.map_err(|e| {
+                            RunnelError::Connector(format!("{path}: reading Parquet: {e}"))
+                        })?;
+                        Ok(Chunk::More(vec![parquet::conform(b, schema, path)?]))
+                    }
+                    None => {
+                        *current = None;
+                        Ok(Chunk::End(Vec::new()))
+                    }
+                }
+            }
+            Reading::Lines {
+                decoder,
+                current,
+                carry,
+                line,
+            } => {
+                let (file, path) = current.as_mut().expect("opened");
+                let mut buf = std::mem::take(carry);
+                let start = buf.len();
+                buf.resize(start + READ_CHUNK, 0);
+                let n = file.read(&mut buf[start..]).map_err(|e| {
+                    RunnelError::io(format!("filesystem source: reading '{path}'"), e)
+                })?;
+                buf.truncate(start + n);
+                let path = path.clone();
+                if n == 0 {
+                    // End of file: decode what is left, even without a final newline.
+                    let origin = Origin {
+                        path: &path,
+                        first_line: *line,
+                    };
+                    let mut batches = Vec::new();
+                    if !buf.is_empty() {
+                        batches.extend(decoder.decode(&buf, origin)?);
+                    }
+                    if let Some(b) = decoder.finish(origin)? {
+                        batches.push(b);
+                    }
+                    *current = None;
+                    return Ok(Chunk::End(batches));
+                }
+                // Cut at the last newline; the rest waits for the next chunk.
+                let Some(cut) = buf.iter().rposition(|b| *b == b'\n').map(|i| i + 1) else {
+                    *carry = buf;
+                    return Ok(Chunk::More(Vec::new()));
+                };
+                *carry = buf[cut..].to_vec();
+                let lines = buf[..cut].iter().filter(|b| **b == b'\n').count() as u64;
+                let origin = Origin {
+                    path: &path,
+                    first_line: *line,
+                };
+                let batches = decoder.decode(&buf[..cut], origin)?;
+                *line += lines;
+                Ok(Chunk::More(batches))
+            }
+        }
+    }
+}
+
 /// Reads its share of the files (file i goes to subtask i mod parallelism), chunk by chunk.
 /// Its checkpoint state is one entry per file with the records emitted, so a restore (at any
 /// parallelism) re-reads each unfinished file and skips what was already emitted.
@@ -101,10 +251,10 @@ struct FileSource {
     splits: Vec<FileSplit>,
     /// The split being read.
     at: usize,
-    current: Option<(File, String)>,
-    decoder: Box<dyn Decoder>,
-    carry: Vec<u8>,
-    line: u64,
+    reading: Reading,
+    /// The table's folder (partition values are read from paths below it).
+    root: PathBuf,
+    partitioning: Partitioning,
     /// Decoded batches with the split they came from.
     ready: std::collections::VecDeque<(usize, RecordBatch)>,
     /// Records of the current split still to drop (already emitted before a restore).
@@ -116,7 +266,7 @@ struct FileSource {
 }
 
 impl FileSource {
-    fn push(&mut self, batches: Vec<RecordBatch>) {
+    fn push(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
         for b in batches {
             let b = if self.skip == 0 {
                 b
@@ -128,75 +278,33 @@ impl FileSource {
                 self.skip = 0;
                 b.slice(skip, b.num_rows() - skip)
             };
+            let b = self
+                .partitioning
+                .complete(&self.root, &self.splits[self.at].path, b)?;
             self.ready.push_back((self.at, b));
         }
+        Ok(())
     }
 
     fn fill(&mut self) -> Result<bool> {
         loop {
-            if self.current.is_none() {
+            if !self.reading.is_open() {
                 while self.at < self.splits.len() && self.splits[self.at].eof {
                     self.at += 1;
                 }
                 let Some(split) = self.splits.get(self.at) else {
                     return Ok(false);
                 };
-                let display = split.path.display().to_string();
-                let f = File::open(&split.path).map_err(|e| {
-                    RunnelError::io(format!("filesystem source: opening '{display}'"), e)
-                })?;
                 self.skip = split.emitted;
-                self.current = Some((f, display));
-                self.line = 1;
-                self.carry.clear();
+                self.reading.open(&split.path.clone())?;
             }
-            let (file, path) = self.current.as_mut().expect("opened above");
-            let mut buf = std::mem::take(&mut self.carry);
-            let start = buf.len();
-            buf.resize(start + READ_CHUNK, 0);
-            let n = file
-                .read(&mut buf[start..])
-                .map_err(|e| RunnelError::io(format!("filesystem source: reading '{path}'"), e))?;
-            buf.truncate(start + n);
-            let path = path.clone();
-            if n == 0 {
-                // End of file: decode what is left, even without a final newline.
-                let origin = Origin {
-                    path: &path,
-                    first_line: self.line,
-                };
-                let mut batches = Vec::new();
-                if !buf.is_empty() {
-                    batches.extend(self.decoder.decode(&buf, origin)?);
+            match self.reading.read()? {
+                Chunk::More(batches) => self.push(batches)?,
+                Chunk::End(batches) => {
+                    self.push(batches)?;
+                    self.splits[self.at].eof = true;
                 }
-                if let Some(b) = self.decoder.finish(origin)? {
-                    batches.push(b);
-                }
-                self.push(batches);
-                self.splits[self.at].eof = true;
-                self.current = None;
-                if !self.ready.is_empty() {
-                    return Ok(true);
-                }
-                continue;
             }
-            // Cut at the last newline; the rest waits for the next chunk.
-            let cut = match buf.iter().rposition(|b| *b == b'\n') {
-                Some(i) => i + 1,
-                None => {
-                    self.carry = buf;
-                    continue;
-                }
-            };
-            self.carry = buf[cut..].to_vec();
-            let lines = buf[..cut].iter().filter(|b| **b == b'\n').count() as u64;
-            let origin = Origin {
-                path: &path,
-                first_line: self.line,
-            };
-            let batches = self.decoder.decode(&buf[..cut], origin)?;
-            self.push(batches);
-            self.line += lines;
             if !self.ready.is_empty() {
                 return Ok(true);
             }
@@ -271,17 +379,34 @@ pub(super) fn create_source(
     table: &str,
     schema: SchemaRef,
     options: &TableOptions,
+    partition_keys: &[String],
 ) -> Result<SourceSpec> {
     let (format, consumed) = format_of(table, options)?;
     check_options(table, options, &consumed, false)?;
-    let path = PathBuf::from(options.required(table, "path")?);
-    let files = list_files(&path)?;
+    let root = PathBuf::from(options.required(table, "path")?);
+    let files = list_files(&root)?;
     let file_count = files.len() as u32;
-    let decoder_schema = schema.clone();
+    let default_name = options
+        .get("partition.default-name")
+        .unwrap_or(partitions::DEFAULT_NAME);
+    let partitioning = Partitioning::new(table, schema.clone(), partition_keys, default_name)?;
+    let file_schema = partitioning.data_schema();
     // Fail at plan time on a schema the format cannot read.
-    format
-        .decoder(decoder_schema.clone())
-        .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
+    let reading = move || -> Result<Reading> {
+        Ok(match &format {
+            FileFormat::Lines(f) => Reading::Lines {
+                decoder: f.decoder(file_schema.clone())?,
+                current: None,
+                carry: Vec::new(),
+                line: 1,
+            },
+            FileFormat::Parquet(_) => Reading::Parquet {
+                schema: file_schema.clone(),
+                current: None,
+            },
+        })
+    };
+    reading().map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
     Ok(SourceSpec {
         schema,
         factory: factory(move |ctx: &SubtaskContext| {
@@ -298,10 +423,9 @@ pub(super) fn create_source(
             Ok(Box::new(FileSource {
                 splits,
                 at: 0,
-                current: None,
-                decoder: format.decoder(decoder_schema.clone())?,
-                carry: Vec::new(),
-                line: 1,
+                reading: reading()?,
+                root: root.clone(),
+                partitioning: partitioning.clone(),
                 ready: std::collections::VecDeque::new(),
                 skip: 0,
                 listing: files.clone(),
@@ -315,31 +439,46 @@ pub(super) fn create_source(
     })
 }
 
-/// Writes rows to part files under the sink's folder with Flink's two-phase commit: a part is
-/// written under a hidden in-progress name, becomes a hidden pending file at a checkpoint
-/// barrier (or when it reaches the rolling size), and is renamed to its visible name only when
-/// that checkpoint completes; at the end of a bounded input everything is committed once every
-/// task of the job has finished (so a failure elsewhere cannot leave a duplicate). A restore
-/// commits the pending files of the checkpoint it restores and removes what the failed run
-/// left uncommitted, so each row is visible exactly once.
+/// Writes rows to part files under the sink's folder (one folder per partition) with Flink's
+/// two-phase commit: a part is written under a hidden in-progress name, becomes a hidden
+/// pending file at a checkpoint barrier (or when it reaches the rolling size), and is renamed
+/// to its visible name only when that checkpoint completes; at the end of a bounded input
+/// everything is committed once every task of the job has finished (so a failure elsewhere
+/// cannot leave a duplicate). A restore commits the pending files of the checkpoint it
+/// restores and removes what the failed run left uncommitted, so each row is visible exactly
+/// once.
 struct FileSink {
-    encoder: Box<dyn Encoder>,
+    format: SinkFormat,
+    partitioning: Partitioning,
     dir: PathBuf,
     /// `part-<run>-<subtask>`: unique to this run and subtask.
     prefix: String,
     ext: String,
     next_part: u64,
-    current: Option<InProgress>,
+    /// The part being written in each partition folder ("" when unpartitioned).
+    current: BTreeMap<String, InProgress>,
     /// Closed parts not yet visible: the checkpoint they belong to (None: the next one).
     pending: Vec<(Option<u64>, PendingPart)>,
     roll_bytes: u64,
-    buf: Vec<u8>,
+}
+
+enum SinkFormat {
+    Lines {
+        encoder: Box<dyn Encoder>,
+        buf: Vec<u8>,
+    },
+    Parquet(ParquetOptions),
+}
+
+enum PartWriter {
+    Lines(BufWriter<File>),
+    Parquet(Box<ArrowWriter<File>>),
 }
 
 struct InProgress {
     path: PathBuf,
     part: PendingPart,
-    writer: BufWriter<File>,
+    writer: PartWriter,
     bytes: u64,
 }
 
@@ -355,38 +494,106 @@ fn fs_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RunnelError
 }
 
 impl FileSink {
-    fn writer(&mut self) -> Result<&mut InProgress> {
-        if self.current.is_none() {
+    fn writer(&mut self, partition: &str) -> Result<&mut InProgress> {
+        if !self.current.contains_key(partition) {
+            let dir = if partition.is_empty() {
+                self.dir.clone()
+            } else {
+                self.dir.join(partition)
+            };
+            std::fs::create_dir_all(&dir).map_err(fs_err("creating directory", &dir))?;
             let name = format!("{}-{}.{}", self.prefix, self.next_part, self.ext);
             self.next_part += 1;
-            let path = self.dir.join(format!(".{name}.inprogress"));
+            let path = dir.join(format!(".{name}.inprogress"));
             let f = File::create_new(&path).map_err(fs_err("creating", &path))?;
-            self.current = Some(InProgress {
-                part: PendingPart {
-                    pending: self.dir.join(format!(".{name}.pending")),
-                    visible: self.dir.join(name),
+            let writer = match &self.format {
+                SinkFormat::Lines { .. } => PartWriter::Lines(BufWriter::with_capacity(1 << 20, f)),
+                SinkFormat::Parquet(o) => {
+                    PartWriter::Parquet(Box::new(o.writer(f, self.partitioning.data_schema())?))
+                }
+            };
+            self.current.insert(
+                partition.to_string(),
+                InProgress {
+                    part: PendingPart {
+                        pending: dir.join(format!(".{name}.pending")),
+                        visible: dir.join(name),
+                    },
+                    path,
+                    writer,
+                    bytes: 0,
                 },
-                path,
-                writer: BufWriter::with_capacity(1 << 20, f),
-                bytes: 0,
-            });
+            );
         }
-        Ok(self.current.as_mut().expect("created above"))
+        Ok(self.current.get_mut(partition).expect("created above"))
     }
 
-    /// Closes the part being written: flushed, synced, and renamed to its pending name.
-    fn close_current(&mut self, checkpoint: Option<u64>) -> Result<()> {
-        let Some(mut cur) = self.current.take() else {
+    /// Closes the part being written in `partition`: flushed (Parquet: footer written),
+    /// synced, and renamed to its pending name.
+    fn close(&mut self, partition: &str, checkpoint: Option<u64>) -> Result<()> {
+        let Some(cur) = self.current.remove(partition) else {
             return Ok(());
         };
-        cur.writer.flush().map_err(fs_err("flushing", &cur.path))?;
-        let file = cur
-            .writer
-            .into_inner()
-            .map_err(|e| RunnelError::io("filesystem sink: flushing", e.into_error()))?;
+        let file = match cur.writer {
+            PartWriter::Lines(mut w) => {
+                w.flush().map_err(fs_err("flushing", &cur.path))?;
+                w.into_inner()
+                    .map_err(|e| RunnelError::io("filesystem sink: flushing", e.into_error()))?
+            }
+            PartWriter::Parquet(w) => w.into_inner().map_err(|e| {
+                RunnelError::Connector(format!(
+                    "filesystem sink: finishing '{}': {e}",
+                    cur.path.display()
+                ))
+            })?,
+        };
         file.sync_all().map_err(fs_err("syncing", &cur.path))?;
         std::fs::rename(&cur.path, &cur.part.pending).map_err(fs_err("closing", &cur.path))?;
         self.pending.push((checkpoint, cur.part));
+        Ok(())
+    }
+
+    fn close_all(&mut self, checkpoint: Option<u64>) -> Result<()> {
+        let open: Vec<String> = self.current.keys().cloned().collect();
+        for p in open {
+            self.close(&p, checkpoint)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, partition: &str, rows: &RecordBatch) -> Result<()> {
+        let bytes = match &mut self.format {
+            SinkFormat::Lines { encoder, buf } => {
+                buf.clear();
+                encoder.encode(rows, buf)?;
+                Some(std::mem::take(buf))
+            }
+            SinkFormat::Parquet(_) => None,
+        };
+        let cur = self.writer(partition)?;
+        match (&mut cur.writer, bytes) {
+            (PartWriter::Lines(w), Some(bytes)) => {
+                w.write_all(&bytes).map_err(fs_err("writing", &cur.path))?;
+                cur.bytes += bytes.len() as u64;
+                if let SinkFormat::Lines { buf, .. } = &mut self.format {
+                    *buf = bytes;
+                }
+            }
+            (PartWriter::Parquet(w), _) => {
+                w.write(rows).map_err(|e| {
+                    RunnelError::Connector(format!(
+                        "filesystem sink: writing '{}': {e}",
+                        cur.path.display()
+                    ))
+                })?;
+                cur.bytes = (w.bytes_written() + w.in_progress_size()) as u64;
+            }
+            (PartWriter::Lines(_), None) => unreachable!("line formats encode"),
+        }
+        let cur = self.current.get(partition).expect("written above");
+        if cur.bytes >= self.roll_bytes {
+            self.close(partition, None)?;
+        }
         Ok(())
     }
 
@@ -408,18 +615,8 @@ impl FileSink {
 
 impl Operator for FileSink {
     fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Output) -> Result<()> {
-        self.buf.clear();
-        self.encoder.encode(&batch.data, &mut self.buf)?;
-        let buf = std::mem::take(&mut self.buf);
-        let cur = self.writer()?;
-        cur.writer
-            .write_all(&buf)
-            .map_err(fs_err("writing", &cur.path))?;
-        cur.bytes += buf.len() as u64;
-        let roll = cur.bytes >= self.roll_bytes;
-        self.buf = buf;
-        if roll {
-            self.close_current(None)?;
+        for (partition, rows) in self.partitioning.split(&batch.data)? {
+            self.write(&partition, &rows)?;
         }
         Ok(())
     }
@@ -429,7 +626,7 @@ impl Operator for FileSink {
     }
 
     fn on_end(&mut self, _out: &mut Output) -> Result<()> {
-        self.close_current(None)
+        self.close_all(None)
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -440,7 +637,7 @@ impl Operator for FileSink {
     }
 
     fn snapshot(&mut self, checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        self.close_current(Some(checkpoint_id))?;
+        self.close_all(Some(checkpoint_id))?;
         let mut w = StateWriter::default();
         w.u64(0);
         w.bytes(self.prefix.as_bytes());
@@ -501,11 +698,18 @@ impl Operator for FileSink {
             }
             r.finish()?;
         }
-        // What the failed run wrote after the checkpoint never became visible; remove it.
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+        // What the failed run wrote after the checkpoint never became visible; remove it
+        // (in every partition folder).
+        let mut dirs = vec![self.dir.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if runs.iter().any(|r| name.starts_with(r.as_str()))
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(e.path());
+                } else if runs.iter().any(|r| name.starts_with(r.as_str()))
                     && (name.ends_with(".inprogress") || name.ends_with(".pending"))
                 {
                     let _ = std::fs::remove_file(e.path());
@@ -520,14 +724,31 @@ pub(super) fn create_sink(
     table: &str,
     schema: SchemaRef,
     options: &TableOptions,
+    partition_keys: &[String],
 ) -> Result<SinkSpec> {
     let (format, consumed) = format_of(table, options)?;
     check_options(table, options, &consumed, true)?;
     let dir = PathBuf::from(options.required(table, "path")?);
-    format
-        .encoder(schema.clone())
-        .map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
-    let ext = options.get("format").unwrap_or("out").to_string();
+    let default_name = options
+        .get("partition.default-name")
+        .unwrap_or(partitions::DEFAULT_NAME);
+    let partitioning = Partitioning::new(table, schema, partition_keys, default_name)?;
+    let file_schema = partitioning.data_schema();
+    let sink_format = move || -> Result<SinkFormat> {
+        Ok(match &format {
+            FileFormat::Lines(f) => SinkFormat::Lines {
+                encoder: f.encoder(file_schema.clone())?,
+                buf: Vec::new(),
+            },
+            FileFormat::Parquet(o) => SinkFormat::Parquet(o.clone()),
+        })
+    };
+    let first =
+        sink_format().map_err(|e| RunnelError::Connector(format!("table `{table}`: {e}")))?;
+    let ext = match &first {
+        SinkFormat::Lines { .. } => options.get("format").unwrap_or("out").to_string(),
+        SinkFormat::Parquet(_) => "parquet".to_string(),
+    };
     let roll_bytes = match options.get("sink.rolling-policy.file-size") {
         None => 128 << 20,
         Some(v) => parse_memory_size(v).ok_or_else(|| {
@@ -545,7 +766,8 @@ pub(super) fn create_sink(
                 )
             })?;
             Ok(Box::new(FileSink {
-                encoder: format.encoder(schema.clone())?,
+                format: sink_format()?,
+                partitioning: partitioning.clone(),
                 dir: dir.clone(),
                 // Unique per deployment, so a restarted or restored job never writes over
                 // the parts of the run it replaces.
@@ -556,10 +778,9 @@ pub(super) fn create_sink(
                 ),
                 ext: ext.clone(),
                 next_part: 0,
-                current: None,
+                current: BTreeMap::new(),
                 pending: Vec::new(),
                 roll_bytes,
-                buf: Vec::new(),
             }) as Box<dyn Operator>)
         }),
         mode: SinkMode::AppendOnly,

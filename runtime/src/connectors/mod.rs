@@ -95,21 +95,29 @@ pub struct SinkSpec {
     pub mode: SinkMode,
 }
 
+/// What a table declares besides its columns and options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TableKeys<'a> {
+    /// `PRIMARY KEY (..) NOT ENFORCED` (upsert connectors write by it).
+    pub primary_key: &'a [String],
+    /// `PARTITIONED BY (..)` (the filesystem connector writes a folder per value).
+    pub partition_keys: &'a [String],
+}
+
 /// Builds the reader of a source table from its `WITH` options.
-/// `primary_key` is the table's `PRIMARY KEY ... NOT ENFORCED` (upsert connectors need one).
 pub fn create_source(
     table: &str,
     schema: SchemaRef,
     options: &TableOptions,
-    primary_key: &[String],
+    keys: TableKeys<'_>,
 ) -> Result<SourceSpec> {
     let connector = options.connector(table)?;
     let spec = match connector.as_str() {
         "datagen" => datagen::create(table, schema, options)?,
         "nexmark" => nexmark::create(table, schema, options)?,
-        "filesystem" => filesystem::create_source(table, schema, options)?,
+        "filesystem" => filesystem::create_source(table, schema, options, keys.partition_keys)?,
         "kafka" => kafka::create_source(table, schema, options, None)?,
-        "upsert-kafka" => kafka::create_source(table, schema, options, Some(primary_key))?,
+        "upsert-kafka" => kafka::create_source(table, schema, options, Some(keys.primary_key))?,
         "print" | "blackhole" => {
             return Err(RunnelError::Connector(format!(
                 "table `{table}`: connector '{connector}' can only be written to, not read"
@@ -125,15 +133,15 @@ pub fn create_sink(
     table: &str,
     schema: SchemaRef,
     options: &TableOptions,
-    primary_key: &[String],
+    keys: TableKeys<'_>,
 ) -> Result<SinkSpec> {
     let connector = options.connector(table)?;
     match connector.as_str() {
         "print" => print::create(table, schema, options),
         "blackhole" => blackhole::create(table, options),
-        "filesystem" => filesystem::create_sink(table, schema, options),
+        "filesystem" => filesystem::create_sink(table, schema, options, keys.partition_keys),
         "kafka" => kafka::create_sink(table, schema, options, None),
-        "upsert-kafka" => kafka::create_sink(table, schema, options, Some(primary_key)),
+        "upsert-kafka" => kafka::create_sink(table, schema, options, Some(keys.primary_key)),
         "datagen" | "nexmark" => Err(RunnelError::Connector(format!(
             "table `{table}`: connector '{connector}' can only be read, not written to"
         ))),

@@ -380,7 +380,11 @@ impl<'a> Planner<'a> {
             .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
             .collect();
         let schema = Arc::new(Schema::new(physical));
-        let spec = create_source(name, schema.clone(), &table.options, &table.primary_key)?;
+        let keys = crate::connectors::TableKeys {
+            primary_key: &table.primary_key,
+            partition_keys: &table.partition_keys,
+        };
+        let spec = create_source(name, schema.clone(), &table.options, keys)?;
         let updating = spec.updating;
         let mut parallelism = self.config.parallelism;
         if let Some(max) = spec.max_parallelism {

@@ -241,7 +241,10 @@ impl Session {
                 &ins.table,
                 std::sync::Arc::new(schema.clone()),
                 &table.options,
-                &table.primary_key,
+                crate::connectors::TableKeys {
+                    primary_key: &table.primary_key,
+                    partition_keys: &table.partition_keys,
+                },
             )?;
             let planned = planner.plan_query(&ins.query)?;
             planner.plan_sink(planned, &ins.table, sink, &schema)?;
