@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, new_null_array};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 use runnel_expr::ExprRef;
 use runnel_types::{ChangeBatch, RowKind};
@@ -53,6 +53,8 @@ pub struct JoinSpec {
     pub right_schema: SchemaRef,
     /// Output: left columns then right columns.
     pub output_schema: SchemaRef,
+    /// Idle-state retention of each side from a `STATE_TTL` hint (else `table.exec.state.ttl`).
+    pub ttl: [Option<std::time::Duration>; 2],
 }
 
 /// How often a row is stored on its side and, on an outer side, how many rows of the other
@@ -123,7 +125,11 @@ impl JoinCodec {
             Ok(convs[i].convert_columns(&cols)?.row(0).as_ref().into())
         };
         let null_rows = [null(0, &spec.left_schema)?, null(1, &spec.right_schema)?];
+        // A join without equi-keys (only a residual condition) keys every row by one constant.
         let key_conv = |schema: &SchemaRef, keys: &[usize]| -> Result<RowConverter> {
+            if keys.is_empty() {
+                return Ok(RowConverter::new(vec![SortField::new(DataType::Boolean)])?);
+            }
             Ok(RowConverter::new(
                 keys.iter()
                     .map(|i| SortField::new(schema.field(*i).data_type().clone()))
@@ -155,7 +161,16 @@ impl JoinCodec {
         } else {
             &self.spec.right_keys
         };
-        let key_cols: Vec<ArrayRef> = idx.iter().map(|i| batch.column(*i).clone()).collect();
+        let key_cols: Vec<ArrayRef> = if idx.is_empty() {
+            vec![Arc::new(arrow::array::BooleanArray::from(vec![
+                true;
+                batch
+                    .num_rows(
+                    )
+            ]))]
+        } else {
+            idx.iter().map(|i| batch.column(*i).clone()).collect()
+        };
         hash_columns(&key_cols, batch.num_rows(), hashes)?;
         Ok(Keyed {
             keys: self.key_convs[side].convert_columns(&key_cols)?,
@@ -239,11 +254,12 @@ impl JoinCodec {
 impl Join {
     /// A join for one subtask.
     pub fn new(spec: JoinSpec, ctx: &SubtaskContext) -> Result<Self> {
+        let ttl = spec.ttl;
         Ok(Join {
             codec: JoinCodec::new(spec)?,
             state: [
-                KeyedState::new(ctx.key_groups).with_ttl(ctx.state_ttl),
-                KeyedState::new(ctx.key_groups).with_ttl(ctx.state_ttl),
+                KeyedState::new(ctx.key_groups).with_ttl(ttl[0].or(ctx.state_ttl)),
+                KeyedState::new(ctx.key_groups).with_ttl(ttl[1].or(ctx.state_ttl)),
             ],
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),

@@ -69,6 +69,12 @@ pub struct Planned {
 /// Builds one job graph; several INSERTs of a statement set share it.
 pub struct Planner<'a> {
     catalog: &'a Catalog,
+    /// `STATE_TTL` hints of the SELECTs being planned (innermost last): input → TTL, and the
+    /// inputs that used theirs.
+    ttl_hints: Vec<(
+        std::collections::HashMap<String, Duration>,
+        std::collections::HashSet<String>,
+    )>,
     config: PlannerConfig,
     vertices: Vec<Vertex>,
     edges: Vec<Edge>,
@@ -139,6 +145,7 @@ impl<'a> Planner<'a> {
     pub fn new(catalog: &'a Catalog, config: PlannerConfig) -> Self {
         Planner {
             catalog,
+            ttl_hints: Vec::new(),
             config,
             vertices: Vec::new(),
             edges: Vec::new(),
@@ -746,7 +753,9 @@ impl<'a> Planner<'a> {
                 Some(c)
             }
         };
+        let ttl = [self.hinted_ttl(&left_p), self.hinted_ttl(&right_p)];
         let spec = JoinSpec {
+            ttl,
             join_type: kind,
             left_keys: left_keys.clone(),
             right_keys: right_keys.clone(),
@@ -1517,7 +1526,52 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
+    /// Plans a SELECT with its `STATE_TTL` hints in force; a hint naming no input of the
+    /// joins or the aggregate of this SELECT is an error, as in Flink.
     fn plan_select(&mut self, s: &Select) -> Result<Planned> {
+        if s.distinct.is_some() || s.optimizer_hints.is_empty() {
+            return self.plan_select_body(s);
+        }
+        let hints = parse_hints(&s.optimizer_hints)?;
+        self.ttl_hints.push((hints, Default::default()));
+        let planned = self.plan_select_body(s);
+        let (hints, used) = self.ttl_hints.pop().expect("pushed above");
+        let planned = planned?;
+        let mut unused: Vec<&String> = hints.keys().filter(|k| !used.contains(*k)).collect();
+        if !unused.is_empty() {
+            unused.sort();
+            return Err(plan_err!(
+                "The options of following hints cannot match the name of input tables or views: \
+                 STATE_TTL({}) (a key names a table, view or alias read directly by a join or an \
+                 aggregation of this SELECT)",
+                unused
+                    .iter()
+                    .map(|k| format!("'{k}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(planned)
+    }
+
+    /// The `STATE_TTL` hint for an input, marking it used.
+    fn hinted_ttl(&mut self, input: &Planned) -> Option<Duration> {
+        let first = input.scope.columns.first()?.qualifier.clone()?;
+        if input
+            .scope
+            .columns
+            .iter()
+            .any(|c| c.qualifier.as_ref() != Some(&first))
+        {
+            return None;
+        }
+        let (hints, used) = self.ttl_hints.last_mut()?;
+        let ttl = *hints.get(&first)?;
+        used.insert(first);
+        Some(ttl)
+    }
+
+    fn plan_select_body(&mut self, s: &Select) -> Result<Planned> {
         if let Some(d) = &s.distinct {
             if !matches!(d, sqlparser::ast::Distinct::Distinct) {
                 return Err(plan_err!("DISTINCT ON is not supported"));
@@ -2083,15 +2137,18 @@ impl<'a> Planner<'a> {
             describe_aggs(&layout.aggs)
         );
         let in_schema = pre_schema.clone();
+        let ttl = self.hinted_ttl(&input);
         let mut p = self.exchange(
             &[(&pre_planned, partitioning)],
             parallelism,
             name,
             factory(move |ctx| {
+                let mut ctx = ctx.clone();
+                ctx.state_ttl = ttl.or(ctx.state_ttl);
                 Ok(Box::new(Aggregate::new(
                     layout.clone(),
                     in_schema.clone(),
-                    ctx,
+                    &ctx,
                 )?))
             }),
             out_scope,
@@ -2960,4 +3017,55 @@ fn describe_aggs(aggs: &[crate::operators::AggSpec]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Flink's query hints: `STATE_TTL('input' = '1d', ...)`; join strategy hints (BROADCAST,
+/// SHUFFLE_HASH, SHUFFLE_MERGE, NEST_LOOP, LOOKUP) only steer batch jobs and are accepted.
+fn parse_hints(
+    hints: &[sqlparser::ast::OptimizerHint],
+) -> Result<std::collections::HashMap<String, Duration>> {
+    let mut ttl = std::collections::HashMap::new();
+    for h in hints.iter().filter(|h| h.prefix.is_empty()) {
+        let text = h.text.trim();
+        let mut rest = text;
+        while !rest.trim_start().is_empty() {
+            let r = rest.trim_start().trim_start_matches(',').trim_start();
+            let open = r
+                .find('(')
+                .ok_or_else(|| plan_err!("malformed query hint '{text}'"))?;
+            let name = r[..open].trim().to_ascii_uppercase();
+            let close = r[open..]
+                .find(')')
+                .map(|i| open + i)
+                .ok_or_else(|| plan_err!("malformed query hint '{text}': no closing ')'"))?;
+            let args = &r[open + 1..close];
+            rest = &r[close + 1..];
+            match name.as_str() {
+                "STATE_TTL" => {
+                    for kv in args.split(',').filter(|a| !a.trim().is_empty()) {
+                        let (k, v) = kv.split_once('=').ok_or_else(|| {
+                            plan_err!(
+                                "STATE_TTL hint entries look like 'table' = '1d', got '{}'",
+                                kv.trim()
+                            )
+                        })?;
+                        let unquote = |s: &str| s.trim().trim_matches('\'').to_string();
+                        let (k, v) = (unquote(k), unquote(v));
+                        let d = crate::connectors::parse_duration(&v).ok_or_else(|| {
+                            plan_err!("STATE_TTL hint: '{v}' for '{k}' is not a duration such as '1d' or '12 h'")
+                        })?;
+                        ttl.insert(k, d);
+                    }
+                }
+                "BROADCAST" | "SHUFFLE_HASH" | "SHUFFLE_MERGE" | "NEST_LOOP" | "LOOKUP" => {}
+                other => {
+                    return Err(plan_err!(
+                        "unknown query hint '{other}' (supported: STATE_TTL, and the join \
+                         strategy hints BROADCAST, SHUFFLE_HASH, SHUFFLE_MERGE, NEST_LOOP, LOOKUP)"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(ttl)
 }

@@ -37,6 +37,11 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    /// `SELECT /*+ STATE_TTL('t' = '1d') */ ...`: Flink's query hints.
+    fn supports_comment_optimizer_hint(&self) -> bool {
+        true
+    }
+
     fn supports_group_by_expr(&self) -> bool {
         true
     }
