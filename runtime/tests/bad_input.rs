@@ -177,3 +177,32 @@ fn ignore_parse_errors_skips_only_the_bad_record() {
     lines.sort();
     assert_eq!(lines, vec!["+I[1, x]", "+I[2, y]", "+I[4, z]"]);
 }
+
+#[test]
+fn an_unreachable_kafka_broker_fails_the_job_after_its_retries() {
+    // Nothing listens on port 1: the source retries for 'properties.default.api.timeout.ms',
+    // the job restarts per its strategy, and the last error names the broker.
+    let r = run_sql(
+        "kafka-unreachable",
+        "SET 'restart-strategy.type' = 'fixed-delay';
+         SET 'restart-strategy.fixed-delay.attempts' = '1';
+         SET 'restart-strategy.fixed-delay.delay' = '10 ms';
+         CREATE TABLE src (v STRING) WITH ('connector' = 'kafka', 'topic' = 't',
+           'properties.bootstrap.servers' = '127.0.0.1:1', 'format' = 'raw',
+           'scan.startup.mode' = 'earliest-offset',
+           'properties.default.api.timeout.ms' = '300');
+         CREATE TABLE out (v STRING) WITH ('connector' = 'blackhole');
+         INSERT INTO out SELECT v FROM src;",
+    );
+    assert!(!r.ok, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("table `src`") && r.stderr.contains("'127.0.0.1:1' could be reached"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("restart"),
+        "restarted once first:\n{}",
+        r.stderr
+    );
+}

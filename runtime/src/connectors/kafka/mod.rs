@@ -62,6 +62,36 @@ fn client_config(table: &str, options: &TableOptions) -> Result<ClientConfig> {
     Ok(c)
 }
 
+/// How long unreachable brokers are retried, with backoff, before the task fails (and the
+/// job restarts per its restart strategy): Kafka's `default.api.timeout.ms` for readers and
+/// `max.block.ms` for writers, 60 s by default.
+fn retry_window(table: &str, options: &TableOptions, key: &str) -> Result<std::time::Duration> {
+    Ok(std::time::Duration::from_millis(
+        options.u64(table, key)?.unwrap_or(60_000),
+    ))
+}
+
+/// Connects, retrying retriable failures with backoff for `window`.
+async fn connect(
+    table: &str,
+    config: &ClientConfig,
+    window: std::time::Duration,
+) -> runnel_kafka::Result<runnel_kafka::Client> {
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match runnel_kafka::Client::connect(config.clone()).await {
+            Ok(c) => return Ok(c),
+            Err(e) if e.is_retriable() && started.elapsed() + delay < window => {
+                eprintln!("runnel: table `{table}`: {e}; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The physical columns split into key and value parts per `key.fields` and
 /// `value.fields-include`.
 struct Layout {
@@ -458,6 +488,7 @@ pub(super) fn create_source(
         columns,
         schema: schema.clone(),
         upsert: upsert.is_some(),
+        retry_for: retry_window(table, options, "properties.default.api.timeout.ms")?,
     };
     // Fail at plan time on columns the formats cannot read.
     KafkaSource::new(config.clone(), 0, 1)?;
@@ -570,6 +601,7 @@ pub(super) fn create_sink(
         value_columns: l.value_columns,
         key: l.key,
         upsert: upsert.is_some(),
+        retry_for: retry_window(table, options, "properties.max.block.ms")?,
     });
     KafkaSink::new(config.clone(), 0, 1)?;
     Ok(SinkSpec {

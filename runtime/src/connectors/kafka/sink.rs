@@ -56,6 +56,8 @@ pub(super) struct SinkConfig {
     pub key: Option<(super::format::MessageFormat, SchemaRef, Vec<usize>)>,
     /// `upsert-kafka`: -U is dropped and -D becomes a tombstone (a null value).
     pub upsert: bool,
+    /// How long an unreachable broker is retried.
+    pub retry_for: std::time::Duration,
 }
 
 impl SinkConfig {
@@ -122,7 +124,12 @@ impl KafkaSink {
     fn producer(&mut self) -> Result<&mut Producer> {
         if self.producer.is_none() {
             let config = self.config.clone();
-            let mut client = block_on(connect(&config.client)).map_err(|e| self.config.err(e))?;
+            let mut client = block_on(super::connect(
+                &config.table,
+                &config.client,
+                config.retry_for,
+            ))
+            .map_err(|e| self.config.err(e))?;
             self.partitions = block_on(client.partitions(&config.topic))
                 .map_err(|e| self.config.err(e))?
                 .len() as i32;
@@ -200,24 +207,6 @@ impl KafkaSink {
                 self.round_robin = (self.round_robin + 1) % self.partitions;
                 self.round_robin
             }
-        }
-    }
-}
-
-async fn connect(config: &ClientConfig) -> runnel_kafka::Result<Client> {
-    let started = std::time::Instant::now();
-    let mut delay = std::time::Duration::from_millis(100);
-    loop {
-        match Client::connect(config.clone()).await {
-            Ok(c) => return Ok(c),
-            Err(e)
-                if e.is_retriable() && started.elapsed() < std::time::Duration::from_secs(60) =>
-            {
-                eprintln!("runnel: {e}; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
         }
     }
 }
@@ -361,7 +350,12 @@ impl Operator for KafkaSink {
         // Everything in a completed checkpoint is due; commit before aborting later ids.
         let config = self.config.clone();
         if !restored.is_empty() {
-            let mut client = block_on(connect(&config.client)).map_err(|e| self.config.err(e))?;
+            let mut client = block_on(super::connect(
+                &config.table,
+                &config.client,
+                config.retry_for,
+            ))
+            .map_err(|e| self.config.err(e))?;
             for (_, txn) in &restored {
                 match block_on(end_transaction(&mut client, txn, true)) {
                     Ok(()) => {}

@@ -73,6 +73,8 @@ pub(super) struct SourceConfig {
     pub schema: SchemaRef,
     /// `upsert-kafka`: a message is the latest row of its key (a null value deletes it).
     pub upsert: bool,
+    /// How long an unreachable broker is retried.
+    pub retry_for: Duration,
 }
 
 /// A partition this subtask reads.
@@ -589,28 +591,10 @@ enum ResolveError {
     NoGroupOffset(String),
 }
 
-const RETRY_FOR: Duration = Duration::from_secs(60);
-
 impl Fetcher {
     async fn run(mut self) {
         if let Err(e) = self.run_inner().await {
             let _ = self.tx.send(Fetch::Failed(e)).await;
-        }
-    }
-
-    async fn connect(&self) -> std::result::Result<Client, String> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match Client::connect(self.config.client.clone()).await {
-                Ok(c) => return Ok(c),
-                Err(e) if started.elapsed() < RETRY_FOR => {
-                    eprintln!("runnel: table `{}`: {e}; retrying", self.config.table);
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e.to_string()),
-            }
         }
     }
 
@@ -634,7 +618,13 @@ impl Fetcher {
     }
 
     async fn run_inner(&mut self) -> std::result::Result<(), String> {
-        let mut client = self.connect().await?;
+        let mut client = super::connect(
+            &self.config.table,
+            &self.config.client,
+            self.config.retry_for,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let mut last_discovery = Instant::now();
         // The first listing decides the initial assignment.
         let all = self.topics(&mut client).await.map_err(|e| e.to_string())?;
@@ -756,8 +746,11 @@ impl Fetcher {
                     }
                     Err(e) if e.is_retriable() => {
                         let since = *failing_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() > RETRY_FOR {
-                            return Err(format!("{e} (retried for {} s)", RETRY_FOR.as_secs()));
+                        if since.elapsed() > self.config.retry_for {
+                            return Err(format!(
+                                "{e} (retried for {} ms, 'properties.default.api.timeout.ms')",
+                                self.config.retry_for.as_millis()
+                            ));
                         }
                         eprintln!("runnel: table `{}`: {e}; retrying", self.config.table);
                         tokio::time::sleep(Duration::from_millis(500)).await;
