@@ -186,6 +186,46 @@ pub fn install() -> Result<()> {
     Ok(())
 }
 
+/// Every record of `topic` up to the current end of each partition, read with Runnel's own
+/// client at `isolation`: (partition, record) in partition and offset order.
+pub async fn read_to_end(
+    bootstrap: &str,
+    topic: &str,
+    isolation: runnel_kafka::Isolation,
+) -> Result<Vec<(i32, runnel_kafka::Message)>> {
+    use runnel_kafka::{Client, ClientConfig, FetchConfig};
+    let mut c = Client::connect(ClientConfig::new(bootstrap)).await?;
+    let mut positions: std::collections::BTreeMap<i32, i64> = c
+        .partitions(topic)
+        .await?
+        .into_iter()
+        .map(|p| (p, 0))
+        .collect();
+    let config = FetchConfig {
+        isolation,
+        ..FetchConfig::default()
+    };
+    let mut out = Vec::new();
+    while !positions.is_empty() {
+        let mut fetched: Vec<_> = c
+            .fetch(topic, &positions, config)
+            .await?
+            .into_iter()
+            .collect();
+        fetched.sort_by_key(|(p, _)| *p);
+        for (p, f) in fetched {
+            out.extend(f.messages.into_iter().map(|m| (p, m)));
+            if f.next_offset >= f.end_offset {
+                positions.remove(&p);
+            } else {
+                positions.insert(p, f.next_offset);
+            }
+        }
+    }
+    out.sort_by_key(|(p, m)| (*p, m.offset));
+    Ok(out)
+}
+
 /// [`Kafka::produce`] for a broker known by its bootstrap address (from another thread).
 pub fn produce_to<S: AsRef<str>>(bootstrap: &str, topic: &str, lines: &[S]) -> Result<()> {
     let mut input = String::new();

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use runnel_e2e::cluster::runnel_binary;
 use runnel_e2e::kafka::Kafka;
+use runnel_e2e::kafka::read_to_end;
 use runnel_e2e::process::scratch_dir;
-use runnel_kafka::{Client, ClientConfig, FetchConfig, Isolation};
+use runnel_kafka::Isolation;
 
 const USERS: u64 = 5;
 const EVENTS: u64 = 400;
@@ -41,33 +42,19 @@ fn runnel(script: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Key and value of every record of `topic`, read to its end.
+/// Key and value of every committed record of `topic`, read to its end.
 async fn records(bootstrap: &str, topic: &str) -> Result<Vec<(String, Option<String>)>> {
-    let mut c = Client::connect(ClientConfig::new(bootstrap)).await?;
-    let parts = c.partitions(topic).await?;
-    let mut positions: BTreeMap<i32, i64> = parts.iter().map(|p| (*p, 0)).collect();
-    let config = FetchConfig {
-        isolation: Isolation::ReadCommitted,
-        ..FetchConfig::default()
-    };
-    let mut out = Vec::new();
-    let mut done = std::collections::HashSet::new();
-    while done.len() < parts.len() {
-        for (p, f) in c.fetch(topic, &positions, config).await? {
-            for m in &f.messages {
-                let text = |b: &bytes::Bytes| String::from_utf8_lossy(b).into_owned();
-                out.push((
-                    m.key.as_ref().map(text).unwrap_or_default(),
-                    m.value.as_ref().map(text),
-                ));
-            }
-            positions.insert(p, f.next_offset);
-            if f.next_offset >= f.end_offset {
-                done.insert(p);
-            }
-        }
-    }
-    Ok(out)
+    let text = |b: &bytes::Bytes| String::from_utf8_lossy(b).into_owned();
+    Ok(read_to_end(bootstrap, topic, Isolation::ReadCommitted)
+        .await?
+        .into_iter()
+        .map(|(_, m)| {
+            (
+                m.key.as_ref().map(text).unwrap_or_default(),
+                m.value.as_ref().map(text),
+            )
+        })
+        .collect())
 }
 
 #[test]

@@ -3,12 +3,10 @@
 //! relies on: a transaction flushed by one producer and committed (or aborted) from another
 //! client, as a restored job does.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use runnel_e2e::kafka::Kafka;
 use runnel_kafka::{
-    Acks, Client, ClientConfig, Compression, EARLIEST, FetchConfig, Isolation, LATEST, Producer,
+    Acks, Client, ClientConfig, Compression, EARLIEST, Isolation, LATEST, Producer,
     abort_lingering, end_transaction,
 };
 
@@ -18,34 +16,21 @@ async fn client(kafka: &Kafka) -> Client {
         .expect("connect")
 }
 
-/// Reads a partition from `from` to its current end.
-async fn read_all(c: &mut Client, topic: &str, isolation: Isolation) -> Vec<String> {
-    let mut positions = BTreeMap::from([(0, 0i64)]);
-    let config = FetchConfig {
-        isolation,
-        ..FetchConfig::default()
-    };
-    let mut out = Vec::new();
-    loop {
-        let fetched = c.fetch(topic, &positions, config).await.expect("fetch");
-        let f = &fetched[&0];
-        out.extend(
-            f.messages
-                .iter()
-                .map(|m| String::from_utf8_lossy(m.value.as_deref().unwrap_or(b"")).into_owned()),
-        );
-        positions.insert(0, f.next_offset);
-        if f.next_offset >= f.end_offset {
-            return out;
-        }
-    }
+/// The values of a topic up to its current end.
+async fn read_all(bootstrap: &str, topic: &str, isolation: Isolation) -> Vec<String> {
+    runnel_e2e::kafka::read_to_end(bootstrap, topic, isolation)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|(_, m)| String::from_utf8_lossy(m.value.as_deref().unwrap_or(b"")).into_owned())
+        .collect()
 }
 
 /// Reads until `want` shows up: transaction markers are written after EndTxn returns.
-async fn read_committed(c: &mut Client, topic: &str, want: &[&str]) {
+async fn read_committed(bootstrap: &str, topic: &str, want: &[&str]) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let got = read_all(c, topic, Isolation::ReadCommitted).await;
+        let got = read_all(bootstrap, topic, Isolation::ReadCommitted).await;
         if got == want || std::time::Instant::now() > deadline {
             assert_eq!(got, want);
             return;
@@ -61,6 +46,7 @@ fn value(s: &str) -> Option<Bytes> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_are_committed_from_another_client() {
     let kafka = Kafka::start().expect("start Kafka");
+    let b = kafka.bootstrap();
     kafka.create_topic("plain", 3).unwrap();
     kafka.create_topic("txn", 1).unwrap();
     let mut c = client(&kafka).await;
@@ -92,7 +78,7 @@ async fn transactions_are_committed_from_another_client() {
     assert_eq!(latest[&0], 3);
     assert_eq!((after[&0], after[&1]), (3, 0));
     assert_eq!(
-        read_all(&mut c, "plain", Isolation::ReadUncommitted).await,
+        read_all(&b, "plain", Isolation::ReadUncommitted).await,
         ["m0", "m1", "m2"]
     );
 
@@ -115,12 +101,12 @@ async fn transactions_are_committed_from_another_client() {
     let pending = p.prepare().await.unwrap().expect("a transaction");
     drop(p);
     assert!(
-        read_all(&mut c, "txn", Isolation::ReadCommitted)
+        read_all(&b, "txn", Isolation::ReadCommitted)
             .await
             .is_empty()
     );
     assert_eq!(
-        read_all(&mut c, "txn", Isolation::ReadUncommitted).await,
+        read_all(&b, "txn", Isolation::ReadUncommitted).await,
         ["a", "b"]
     );
     // ...until another client commits it; committing again is harmless.
@@ -130,7 +116,7 @@ async fn transactions_are_committed_from_another_client() {
     end_transaction(&mut client(&kafka).await, &pending, true)
         .await
         .unwrap();
-    read_committed(&mut c, "txn", &["a", "b"]).await;
+    read_committed(&b, "txn", &["a", "b"]).await;
 
     // A transaction left open by a crashed writer is aborted by fencing its id.
     let mut p = Producer::new(client(&kafka).await, Acks::All, Compression::Lz4);
@@ -156,7 +142,7 @@ async fn transactions_are_committed_from_another_client() {
     end_transaction(&mut client(&kafka).await, &pending, true)
         .await
         .unwrap();
-    read_committed(&mut c, "txn", &["a", "b", "c"]).await;
+    read_committed(&b, "txn", &["a", "b", "c"]).await;
     // The Java consumer agrees (read_committed, its default in the test script).
     let seen = kafka.consume("txn", 3).unwrap();
     assert_eq!(seen, ["a", "b", "c"]);

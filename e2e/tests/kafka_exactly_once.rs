@@ -5,7 +5,7 @@
 //! `read_committed` reader (Kafka's own Java consumer, and Runnel's client) must see every
 //! expected result exactly once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,8 +14,9 @@ use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use runnel_e2e::cluster::runnel_binary;
 use runnel_e2e::kafka::Kafka;
+use runnel_e2e::kafka::read_to_end;
 use runnel_e2e::process::scratch_dir;
-use runnel_kafka::{Acks, Client, ClientConfig, Compression, FetchConfig, Isolation, Producer};
+use runnel_kafka::{Acks, Client, ClientConfig, Compression, Isolation, Producer};
 
 const KEYS: u64 = 10;
 const CHUNKS: u64 = 6;
@@ -129,32 +130,14 @@ fn wait_for_checkpoint(child: &mut Child, log: &Path) -> Result<()> {
     }
 }
 
-/// Every committed record of `topic` (all partitions), read with Runnel's client.
+/// Every committed value of `topic` (all partitions), read with Runnel's client.
 async fn committed(bootstrap: &str, topic: &str) -> Result<Vec<String>> {
-    let mut c = Client::connect(ClientConfig::new(bootstrap)).await?;
-    let parts = c.partitions(topic).await?;
-    let mut positions: BTreeMap<i32, i64> = parts.iter().map(|p| (*p, 0)).collect();
-    let config = FetchConfig {
-        isolation: Isolation::ReadCommitted,
-        ..FetchConfig::default()
-    };
-    let mut out = Vec::new();
-    let mut done: HashMap<i32, bool> = HashMap::new();
-    while done.len() < parts.len() {
-        for (p, f) in c.fetch(topic, &positions, config).await? {
-            out.extend(
-                f.messages
-                    .iter()
-                    .filter_map(|m| m.value.as_ref())
-                    .map(|v| String::from_utf8_lossy(v).into_owned()),
-            );
-            positions.insert(p, f.next_offset);
-            if f.next_offset >= f.end_offset {
-                done.insert(p, true);
-            }
-        }
-    }
-    Ok(out)
+    Ok(read_to_end(bootstrap, topic, Isolation::ReadCommitted)
+        .await?
+        .into_iter()
+        .filter_map(|(_, m)| m.value)
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .collect())
 }
 
 fn seed() -> u64 {

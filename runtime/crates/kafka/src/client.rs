@@ -90,7 +90,7 @@ impl Client {
         &self.config
     }
 
-    pub(crate) async fn conn(&mut self, addr: &str) -> Result<&mut Connection> {
+    async fn conn(&mut self, addr: &str) -> Result<&mut Connection> {
         if !self.conns.contains_key(addr) {
             let c =
                 Connection::open(addr, &self.config.client_id, self.config.request_timeout).await?;
@@ -99,8 +99,22 @@ impl Client {
         Ok(self.conns.get_mut(addr).expect("inserted above"))
     }
 
+    /// Sends `req` to the broker at `addr`; a connection that failed is dropped, so the next
+    /// call reconnects.
+    pub(crate) async fn call_at<R: kafka_protocol::protocol::Request>(
+        &mut self,
+        addr: &str,
+        req: &R,
+    ) -> Result<R::Response> {
+        let result = self.conn(addr).await?.call(req).await;
+        if let Err(e) = &result {
+            self.drop_conn_on(addr, e);
+        }
+        result
+    }
+
     /// Forgets a connection after an I/O error so the next call reconnects.
-    pub(crate) fn drop_conn_on(&mut self, addr: &str, e: &Error) {
+    fn drop_conn_on(&mut self, addr: &str, e: &Error) {
         if matches!(
             e,
             Error::Io { .. } | Error::Timeout { .. } | Error::Protocol { .. }
@@ -159,14 +173,7 @@ impl Client {
                     .collect()
             }))
             .with_allow_auto_topic_creation(false);
-        let conn = self.conn(&addr).await?;
-        let resp = match conn.call(&req).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.drop_conn_on(&addr, &e);
-                return Err(e);
-            }
-        };
+        let resp = self.call_at(&addr, &req).await?;
         self.brokers = resp
             .brokers
             .iter()
@@ -274,13 +281,7 @@ impl Client {
                         ),
                 ]);
             let addr = self.broker_addr(leader)?;
-            let resp = match self.conn(&addr).await?.call(&req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.drop_conn_on(&addr, &e);
-                    return Err(e);
-                }
-            };
+            let resp = self.call_at(&addr, &req).await?;
             for t in resp.topics {
                 for p in t.partitions {
                     check(p.error_code, "ListOffsets", || {
@@ -305,33 +306,49 @@ impl Client {
     /// The address of the coordinator of a consumer group (`key_type` 0) or transactional
     /// id (1), waiting while the coordinator loads.
     pub(crate) async fn coordinator(&mut self, key: &str, key_type: i8) -> Result<String> {
-        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
-        loop {
-            let addr = self.any_conn().await?;
+        self.retrying(async |c| {
+            let addr = c.any_conn().await?;
             let req = FindCoordinatorRequest::default()
                 .with_key(StrBytes::from_string(key.to_string()))
                 .with_key_type(key_type);
-            let resp = match self.conn(&addr).await?.call(&req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.drop_conn_on(&addr, &e);
-                    return Err(e);
-                }
-            };
-            match check(resp.error_code, "FindCoordinator", || {
+            let resp = c.call_at(&addr, &req).await?;
+            check(resp.error_code, "FindCoordinator", || {
                 format!("for '{key}'")
-            }) {
-                Ok(()) => return Ok(format!("{}:{}", resp.host.as_str(), resp.port)),
+            })?;
+            Ok(format!("{}:{}", resp.host.as_str(), resp.port))
+        })
+        .await
+    }
+
+    /// Runs `f` again while it fails with a retriable error (a group coordinator that moved
+    /// or is still loading), up to the request timeout.
+    pub(crate) async fn retrying<T>(
+        &mut self,
+        mut f: impl AsyncFnMut(&mut Client) -> Result<T>,
+    ) -> Result<T> {
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        loop {
+            match f(self).await {
                 Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(e),
+                result => return result,
             }
         }
     }
 
     /// The offsets a consumer group committed for `partitions` of `topic` (None: nothing).
     pub async fn committed_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<HashMap<i32, Option<i64>>> {
+        self.retrying(async |c| c.committed_offsets_once(group, topic, partitions).await)
+            .await
+    }
+
+    async fn committed_offsets_once(
         &mut self,
         group: &str,
         topic: &str,
@@ -345,7 +362,7 @@ impl Client {
                     .with_name(TopicName(StrBytes::from_string(topic.to_string())))
                     .with_partition_indexes(partitions.to_vec()),
             ]));
-        let resp = self.conn(&addr).await?.call(&req).await?;
+        let resp = self.call_at(&addr, &req).await?;
         check(resp.error_code, "OffsetFetch", || {
             format!("for group '{group}'")
         })?;
@@ -372,6 +389,16 @@ impl Client {
         topic: &str,
         offsets: &[(i32, i64)],
     ) -> Result<()> {
+        self.retrying(async |c| c.commit_offsets_once(group, topic, offsets).await)
+            .await
+    }
+
+    async fn commit_offsets_once(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &[(i32, i64)],
+    ) -> Result<()> {
         let addr = self.coordinator(group, 0).await?;
         let req = OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
@@ -393,7 +420,7 @@ impl Client {
                             .collect(),
                     ),
             ]);
-        let resp = self.conn(&addr).await?.call(&req).await?;
+        let resp = self.call_at(&addr, &req).await?;
         for t in resp.topics {
             for p in t.partitions {
                 check(p.error_code, "OffsetCommit", || {

@@ -110,13 +110,7 @@ impl Client {
                         ),
                 ]);
             let addr = self.broker_addr(leader)?;
-            let resp = match self.conn(&addr).await?.call(&req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.drop_conn_on(&addr, &e);
-                    return Err(e);
-                }
-            };
+            let resp = self.call_at(&addr, &req).await?;
             check(resp.error_code, "Fetch", || {
                 format!("of '{topic}' from {addr}")
             })?;

@@ -258,13 +258,7 @@ impl Producer {
                     .collect(),
             );
         let addr = self.client.broker_addr(leader)?;
-        let resp = match self.client.conn(&addr).await?.call(&req).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.client.drop_conn_on(&addr, &e);
-                return Err(e);
-            }
-        };
+        let resp = self.client.call_at(&addr, &req).await?;
         let mut done = Vec::new();
         let mut failure = None;
         for t in resp.responses {
@@ -330,7 +324,7 @@ impl Producer {
         let coordinator = txn.coordinator.clone();
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
-            let resp = self.client.conn(&coordinator).await?.call(&req).await?;
+            let resp = self.client.call_at(&coordinator, &req).await?;
             let mut failure = None;
             for t in &resp.results_by_topic_v3_and_below {
                 for p in &t.results_by_partition {
@@ -377,27 +371,23 @@ async fn init_producer_id(
     transactional_id: &str,
     timeout_ms: i32,
 ) -> Result<(i64, i16, String)> {
-    let deadline = tokio::time::Instant::now() + client.config().request_timeout;
-    loop {
-        let coordinator = client.coordinator(transactional_id, 1).await?;
-        let req = InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(
-                transactional_id.to_string(),
-            ))))
-            .with_transaction_timeout_ms(timeout_ms)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
-        let resp = client.conn(&coordinator).await?.call(&req).await?;
-        match check(resp.error_code, "InitProducerId", || {
-            format!("for '{transactional_id}'")
-        }) {
-            Ok(()) => return Ok((resp.producer_id.0, resp.producer_epoch, coordinator)),
-            Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    client
+        .retrying(async |c| {
+            let coordinator = c.coordinator(transactional_id, 1).await?;
+            let req = InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_string(
+                    transactional_id.to_string(),
+                ))))
+                .with_transaction_timeout_ms(timeout_ms)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1);
+            let resp = c.call_at(&coordinator, &req).await?;
+            check(resp.error_code, "InitProducerId", || {
+                format!("for '{transactional_id}'")
+            })?;
+            Ok((resp.producer_id.0, resp.producer_epoch, coordinator))
+        })
+        .await
 }
 
 /// Commits (or aborts) a transaction another producer flushed, as Flink's Kafka sink does on
@@ -408,7 +398,6 @@ pub async fn end_transaction(
     txn: &PendingTransaction,
     commit: bool,
 ) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + client.config().request_timeout;
     let req = EndTxnRequest::default()
         .with_transactional_id(TransactionalId(StrBytes::from_string(
             txn.transactional_id.clone(),
@@ -416,26 +405,21 @@ pub async fn end_transaction(
         .with_producer_id(ProducerId(txn.producer_id))
         .with_producer_epoch(txn.producer_epoch)
         .with_committed(commit);
-    loop {
-        let coordinator = client.coordinator(&txn.transactional_id, 1).await?;
-        let resp = client.conn(&coordinator).await?.call(&req).await?;
-        let outcome = check(resp.error_code, "EndTxn", || {
-            format!(
-                "{} of transaction '{}' (producer id {}, epoch {})",
-                if commit { "commit" } else { "abort" },
-                txn.transactional_id,
-                txn.producer_id,
-                txn.producer_epoch
-            )
-        });
-        match outcome {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    client
+        .retrying(async |c| {
+            let coordinator = c.coordinator(&txn.transactional_id, 1).await?;
+            let resp = c.call_at(&coordinator, &req).await?;
+            check(resp.error_code, "EndTxn", || {
+                format!(
+                    "{} of transaction '{}' (producer id {}, epoch {})",
+                    if commit { "commit" } else { "abort" },
+                    txn.transactional_id,
+                    txn.producer_id,
+                    txn.producer_epoch
+                )
+            })
+        })
+        .await
 }
 
 /// Fences `transactional_id`: aborts a transaction it left open. Returns the new epoch; 0
