@@ -306,35 +306,19 @@ impl Client {
     /// The address of the coordinator of a consumer group (`key_type` 0) or transactional
     /// id (1), waiting while the coordinator loads.
     pub(crate) async fn coordinator(&mut self, key: &str, key_type: i8) -> Result<String> {
-        self.retrying(async |c| {
-            let addr = c.any_conn().await?;
-            let req = FindCoordinatorRequest::default()
-                .with_key(StrBytes::from_string(key.to_string()))
-                .with_key_type(key_type);
-            let resp = c.call_at(&addr, &req).await?;
-            check(resp.error_code, "FindCoordinator", || {
-                format!("for '{key}'")
-            })?;
-            Ok(format!("{}:{}", resp.host.as_str(), resp.port))
-        })
-        .await
+        retrying!(self, self.coordinator_once(key, key_type).await)
     }
 
-    /// Runs `f` again while it fails with a retriable error (a group coordinator that moved
-    /// or is still loading), up to the request timeout.
-    pub(crate) async fn retrying<T>(
-        &mut self,
-        mut f: impl AsyncFnMut(&mut Client) -> Result<T>,
-    ) -> Result<T> {
-        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
-        loop {
-            match f(self).await {
-                Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                result => return result,
-            }
-        }
+    async fn coordinator_once(&mut self, key: &str, key_type: i8) -> Result<String> {
+        let addr = self.any_conn().await?;
+        let req = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(key.to_string()))
+            .with_key_type(key_type);
+        let resp = self.call_at(&addr, &req).await?;
+        check(resp.error_code, "FindCoordinator", || {
+            format!("for '{key}'")
+        })?;
+        Ok(format!("{}:{}", resp.host.as_str(), resp.port))
     }
 
     /// The offsets a consumer group committed for `partitions` of `topic` (None: nothing).
@@ -344,8 +328,10 @@ impl Client {
         topic: &str,
         partitions: &[i32],
     ) -> Result<HashMap<i32, Option<i64>>> {
-        self.retrying(async |c| c.committed_offsets_once(group, topic, partitions).await)
-            .await
+        retrying!(
+            self,
+            self.committed_offsets_once(group, topic, partitions).await
+        )
     }
 
     async fn committed_offsets_once(
@@ -389,8 +375,7 @@ impl Client {
         topic: &str,
         offsets: &[(i32, i64)],
     ) -> Result<()> {
-        self.retrying(async |c| c.commit_offsets_once(group, topic, offsets).await)
-            .await
+        retrying!(self, self.commit_offsets_once(group, topic, offsets).await)
     }
 
     async fn commit_offsets_once(

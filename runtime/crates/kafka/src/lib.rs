@@ -8,6 +8,22 @@
 //! [`PendingTransaction`] stored in a checkpoint: that is what makes a two-phase-commit sink
 //! exactly-once across a crash between a checkpoint's completion and its commit.
 
+/// Evaluates `$call` (an awaited call on `$client`) again while it fails with a retriable
+/// error (a coordinator that moved or is loading), up to the client's request timeout.
+macro_rules! retrying {
+    ($client:expr, $call:expr) => {{
+        let deadline = tokio::time::Instant::now() + $client.config().request_timeout;
+        loop {
+            match $call {
+                Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                result => break result,
+            }
+        }
+    }};
+}
+
 mod client;
 mod conn;
 mod error;

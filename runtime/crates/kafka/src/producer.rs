@@ -371,29 +371,44 @@ async fn init_producer_id(
     transactional_id: &str,
     timeout_ms: i32,
 ) -> Result<(i64, i16, String)> {
-    client
-        .retrying(async |c| {
-            let coordinator = c.coordinator(transactional_id, 1).await?;
-            let req = InitProducerIdRequest::default()
-                .with_transactional_id(Some(TransactionalId(StrBytes::from_string(
-                    transactional_id.to_string(),
-                ))))
-                .with_transaction_timeout_ms(timeout_ms)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1);
-            let resp = c.call_at(&coordinator, &req).await?;
-            check(resp.error_code, "InitProducerId", || {
-                format!("for '{transactional_id}'")
-            })?;
-            Ok((resp.producer_id.0, resp.producer_epoch, coordinator))
-        })
-        .await
+    retrying!(
+        client,
+        init_producer_id_once(client, transactional_id, timeout_ms).await
+    )
+}
+
+async fn init_producer_id_once(
+    client: &mut Client,
+    transactional_id: &str,
+    timeout_ms: i32,
+) -> Result<(i64, i16, String)> {
+    let coordinator = client.coordinator(transactional_id, 1).await?;
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_string(
+            transactional_id.to_string(),
+        ))))
+        .with_transaction_timeout_ms(timeout_ms)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let resp = client.call_at(&coordinator, &req).await?;
+    check(resp.error_code, "InitProducerId", || {
+        format!("for '{transactional_id}'")
+    })?;
+    Ok((resp.producer_id.0, resp.producer_epoch, coordinator))
 }
 
 /// Commits (or aborts) a transaction another producer flushed, as Flink's Kafka sink does on
 /// recovery. Committing one that was already committed succeeds; one the coordinator
 /// already aborted (it timed out) is an error naming the transaction.
 pub async fn end_transaction(
+    client: &mut Client,
+    txn: &PendingTransaction,
+    commit: bool,
+) -> Result<()> {
+    retrying!(client, end_transaction_once(client, txn, commit).await)
+}
+
+async fn end_transaction_once(
     client: &mut Client,
     txn: &PendingTransaction,
     commit: bool,
@@ -405,21 +420,17 @@ pub async fn end_transaction(
         .with_producer_id(ProducerId(txn.producer_id))
         .with_producer_epoch(txn.producer_epoch)
         .with_committed(commit);
-    client
-        .retrying(async |c| {
-            let coordinator = c.coordinator(&txn.transactional_id, 1).await?;
-            let resp = c.call_at(&coordinator, &req).await?;
-            check(resp.error_code, "EndTxn", || {
-                format!(
-                    "{} of transaction '{}' (producer id {}, epoch {})",
-                    if commit { "commit" } else { "abort" },
-                    txn.transactional_id,
-                    txn.producer_id,
-                    txn.producer_epoch
-                )
-            })
-        })
-        .await
+    let coordinator = client.coordinator(&txn.transactional_id, 1).await?;
+    let resp = client.call_at(&coordinator, &req).await?;
+    check(resp.error_code, "EndTxn", || {
+        format!(
+            "{} of transaction '{}' (producer id {}, epoch {})",
+            if commit { "commit" } else { "abort" },
+            txn.transactional_id,
+            txn.producer_id,
+            txn.producer_epoch
+        )
+    })
 }
 
 /// Fences `transactional_id`: aborts a transaction it left open. Returns the new epoch; 0
