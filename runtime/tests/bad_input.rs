@@ -206,3 +206,39 @@ fn an_unreachable_kafka_broker_fails_the_job_after_its_retries() {
         r.stderr
     );
 }
+
+#[test]
+fn metadata_columns_are_checked_against_the_connector() {
+    assert_fails(
+        "metadata-filesystem",
+        "CREATE TABLE t (v STRING, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp')
+           WITH ('connector' = 'filesystem', 'path' = '${DIR}', 'format' = 'csv');
+         SELECT * FROM t;",
+        &[
+            "table `t`",
+            "connector 'filesystem' has no metadata key 'timestamp'",
+        ],
+    );
+    assert_fails(
+        "metadata-unknown-key",
+        "CREATE TABLE t (v STRING, x INT METADATA FROM 'partitoin')
+           WITH ('connector' = 'kafka', 'topic' = 't', 'format' = 'raw',
+                 'properties.bootstrap.servers' = '127.0.0.1:1',
+                 'scan.startup.mode' = 'earliest-offset');
+         SELECT * FROM t;",
+        &[
+            "column `x`",
+            "unknown Kafka metadata 'partitoin'",
+            "partition",
+        ],
+    );
+    assert_fails(
+        "metadata-not-writable",
+        "CREATE TABLE src (v STRING) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+         CREATE TABLE t (v STRING, off BIGINT METADATA FROM 'offset')
+           WITH ('connector' = 'kafka', 'topic' = 't', 'format' = 'raw',
+                 'properties.bootstrap.servers' = '127.0.0.1:1');
+         INSERT INTO t SELECT v, 1 FROM src;",
+        &["'offset'", "cannot be written", "VIRTUAL"],
+    );
+}

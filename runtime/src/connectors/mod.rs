@@ -102,6 +102,29 @@ pub struct TableKeys<'a> {
     pub primary_key: &'a [String],
     /// `PARTITIONED BY (..)` (the filesystem connector writes a folder per value).
     pub partition_keys: &'a [String],
+    /// Metadata columns among the schema's columns, with the connector's key for each.
+    pub metadata: &'a [MetadataColumn],
+}
+
+/// A `METADATA` column: which column of the schema, and the connector's name for the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataColumn {
+    /// The column's name in the table.
+    pub column: String,
+    /// The connector's key (`FROM 'key'`, else the column name).
+    pub key: String,
+}
+
+/// Refuses metadata columns on a connector that has none.
+fn no_metadata(table: &str, connector: &str, keys: TableKeys<'_>) -> Result<()> {
+    match keys.metadata.first() {
+        None => Ok(()),
+        Some(m) => Err(RunnelError::Connector(format!(
+            "table `{table}`: connector '{connector}' has no metadata key '{}' (column `{}`); \
+             metadata columns are supported by 'kafka'",
+            m.key, m.column
+        ))),
+    }
 }
 
 /// Builds the reader of a source table from its `WITH` options.
@@ -112,12 +135,21 @@ pub fn create_source(
     keys: TableKeys<'_>,
 ) -> Result<SourceSpec> {
     let connector = options.connector(table)?;
+    if !matches!(connector.as_str(), "kafka" | "upsert-kafka") {
+        no_metadata(table, &connector, keys)?;
+    }
     let spec = match connector.as_str() {
         "datagen" => datagen::create(table, schema, options)?,
         "nexmark" => nexmark::create(table, schema, options)?,
         "filesystem" => filesystem::create_source(table, schema, options, keys.partition_keys)?,
-        "kafka" => kafka::create_source(table, schema, options, None)?,
-        "upsert-kafka" => kafka::create_source(table, schema, options, Some(keys.primary_key))?,
+        "kafka" => kafka::create_source(table, schema, options, None, keys.metadata)?,
+        "upsert-kafka" => kafka::create_source(
+            table,
+            schema,
+            options,
+            Some(keys.primary_key),
+            keys.metadata,
+        )?,
         "print" | "blackhole" => {
             return Err(RunnelError::Connector(format!(
                 "table `{table}`: connector '{connector}' can only be written to, not read"
@@ -136,12 +168,21 @@ pub fn create_sink(
     keys: TableKeys<'_>,
 ) -> Result<SinkSpec> {
     let connector = options.connector(table)?;
+    if !matches!(connector.as_str(), "kafka" | "upsert-kafka") {
+        no_metadata(table, &connector, keys)?;
+    }
     match connector.as_str() {
         "print" => print::create(table, schema, options),
         "blackhole" => blackhole::create(table, options),
         "filesystem" => filesystem::create_sink(table, schema, options, keys.partition_keys),
-        "kafka" => kafka::create_sink(table, schema, options, None),
-        "upsert-kafka" => kafka::create_sink(table, schema, options, Some(keys.primary_key)),
+        "kafka" => kafka::create_sink(table, schema, options, None, keys.metadata),
+        "upsert-kafka" => kafka::create_sink(
+            table,
+            schema,
+            options,
+            Some(keys.primary_key),
+            keys.metadata,
+        ),
         "datagen" | "nexmark" => Err(RunnelError::Connector(format!(
             "table `{table}`: connector '{connector}' can only be read, not written to"
         ))),

@@ -13,6 +13,46 @@ pub enum ColumnKind {
     Physical,
     /// `name AS expr`, computed from the physical columns after reading.
     Computed(Box<Expr>),
+    /// `name TYPE METADATA [FROM 'key'] [VIRTUAL]`: a value the connector knows about each
+    /// record (a Kafka record's timestamp, partition, offset); a virtual one is only read.
+    Metadata { key: String, is_virtual: bool },
+}
+
+impl ColumnKind {
+    /// Whether the connector's reader produces this column.
+    pub fn is_read(&self) -> bool {
+        !matches!(self, ColumnKind::Computed(_))
+    }
+
+    /// Whether INSERT INTO the table provides this column.
+    pub fn is_written(&self) -> bool {
+        matches!(
+            self,
+            ColumnKind::Physical
+                | ColumnKind::Metadata {
+                    is_virtual: false,
+                    ..
+                }
+        )
+    }
+}
+
+impl TableDef {
+    /// The metadata columns the connector serves (`read`) or receives (`!read`).
+    pub fn metadata(&self, read: bool) -> Vec<crate::connectors::MetadataColumn> {
+        self.columns
+            .iter()
+            .filter_map(|c| match &c.kind {
+                ColumnKind::Metadata { key, is_virtual } if read || !is_virtual => {
+                    Some(crate::connectors::MetadataColumn {
+                        column: c.name.clone(),
+                        key: key.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// One column of a table.

@@ -332,11 +332,19 @@ fn parse_column(p: &mut Parser) -> Result<ColumnDef, ParserError> {
     } else {
         let _ = p.parse_keyword(Keyword::NULL);
     }
+    let mut kind = ColumnKind::Physical;
     if word_is(p, 0, "METADATA") {
-        return Err(ParserError::ParserError(format!(
-            "column `{name}`: METADATA columns are not supported yet at {}",
-            p.peek_token().span.start
-        )));
+        p.next_token();
+        let key = if p.parse_keyword(Keyword::FROM) {
+            p.parse_literal_string()?
+        } else {
+            name.clone()
+        };
+        let is_virtual = word_is(p, 0, "VIRTUAL");
+        if is_virtual {
+            p.next_token();
+        }
+        kind = ColumnKind::Metadata { key, is_virtual };
     }
     if p.parse_keyword(Keyword::COMMENT) {
         p.parse_literal_string()?;
@@ -345,7 +353,7 @@ fn parse_column(p: &mut Parser) -> Result<ColumnDef, ParserError> {
         name,
         data_type,
         nullable,
-        kind: ColumnKind::Physical,
+        kind,
     })
 }
 

@@ -380,16 +380,19 @@ impl<'a> Planner<'a> {
                 self.catalog.names().join(", ")
             ));
         };
+        // Physical and metadata columns, in declared order, come from the connector.
         let physical: Vec<Field> = table
             .columns
             .iter()
-            .filter(|c| matches!(c.kind, ColumnKind::Physical))
+            .filter(|c| c.kind.is_read())
             .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
             .collect();
         let schema = Arc::new(Schema::new(physical));
+        let metadata = table.metadata(true);
         let keys = crate::connectors::TableKeys {
             primary_key: &table.primary_key,
             partition_keys: &table.partition_keys,
+            metadata: &metadata,
         };
         let spec = create_source(name, schema.clone(), &table.options, keys)?;
         let updating = spec.updating;
@@ -435,7 +438,7 @@ impl<'a> Planner<'a> {
             let phys_scope = planned.scope.clone();
             for c in &table.columns {
                 let e = match &c.kind {
-                    ColumnKind::Physical => {
+                    ColumnKind::Physical | ColumnKind::Metadata { .. } => {
                         let i = phys_scope
                             .columns
                             .iter()

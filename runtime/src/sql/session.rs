@@ -6,7 +6,7 @@ use arrow::datatypes::{Field, Schema};
 use runnel_types::{ChangeBatch, FlinkFormatter};
 use tokio::sync::mpsc;
 
-use super::catalog::{Catalog, ColumnKind};
+use super::catalog::Catalog;
 use super::parser::{FlinkStatement, Insert, parse_script};
 use super::planner::{Planner, PlannerConfig};
 use crate::checkpoint::CheckpointConfig;
@@ -233,9 +233,10 @@ impl Session {
             let fields: Vec<Field> = table
                 .columns
                 .iter()
-                .filter(|c| matches!(c.kind, ColumnKind::Physical))
+                .filter(|c| c.kind.is_written())
                 .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
                 .collect();
+            let metadata = table.metadata(false);
             let schema = Schema::new(fields);
             let sink = create_sink(
                 &ins.table,
@@ -244,6 +245,7 @@ impl Session {
                 crate::connectors::TableKeys {
                     primary_key: &table.primary_key,
                     partition_keys: &table.partition_keys,
+                    metadata: &metadata,
                 },
             )?;
             let planned = planner.plan_query(&ins.query)?;

@@ -27,6 +27,10 @@ pub struct Message {
     pub key: Option<Bytes>,
     /// The value; `None` is a tombstone.
     pub value: Option<Bytes>,
+    /// Whether `timestamp` was set by the broker (LogAppendTime) rather than the producer.
+    pub log_append_time: bool,
+    /// The partition leader epoch the record was written in (-1: unknown).
+    pub leader_epoch: i32,
 }
 
 /// What one fetch returned for one partition.
@@ -240,6 +244,9 @@ fn decode_partition(
                     timestamp: r.timestamp,
                     key: r.key,
                     value: r.value,
+                    log_append_time: r.timestamp_type
+                        == kafka_protocol::records::TimestampType::LogAppend,
+                    leader_epoch: r.partition_leader_epoch,
                 }),
         );
     }

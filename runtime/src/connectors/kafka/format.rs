@@ -323,28 +323,25 @@ impl MessageDecoder {
 }
 
 impl MessageDecoder {
-    /// Rows of the messages' values with their change kinds: `debezium-json` unfolds each
-    /// event (`c`/`r` → +I, `u` → -U and +U, `d` → -D); other formats give inserts.
+    /// Rows of the messages' values with their change kinds (`c`/`r` → +I, `u` → -U and +U,
+    /// `d` → -D), and for each row the index of its message.
     pub(super) fn decode_changes(
         &mut self,
         messages: &[Message],
         where_: &str,
-    ) -> Result<Option<ChangeBatch>> {
+    ) -> Result<Option<(ChangeBatch, Vec<usize>)>> {
         let MessageDecoder::Debezium {
             inner,
             schema_include,
             schema,
         } = self
         else {
-            return Ok(self
-                .decode(messages, |m| m.value.as_ref(), where_)?
-                .map(ChangeBatch::inserts));
+            unreachable!("only debezium-json decodes changes")
         };
-        let present: Vec<Message> = messages
-            .iter()
-            .filter(|m| m.value.is_some())
-            .cloned()
+        let present_idx: Vec<usize> = (0..messages.len())
+            .filter(|i| messages[*i].value.is_some())
             .collect();
+        let present: Vec<Message> = present_idx.iter().map(|i| messages[*i].clone()).collect();
         let Some(events) = inner.decode(&present, |m| m.value.as_ref(), where_)? else {
             return Ok(None);
         };
@@ -414,7 +411,8 @@ impl MessageDecoder {
             .downcast_ref::<StructArray>()
             .expect("rows are structs");
         let data = RecordBatch::try_new(schema.clone(), rows.columns().to_vec())?;
-        Ok(Some(ChangeBatch::with_kinds(data, kinds)))
+        let from = picks.iter().map(|(_, i)| present_idx[*i]).collect();
+        Ok(Some((ChangeBatch::with_kinds(data, kinds), from)))
     }
 }
 

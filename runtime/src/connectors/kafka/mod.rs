@@ -3,6 +3,7 @@
 //! Kafka client (`runnel-kafka`). Option names and defaults are Flink's.
 
 mod format;
+mod metadata;
 mod sink;
 mod source;
 
@@ -13,12 +14,13 @@ use arrow::datatypes::{Schema, SchemaRef};
 use regex::Regex;
 use runnel_kafka::{ClientConfig, Compression, EARLIEST, Isolation, LATEST};
 
-use super::{SinkMode, SinkSpec, Source, SourceSpec, TableOptions, factory};
+use super::{MetadataColumn, SinkMode, SinkSpec, Source, SourceSpec, TableOptions, factory};
 use crate::error::{Result, RunnelError};
 use crate::operators::{Operator, SubtaskContext};
 use format::MessageFormat;
+use metadata::Meta;
 use sink::{Guarantee, KafkaSink, Partitioner, SinkConfig};
-use source::{Bounded, KafkaSource, SourceConfig, Startup, Topics};
+use source::{Bounded, ColumnSource, KafkaSource, SourceConfig, Startup, Topics};
 
 const COMMON: &[&str] = &[
     "topic",
@@ -93,8 +95,10 @@ async fn connect(
 }
 
 /// The physical columns split into key and value parts per `key.fields` and
-/// `value.fields-include`.
+/// `value.fields-include`, and the metadata columns.
 struct Layout {
+    /// Metadata columns: table column index and what they hold.
+    metadata: Vec<(usize, Meta)>,
     value: MessageFormat,
     value_schema: SchemaRef,
     value_columns: Vec<usize>,
@@ -108,7 +112,44 @@ fn layout(
     schema: &SchemaRef,
     options: &TableOptions,
     upsert: Option<&[String]>,
+    metadata: &[MetadataColumn],
+    sink: bool,
 ) -> Result<Layout> {
+    if upsert.is_some() && !metadata.is_empty() {
+        return Err(err(table, "'upsert-kafka' tables have no metadata columns"));
+    }
+    let metadata: Vec<(usize, Meta)> = metadata
+        .iter()
+        .map(|m| {
+            let i = schema.index_of(&m.column).map_err(|_| {
+                err(
+                    table,
+                    format!("metadata column `{}` is not in the schema", m.column),
+                )
+            })?;
+            let meta = Meta::parse(table, &m.column, &m.key, sink)?;
+            let dt = schema.field(i).data_type();
+            if meta == Meta::Timestamp
+                && !matches!(
+                    dt,
+                    arrow::datatypes::DataType::Timestamp(
+                        arrow::datatypes::TimeUnit::Millisecond,
+                        _
+                    )
+                )
+            {
+                return Err(err(
+                    table,
+                    format!(
+                        "metadata column `{}` ('timestamp') must be TIMESTAMP_LTZ(3), not {}",
+                        m.column,
+                        runnel_types::flink_type_name(dt)
+                    ),
+                ));
+            }
+            Ok((i, meta))
+        })
+        .collect::<Result<_>>()?;
     if let Some(pk) = upsert {
         if pk.is_empty() {
             return Err(err(
@@ -182,6 +223,9 @@ fn layout(
                         format!("'key.fields' names `{k}`, which is not a column"),
                     )
                 })?;
+                if metadata.iter().any(|(m, _)| *m == i) {
+                    return Err(err(table, format!("key field `{k}` is a metadata column")));
+                }
                 let field = schema.field(i);
                 let bare = k.strip_prefix(prefix).ok_or_else(|| {
                     err(
@@ -223,6 +267,7 @@ fn layout(
     }
     let value_columns: Vec<usize> = (0..schema.fields().len())
         .filter(|i| !(except_key && key.as_ref().is_some_and(|(_, _, k)| k.contains(i))))
+        .filter(|i| !metadata.iter().any(|(m, _)| m == i))
         .collect();
     let value_schema = Arc::new(Schema::new(
         value_columns
@@ -231,6 +276,7 @@ fn layout(
             .collect::<Vec<_>>(),
     ));
     Ok(Layout {
+        metadata,
         value,
         value_schema,
         value_columns,
@@ -392,8 +438,9 @@ pub(super) fn create_source(
     schema: SchemaRef,
     options: &TableOptions,
     upsert: Option<&[String]>,
+    metadata: &[MetadataColumn],
 ) -> Result<SourceSpec> {
-    let l = layout(table, &schema, options, upsert)?;
+    let l = layout(table, &schema, options, upsert, metadata, false)?;
     check_options(table, options, &l.consumed, SOURCE, upsert.is_some())?;
     let topics = match (options.get("topic"), options.get("topic-pattern")) {
         (Some(_), Some(_)) => return Err(err(table, "set 'topic' or 'topic-pattern', not both")),
@@ -453,14 +500,16 @@ pub(super) fn create_source(
     // Each output column comes from the key or from the value.
     let columns = (0..schema.fields().len())
         .map(|i| {
+            if let Some((_, m)) = l.metadata.iter().find(|(c, _)| *c == i) {
+                return ColumnSource::Meta(*m);
+            }
             if let Some((_, _, k)) = &l.key
                 && let Some(at) = k.iter().position(|c| *c == i)
                 && !l.value_columns.contains(&i)
             {
-                return (true, at);
+                return ColumnSource::Key(at);
             }
-            (
-                false,
+            ColumnSource::Value(
                 l.value_columns
                     .iter()
                     .position(|c| *c == i)
@@ -513,8 +562,9 @@ pub(super) fn create_sink(
     schema: SchemaRef,
     options: &TableOptions,
     upsert: Option<&[String]>,
+    metadata: &[MetadataColumn],
 ) -> Result<SinkSpec> {
-    let l = layout(table, &schema, options, upsert)?;
+    let l = layout(table, &schema, options, upsert, metadata, true)?;
     check_options(table, options, &l.consumed, SINK, upsert.is_some())?;
     let mode = if upsert.is_some() || l.value.is_changelog() {
         SinkMode::AllChanges
@@ -602,6 +652,7 @@ pub(super) fn create_sink(
         key: l.key,
         upsert: upsert.is_some(),
         retry_for: retry_window(table, options, "properties.max.block.ms")?,
+        timestamp_column: l.metadata.first().map(|(i, _)| *i),
     });
     KafkaSink::new(config.clone(), 0, 1)?;
     Ok(SinkSpec {
@@ -651,14 +702,14 @@ mod tests {
     }
 
     fn source_err(pairs: &[(&str, &str)]) -> String {
-        match create_source("src", schema(), &options(pairs), None) {
+        match create_source("src", schema(), &options(pairs), None, &[]) {
             Ok(_) => panic!("accepted {pairs:?}"),
             Err(e) => e.to_string(),
         }
     }
 
     fn sink_err(pairs: &[(&str, &str)]) -> String {
-        match create_sink("out", schema(), &options(pairs), None) {
+        match create_sink("out", schema(), &options(pairs), None, &[]) {
             Ok(_) => panic!("accepted {pairs:?}"),
             Err(e) => e.to_string(),
         }
@@ -724,7 +775,7 @@ mod tests {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             );
-            match create_sink("out", schema(), &o, Some(pk)) {
+            match create_sink("out", schema(), &o, Some(pk), &[]) {
                 Ok(s) => Ok(s.mode),
                 Err(e) => Err(e.to_string()),
             }
@@ -775,6 +826,7 @@ mod tests {
                 ("value.csv.field-delimiter", "|"),
             ]),
             None,
+            &[],
         )
         .unwrap();
         create_sink(
@@ -786,6 +838,7 @@ mod tests {
                 ("properties.compression.type", "zstd"),
             ]),
             None,
+            &[],
         )
         .unwrap();
     }

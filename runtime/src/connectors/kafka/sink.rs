@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use runnel_kafka::{
@@ -58,6 +58,8 @@ pub(super) struct SinkConfig {
     pub upsert: bool,
     /// How long an unreachable broker is retried.
     pub retry_for: std::time::Duration,
+    /// The `timestamp` metadata column, which sets each record's timestamp.
+    pub timestamp_column: Option<usize>,
 }
 
 impl SinkConfig {
@@ -231,7 +233,23 @@ impl Operator for KafkaSink {
         };
         self.producer()?;
         let now = chrono::Utc::now().timestamp_millis();
+        // A `timestamp` metadata column sets the records' timestamps (NULL: the write time).
+        let stamps = match self.config.timestamp_column {
+            // Epoch milliseconds whatever the column's zone (TIMESTAMP_LTZ(3)).
+            Some(c) => Some(
+                arrow::compute::cast(data.column(c), &arrow::datatypes::DataType::Int64)?
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .expect("cast to BIGINT")
+                    .clone(),
+            ),
+            None => None,
+        };
         for (i, value) in values.into_iter().enumerate() {
+            let ts = stamps
+                .as_ref()
+                .and_then(|s| s.is_valid(i).then(|| s.value(i)))
+                .unwrap_or(now);
             let value = match (self.config.upsert, batch.kind(i)) {
                 (true, RowKind::UpdateBefore) => continue,
                 (true, RowKind::Delete) => None,
@@ -243,7 +261,7 @@ impl Operator for KafkaSink {
             self.producer
                 .as_mut()
                 .expect("connected above")
-                .send(&topic, partition, key, value, now);
+                .send(&topic, partition, key, value, ts);
         }
         // Without transactions every batch is sent at once (nothing else would send it on an
         // idle stream); inside one, the checkpoint barrier flushes and this bounds memory.

@@ -68,13 +68,24 @@ pub(super) struct SourceConfig {
     pub value_schema: SchemaRef,
     /// Key columns: the key format and its schema, and where each table column comes from.
     pub key: Option<(super::format::MessageFormat, SchemaRef)>,
-    /// For each output column: (from the key?, index in that part).
-    pub columns: Vec<(bool, usize)>,
+    /// Where each output column comes from.
+    pub columns: Vec<ColumnSource>,
     pub schema: SchemaRef,
     /// `upsert-kafka`: a message is the latest row of its key (a null value deletes it).
     pub upsert: bool,
     /// How long an unreachable broker is retried.
     pub retry_for: Duration,
+}
+
+/// Where a table column of a Kafka source comes from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ColumnSource {
+    /// The i-th column of the decoded key.
+    Key(usize),
+    /// The i-th column of the decoded value.
+    Value(usize),
+    /// The record's metadata.
+    Meta(super::metadata::Meta),
 }
 
 /// A partition this subtask reads.
@@ -223,7 +234,17 @@ impl KafkaSource {
             let batch = if self.config.upsert {
                 self.upserts(&key, chunk, &where_)?
             } else if self.config.value.is_changelog() {
-                self.value.decode_changes(chunk, &where_)?
+                match self.value.decode_changes(chunk, &where_)? {
+                    Some((changes, rows)) => {
+                        let records: Vec<_> = rows.iter().map(|i| chunk[*i].clone()).collect();
+                        let data = self.table_batch(&key, &records, None, &changes.data)?;
+                        Some(ChangeBatch {
+                            data,
+                            kinds: changes.kinds,
+                        })
+                    }
+                    None => None,
+                }
             } else {
                 // Tombstones carry no row for an append-only table.
                 let present: Vec<_> = chunk
@@ -233,7 +254,7 @@ impl KafkaSource {
                     .collect();
                 match self.value.decode(&present, |m| m.value.as_ref(), &where_)? {
                     Some(values) => self
-                        .assemble(&present, values, &where_)?
+                        .assemble(&key, &present, values, &where_)?
                         .map(ChangeBatch::inserts),
                     None => None,
                 }
@@ -264,10 +285,9 @@ impl KafkaSource {
         let mut events = Vec::new();
         let mut kinds = Vec::new();
         let event = |m: &runnel_kafka::Message, key: &Bytes, value: &Bytes| runnel_kafka::Message {
-            offset: m.offset,
-            timestamp: m.timestamp,
             key: Some(key.clone()),
             value: Some(value.clone()),
+            ..m.clone()
         };
         for m in messages {
             let Some(key) = &m.key else {
@@ -299,28 +319,62 @@ impl KafkaSource {
         let Some(values) = self.value.decode(&events, |m| m.value.as_ref(), where_)? else {
             return Ok(None);
         };
-        let Some(rows) = self.assemble(&events, values, where_)? else {
+        let Some(rows) = self.assemble(split, &events, values, where_)? else {
             return Ok(None);
         };
         Ok(Some(ChangeBatch::with_kinds(rows, kinds)))
     }
 
-    /// Puts key and value columns in table order.
-    fn assemble(
+    /// The messages whose values decoded into a row: with `ignore-parse-errors` a value that
+    /// does not parse is dropped, and keys and metadata must follow their own rows.
+    fn survivors(
         &mut self,
         messages: &[runnel_kafka::Message],
         values: RecordBatch,
         where_: &str,
+    ) -> Result<(Vec<runnel_kafka::Message>, RecordBatch)> {
+        if values.num_rows() == messages.len() {
+            return Ok((messages.to_vec(), values));
+        }
+        let mut kept = Vec::new();
+        let mut batches = Vec::new();
+        for m in messages {
+            if let Some(b) =
+                self.value
+                    .decode(std::slice::from_ref(m), |m| m.value.as_ref(), where_)?
+                && b.num_rows() == 1
+            {
+                kept.push(m.clone());
+                batches.push(b);
+            }
+        }
+        let values = arrow::compute::concat_batches(&values.schema(), &batches)?;
+        Ok((kept, values))
+    }
+
+    /// Puts key, value and metadata columns in table order; `messages` are the rows'
+    /// records, one per row of `values`.
+    fn assemble(
+        &mut self,
+        split: &(String, i32),
+        messages: &[runnel_kafka::Message],
+        values: RecordBatch,
+        where_: &str,
     ) -> Result<Option<RecordBatch>> {
+        let needs_rows = self.key.is_some()
+            || self
+                .config
+                .columns
+                .iter()
+                .any(|c| matches!(c, ColumnSource::Meta(_)));
+        let (messages, values) = if needs_rows {
+            self.survivors(messages, values, where_)?
+        } else {
+            (Vec::new(), values)
+        };
         let keys = match &mut self.key {
             None => None,
             Some(d) => {
-                if values.num_rows() != messages.len() {
-                    return Err(RunnelError::Connector(format!(
-                        "{where_}: with key fields, unparsable values cannot be skipped \
-                         (remove 'ignore-parse-errors' or the key fields)"
-                    )));
-                }
                 let with_key: Vec<_> = messages
                     .iter()
                     .filter(|m| m.key.is_some())
@@ -357,19 +411,36 @@ impl KafkaSource {
                 Some(cols)
             }
         };
+        self.table_batch(split, &messages, keys.as_deref(), &values)
+            .map(Some)
+    }
+
+    /// The table's columns from decoded keys and values and the rows' records.
+    fn table_batch(
+        &self,
+        split: &(String, i32),
+        messages: &[runnel_kafka::Message],
+        keys: Option<&[arrow::array::ArrayRef]>,
+        values: &RecordBatch,
+    ) -> Result<RecordBatch> {
+        let schema = &self.config.schema;
         let columns = self
             .config
             .columns
             .iter()
-            .map(|(from_key, i)| match (from_key, &keys) {
-                (true, Some(k)) => k[*i].clone(),
-                _ => values.column(*i).clone(),
+            .enumerate()
+            .map(|(i, c)| match c {
+                ColumnSource::Key(k) => Ok(keys.expect("key columns decoded")[*k].clone()),
+                ColumnSource::Value(v) => Ok(values.column(*v).clone()),
+                ColumnSource::Meta(m) => m.column(
+                    &split.0,
+                    split.1,
+                    messages.iter(),
+                    schema.field(i).data_type(),
+                ),
             })
-            .collect();
-        Ok(Some(RecordBatch::try_new(
-            self.config.schema.clone(),
-            columns,
-        )?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
 
     fn on_fetch(&mut self, f: Fetch) -> Result<()> {
