@@ -35,6 +35,8 @@ env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
 conf = env.get_config()
 conf.set("parallelism.default", "1")
 conf.set("table.local-time-zone", "UTC")
+if len(sys.argv) > 2:
+    conf.set("pipeline.jars", sys.argv[2])
 text = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--"))
 stmts = [s.strip() for s in text.split(";") if s.strip()]
 print("READY", flush=True)
@@ -153,12 +155,14 @@ def ensure_flink():
     return py
 
 
-def run_flink(py, script):
+def run_flink(py, script, jars=None):
+    """Runs a SQL script on Flink; `jars` (file:// URLs, `;`-separated) adds connectors."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(script)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as r:
         r.write(FLINK_RUNNER)
-    p = subprocess.Popen([str(py), r.name, f.name], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([str(py), r.name, f.name] + ([jars] if jars else []),
+                         stdout=subprocess.PIPE, text=True)
     m = Measure(p.pid)
     line = p.stdout.readline()  # READY: the JVM is up; measure the job alone
     if not line.startswith("READY"):

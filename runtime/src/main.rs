@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use runnel::checkpoint::{Location, RestorePoint, find_checkpoints};
+use runnel::checkpoint::{Location, RestorePoint, find_checkpoints, finished_runs};
 use runnel::execution::{JobCommand, JobOptions};
 use runnel::sql::{Session, SessionJob};
 use tokio::sync::{mpsc, oneshot};
@@ -129,7 +129,18 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                 "--from-savepoint",
                 &path.to_string_lossy(),
             )?)?),
-            (Some(which), None) => latest_checkpoint(&job, which)?,
+            (Some(which), None) => match latest_checkpoint(&job, which)? {
+                Recovery::From(p) => Some(p),
+                Recovery::Fresh => None,
+                Recovery::Finished => {
+                    eprintln!(
+                        "runnel: {} already finished (its run was stopped while removing its \
+                         checkpoints, which are now gone); nothing to recover",
+                        job.graph.name
+                    );
+                    continue;
+                }
+            },
             (None, None) => None,
         };
         if let Some(p) = &point {
@@ -162,20 +173,44 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `--from-checkpoint` resolved to.
+enum Recovery {
+    /// Restore this checkpoint.
+    From(RestorePoint),
+    /// No checkpoint of the job exists: start without state.
+    Fresh,
+    /// The job's last run finished; there is nothing to recover.
+    Finished,
+}
+
 /// The newest usable checkpoint of `job` (`which` = `latest`) or the one at path `which`. An
 /// unreadable newest checkpoint is reported and the next older one used.
-fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Option<RestorePoint>> {
+fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Recovery> {
     if which != "latest" {
-        return Ok(Some(RestorePoint::open(&Location::parse(
+        return Ok(Recovery::From(RestorePoint::open(&Location::parse(
             "--from-checkpoint",
             which,
         )?)?));
     }
     let root = &job.checkpoint.dir;
+    // A run that finished but was stopped while deleting its checkpoints: finish the cleanup;
+    // there is nothing to recover.
+    let finished = finished_runs(root, &job.graph.name);
+    if !finished.is_empty() {
+        for rp in find_checkpoints(root, &job.graph.name) {
+            if let Some(job_dir) = rp.dir.parent() {
+                job_dir.delete_all();
+            }
+        }
+        for dir in &finished {
+            dir.delete_all();
+        }
+        return Ok(Recovery::Finished);
+    }
     let candidates = find_checkpoints(root, &job.graph.name);
     for point in &candidates {
         match point.verify() {
-            Ok(()) => return Ok(Some(point.clone())),
+            Ok(()) => return Ok(Recovery::From(point.clone())),
             Err(e) => eprintln!("runnel: skipping checkpoint {}: {e}", point.dir),
         }
     }
@@ -184,7 +219,7 @@ fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Option<Res
             "runnel: no checkpoint of {} under {root}; starting without state",
             job.graph.name,
         );
-        return Ok(None);
+        return Ok(Recovery::Fresh);
     }
     bail!(
         "none of the {} checkpoints of {} under {root} can be read",

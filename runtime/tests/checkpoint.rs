@@ -527,3 +527,56 @@ fn restart_strategy_gives_up_after_its_attempts() {
     );
     assert!(s.rows("dst").is_empty(), "a failed job commits nothing");
 }
+
+/// A job that finished but was killed while deleting its checkpoints (simulated: its folder
+/// holds the `_finished` marker and a half-deleted checkpoint) is not replayed by
+/// `--from-checkpoint latest`: the cleanup is completed and nothing runs again.
+#[test]
+fn a_finished_job_is_not_recovered_from_its_leftover_checkpoints() {
+    let s = Scratch::new("finished");
+    let script = s.script("job.sql", WINDOWS_AND_JOIN);
+    let script = script.to_str().unwrap();
+    let log = s.0.join("run.log");
+    let mut child = spawn(&["run", script, "-p", "2"], &log);
+    assert!(wait_for_log(&mut child, &log, "checkpoint 2 complete"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let metadata: Vec<PathBuf> = walk(&s.0.join("checkpoints"))
+        .into_iter()
+        .filter(|p| p.ends_with("_metadata"))
+        .collect();
+    let newest = metadata
+        .iter()
+        .max()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let job_dir = newest.parent().unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(newest.join("_metadata")).unwrap()).unwrap();
+    let marker = serde_json::json!({ "jobName": meta["jobName"], "finishedAt": 0 });
+    std::fs::write(job_dir.join("_finished"), marker.to_string()).unwrap();
+    for f in std::fs::read_dir(&newest).unwrap().flatten() {
+        if f.path().extension().is_some_and(|e| e == "state") {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+    let before = s.rows("per_window").len() + s.rows("sold").len();
+
+    let stderr = run_ok(&["run", script, "-p", "2", "--from-checkpoint", "latest"]);
+    assert!(stderr.contains("already finished"), "{stderr}");
+    assert_eq!(
+        s.rows("per_window").len() + s.rows("sold").len(),
+        before,
+        "nothing ran again"
+    );
+    assert!(
+        walk(&s.0.join("checkpoints")).is_empty(),
+        "the cleanup was completed"
+    );
+    // The next recovery finds nothing and starts afresh; finishing normally leaves nothing.
+    let stderr = run_ok(&["run", script, "-p", "2", "--from-checkpoint", "latest"]);
+    assert!(stderr.contains("starting without state"), "{stderr}");
+    assert!(walk(&s.0.join("checkpoints")).is_empty());
+}

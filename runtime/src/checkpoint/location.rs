@@ -287,7 +287,8 @@ impl Location {
             Location::Local(p) => {
                 if p.is_dir() {
                     for child in self.children() {
-                        if child.name() != super::METADATA_FILE {
+                        let name = child.name();
+                        if name != super::METADATA_FILE && name != super::FINISHED_FILE {
                             child.delete_all();
                         }
                     }
@@ -303,7 +304,13 @@ impl Location {
                     while let Some(meta) = listing.next().await {
                         keys.push(meta?.location);
                     }
-                    keys.sort_by_key(|k| k.filename() == Some(super::METADATA_FILE));
+                    // Markers last: a half-deleted folder never looks complete (`_metadata`)
+                    // or loses the note that its job finished (`_finished`) first.
+                    keys.sort_by_key(|k| match k.filename() {
+                        Some(super::FINISHED_FILE) => 2,
+                        Some(super::METADATA_FILE) => 1,
+                        _ => 0,
+                    });
                     for key in keys {
                         store.delete(&key).await?;
                     }

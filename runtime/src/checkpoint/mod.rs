@@ -18,8 +18,9 @@ pub use config::{CheckpointConfig, CheckpointingMode, Retention, default_checkpo
 pub use location::Location;
 pub use snapshot::{OperatorSnapshot, RestoredState};
 pub use storage::{
-    METADATA_FILE, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata, SubtaskAck,
-    SubtaskState, encode_subtask, find_checkpoints, write_metadata,
+    FINISHED_FILE, METADATA_FILE, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata,
+    SubtaskAck, SubtaskState, encode_subtask, find_checkpoints, finished_runs, mark_finished,
+    write_metadata,
 };
 
 /// A random 64-bit number (job ids, savepoint names) without a random-number crate.

@@ -202,6 +202,37 @@ pub fn write_metadata(dir: &Location, meta: &SnapshotMetadata) -> Result<()> {
     }
 }
 
+/// Written into a job's checkpoint folder when the job has finished, before its checkpoints
+/// are deleted, and deleted last: a run killed during that cleanup leaves it behind, so a
+/// later recovery knows the job completed and does not replay it from a checkpoint.
+pub const FINISHED_FILE: &str = "_finished";
+
+/// Marks the job folder `job_dir` of `job_name` as finished.
+pub fn mark_finished(job_dir: &Location, job_name: &str) -> Result<()> {
+    let json = serde_json::json!({
+        "jobName": job_name,
+        "finishedAt": chrono::Utc::now().timestamp_millis(),
+    });
+    job_dir.ensure()?;
+    job_dir
+        .join(FINISHED_FILE)
+        .write(serde_json::to_vec(&json).expect("marker serializes"))
+}
+
+/// Job folders under `root` whose run of `job_name` finished but whose cleanup did not.
+pub fn finished_runs(root: &Location, job_name: &str) -> Vec<Location> {
+    root.children()
+        .into_iter()
+        .filter(|dir| {
+            dir.join(FINISHED_FILE).read().ok().is_some_and(|bytes| {
+                serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .is_some_and(|v| v["jobName"] == job_name)
+            })
+        })
+        .collect()
+}
+
 /// A completed checkpoint or savepoint to restore from.
 #[derive(Debug, Clone)]
 pub struct RestorePoint {

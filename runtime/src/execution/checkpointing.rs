@@ -483,12 +483,30 @@ impl Coordinator {
             self.dirs.remove(id);
             p.dir.delete_all();
         }
+        let delete =
+            !failed && self.config.retention == crate::checkpoint::Retention::DeleteOnCancellation;
+        // Noted before anything is deleted: a kill during the cleanup must not make a later
+        // recovery replay the finished job from a half-deleted checkpoint.
+        let marked = delete
+            && !(self.completed.is_empty() && self.claimed.is_none())
+            && match crate::checkpoint::mark_finished(&self.job_dir(), &self.job_name) {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("runnel: marking {} finished: {e}", self.job_dir());
+                    false
+                }
+            };
         if !failed {
             self.release_claimed();
         }
-        if !failed && self.config.retention == crate::checkpoint::Retention::DeleteOnCancellation {
+        if delete {
             for (_, dir) in self.completed.drain(..) {
                 dir.delete_all();
+            }
+            if marked {
+                self.job_dir()
+                    .join(crate::checkpoint::FINISHED_FILE)
+                    .delete_all();
             }
             if let Some(dir) = self.job_dir().as_local() {
                 let _ = std::fs::remove_dir(dir);
