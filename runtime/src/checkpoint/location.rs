@@ -265,9 +265,27 @@ impl Location {
             (Location::S3 { store, .. }, Location::S3 { .. }) => {
                 block_on(store.copy(&self.key(), &to.key()))
                     .map_err(|e| s3_err("copying", self, e))?;
-                block_on(store.delete(&self.key())).map_err(|e| s3_err("deleting", self, e))
+                self.delete_file()
             }
             _ => Err(RunnelError::State(format!("cannot move {self} to {to}"))),
+        }
+    }
+
+    /// Deletes one file; missing is fine.
+    pub fn delete_file(&self) -> Result<()> {
+        match self {
+            Location::Local(p) => match std::fs::remove_file(p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(RunnelError::io(format!("deleting {}", p.display()), e))
+                }
+                _ => Ok(()),
+            },
+            Location::S3 { store, .. } => match block_on(store.delete(&self.key())) {
+                Err(e) if !matches!(e, object_store::Error::NotFound { .. }) => {
+                    Err(s3_err("deleting", self, e))
+                }
+                _ => Ok(()),
+            },
         }
     }
 

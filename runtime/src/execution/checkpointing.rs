@@ -503,10 +503,13 @@ impl Coordinator {
             for (_, dir) in self.completed.drain(..) {
                 dir.delete_all();
             }
-            if marked {
-                self.job_dir()
+            if marked
+                && let Err(e) = self
+                    .job_dir()
                     .join(crate::checkpoint::FINISHED_FILE)
-                    .delete_all();
+                    .delete_file()
+            {
+                eprintln!("runnel: {e}");
             }
             if let Some(dir) = self.job_dir().as_local() {
                 let _ = std::fs::remove_dir(dir);
