@@ -30,6 +30,9 @@ pub enum SourcePoll {
     SplitBatch(u32, ChangeBatch),
     /// A split was assigned to this reader: until it has data, it holds the watermark back.
     Split(u32),
+    /// This reader has no split to read for now: downstream leaves it out of the watermark
+    /// until it reads again (Flink marks such readers idle).
+    Idle,
     /// Nothing yet; ask again after this long (rate limits, unbounded inputs).
     Wait(Duration),
     /// The (bounded) input is exhausted.

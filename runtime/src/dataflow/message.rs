@@ -18,6 +18,10 @@ pub enum Message {
     Watermark(i64),
     /// A checkpoint barrier; operators snapshot when it has arrived on every input channel.
     Barrier(Barrier),
+    /// The producer has nothing to say about event time for now (a source reader without
+    /// splits, Flink's IDLE watermark status): leave its channel out of the watermark minimum
+    /// until it sends data or a watermark again.
+    Idle,
     /// The producer will send nothing more.
     EndOfInput,
 }

@@ -10,6 +10,8 @@ struct Channel {
     input: usize,
     watermark: i64,
     ended: bool,
+    /// Said it is idle: not part of the watermark minimum until it sends data or a watermark.
+    idle: bool,
     /// Delivered the barrier being aligned; not read until the others have.
     blocked: bool,
 }
@@ -26,6 +28,8 @@ pub(crate) enum GateEvent {
     Message(usize, Message),
     /// The watermark minimum over all channels rose.
     Watermark(i64),
+    /// Every open channel is idle: so is this subtask's output.
+    Idle,
     /// A checkpoint barrier has arrived on every open channel (aligned): everything before it
     /// has been delivered and nothing after it.
     Barrier(Barrier),
@@ -47,6 +51,8 @@ pub(crate) struct InputGate {
     /// counts them.
     block_on_barrier: bool,
     aligning: Option<Alignment>,
+    /// Reported [`GateEvent::Idle`] and no channel woke up since.
+    idle: bool,
 }
 
 impl InputGate {
@@ -68,6 +74,7 @@ impl InputGate {
                     input,
                     watermark: i64::MIN,
                     ended: false,
+                    idle: false,
                     blocked: false,
                 })
                 .collect(),
@@ -76,6 +83,7 @@ impl InputGate {
             open,
             block_on_barrier: exactly_once,
             aligning: None,
+            idle: false,
         }
     }
 
@@ -106,7 +114,19 @@ impl InputGate {
             })
             .await;
             match msg {
+                Some(Message::Idle) => {
+                    self.channels[idx].idle = true;
+                    if let Some(wm) = self.advance() {
+                        return GateEvent::Watermark(wm);
+                    }
+                    let all_idle = self.channels.iter().all(|c| c.ended || c.idle);
+                    if all_idle && !self.idle {
+                        self.idle = true;
+                        return GateEvent::Idle;
+                    }
+                }
                 Some(Message::Watermark(w)) => {
+                    self.wake(idx);
                     let ch = &mut self.channels[idx];
                     if w > ch.watermark {
                         ch.watermark = w;
@@ -125,6 +145,7 @@ impl InputGate {
                     let ch = &mut self.channels[idx];
                     if !ch.ended {
                         ch.ended = true;
+                        ch.idle = false;
                         ch.watermark = i64::MAX;
                         self.open -= 1;
                     }
@@ -138,7 +159,12 @@ impl InputGate {
                         return GateEvent::Watermark(wm);
                     }
                 }
-                Some(m) => return GateEvent::Message(self.channels[idx].input, m),
+                Some(m) => {
+                    if matches!(m, Message::Data(_)) {
+                        self.wake(idx);
+                    }
+                    return GateEvent::Message(self.channels[idx].input, m);
+                }
             }
         }
     }
@@ -189,10 +215,23 @@ impl InputGate {
         }
     }
 
+    /// Channel `idx` spoke again after saying it was idle.
+    fn wake(&mut self, idx: usize) {
+        if std::mem::take(&mut self.channels[idx].idle) {
+            self.idle = false;
+        }
+    }
+
+    /// The minimum over channels that are not idle; none while every open one is idle (an
+    /// idle input may still send rows, so ended ones alone do not finish event time).
     fn advance(&mut self) -> Option<i64> {
+        if self.channels.iter().any(|c| c.idle) && self.channels.iter().all(|c| c.idle || c.ended) {
+            return None;
+        }
         let min = self
             .channels
             .iter()
+            .filter(|c| !c.idle)
             .map(|c| c.watermark)
             .min()
             .unwrap_or(i64::MAX);
@@ -237,6 +276,7 @@ mod tests {
             GateEvent::Watermark(w) => format!("watermark {w}"),
             GateEvent::End => "end".into(),
             GateEvent::Gone => "gone".into(),
+            GateEvent::Idle => "idle".into(),
             GateEvent::Message(_, other) => format!("{other:?}"),
         }
     }
@@ -299,5 +339,33 @@ mod tests {
         let mut gate = InputGate::new(vec![(0, rx0)]);
         drop(tx0);
         assert_eq!(value(gate.next().await), "gone");
+    }
+
+    /// An idle channel (a source reader without splits) does not hold the watermark back;
+    /// when every channel is idle the gate is idle; a channel that speaks again counts again.
+    #[tokio::test]
+    async fn idle_channels_leave_the_watermark_minimum() {
+        let (tx0, rx0) = mpsc::channel(16);
+        let (tx1, rx1) = mpsc::channel(16);
+        let mut gate = InputGate::new(vec![(0, rx0), (0, rx1)]);
+        let mut next = async |msgs: Vec<(usize, Message)>| {
+            for (ch, m) in msgs {
+                [&tx0, &tx1][ch].send(m).await.unwrap();
+            }
+            value(gate.next().await)
+        };
+        let idle = || Message::Idle;
+        let wm = Message::Watermark;
+        assert_eq!(next(vec![(0, idle()), (1, wm(10))]).await, "watermark 10");
+        assert_eq!(next(vec![(1, idle())]).await, "idle");
+        assert_eq!(next(vec![(0, data(1))]).await, "data 1");
+        assert_eq!(next(vec![(0, wm(20))]).await, "watermark 20");
+        // Channel 1 wakes up behind: the combined watermark does not go back.
+        let end = vec![
+            (1, wm(15)),
+            (0, Message::EndOfInput),
+            (1, Message::EndOfInput),
+        ];
+        assert_eq!(next(end).await, "watermark 9223372036854775807");
     }
 }

@@ -118,6 +118,10 @@ impl Task {
                     tokio::task::yield_now().await;
                 }
                 SourcePoll::Split(split) => self.chain.on_source_split(split),
+                SourcePoll::Idle => {
+                    self.chain.process(0, Message::Idle, pending)?;
+                    self.flush(pending).await?;
+                }
                 SourcePoll::Wait(d) => {
                     if let Some(ended) = self.idle(d, source.as_mut(), pending).await? {
                         return Ok(ended);
@@ -160,6 +164,7 @@ impl Task {
                     GateEvent::Watermark(w) => {
                         self.chain.process(0, Message::Watermark(w), pending)?;
                     }
+                    GateEvent::Idle => self.chain.process(0, Message::Idle, pending)?,
                     GateEvent::Barrier(b) => self.barrier(b, None, pending).await?,
                     GateEvent::End => return Ok(Ended::Input),
                     GateEvent::Gone => return self.upstream_gone(pending).await,

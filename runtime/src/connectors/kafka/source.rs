@@ -148,6 +148,8 @@ pub(super) struct KafkaSource {
     last_snapshot: Option<Vec<((String, i32), i64)>>,
     /// The first partition listing was handled (a reader may own no partition at all).
     listed: bool,
+    /// Told downstream that this reader owns no partition (until it gets one).
+    said_idle: bool,
     restored: bool,
 }
 
@@ -174,6 +176,7 @@ impl KafkaSource {
             fetched: None,
             last_snapshot: None,
             listed: false,
+            said_idle: false,
             restored: false,
         })
     }
@@ -534,6 +537,10 @@ impl Source for KafkaSource {
             }
             if self.finished() {
                 return Ok(SourcePoll::End);
+            }
+            if self.listed && self.splits.is_empty() && !self.said_idle {
+                self.said_idle = true;
+                return Ok(SourcePoll::Idle);
             }
             let rx = self.fetched.as_mut().expect("started above");
             match rx.try_recv() {

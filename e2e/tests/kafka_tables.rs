@@ -1,7 +1,7 @@
-//! Changelogs through a real Kafka broker: an updating aggregation written with
-//! `upsert-kafka` (a key per row, tombstones for deletes) and with the `debezium-json`
-//! format, then read back by Runnel as changelogs that must add up to the same totals; and
-//! METADATA columns reading and writing record fields.
+//! Kafka tables through a real broker: an updating aggregation written with `upsert-kafka`
+//! (a key per row, tombstones for deletes) and with the `debezium-json` format, then read back
+//! by Runnel as changelogs that must add up to the same totals; METADATA columns reading and
+//! writing record fields; and event time across more readers than partitions.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -255,5 +255,63 @@ fn metadata_columns_read_and_write_record_fields() -> Result<()> {
         got == [("a".into(), 1000), ("b".into(), 1001), ("c".into(), 1002)],
         "{got:?}"
     );
+    Ok(())
+}
+
+/// With more readers than partitions, the readers without a partition are idle and do not
+/// hold event time back: windows close while the (unbounded) job runs.
+#[test]
+fn readers_without_partitions_do_not_stall_windows() -> Result<()> {
+    let kafka = Kafka::start()?;
+    kafka.create_topic("ticks", 1)?;
+    // One record per second of event time, for 30 s.
+    let ticks: Vec<String> = (0..30)
+        .map(|s| format!(r#"{{"n":{s},"ts":"2024-01-01 00:00:{s:02}"}}"#))
+        .collect();
+    kafka.produce("ticks", &ticks)?;
+    let b = kafka.bootstrap();
+    let dir = scratch_dir("kafka-idle")?;
+    let script = dir.join("windows.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE TABLE ticks (n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+               WITH ('connector' = 'kafka', 'topic' = 'ticks',
+               'properties.bootstrap.servers' = '{b}', 'format' = 'json',
+               'scan.startup.mode' = 'earliest-offset');
+             CREATE TABLE out (window_start TIMESTAMP(3), c BIGINT)
+               WITH ('connector' = 'print', 'sink.parallelism' = '1');
+             INSERT INTO out SELECT window_start, COUNT(*)
+               FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+               GROUP BY window_start, window_end;"
+        ),
+    )?;
+    let mut child = Command::new(runnel_binary().context("runnel binary")?)
+        .args(["run", script.to_str().unwrap(), "-p", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().context("stdout")?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let want = ["+I[2024-01-01T00:00, 10]", "+I[2024-01-01T00:00:10, 10]"];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && !want.iter().all(|w| seen.iter().any(|s: &String| s == w)) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    child.kill()?;
+    child.wait()?;
+    for w in want {
+        ensure!(seen.iter().any(|s| s == w), "no {w} in {seen:?}");
+    }
     Ok(())
 }
