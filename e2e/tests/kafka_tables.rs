@@ -58,6 +58,59 @@ async fn records(bootstrap: &str, topic: &str) -> Result<Vec<(String, Option<Str
         .collect())
 }
 
+/// An unbounded job running in the background, its printed lines arriving on a channel.
+struct Running {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(script: &Path, args: &[&str]) -> Result<Running> {
+        let mut child = Command::new(runnel_binary().context("the runnel binary is not built")?)
+            .args(["run", script.to_str().unwrap()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().context("stdout")?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Collects printed lines until `done` holds for them (or 60 s pass); returns whether it
+    /// did.
+    fn wait_until(&mut self, done: impl Fn(&[String]) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !done(&self.seen) {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                self.seen.push(line);
+            }
+        }
+        done(&self.seen)
+    }
+
+    /// Stops the job after `settle`, returning every line printed.
+    fn stop(mut self, settle: Duration) -> Result<Vec<String>> {
+        std::thread::sleep(settle);
+        self.seen.extend(self.lines.try_iter());
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(self.seen)
+    }
+}
+
 #[test]
 fn upsert_kafka_and_debezium_json_round_trip() -> Result<()> {
     let kafka = Kafka::start()?;
@@ -155,34 +208,10 @@ fn upsert_kafka_and_debezium_json_round_trip() -> Result<()> {
              INSERT INTO out SELECT COUNT(*), SUM(total) FROM totals;"
         ),
     )?;
-    let mut child = Command::new(runnel_binary().context("runnel binary")?)
-        .args(["run", read_upsert.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().context("stdout")?;
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    let mut found = false;
-    while Instant::now() < deadline && !found {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            found = line.ends_with(&final_line);
-            seen.push(line);
-        }
-    }
+    let mut job = Running::start(&read_upsert, &[])?;
+    let found = job.wait_until(|seen| seen.iter().any(|l| l.ends_with(&final_line)));
     // Nothing may follow the final total (an upsert read twice would add to it).
-    std::thread::sleep(Duration::from_millis(1500));
-    seen.extend(rx.try_iter());
-    child.kill()?;
-    child.wait()?;
+    let seen = job.stop(Duration::from_millis(1500))?;
     ensure!(
         found && seen.last().is_some_and(|l| l.ends_with(&final_line)),
         "upsert-kafka changelog did not settle at {final_line}:\n{}",
@@ -286,32 +315,10 @@ fn readers_without_partitions_do_not_stall_windows() -> Result<()> {
                GROUP BY window_start, window_end;"
         ),
     )?;
-    let mut child = Command::new(runnel_binary().context("runnel binary")?)
-        .args(["run", script.to_str().unwrap(), "-p", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().context("stdout")?;
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let mut job = Running::start(&script, &["-p", "4"])?;
     let want = ["+I[2024-01-01T00:00, 10]", "+I[2024-01-01T00:00:10, 10]"];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline && !want.iter().all(|w| seen.iter().any(|s: &String| s == w)) {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push(line);
-        }
-    }
-    child.kill()?;
-    child.wait()?;
-    for w in want {
-        ensure!(seen.iter().any(|s| s == w), "no {w} in {seen:?}");
-    }
+    let closed = job.wait_until(|seen| want.iter().all(|w| seen.iter().any(|s| s == w)));
+    let seen = job.stop(Duration::ZERO)?;
+    ensure!(closed, "windows did not close: {seen:?}");
     Ok(())
 }
