@@ -129,28 +129,24 @@ fn join_sides_keep_their_own_ttl() {
 
 #[test]
 fn state_ttl_hints_name_their_inputs() {
-    let err = run(
-        "hint-typo",
-        "",
-        "INSERT INTO out SELECT /*+ STATE_TTL('tick' = '1 h') */ 'k', COUNT(*), MAX(n)
-         FROM ticks GROUP BY 'k';",
-    )
-    .unwrap_err();
-    assert!(err.contains("STATE_TTL('tick')"), "{err}");
-    let err = run(
-        "hint-unknown",
-        "",
-        "INSERT INTO out SELECT /*+ STAT_TTL('ticks' = '1 h') */ 'k', COUNT(*), MAX(n)
-         FROM ticks GROUP BY 'k';",
-    )
-    .unwrap_err();
-    assert!(err.contains("unknown query hint 'STAT_TTL'"), "{err}");
-    let err = run(
-        "hint-duration",
-        "",
-        "INSERT INTO out SELECT /*+ STATE_TTL('ticks' = 'soon') */ 'k', COUNT(*), MAX(n)
-         FROM ticks GROUP BY 'k';",
-    )
-    .unwrap_err();
-    assert!(err.contains("'soon'"), "{err}");
+    let cases = [
+        (
+            "hint-typo",
+            "STATE_TTL('tick' = '1 h')",
+            "STATE_TTL('tick')",
+        ),
+        (
+            "hint-unknown",
+            "STAT_TTL('ticks' = '1 h')",
+            "unknown query hint 'STAT_TTL'",
+        ),
+        ("hint-duration", "STATE_TTL('ticks' = 'soon')", "'soon'"),
+    ];
+    for (name, hint, needle) in cases {
+        let query = format!(
+            "INSERT INTO out SELECT /*+ {hint} */ 'k', COUNT(*), MAX(n) FROM ticks GROUP BY 'k';"
+        );
+        let err = run(name, "", &query).unwrap_err();
+        assert!(err.contains(needle), "{name}: {err}");
+    }
 }
