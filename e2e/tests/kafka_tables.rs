@@ -15,7 +15,7 @@ use runnel_e2e::cluster::runnel_binary;
 use runnel_e2e::kafka::Kafka;
 use runnel_e2e::kafka::read_to_end;
 use runnel_e2e::process::scratch_dir;
-use runnel_kafka::Isolation;
+use runnel_kafka::{Acks, Client, ClientConfig, Compression, Isolation, Producer};
 
 const USERS: u64 = 5;
 const EVENTS: u64 = 400;
@@ -316,6 +316,49 @@ fn readers_without_partitions_do_not_stall_windows() -> Result<()> {
         ),
     )?;
     let mut job = Running::start(&script, &["-p", "4"])?;
+    let want = ["+I[2024-01-01T00:00, 10]", "+I[2024-01-01T00:00:10, 10]"];
+    let closed = job.wait_until(|seen| want.iter().all(|w| seen.iter().any(|s| s == w)));
+    let seen = job.stop(Duration::ZERO)?;
+    ensure!(closed, "windows did not close: {seen:?}");
+    Ok(())
+}
+
+/// `table.exec.source.idle-timeout`: a partition that never gets data stops holding event time
+/// back once it has been quiet that long, so windows over the other partition close.
+#[test]
+fn quiet_partitions_go_idle_after_the_timeout() -> Result<()> {
+    let kafka = Kafka::start()?;
+    kafka.create_topic("half", 2)?;
+    let b = kafka.bootstrap();
+    // Every record in partition 0; partition 1 stays empty.
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = Client::connect(ClientConfig::new(&b)).await?;
+        let mut p = Producer::new(client, Acks::All, Compression::None);
+        for s in 0..30 {
+            let v = format!(r#"{{"n":{s},"ts":"2024-01-01 00:00:{s:02}"}}"#);
+            p.send("half", 0, None, Some(bytes::Bytes::from(v)), 0);
+        }
+        p.flush().await
+    })?;
+    let dir = scratch_dir("kafka-idle-timeout")?;
+    let script = dir.join("windows.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "SET 'table.exec.source.idle-timeout' = '500 ms';
+             CREATE TABLE ticks (n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+               WITH ('connector' = 'kafka', 'topic' = 'half',
+               'properties.bootstrap.servers' = '{b}', 'format' = 'json',
+               'scan.startup.mode' = 'earliest-offset');
+             CREATE TABLE out (window_start TIMESTAMP(3), c BIGINT)
+               WITH ('connector' = 'print', 'sink.parallelism' = '1');
+             INSERT INTO out SELECT window_start, COUNT(*)
+               FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+               GROUP BY window_start, window_end;"
+        ),
+    )?;
+    let mut job = Running::start(&script, &["-p", "1"])?;
     let want = ["+I[2024-01-01T00:00, 10]", "+I[2024-01-01T00:00:10, 10]"];
     let closed = job.wait_until(|seen| want.iter().all(|w| seen.iter().any(|s| s == w)));
     let seen = job.stop(Duration::ZERO)?;

@@ -55,6 +55,19 @@ impl Chain {
         Ok(())
     }
 
+    /// The source has nothing right now: operators do their time-driven work.
+    pub(crate) fn idle_tick(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        for at in 0..self.ops.len() {
+            let mut local = std::mem::take(&mut self.scratch[at]);
+            let result = self.ops[at]
+                .on_idle_tick(&mut local)
+                .and_then(|()| self.forward(at, &mut local, out));
+            self.scratch[at] = local;
+            result?;
+        }
+        Ok(())
+    }
+
     /// The rows that follow come from `split` of the vertex's source.
     pub(crate) fn on_source_split(&mut self, split: u32) {
         for op in &mut self.ops {

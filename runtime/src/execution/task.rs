@@ -123,6 +123,8 @@ impl Task {
                     self.flush(pending).await?;
                 }
                 SourcePoll::Wait(d) => {
+                    self.chain.idle_tick(pending)?;
+                    self.flush(pending).await?;
                     if let Some(ended) = self.idle(d, source.as_mut(), pending).await? {
                         return Ok(ended);
                     }

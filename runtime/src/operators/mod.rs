@@ -95,6 +95,12 @@ pub trait Operator: Send {
     /// split, so watermark generation can track each split (Kafka partition) on its own.
     fn on_source_split(&mut self, _split: u32) {}
 
+    /// In a source's chain, while the source has nothing to read: time-driven work such as
+    /// marking an idle source (`table.exec.source.idle-timeout`).
+    fn on_idle_tick(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
     /// The event-time clock advanced to `watermark`; the default forwards it.
     fn on_watermark(&mut self, watermark: i64, out: &mut Output) -> Result<()> {
         out.watermark(watermark);

@@ -40,6 +40,9 @@ pub struct PlannerConfig {
     pub expr: CompileContext,
     /// `table.exec.state.ttl`: idle state retention (none when 0 or unset).
     pub state_ttl: Option<Duration>,
+    /// `table.exec.source.idle-timeout`: a source split quiet this long stops holding event
+    /// time back (none when 0 or unset).
+    pub source_idle_timeout: Option<Duration>,
 }
 
 /// A stream under construction: the vertex whose chain ends it, and what its rows mean.
@@ -479,12 +482,20 @@ impl<'a> Planner<'a> {
                 .compile(expr, &planned.scope)
                 .map_err(|e| plan_err!("table `{name}`, WATERMARK FOR `{col}`: {e}"))?;
             let interval = self.config.watermark_interval;
-            WatermarkAssigner::new(wm.clone(), idx, interval)?;
+            let idle = self.config.source_idle_timeout;
+            WatermarkAssigner::new(wm.clone(), idx, interval, idle)?;
             let scope = planned.scope.clone();
             planned = self.chain(
                 &planned,
                 format!("WatermarkAssigner({col})"),
-                factory(move |_| Ok(Box::new(WatermarkAssigner::new(wm.clone(), idx, interval)?))),
+                factory(move |_| {
+                    Ok(Box::new(WatermarkAssigner::new(
+                        wm.clone(),
+                        idx,
+                        interval,
+                        idle,
+                    )?))
+                }),
                 scope,
             );
             planned.rowtime = Some(idx);

@@ -112,8 +112,18 @@ impl Session {
             })?)
             .filter(|d| !d.is_zero()),
         };
+        let source_idle_timeout = match self.config.get("table.exec.source.idle-timeout") {
+            None => None,
+            Some(v) => Some(parse_duration(v).ok_or_else(|| {
+                plan_err!(
+                    "configuration 'table.exec.source.idle-timeout' must be a duration, got '{v}'"
+                )
+            })?)
+            .filter(|d| !d.is_zero()),
+        };
         Ok(PlannerConfig {
             state_ttl,
+            source_idle_timeout,
             parallelism: int("parallelism.default", 1)?,
             max_parallelism: int("pipeline.max-parallelism", 128)?,
             watermark_interval,
