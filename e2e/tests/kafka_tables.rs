@@ -227,8 +227,36 @@ fn metadata_columns_read_and_write_record_fields() -> Result<()> {
     let kafka = Kafka::start()?;
     kafka.create_topic("meta_in", 1)?;
     kafka.create_topic("meta_out", 1)?;
-    kafka.produce("meta_in", &["a", "b", "c"])?;
     let b = kafka.bootstrap();
+    // Record "b" carries headers (one without a value).
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = Client::connect(ClientConfig::new(&b)).await?;
+        let mut p = Producer::new(client, Acks::All, Compression::None);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        for v in ["a", "b", "c"] {
+            let headers = if v == "b" {
+                vec![
+                    ("trace".to_string(), Some(bytes::Bytes::from_static(b"t-1"))),
+                    ("empty".to_string(), None),
+                ]
+            } else {
+                Vec::new()
+            };
+            p.send_with_headers(
+                "meta_in",
+                0,
+                None,
+                Some(bytes::Bytes::from(v)),
+                now,
+                headers,
+            );
+        }
+        p.flush().await
+    })?;
     let dir = scratch_dir("kafka-metadata")?;
     let script = dir.join("meta.sql");
     std::fs::write(
@@ -240,19 +268,21 @@ fn metadata_columns_read_and_write_record_fields() -> Result<()> {
                off BIGINT METADATA FROM 'offset' VIRTUAL,
                tp STRING METADATA FROM 'topic' VIRTUAL,
                ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+               hdrs MAP<STRING, BYTES> METADATA FROM 'headers',
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
              ) WITH ('connector' = 'kafka', 'topic' = 'meta_in',
                'properties.bootstrap.servers' = '{b}', 'format' = 'raw',
                'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset');
              CREATE TABLE dst (
                v STRING,
-               ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp'
+               ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+               headers MAP<STRING, BYTES> METADATA
              ) WITH ('connector' = 'kafka', 'topic' = 'meta_out',
                'properties.bootstrap.servers' = '{b}', 'format' = 'raw');
              CREATE TABLE shown (v STRING, part INT, off BIGINT, tp STRING, recent BOOLEAN)
                WITH ('connector' = 'print', 'sink.parallelism' = '1');
              EXECUTE STATEMENT SET BEGIN
-               INSERT INTO dst SELECT v, TO_TIMESTAMP_LTZ(1000 + off, 3) FROM src;
+               INSERT INTO dst SELECT v, TO_TIMESTAMP_LTZ(1000 + off, 3), hdrs FROM src;
                INSERT INTO shown SELECT v, part, off, tp,
                  ts > TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP() * 1000 - 600000, 3) FROM src;
              END;"
@@ -269,20 +299,35 @@ fn metadata_columns_read_and_write_record_fields() -> Result<()> {
             ],
         "{printed:?}"
     );
-    let rt = tokio::runtime::Runtime::new()?;
     let written = rt.block_on(read_to_end(&b, "meta_out", Isolation::ReadCommitted))?;
-    let got: Vec<(String, i64)> = written
+    let got: Vec<(String, i64, usize)> = written
         .iter()
         .map(|(_, m)| {
             (
                 String::from_utf8_lossy(m.value.as_deref().unwrap_or(b"")).into_owned(),
                 m.timestamp,
+                m.headers.len(),
             )
         })
         .collect();
     ensure!(
-        got == [("a".into(), 1000), ("b".into(), 1001), ("c".into(), 1002)],
+        got == [
+            ("a".into(), 1000, 0),
+            ("b".into(), 1001, 2),
+            ("c".into(), 1002, 0)
+        ],
         "{got:?}"
+    );
+    // The headers went through the job unchanged (read as a map, written back).
+    let mut headers = written[1].1.headers.clone();
+    headers.sort();
+    ensure!(
+        headers
+            == [
+                ("empty".to_string(), None),
+                ("trace".to_string(), Some(bytes::Bytes::from_static(b"t-1")))
+            ],
+        "{headers:?}"
     );
     Ok(())
 }

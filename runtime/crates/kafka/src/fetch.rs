@@ -31,6 +31,8 @@ pub struct Message {
     pub log_append_time: bool,
     /// The partition leader epoch the record was written in (-1: unknown).
     pub leader_epoch: i32,
+    /// The record's headers, in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
 }
 
 /// What one fetch returned for one partition.
@@ -247,6 +249,11 @@ fn decode_partition(
                     log_append_time: r.timestamp_type
                         == kafka_protocol::records::TimestampType::LogAppend,
                     leader_epoch: r.partition_leader_epoch,
+                    headers: r
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
                 }),
         );
     }

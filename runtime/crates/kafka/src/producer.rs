@@ -113,6 +113,23 @@ impl Producer {
         value: Option<Bytes>,
         timestamp: i64,
     ) {
+        self.send_with_headers(topic, partition, key, value, timestamp, Vec::new());
+    }
+
+    /// Buffers one record with headers.
+    pub fn send_with_headers(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        timestamp: i64,
+        headers: Vec<(String, Option<Bytes>)>,
+    ) {
+        self.buffered_bytes += headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()))
+            .sum::<usize>();
         self.buffered_bytes +=
             key.as_ref().map_or(0, |k| k.len()) + value.as_ref().map_or(0, |v| v.len()) + 16;
         let (producer_id, epoch, transactional) = match &self.txn {
@@ -138,7 +155,10 @@ impl Producer {
             timestamp,
             key,
             value,
-            headers: IndexMap::new(),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (StrBytes::from_string(k), v))
+                .collect::<IndexMap<_, _>>(),
         });
     }
 

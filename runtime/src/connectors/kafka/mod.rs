@@ -128,25 +128,7 @@ fn layout(
                 )
             })?;
             let meta = Meta::parse(table, &m.column, &m.key, sink)?;
-            let dt = schema.field(i).data_type();
-            if meta == Meta::Timestamp
-                && !matches!(
-                    dt,
-                    arrow::datatypes::DataType::Timestamp(
-                        arrow::datatypes::TimeUnit::Millisecond,
-                        _
-                    )
-                )
-            {
-                return Err(err(
-                    table,
-                    format!(
-                        "metadata column `{}` ('timestamp') must be TIMESTAMP_LTZ(3), not {}",
-                        m.column,
-                        runnel_types::flink_type_name(dt)
-                    ),
-                ));
-            }
+            meta.check_type(table, &m.column, schema.field(i).data_type())?;
             Ok((i, meta))
         })
         .collect::<Result<_>>()?;
@@ -652,7 +634,16 @@ pub(super) fn create_sink(
         key: l.key,
         upsert: upsert.is_some(),
         retry_for: retry_window(table, options, "properties.max.block.ms")?,
-        timestamp_column: l.metadata.first().map(|(i, _)| *i),
+        timestamp_column: l
+            .metadata
+            .iter()
+            .find(|(_, m)| *m == Meta::Timestamp)
+            .map(|(i, _)| *i),
+        headers_column: l
+            .metadata
+            .iter()
+            .find(|(_, m)| *m == Meta::Headers)
+            .map(|(i, _)| *i),
     });
     KafkaSink::new(config.clone(), 0, 1)?;
     Ok(SinkSpec {

@@ -60,6 +60,8 @@ pub(super) struct SinkConfig {
     pub retry_for: std::time::Duration,
     /// The `timestamp` metadata column, which sets each record's timestamp.
     pub timestamp_column: Option<usize>,
+    /// The `headers` metadata column (MAP<STRING, BYTES>), written as record headers.
+    pub headers_column: Option<usize>,
 }
 
 impl SinkConfig {
@@ -245,6 +247,13 @@ impl Operator for KafkaSink {
             ),
             None => None,
         };
+        let headers = self.config.headers_column.map(|c| {
+            data.column(c)
+                .as_any()
+                .downcast_ref::<arrow::array::MapArray>()
+                .expect("MAP<STRING, BYTES>, checked at plan time")
+                .clone()
+        });
         for (i, value) in values.into_iter().enumerate() {
             let ts = stamps
                 .as_ref()
@@ -261,7 +270,17 @@ impl Operator for KafkaSink {
             self.producer
                 .as_mut()
                 .expect("connected above")
-                .send(&topic, partition, key, value, ts);
+                .send_with_headers(
+                    &topic,
+                    partition,
+                    key,
+                    value,
+                    ts,
+                    headers
+                        .as_ref()
+                        .map(|h| super::metadata::headers_of(h, i))
+                        .unwrap_or_default(),
+                );
         }
         // Without transactions every batch is sent at once (nothing else would send it on an
         // idle stream); inside one, the checkpoint barrier flushes and this bounds memory.
