@@ -2,6 +2,7 @@
 //! with `none`, `at-least-once` and `exactly-once` (transactional) delivery, over Runnel's own
 //! Kafka client (`runnel-kafka`). Option names and defaults are Flink's.
 
+mod fetcher;
 mod format;
 mod metadata;
 mod sink;
