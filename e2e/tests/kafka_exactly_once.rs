@@ -3,7 +3,8 @@
 //! 'exactly-once' while the test keeps producing a known sequence and kills the job with
 //! SIGKILL at random moments, restarting it each time from its latest checkpoint. A
 //! `read_committed` reader (Kafka's own Java consumer, and Runnel's client) must see every
-//! expected result exactly once.
+//! expected result exactly once. The runs go at parallelism 2, 3, 1 and 2, so every restore
+//! hands offsets, keyed state and open transactions to another number of subtasks.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -98,9 +99,14 @@ fn parse(line: &str) -> Result<(String, String, u64, u64)> {
     ))
 }
 
-fn spawn(script: &Path, from_checkpoint: bool, log: &Path) -> Result<Child> {
+fn spawn(script: &Path, parallelism: u32, from_checkpoint: bool, log: &Path) -> Result<Child> {
     let mut cmd = Command::new(runnel_binary().context("the runnel binary is not built")?);
-    cmd.args(["run", script.to_str().unwrap(), "-p", "2"]);
+    cmd.args([
+        "run",
+        script.to_str().unwrap(),
+        "-p",
+        &parallelism.to_string(),
+    ]);
     if from_checkpoint {
         cmd.args(["--from-checkpoint", "latest"]);
     }
@@ -184,7 +190,10 @@ fn kafka_to_kafka_is_exactly_once_across_kills() -> Result<()> {
     let mut restored = false;
     for attempt in 0..3 {
         let log = dir.join(format!("run-{attempt}.log"));
-        let mut child = spawn(&script, restored, &log)?;
+        // Each run restores at another parallelism: offsets, keyed state and open
+        // transactions are handed to a different number of subtasks.
+        let parallelism = [2, 3, 1][attempt];
+        let mut child = spawn(&script, parallelism, restored, &log)?;
         wait_for_checkpoint(&mut child, &log)?;
         rng = rng
             .wrapping_mul(6364136223846793005)
@@ -217,7 +226,7 @@ fn kafka_to_kafka_is_exactly_once_across_kills() -> Result<()> {
     })?;
 
     let log = dir.join("final.log");
-    let mut child = spawn(&script, true, &log)?;
+    let mut child = spawn(&script, 2, true, &log)?;
     let want = expected();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut got = loop {
