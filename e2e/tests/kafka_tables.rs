@@ -410,3 +410,85 @@ fn quiet_partitions_go_idle_after_the_timeout() -> Result<()> {
     ensure!(closed, "windows did not close: {seen:?}");
     Ok(())
 }
+
+/// `examples/kafka/windowed-totals.sql` runs as written against a broker (only its address,
+/// and a shorter checkpoint interval, are replaced).
+#[test]
+fn the_kafka_example_runs() -> Result<()> {
+    let kafka = Kafka::start()?;
+    kafka.create_topic("orders", 4)?;
+    kafka.create_topic("order_totals", 1)?;
+    let b = kafka.bootstrap();
+    // Minute 0 and 1 of orders in every partition, then one order at minute 3 per partition,
+    // which closes both minutes (event time is each partition's record timestamps).
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = Client::connect(ClientConfig::new(&b)).await?;
+        let mut p = Producer::new(client, Acks::All, Compression::None);
+        let mut id = 0;
+        for minute in [0i64, 1] {
+            for partition in 0..4 {
+                for customer in ["c1", "c2"] {
+                    id += 1;
+                    let v = format!(r#"{{"order_id":{id},"customer":"{customer}","amount":2.50}}"#);
+                    p.send(
+                        "orders",
+                        partition,
+                        None,
+                        Some(v.into()),
+                        minute * 60_000 + id,
+                    );
+                }
+            }
+        }
+        for partition in 0..4 {
+            let v = r#"{"order_id":0,"customer":"late","amount":0}"#;
+            p.send("orders", partition, None, Some(v.into()), 180_000);
+        }
+        p.flush().await
+    })?;
+    let example = include_str!("../../examples/kafka/windowed-totals.sql");
+    ensure!(
+        example.contains("'localhost:9092'") && example.contains("'10 s'"),
+        "the example changed"
+    );
+    let dir = scratch_dir("kafka-example")?;
+    let script = dir.join("windowed-totals.sql");
+    std::fs::write(
+        &script,
+        example
+            .replace("'localhost:9092'", &format!("'{b}'"))
+            .replace("'10 s'", "'500 ms'"),
+    )?;
+    let job = Running::start(&script, &["-p", "2"])?;
+    let mut totals = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && totals.len() < 4 {
+        std::thread::sleep(Duration::from_millis(300));
+        totals = rt.block_on(read_to_end(&b, "order_totals", Isolation::ReadCommitted))?;
+    }
+    let printed = job.stop(Duration::ZERO)?;
+    let mut got: Vec<(String, String, u64, f64)> = totals
+        .iter()
+        .map(|(_, m)| {
+            let v: serde_json::Value = serde_json::from_slice(m.value.as_deref().unwrap_or(b""))?;
+            let key = String::from_utf8_lossy(m.key.as_deref().unwrap_or(b"")).into_owned();
+            Ok((
+                key,
+                v["window_start"].as_str().unwrap_or_default().to_string(),
+                v["orders"].as_u64().unwrap_or_default(),
+                v["total"].as_f64().unwrap_or_default(),
+            ))
+        })
+        .collect::<Result<_>>()?;
+    got.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let want = [
+        ("c1", "1970-01-01 00:00:00", 4, 10.0),
+        ("c1", "1970-01-01 00:01:00", 4, 10.0),
+        ("c2", "1970-01-01 00:00:00", 4, 10.0),
+        ("c2", "1970-01-01 00:01:00", 4, 10.0),
+    ]
+    .map(|(k, w, n, t)| (k.to_string(), w.to_string(), n, t));
+    ensure!(got == want, "{got:?} (job printed {printed:?})");
+    Ok(())
+}
