@@ -57,7 +57,9 @@ pub struct Producer {
     acks: Acks,
     compression: Compression,
     txn: Option<Txn>,
-    buffers: BTreeMap<(String, i32), Vec<Record>>,
+    /// Records waiting for [`flush`](Self::flush), by topic and partition (looked up by
+    /// `&str`, so buffering a record allocates no topic name).
+    buffers: BTreeMap<String, BTreeMap<i32, Vec<Record>>>,
     buffered_bytes: usize,
     sequences: HashMap<(String, i32), i32>,
     timeout: Duration,
@@ -136,9 +138,14 @@ impl Producer {
             Some(t) => (t.producer_id, t.epoch, true),
             None => (-1, -1, false),
         };
+        if !self.buffers.contains_key(topic) {
+            self.buffers.insert(topic.to_string(), BTreeMap::new());
+        }
         let buf = self
             .buffers
-            .entry((topic.to_string(), partition))
+            .get_mut(topic)
+            .expect("inserted above")
+            .entry(partition)
             .or_default();
         buf.push(Record {
             transactional,
@@ -174,7 +181,12 @@ impl Producer {
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut batches: BTreeMap<(String, i32), Bytes> = BTreeMap::new();
-        for ((topic, partition), mut records) in std::mem::take(&mut self.buffers) {
+        let buffered = std::mem::take(&mut self.buffers)
+            .into_iter()
+            .flat_map(|(topic, parts)| {
+                parts.into_iter().map(move |(p, r)| ((topic.clone(), p), r))
+            });
+        for ((topic, partition), mut records) in buffered {
             if self.txn.is_some() {
                 let seq = self
                     .sequences

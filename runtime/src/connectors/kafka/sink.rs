@@ -254,24 +254,24 @@ impl Operator for KafkaSink {
                 .expect("MAP<STRING, BYTES>, checked at plan time")
                 .clone()
         });
+        let config = self.config.clone();
         for (i, value) in values.into_iter().enumerate() {
             let ts = stamps
                 .as_ref()
                 .and_then(|s| s.is_valid(i).then(|| s.value(i)))
                 .unwrap_or(now);
-            let value = match (self.config.upsert, batch.kind(i)) {
+            let value = match (config.upsert, batch.kind(i)) {
                 (true, RowKind::UpdateBefore) => continue,
                 (true, RowKind::Delete) => None,
                 _ => value,
             };
             let key = keys.as_ref().and_then(|k| k[i].clone());
             let partition = self.partition_of(key.as_ref());
-            let topic = self.config.topic.clone();
             self.producer
                 .as_mut()
                 .expect("connected above")
                 .send_with_headers(
-                    &topic,
+                    &config.topic,
                     partition,
                     key,
                     value,
