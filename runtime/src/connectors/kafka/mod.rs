@@ -288,10 +288,7 @@ fn check_options(
     } else {
         COMMON.to_vec()
     };
-    // An upsert table is always read whole: no scan options.
-    if !upsert || extra == SINK {
-        known.extend(extra);
-    }
+    known.extend(extra);
     known.extend(consumed.iter().map(String::as_str));
     let name = if upsert { "upsert-kafka" } else { "kafka" };
     options.check_known(table, name, &known, &["properties."])
@@ -424,7 +421,9 @@ pub(super) fn create_source(
     metadata: &[MetadataColumn],
 ) -> Result<SourceSpec> {
     let l = layout(table, &schema, options, upsert, metadata, false)?;
-    check_options(table, options, &l.consumed, SOURCE, upsert.is_some())?;
+    // An upsert table is always read whole: no scan options.
+    let scan = if upsert.is_some() { &[][..] } else { SOURCE };
+    check_options(table, options, &l.consumed, scan, upsert.is_some())?;
     let topics = match (options.get("topic"), options.get("topic-pattern")) {
         (Some(_), Some(_)) => return Err(err(table, "set 'topic' or 'topic-pattern', not both")),
         (Some(t), None) => Topics::List(
