@@ -111,6 +111,89 @@ impl Running {
     }
 }
 
+/// A record to write: partition, value, timestamp and headers.
+struct Rec {
+    partition: i32,
+    value: String,
+    timestamp: i64,
+    headers: Vec<(String, Option<bytes::Bytes>)>,
+}
+
+impl Rec {
+    fn new(partition: i32, value: impl Into<String>, timestamp: i64) -> Rec {
+        Rec {
+            partition,
+            value: value.into(),
+            timestamp,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Writes `records` to `topic` with Runnel's client (which, unlike the console producer,
+/// chooses partitions, timestamps and headers).
+fn send(
+    rt: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    topic: &str,
+    records: Vec<Rec>,
+) -> Result<()> {
+    rt.block_on(async {
+        let client = Client::connect(ClientConfig::new(bootstrap)).await?;
+        let mut p = Producer::new(client, Acks::All, Compression::None);
+        for r in records {
+            p.send_with_headers(
+                topic,
+                r.partition,
+                None,
+                Some(r.value.into()),
+                r.timestamp,
+                r.headers,
+            );
+        }
+        p.flush().await
+    })?;
+    Ok(())
+}
+
+/// One JSON tick per second of event time, for 30 s.
+fn tick(second: u32) -> String {
+    format!(r#"{{"n":{second},"ts":"2024-01-01 00:00:{second:02}"}}"#)
+}
+
+/// Counts `topic`'s ticks in 10 s windows at `parallelism` (after `settings`) and waits for
+/// the first two windows to close while the unbounded job runs.
+fn first_windows_close(
+    bootstrap: &str,
+    topic: &str,
+    settings: &str,
+    parallelism: u32,
+) -> Result<()> {
+    let dir = scratch_dir(&format!("kafka-windows-{topic}"))?;
+    let script = dir.join("windows.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "{settings}
+             CREATE TABLE ticks (n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+               WITH ('connector' = 'kafka', 'topic' = '{topic}',
+               'properties.bootstrap.servers' = '{bootstrap}', 'format' = 'json',
+               'scan.startup.mode' = 'earliest-offset');
+             CREATE TABLE out (window_start TIMESTAMP(3), c BIGINT)
+               WITH ('connector' = 'print', 'sink.parallelism' = '1');
+             INSERT INTO out SELECT window_start, COUNT(*)
+               FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+               GROUP BY window_start, window_end;"
+        ),
+    )?;
+    let mut job = Running::start(&script, &["-p", &parallelism.to_string()])?;
+    let want = ["+I[2024-01-01T00:00, 10]", "+I[2024-01-01T00:00:10, 10]"];
+    let closed = job.wait_until(|seen| want.iter().all(|w| seen.iter().any(|s| s == w)));
+    let seen = job.stop(Duration::ZERO)?;
+    ensure!(closed, "windows did not close: {seen:?}");
+    Ok(())
+}
+
 #[test]
 fn upsert_kafka_and_debezium_json_round_trip() -> Result<()> {
     let kafka = Kafka::start()?;
@@ -230,33 +313,15 @@ fn metadata_columns_read_and_write_record_fields() -> Result<()> {
     let b = kafka.bootstrap();
     // Record "b" carries headers (one without a value).
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let client = Client::connect(ClientConfig::new(&b)).await?;
-        let mut p = Producer::new(client, Acks::All, Compression::None);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
-        for v in ["a", "b", "c"] {
-            let headers = if v == "b" {
-                vec![
-                    ("trace".to_string(), Some(bytes::Bytes::from_static(b"t-1"))),
-                    ("empty".to_string(), None),
-                ]
-            } else {
-                Vec::new()
-            };
-            p.send_with_headers(
-                "meta_in",
-                0,
-                None,
-                Some(bytes::Bytes::from(v)),
-                now,
-                headers,
-            );
-        }
-        p.flush().await
-    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let mut records: Vec<Rec> = ["a", "b", "c"].map(|v| Rec::new(0, v, now)).into();
+    records[1].headers = vec![
+        ("trace".to_string(), Some(bytes::Bytes::from_static(b"t-1"))),
+        ("empty".to_string(), None),
+    ];
+    send(&rt, &b, "meta_in", records)?;
     let dir = scratch_dir("kafka-metadata")?;
     let script = dir.join("meta.sql");
     std::fs::write(
@@ -338,33 +403,8 @@ fn metadata_columns_read_and_write_record_fields() -> Result<()> {
 fn readers_without_partitions_do_not_stall_windows() -> Result<()> {
     let kafka = Kafka::start()?;
     kafka.create_topic("ticks", 1)?;
-    // One record per second of event time, for 30 s.
-    let ticks: Vec<String> = (0..30)
-        .map(|s| format!(r#"{{"n":{s},"ts":"2024-01-01 00:00:{s:02}"}}"#))
-        .collect();
-    kafka.produce("ticks", &ticks)?;
-    let b = kafka.bootstrap();
-    let dir = scratch_dir("kafka-idle")?;
-    let script = dir.join("windows.sql");
-    std::fs::write(
-        &script,
-        format!(
-            "CREATE TABLE ticks (n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
-               WITH ('connector' = 'kafka', 'topic' = 'ticks',
-               'properties.bootstrap.servers' = '{b}', 'format' = 'json',
-               'scan.startup.mode' = 'earliest-offset');
-             CREATE TABLE out (window_start TIMESTAMP(3), c BIGINT)
-               WITH ('connector' = 'print', 'sink.parallelism' = '1');
-             INSERT INTO out SELECT window_start, COUNT(*)
-               FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
-               GROUP BY window_start, window_end;"
-        ),
-    )?;
-    let mut job = Running::start(&script, &["-p", "4"])?;
-    let want = ["+I[2024-01-01T00:00, 10]", "+I[2024-01-01T00:00:10, 10]"];
-    let closed = job.wait_until(|seen| want.iter().all(|w| seen.iter().any(|s| s == w)));
-    let seen = job.stop(Duration::ZERO)?;
-    ensure!(closed, "windows did not close: {seen:?}");
+    kafka.produce("ticks", &(0..30).map(tick).collect::<Vec<_>>())?;
+    first_windows_close(&kafka.bootstrap(), "ticks", "", 4)?;
     Ok(())
 }
 
@@ -377,37 +417,18 @@ fn quiet_partitions_go_idle_after_the_timeout() -> Result<()> {
     let b = kafka.bootstrap();
     // Every record in partition 0; partition 1 stays empty.
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let client = Client::connect(ClientConfig::new(&b)).await?;
-        let mut p = Producer::new(client, Acks::All, Compression::None);
-        for s in 0..30 {
-            let v = format!(r#"{{"n":{s},"ts":"2024-01-01 00:00:{s:02}"}}"#);
-            p.send("half", 0, None, Some(bytes::Bytes::from(v)), 0);
-        }
-        p.flush().await
-    })?;
-    let dir = scratch_dir("kafka-idle-timeout")?;
-    let script = dir.join("windows.sql");
-    std::fs::write(
-        &script,
-        format!(
-            "SET 'table.exec.source.idle-timeout' = '500 ms';
-             CREATE TABLE ticks (n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
-               WITH ('connector' = 'kafka', 'topic' = 'half',
-               'properties.bootstrap.servers' = '{b}', 'format' = 'json',
-               'scan.startup.mode' = 'earliest-offset');
-             CREATE TABLE out (window_start TIMESTAMP(3), c BIGINT)
-               WITH ('connector' = 'print', 'sink.parallelism' = '1');
-             INSERT INTO out SELECT window_start, COUNT(*)
-               FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
-               GROUP BY window_start, window_end;"
-        ),
+    send(
+        &rt,
+        &b,
+        "half",
+        (0..30).map(|s| Rec::new(0, tick(s), 0)).collect(),
     )?;
-    let mut job = Running::start(&script, &["-p", "1"])?;
-    let want = ["+I[2024-01-01T00:00, 10]", "+I[2024-01-01T00:00:10, 10]"];
-    let closed = job.wait_until(|seen| want.iter().all(|w| seen.iter().any(|s| s == w)));
-    let seen = job.stop(Duration::ZERO)?;
-    ensure!(closed, "windows did not close: {seen:?}");
+    first_windows_close(
+        &b,
+        "half",
+        "SET 'table.exec.source.idle-timeout' = '500 ms';",
+        1,
+    )?;
     Ok(())
 }
 
@@ -421,32 +442,23 @@ fn the_kafka_example_runs() -> Result<()> {
     let b = kafka.bootstrap();
     // Minute 0 and 1 of orders in every partition, then one order at minute 3 per partition,
     // which closes both minutes (event time is each partition's record timestamps).
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let client = Client::connect(ClientConfig::new(&b)).await?;
-        let mut p = Producer::new(client, Acks::All, Compression::None);
-        let mut id = 0;
-        for minute in [0i64, 1] {
-            for partition in 0..4 {
-                for customer in ["c1", "c2"] {
-                    id += 1;
-                    let v = format!(r#"{{"order_id":{id},"customer":"{customer}","amount":2.50}}"#);
-                    p.send(
-                        "orders",
-                        partition,
-                        None,
-                        Some(v.into()),
-                        minute * 60_000 + id,
-                    );
-                }
+    let mut records = Vec::new();
+    let mut id = 0;
+    for minute in [0i64, 1] {
+        for partition in 0..4 {
+            for customer in ["c1", "c2"] {
+                id += 1;
+                let v = format!(r#"{{"order_id":{id},"customer":"{customer}","amount":2.50}}"#);
+                records.push(Rec::new(partition, v, minute * 60_000 + id));
             }
         }
-        for partition in 0..4 {
-            let v = r#"{"order_id":0,"customer":"late","amount":0}"#;
-            p.send("orders", partition, None, Some(v.into()), 180_000);
-        }
-        p.flush().await
-    })?;
+    }
+    for partition in 0..4 {
+        let v = r#"{"order_id":0,"customer":"late","amount":0}"#;
+        records.push(Rec::new(partition, v, 180_000));
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    send(&rt, &b, "orders", records)?;
     let example = include_str!("../../examples/kafka/windowed-totals.sql");
     ensure!(
         example.contains("'localhost:9092'") && example.contains("'10 s'"),
