@@ -2,6 +2,7 @@
 //! them through a fetcher task, and snapshots the next offset of each partition it emitted,
 //! so a restore at any parallelism resumes every partition exactly where the checkpoint was.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
@@ -218,11 +219,18 @@ impl KafkaSource {
                 }
             } else {
                 // Tombstones carry no row for an append-only table.
-                let present: Vec<_> = chunk
-                    .iter()
-                    .filter(|m| m.value.is_some())
-                    .cloned()
-                    .collect();
+                let present: Cow<[runnel_kafka::Message]> =
+                    if chunk.iter().all(|m| m.value.is_some()) {
+                        Cow::Borrowed(chunk)
+                    } else {
+                        Cow::Owned(
+                            chunk
+                                .iter()
+                                .filter(|m| m.value.is_some())
+                                .cloned()
+                                .collect(),
+                        )
+                    };
                 match self.value.decode(&present, |m| m.value.as_ref(), &where_)? {
                     Some(values) => self
                         .assemble(&key, &present, values, &where_)?
@@ -298,14 +306,14 @@ impl KafkaSource {
 
     /// The messages whose values decoded into a row: with `ignore-parse-errors` a value that
     /// does not parse is dropped, and keys and metadata must follow their own rows.
-    fn survivors(
+    fn survivors<'m>(
         &mut self,
-        messages: &[runnel_kafka::Message],
+        messages: &'m [runnel_kafka::Message],
         values: RecordBatch,
         where_: &str,
-    ) -> Result<(Vec<runnel_kafka::Message>, RecordBatch)> {
+    ) -> Result<(Cow<'m, [runnel_kafka::Message]>, RecordBatch)> {
         if values.num_rows() == messages.len() {
-            return Ok((messages.to_vec(), values));
+            return Ok((Cow::Borrowed(messages), values));
         }
         let mut kept = Vec::new();
         let mut batches = Vec::new();
@@ -320,7 +328,7 @@ impl KafkaSource {
             }
         }
         let values = arrow::compute::concat_batches(&values.schema(), &batches)?;
-        Ok((kept, values))
+        Ok((Cow::Owned(kept), values))
     }
 
     /// Puts key, value and metadata columns in table order; `messages` are the rows'
@@ -341,7 +349,7 @@ impl KafkaSource {
         let (messages, values) = if needs_rows {
             self.survivors(messages, values, where_)?
         } else {
-            (Vec::new(), values)
+            (Cow::Borrowed(&[][..]), values)
         };
         let keys = match &mut self.key {
             None => None,
