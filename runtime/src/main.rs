@@ -197,12 +197,15 @@ fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Recovery> 
     // there is nothing to recover.
     let finished = finished_runs(root, &job.graph.name);
     if !finished.is_empty() {
-        for rp in find_checkpoints(root, &job.graph.name) {
-            if let Some(job_dir) = rp.dir.parent() {
-                job_dir.delete_all();
-            }
-        }
-        for dir in &finished {
+        // Each folder once: the finished runs' and those of earlier runs it had taken over.
+        let mut dirs: Vec<Location> = find_checkpoints(root, &job.graph.name)
+            .into_iter()
+            .filter_map(|rp| rp.dir.parent())
+            .collect();
+        dirs.extend(finished);
+        dirs.sort_by_key(|d| d.to_string());
+        dirs.dedup_by_key(|d| d.to_string());
+        for dir in &dirs {
             dir.delete_all();
         }
         return Ok(Recovery::Finished);
