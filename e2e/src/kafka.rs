@@ -44,7 +44,6 @@ pub struct Kafka {
     dir: PathBuf,
     port: u16,
     controller_port: u16,
-    stopped_cleanly: Option<bool>,
 }
 
 impl Kafka {
@@ -75,7 +74,6 @@ impl Kafka {
             dir,
             port,
             controller_port,
-            stopped_cleanly: None,
         };
         kafka
             .service
@@ -155,17 +153,12 @@ impl Kafka {
     /// clean: the broker finished its controlled shutdown and exited on its own within the grace
     /// period, rather than crashing or being killed.
     pub fn stop(&mut self) -> Result<bool> {
-        if let Some(clean) = self.stopped_cleanly {
-            return Ok(clean);
-        }
         // The JVM turns SIGTERM into an orderly exit with status 143 once shutdown hooks ran.
-        let clean = self.service.stop_cleanly(
+        self.service.stop_cleanly(
             STOP_GRACE,
             &["exit status: 0", "exit status: 143"],
             SHUT_DOWN,
-        )?;
-        self.stopped_cleanly = Some(clean);
-        Ok(clean)
+        )
     }
 }
 

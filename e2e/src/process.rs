@@ -17,6 +17,8 @@ pub struct Service {
     name: String,
     child: Option<Child>,
     log: PathBuf,
+    /// What [`Service::stop_cleanly`] found, so asking again gives the same answer.
+    clean: Option<bool>,
 }
 
 impl Service {
@@ -56,6 +58,7 @@ impl Service {
             name: name.to_string(),
             child: Some(child),
             log: log.to_path_buf(),
+            clean: None,
         })
     }
 
@@ -120,12 +123,18 @@ impl Service {
     }
 
     /// Stops the process and says whether it went cleanly: an exit status among `ok` and
-    /// `needle` in its log (what it prints at the end of an orderly shutdown).
+    /// `needle` in its log (what it prints at the end of an orderly shutdown). Later calls
+    /// return the first answer.
     pub fn stop_cleanly(&mut self, grace: Duration, ok: &[&str], needle: &str) -> Result<bool> {
+        if let Some(clean) = self.clean {
+            return Ok(clean);
+        }
         let status = self
             .stop(grace)
             .with_context(|| format!("stopping {}", self.name))?;
-        Ok(ok.contains(&status.as_str()) && log_contains(&self.log, needle))
+        let clean = ok.contains(&status.as_str()) && log_contains(&self.log, needle);
+        self.clean = Some(clean);
+        Ok(clean)
     }
 
     /// Stops the process: SIGTERM to its process group, SIGKILL after `grace`. Returns its exit

@@ -43,7 +43,6 @@ pub struct S3 {
     port: u16,
     access_key: String,
     secret_key: String,
-    stopped_cleanly: Option<bool>,
 }
 
 impl S3 {
@@ -73,7 +72,6 @@ impl S3 {
             port,
             access_key,
             secret_key,
-            stopped_cleanly: None,
         };
         s3.service
             .wait_for_port(s3.addr(), START_TIMEOUT)
@@ -181,14 +179,8 @@ impl S3 {
     /// Stops the server with SIGTERM and waits for it to exit. Returns whether the shutdown was
     /// clean: the server handled the signal and exited with status 0 within the grace period.
     pub fn stop(&mut self) -> Result<bool> {
-        if let Some(clean) = self.stopped_cleanly {
-            return Ok(clean);
-        }
-        let clean = self
-            .service
-            .stop_cleanly(STOP_GRACE, &["exit status: 0"], SHUTTING_DOWN)?;
-        self.stopped_cleanly = Some(clean);
-        Ok(clean)
+        self.service
+            .stop_cleanly(STOP_GRACE, &["exit status: 0"], SHUTTING_DOWN)
     }
 }
 
