@@ -201,11 +201,33 @@ fn reference() -> &'static BTreeMap<String, Vec<String>> {
 
 #[test]
 fn killed_jobs_resume_from_checkpoints_with_exactly_once_output() {
+    survives_kills("kill", "", &["2", "3", "1"]);
+}
+
+/// The same on RocksDB with incremental checkpoints and a heap cache far smaller than the
+/// state (so values are evicted to disk and read back all the time), at parallelism 2, 3
+/// and 1 in turn: a restore either takes a subtask's database as it is or, at another
+/// parallelism, copies the key groups it owns out of the old subtasks' databases.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_jobs_resume_from_incremental_checkpoints_at_any_parallelism() {
+    let settings = "
+SET 'state.backend.type' = 'rocksdb';
+SET 'execution.checkpointing.incremental' = 'true';
+SET 'state.backend.rocksdb.localdir' = '${DIR}/rocksdb';
+SET 'state.backend.rocksdb.object-cache.max-entries' = '500';
+";
+    survives_kills("kill-rocksdb", settings, &["2", "3", "1"]);
+}
+
+/// Kills `WINDOWS_AND_JOIN` (with `settings` first) at varying points until a run gets to the
+/// end, cycling through `parallelisms`, and checks the output is the uninterrupted run's.
+fn survives_kills(name: &str, settings: &str, parallelisms: &[&str]) {
     let expected = reference();
     assert!(expected["per_window"].len() > 100_000 && expected["sold"].len() > 10_000);
 
-    let s = Scratch::new("kill");
-    let script = s.script("job.sql", WINDOWS_AND_JOIN);
+    let s = Scratch::new(name);
+    let script = s.script("job.sql", &format!("{settings}\n{WINDOWS_AND_JOIN}"));
     let script = script.to_str().unwrap();
     // Kill at varying points after the first completed checkpoint until a run gets to the end.
     let delays = [150u64, 600, 50, 900, 300, 0, 450, 750, 200, 1000];
@@ -214,8 +236,9 @@ fn killed_jobs_resume_from_checkpoints_with_exactly_once_output() {
     for attempt in 0.. {
         assert!(attempt < 40, "the job never finished");
         let log = s.0.join(format!("run-{attempt}.log"));
+        let p = parallelisms[attempt % parallelisms.len()];
         let mut child = spawn(
-            &["run", script, "-p", "2", "--from-checkpoint", "latest"],
+            &["run", script, "-p", p, "--from-checkpoint", "latest"],
             &log,
         );
         if wait_for_log(&mut child, &log, "complete:") {
@@ -226,6 +249,7 @@ fn killed_jobs_resume_from_checkpoints_with_exactly_once_output() {
         restores += usize::from(text.contains("runnel: restoring"));
         if killed {
             kills += 1;
+            assert_shared_files_are_referenced(&s.0.join("checkpoints"));
             continue;
         }
         break;
@@ -252,15 +276,54 @@ fn killed_jobs_resume_from_checkpoints_with_exactly_once_output() {
             "{table}: uncommitted leftovers"
         );
     }
-    // The job finished: its own checkpoints, and the ones it took over, are gone.
-    let left: Vec<_> = walk(&s.0.join("checkpoints"))
-        .into_iter()
-        .filter(|p| p.ends_with("_metadata"))
-        .collect();
+    // The job finished: its own checkpoints (with their shared files), and the ones it took
+    // over, are gone.
+    let left = walk(&s.0.join("checkpoints"));
     assert!(
         left.is_empty(),
-        "checkpoints left after the job finished: {left:?}"
+        "files left after the job finished: {left:?}"
     );
+}
+
+/// In every job folder, each shared (incremental) file is referred to by a retained
+/// checkpoint, unless a checkpoint that had not completed when the job was killed uploaded it.
+fn assert_shared_files_are_referenced(root: &Path) {
+    for job in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let mut referenced = std::collections::BTreeSet::new();
+        let mut newest = 0;
+        for chk in std::fs::read_dir(job.path()).unwrap().flatten() {
+            let Ok(text) = std::fs::read_to_string(chk.path().join("_metadata")) else {
+                continue;
+            };
+            let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+            newest = newest.max(meta["checkpointId"].as_u64().unwrap());
+            for op in meta["operators"].as_array().unwrap() {
+                for st in op["subtasks"].as_array().unwrap() {
+                    for native in st["native"].as_array().into_iter().flatten() {
+                        for f in native["shared"].as_array().unwrap() {
+                            referenced.insert(f["path"].as_str().unwrap().to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for f in std::fs::read_dir(job.path().join("shared"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let uploaded_by: u64 = name
+                .strip_prefix("chk-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected shared file {name}"));
+            assert!(
+                referenced.contains(&format!("shared/{name}")) || uploaded_by > newest,
+                "shared file {name} is referenced by no retained checkpoint (newest {newest})"
+            );
+        }
+    }
 }
 
 #[test]

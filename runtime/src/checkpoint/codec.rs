@@ -49,6 +49,11 @@ impl StateWriter {
         self.buf.extend_from_slice(v);
     }
 
+    /// Bytes that are already encoded (a value copied from elsewhere), as they are.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.buf.len()
@@ -154,6 +159,16 @@ impl<'a> StateReader<'a> {
         let v = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(v)
+    }
+
+    /// Runs `read` and also returns the bytes it consumed, to keep them encoded.
+    pub fn read_raw<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<(T, &'a [u8])> {
+        let start = self.pos;
+        let value = read(self)?;
+        Ok((value, &self.buf[start..self.pos]))
     }
 
     /// Whether everything was read.

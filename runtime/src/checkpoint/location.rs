@@ -289,6 +289,48 @@ impl Location {
         }
     }
 
+    /// The size of a file, in bytes.
+    pub fn size(&self) -> Result<u64> {
+        match self {
+            Location::Local(p) => std::fs::metadata(p)
+                .map(|m| m.len())
+                .map_err(|e| RunnelError::io(format!("reading {}", p.display()), e)),
+            Location::S3 { store, .. } => block_on(store.head(&self.key()))
+                .map(|m| m.size)
+                .map_err(|e| s3_err("reading", self, e)),
+        }
+    }
+
+    /// Copies the local file `from` here (durably).
+    pub fn upload_from(&self, from: &Path) -> Result<()> {
+        match self {
+            Location::Local(p) => {
+                let copied = std::fs::copy(from, p)
+                    .and_then(|_| std::fs::File::open(p))
+                    .and_then(|f| f.sync_all());
+                copied.map_err(|e| {
+                    RunnelError::io(format!("copying {} to {}", from.display(), p.display()), e)
+                })
+            }
+            Location::S3 { .. } => {
+                let bytes = std::fs::read(from)
+                    .map_err(|e| RunnelError::io(format!("reading {}", from.display()), e))?;
+                self.write(bytes)
+            }
+        }
+    }
+
+    /// Copies this file to the local path `to`.
+    pub fn download_to(&self, to: &Path) -> Result<()> {
+        match self {
+            Location::Local(p) => std::fs::copy(p, to).map(|_| ()).map_err(|e| {
+                RunnelError::io(format!("copying {} to {}", p.display(), to.display()), e)
+            }),
+            Location::S3 { .. } => std::fs::write(to, self.read()?)
+                .map_err(|e| RunnelError::io(format!("writing {}", to.display()), e)),
+        }
+    }
+
     /// Whether a file is there.
     pub fn exists(&self) -> bool {
         match self {

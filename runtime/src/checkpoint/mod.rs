@@ -10,17 +10,21 @@
 mod codec;
 mod config;
 mod location;
+mod native;
 mod snapshot;
 mod storage;
 
 pub use codec::{StateReader, StateWriter};
 pub use config::{CheckpointConfig, CheckpointingMode, Retention, default_checkpoint_dir};
 pub use location::Location;
+pub use native::{
+    FileHandle, NativeSnapshot, NativeStateHandle, SHARED_DIR, SharedFiles, prune_shared,
+};
 pub use snapshot::{OperatorSnapshot, RestoredState};
 pub use storage::{
-    FINISHED_FILE, METADATA_FILE, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata,
-    SubtaskAck, SubtaskState, encode_subtask, find_checkpoints, finished_runs, mark_finished,
-    write_metadata,
+    FINISHED_FILE, FORMAT_VERSION, FORMAT_VERSION_NATIVE, METADATA_FILE, OperatorPart,
+    OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata, SubtaskAck, SubtaskState,
+    encode_subtask, find_checkpoints, finished_runs, mark_finished, write_metadata,
 };
 
 /// A random 64-bit number (job ids, savepoint names) without a random-number crate.

@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::codec::{StateReader, StateWriter};
+use super::location::Location;
+use super::native::{NativeSnapshot, NativeStateHandle};
 use crate::dataflow::KeyGroupRange;
 use crate::error::Result;
 
@@ -18,9 +20,36 @@ pub type KeyGroupBlob = (u32, Vec<u8>);
 pub struct OperatorSnapshot {
     keyed: BTreeMap<u32, StateWriter>,
     operator: Vec<Vec<u8>>,
+    native: Vec<NativeSnapshot>,
+    portable: bool,
 }
 
 impl OperatorSnapshot {
+    /// An empty snapshot; a `portable` one (a savepoint) must hold every keyed state in the
+    /// per-key-group format any backend reads, never as native database files.
+    pub fn new(portable: bool) -> Self {
+        OperatorSnapshot {
+            portable,
+            ..Default::default()
+        }
+    }
+
+    /// Whether keyed state must be written per key group (savepoints).
+    pub fn is_portable(&self) -> bool {
+        self.portable
+    }
+
+    /// Adds a keyed state's database copy, uploaded by the task.
+    pub fn add_native(&mut self, native: NativeSnapshot) {
+        debug_assert!(!self.portable, "a savepoint holds no native state");
+        self.native.push(native);
+    }
+
+    /// Takes the database copies out, for upload.
+    pub fn take_native(&mut self) -> Vec<NativeSnapshot> {
+        std::mem::take(&mut self.native)
+    }
+
     /// The blob of key group `kg`; an operator with several keyed structures writes them one
     /// after another, for every group of its range, and reads them back in the same order.
     pub fn key_group(&mut self, kg: u32) -> &mut StateWriter {
@@ -34,7 +63,7 @@ impl OperatorSnapshot {
 
     /// Whether the operator wrote nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.keyed.is_empty() && self.operator.is_empty()
+        self.keyed.is_empty() && self.operator.is_empty() && self.native.is_empty()
     }
 
     /// Splits into per-group blobs and operator entries, for storage.
@@ -59,6 +88,11 @@ pub struct RestoredState {
     /// Every subtask's operator list state, in old subtask order (Flink's union list state),
     /// for readers that divide the work themselves.
     pub union: Vec<Vec<u8>>,
+    /// Database copies (RocksDB) of keyed states that overlap this subtask's key groups, and
+    /// the snapshot folder they are relative to.
+    pub native: Vec<NativeStateHandle>,
+    /// The snapshot folder, when there is native state.
+    pub dir: Option<Location>,
 }
 
 impl RestoredState {

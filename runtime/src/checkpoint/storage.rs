@@ -9,13 +9,18 @@
 use serde::{Deserialize, Serialize};
 
 use super::location::Location;
+use super::native::NativeStateHandle;
 use super::snapshot::{OperatorSnapshot, RestoredState};
 use crate::dataflow::KeyGroupRange;
 use crate::error::{Result, RunnelError};
 
 /// The metadata file's name, as Flink's.
 pub const METADATA_FILE: &str = "_metadata";
-const FORMAT_VERSION: u32 = 1;
+/// The layout of every snapshot without native (RocksDB) state, which older builds read too.
+pub const FORMAT_VERSION: u32 = 1;
+/// The layout of a checkpoint that refers to native state files: a build that reads only
+/// version 1 would restore without that state, so it must refuse the checkpoint instead.
+pub const FORMAT_VERSION_NATIVE: u32 = 2;
 
 /// Whether a snapshot was taken by the job on its own or for the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +70,9 @@ pub struct SubtaskState {
     pub file_checksum: u64,
     /// Size of the whole file.
     pub file_bytes: u64,
+    /// Keyed states kept as database files (RocksDB, incremental checkpoints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub native: Vec<NativeStateHandle>,
 }
 
 /// One stateful operator of the job.
@@ -101,8 +109,11 @@ pub struct SnapshotMetadata {
     pub completed_at: i64,
     /// Key groups of the job.
     pub max_parallelism: u32,
-    /// Total state bytes.
+    /// Total state bytes (the full size, including files earlier checkpoints uploaded).
     pub state_bytes: u64,
+    /// Bytes this checkpoint wrote; less than `state_bytes` when it is incremental.
+    #[serde(default)]
+    pub checkpointed_bytes: u64,
     /// Stateful operators.
     pub operators: Vec<OperatorState>,
 }
@@ -112,8 +123,25 @@ pub struct SnapshotMetadata {
 pub struct SubtaskAck {
     /// Per operator uid: name and state handle.
     pub operators: Vec<(String, String, SubtaskState)>,
-    /// Bytes written.
+    /// Bytes of its state, in full.
     pub bytes: u64,
+    /// Bytes written for this checkpoint (new files only).
+    pub written: u64,
+}
+
+/// One operator's part of a subtask's snapshot: uid, name, what it wrote, and the handles of
+/// its native state files, already uploaded (with the bytes that took).
+pub struct OperatorPart {
+    /// Stable uid.
+    pub uid: String,
+    /// Description.
+    pub name: String,
+    /// Blobs and entries.
+    pub snapshot: OperatorSnapshot,
+    /// Uploaded database copies.
+    pub native: Vec<NativeStateHandle>,
+    /// Bytes the upload wrote.
+    pub uploaded: u64,
 }
 
 /// Lays out one subtask's operator snapshots as the parts of its state file (written one after
@@ -121,12 +149,13 @@ pub struct SubtaskAck {
 pub fn encode_subtask(
     file: &str,
     subtask: u32,
-    snapshots: Vec<(String, String, OperatorSnapshot)>,
+    snapshots: Vec<OperatorPart>,
 ) -> (Vec<Vec<u8>>, SubtaskAck) {
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut offset = 0u64;
     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     let mut operators = Vec::new();
+    let mut uploaded = 0;
     let mut push = |blob: Vec<u8>, parts: &mut Vec<Vec<u8>>| {
         let at = offset;
         offset += blob.len() as u64;
@@ -134,13 +163,14 @@ pub fn encode_subtask(
         parts.push(blob);
         at
     };
-    for (uid, name, snap) in snapshots {
-        if snap.is_empty() {
+    for part in snapshots {
+        if part.snapshot.is_empty() && part.native.is_empty() {
             continue;
         }
-        let (groups, entries) = snap.into_parts();
+        let (groups, entries) = part.snapshot.into_parts();
         let mut key_groups = Vec::with_capacity(groups.len());
-        let mut bytes = 0;
+        let mut bytes: u64 = part.native.iter().map(|n| n.bytes()).sum();
+        uploaded += part.uploaded;
         for (kg, blob) in groups {
             let len = blob.len() as u64;
             bytes += len;
@@ -160,8 +190,8 @@ pub fn encode_subtask(
             });
         }
         operators.push((
-            uid,
-            name,
+            part.uid,
+            part.name,
             SubtaskState {
                 subtask,
                 file: file.to_string(),
@@ -170,6 +200,7 @@ pub fn encode_subtask(
                 bytes,
                 file_checksum: 0,
                 file_bytes: 0,
+                native: part.native,
             },
         ));
     }
@@ -179,11 +210,18 @@ pub fn encode_subtask(
         st.file_checksum = checksum;
         st.file_bytes = total;
     }
+    let bytes = total
+        + operators
+            .iter()
+            .flat_map(|(_, _, st)| &st.native)
+            .map(|n| n.bytes())
+            .sum::<u64>();
     (
         parts,
         SubtaskAck {
             operators,
-            bytes: total,
+            bytes,
+            written: total + uploaded,
         },
     )
 }
@@ -260,9 +298,9 @@ impl RestorePoint {
                 "cannot restore from {dir}: its _metadata is corrupt: {e}"
             ))
         })?;
-        if metadata.format != FORMAT_VERSION {
+        if metadata.format != FORMAT_VERSION && metadata.format != FORMAT_VERSION_NATIVE {
             return Err(RunnelError::State(format!(
-                "cannot restore from {dir}: metadata format {} is not supported (this build reads {FORMAT_VERSION})",
+                "cannot restore from {dir}: metadata format {} is not supported (this build reads {FORMAT_VERSION} and {FORMAT_VERSION_NATIVE})",
                 metadata.format
             )));
         }
@@ -275,6 +313,9 @@ impl RestorePoint {
         let mut seen = std::collections::BTreeSet::new();
         for op in &self.metadata.operators {
             for st in &op.subtasks {
+                for native in &st.native {
+                    self.verify_native(native)?;
+                }
                 if !seen.insert(st.file.as_str()) {
                     continue;
                 }
@@ -303,6 +344,26 @@ impl RestorePoint {
         Ok(())
     }
 
+    /// Checks that every file of a database copy is there with its size (RocksDB checks its
+    /// own blocks' checksums as it reads).
+    fn verify_native(&self, native: &NativeStateHandle) -> Result<()> {
+        for (f, at) in native.locations(&self.dir)? {
+            let size = at.size().map_err(|e| {
+                RunnelError::State(format!(
+                    "snapshot {}: state file {at} cannot be read ({e})",
+                    self.dir
+                ))
+            })?;
+            if size != f.bytes {
+                return Err(RunnelError::State(format!(
+                    "snapshot {}: state file {at} is corrupt ({size} bytes; the metadata says {})",
+                    self.dir, f.bytes
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The operator with `uid`, if the snapshot has state for it.
     pub fn operator(&self, uid: &str) -> Option<&OperatorState> {
         self.metadata.operators.iter().find(|o| o.uid == uid)
@@ -324,6 +385,13 @@ impl RestorePoint {
         let mut state = RestoredState::default();
         let mut index = 0u32;
         for st in &op.subtasks {
+            for native in &st.native {
+                let theirs = native.key_groups();
+                if theirs.start <= range.end && range.start <= theirs.end {
+                    state.native.push(native.clone());
+                    state.dir = Some(self.dir.clone());
+                }
+            }
             for g in st.key_groups.iter().filter(|g| range.contains(g.kg)) {
                 let blob = self.read(&st.file, g.offset, g.len)?;
                 state.key_groups.push((g.kg, blob));

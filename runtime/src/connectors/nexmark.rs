@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use runnel_nexmark::{NexmarkConfig, NexmarkGenerator, schema as nexmark_schema};
+use runnel_nexmark::{Emitted, NexmarkConfig, NexmarkGenerator, schema as nexmark_schema};
 
 use super::{Source, SourcePoll, SourceSpec, TableOptions, factory};
 use crate::checkpoint::{RestoredState, StateReader, StateWriter};
@@ -23,11 +23,18 @@ struct NexmarkSource {
 }
 
 impl Source for NexmarkSource {
-    /// One entry per split: its index and the next event number it would generate.
+    /// One entry per split: its index, the next event number it would generate, and what
+    /// the job had generated when the split started (non-empty after a restore at another
+    /// parallelism, until every split has moved past it).
     fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
         let mut w = StateWriter::default();
         w.u64(self.split as u64);
         w.u64(self.generator.next_event_number());
+        let before = self.generator.emitted_before().to_numbers();
+        w.u64(before.len() as u64);
+        for n in before {
+            w.u64(n);
+        }
         Ok(vec![w.into_bytes()])
     }
 
@@ -38,11 +45,26 @@ impl Source for NexmarkSource {
             return Ok(());
         }
         let mut next = vec![0u64; state.union.len()];
+        let mut before = Emitted::default();
         for entry in &state.union {
             let mut r = StateReader::new(entry);
             let split = r.u64()? as usize;
             let n = r.u64()?;
+            // The old splits all started from the same state (snapshots of older builds
+            // end before it: nothing generated before).
+            let numbers = if r.is_at_end() {
+                vec![0, 0]
+            } else {
+                (0..r.count()?)
+                    .map(|_| r.u64())
+                    .collect::<Result<Vec<_>>>()?
+            };
             r.finish()?;
+            before = Emitted::from_numbers(&numbers).ok_or_else(|| {
+                RunnelError::State(
+                    "nexmark source state: corrupt record of generated events".into(),
+                )
+            })?;
             let slot = next.get_mut(split).ok_or_else(|| {
                 RunnelError::State(format!(
                     "nexmark source state names split {split} of {}",
@@ -51,8 +73,9 @@ impl Source for NexmarkSource {
             })?;
             *slot = n;
         }
+        let emitted = Emitted::after(&before, &next);
         self.generator =
-            NexmarkGenerator::restore(self.config.clone(), self.split, self.splits, &next)
+            NexmarkGenerator::restore(self.config.clone(), self.split, self.splits, &emitted)
                 .map_err(|e| RunnelError::Connector(format!("nexmark source: {e}")))?;
         Ok(())
     }

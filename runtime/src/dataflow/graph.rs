@@ -106,6 +106,8 @@ pub struct JobGraph {
     pub max_parallelism: u32,
     /// Idle state retention of non-windowed keyed operators (`table.exec.state.ttl`).
     pub state_ttl: Option<std::time::Duration>,
+    /// Where keyed state lives (`state.backend.type`).
+    pub state_backend: crate::state::StateBackend,
 }
 
 impl JobGraph {

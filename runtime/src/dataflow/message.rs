@@ -7,6 +7,8 @@ pub struct Barrier {
     pub id: u64,
     /// When the coordinator triggered it, in epoch milliseconds.
     pub timestamp: i64,
+    /// A savepoint's barrier: state goes in the portable format whatever the backend.
+    pub savepoint: bool,
 }
 
 /// What travels on a channel: data, or the control messages that order it in time.

@@ -75,12 +75,16 @@ impl Chain {
         }
     }
 
-    /// Snapshots every operator, head to tail.
-    pub(crate) fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<OperatorSnapshot>> {
+    /// Snapshots every operator, head to tail (`portable` for savepoints).
+    pub(crate) fn snapshot(
+        &mut self,
+        checkpoint_id: u64,
+        portable: bool,
+    ) -> Result<Vec<OperatorSnapshot>> {
         self.ops
             .iter_mut()
             .map(|op| {
-                let mut snap = OperatorSnapshot::default();
+                let mut snap = OperatorSnapshot::new(portable);
                 op.snapshot(checkpoint_id, &mut snap)?;
                 Ok(snap)
             })

@@ -1,7 +1,7 @@
 //! The execution side of checkpoints: control messages to tasks, acknowledgements back, and
 //! the JobMaster's checkpoint coordinator.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::random_u64;
 use crate::checkpoint::{
-    CheckpointConfig, Location, OperatorState, RestorePoint, SnapshotKind, SnapshotMetadata,
-    SubtaskAck, write_metadata,
+    CheckpointConfig, FORMAT_VERSION, FORMAT_VERSION_NATIVE, Location, OperatorState, RestorePoint,
+    SnapshotKind, SnapshotMetadata, SubtaskAck, prune_shared, write_metadata,
 };
 use crate::dataflow::Barrier;
 use crate::error::{Result, RunnelError};
@@ -94,8 +94,16 @@ struct Pending {
     acked: std::collections::BTreeSet<usize>,
     operators: BTreeMap<String, OperatorState>,
     bytes: u64,
+    written: u64,
     reply: Option<oneshot::Sender<Result<Location>>>,
     stop: bool,
+}
+
+/// A retained checkpoint.
+struct Completed {
+    dir: Location,
+    /// The job's shared files it refers to.
+    shared: BTreeSet<String>,
 }
 
 /// What a completed snapshot means for the job.
@@ -117,7 +125,7 @@ pub(crate) struct Coordinator {
     pub(crate) tasks: Vec<TaskEntry>,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
-    completed: VecDeque<(u64, Location)>,
+    completed: VecDeque<Completed>,
     last_trigger: Option<Instant>,
     last_completion: Option<Instant>,
     failures: u32,
@@ -170,7 +178,7 @@ impl Coordinator {
 
     /// The newest completed checkpoint of this job, to restart from.
     pub(crate) fn latest_completed(&self) -> Option<Location> {
-        self.completed.back().map(|(_, dir)| dir.clone())
+        self.completed.back().map(|c| c.dir.clone())
     }
 
     /// Takes ownership of the checkpoint the job was restored from.
@@ -298,6 +306,7 @@ impl Coordinator {
         let barrier = Barrier {
             id,
             timestamp: chrono::Utc::now().timestamp_millis(),
+            savepoint: kind == SnapshotKind::Savepoint,
         };
         self.pending.insert(
             id,
@@ -309,6 +318,7 @@ impl Coordinator {
                 acked: Default::default(),
                 operators: BTreeMap::new(),
                 bytes: 0,
+                written: 0,
                 reply,
                 stop,
             },
@@ -336,6 +346,7 @@ impl Coordinator {
             return Ok(Completion::Continue); // a duplicate cannot count twice
         }
         p.bytes += sub.bytes;
+        p.written += sub.written;
         for (uid, name, state) in sub.operators {
             let op = p
                 .operators
@@ -362,8 +373,23 @@ impl Coordinator {
             op.subtasks.sort_by_key(|s| s.subtask);
             op.parallelism = op.subtasks.len() as u32;
         }
+        let native = operators
+            .iter()
+            .flat_map(|o| &o.subtasks)
+            .any(|s| !s.native.is_empty());
+        let shared: BTreeSet<String> = operators
+            .iter()
+            .flat_map(|o| &o.subtasks)
+            .flat_map(|s| &s.native)
+            .flat_map(|n| &n.shared)
+            .map(|f| f.path.clone())
+            .collect();
         let meta = SnapshotMetadata {
-            format: 1,
+            format: if native {
+                FORMAT_VERSION_NATIVE
+            } else {
+                FORMAT_VERSION
+            },
             kind: p.kind,
             job_id: self.job_id.clone(),
             job_name: self.job_name.clone(),
@@ -372,6 +398,7 @@ impl Coordinator {
             completed_at: chrono::Utc::now().timestamp_millis(),
             max_parallelism: self.max_parallelism,
             state_bytes: p.bytes,
+            checkpointed_bytes: p.written,
             operators,
         };
         if let Err(e) = write_metadata(&p.dir, &meta) {
@@ -392,20 +419,34 @@ impl Coordinator {
         }
         if p.kind == SnapshotKind::Checkpoint {
             self.release_claimed();
-            self.completed.push_back((id, p.dir.clone()));
+            self.completed.push_back(Completed {
+                dir: p.dir.clone(),
+                shared,
+            });
+            let mut dropped = false;
             while self.completed.len() > self.config.retained {
-                let (_, dir) = self.completed.pop_front().expect("non-empty");
-                dir.delete_all();
+                let old = self.completed.pop_front().expect("non-empty");
+                old.dir.delete_all();
+                dropped = true;
+            }
+            if dropped || native {
+                let retained: BTreeSet<String> = self
+                    .completed
+                    .iter()
+                    .flat_map(|c| c.shared.iter().cloned())
+                    .collect();
+                prune_shared(&self.job_dir(), id, &retained);
             }
         }
         // Logged once retention has pruned, so "complete" means the folder set is final.
         eprintln!(
-            "runnel: {} {id} complete: {} bytes in {} ms at {}",
+            "runnel: {} {id} complete: {} bytes ({} written) in {} ms at {}",
             match p.kind {
                 SnapshotKind::Checkpoint => "checkpoint",
                 SnapshotKind::Savepoint => "savepoint",
             },
             p.bytes,
+            p.written,
             p.started.elapsed().as_millis(),
             p.dir
         );
@@ -500,9 +541,12 @@ impl Coordinator {
             self.release_claimed();
         }
         if delete {
-            for (_, dir) in self.completed.drain(..) {
-                dir.delete_all();
+            for c in self.completed.drain(..) {
+                c.dir.delete_all();
             }
+            self.job_dir()
+                .join(crate::checkpoint::SHARED_DIR)
+                .delete_all();
             if marked
                 && let Err(e) = self
                     .job_dir()

@@ -288,6 +288,7 @@ mod tests {
         let barrier = Barrier {
             id: 7,
             timestamp: 0,
+            savepoint: false,
         };
         // Channel 0 races ahead past the barrier; channel 1 is behind.
         tx0.send(data(1)).await.unwrap();

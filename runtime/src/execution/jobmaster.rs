@@ -310,6 +310,7 @@ impl JobMaster {
                     max_parallelism: g.max_parallelism,
                     key_groups: key_group_range_for_subtask(g.max_parallelism, v.parallelism, s),
                     state_ttl: g.state_ttl,
+                    state_backend: g.state_backend.clone(),
                 };
                 let mut ops = v
                     .chain

@@ -7,7 +7,7 @@ use super::chain::Chain;
 use super::checkpointing::{SnapshotDirs, TaskAck, TaskControl, TaskEvent};
 use super::gate::{GateEvent, InputGate};
 use super::output::OutputEdge;
-use crate::checkpoint::{Location, OperatorSnapshot, encode_subtask};
+use crate::checkpoint::{Location, OperatorPart, OperatorSnapshot, encode_subtask};
 use crate::connectors::{Source, SourcePoll};
 use crate::dataflow::{Barrier, Message};
 use crate::error::{Result, RunnelError};
@@ -251,22 +251,42 @@ impl Task {
         let dir = ck.dirs.get(barrier.id).ok_or_else(|| {
             RunnelError::State(format!("checkpoint {} is no longer in flight", barrier.id))
         })?;
-        let mut snaps = Vec::new();
+        let mut parts = Vec::new();
         if let (Some(source), Some((uid, name))) = (source, &ck.source_uid) {
-            let mut snap = OperatorSnapshot::default();
+            let mut snapshot = OperatorSnapshot::new(barrier.savepoint);
             for entry in source.snapshot()? {
-                snap.add_operator_entry(entry);
+                snapshot.add_operator_entry(entry);
             }
-            snaps.push((uid.clone(), name.clone(), snap));
+            parts.push(OperatorPart {
+                uid: uid.clone(),
+                name: name.clone(),
+                snapshot,
+                native: Vec::new(),
+                uploaded: 0,
+            });
         }
-        for ((uid, name), snap) in ck
+        let stem = ck.file.trim_end_matches(".state");
+        for (i, ((uid, name), mut snapshot)) in ck
             .operator_uids
             .iter()
-            .zip(self.chain.snapshot(barrier.id)?)
+            .zip(self.chain.snapshot(barrier.id, barrier.savepoint)?)
+            .enumerate()
         {
-            snaps.push((uid.clone(), name.clone(), snap));
+            let (mut native, mut uploaded) = (Vec::new(), 0);
+            for copy in snapshot.take_native() {
+                let (handle, bytes) = copy.upload(&dir, barrier.id, &format!("{stem}-{i}"))?;
+                native.push(handle);
+                uploaded += bytes;
+            }
+            parts.push(OperatorPart {
+                uid: uid.clone(),
+                name: name.clone(),
+                snapshot,
+                native,
+                uploaded,
+            });
         }
-        let (parts, ack) = encode_subtask(&ck.file, self.ctx.index, snaps);
+        let (parts, ack) = encode_subtask(&ck.file, self.ctx.index, parts);
         Ok((dir.join(&ck.file), parts, ack))
     }
 

@@ -6,10 +6,10 @@ use runnel_types::{ChangeBatch, RowKind};
 
 use super::accumulators::{Acc, AggRuntime, AggSpec, AggValue, ArgColumn, build_columns};
 use super::{Operator, Output, SubtaskContext, timestamps};
-use crate::checkpoint::{OperatorSnapshot, RestoredState};
+use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::dataflow::assign_key_group;
 use crate::error::{Result, RunnelError};
-use crate::state::{EventTimers, KeyedState, hash_columns};
+use crate::state::{EventTimers, KeyedState, ValueCodec, hash_columns};
 
 /// Where the window bounds sit among the key columns of a windowed aggregate.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +66,35 @@ impl GroupState {
     }
 }
 
+/// Writes a group's row count and accumulators; reading checks the number of aggregate
+/// functions against the query's.
+struct GroupCodec {
+    aggs: usize,
+}
+
+impl ValueCodec<GroupState> for GroupCodec {
+    fn encode(&self, g: &GroupState, w: &mut StateWriter) {
+        w.i64(g.rows);
+        w.u64(g.accs.len() as u64);
+        for acc in &g.accs {
+            acc.write(w);
+        }
+    }
+
+    fn decode(&self, r: &mut StateReader<'_>) -> Result<GroupState> {
+        let rows = r.i64()?;
+        let n = r.count()?;
+        if n != self.aggs {
+            return Err(RunnelError::State(format!(
+                "the snapshot has {n} aggregate functions for this operator, the query {}",
+                self.aggs
+            )));
+        }
+        let accs = (0..n).map(|_| Acc::read(r)).collect::<Result<_>>()?;
+        Ok(GroupState { accs, rows })
+    }
+}
+
 /// GROUP BY aggregation. Without a window it emits an updating result per input row, as
 /// Flink's `GroupAggFunction`: `+I` for a new key, `-U`/`+U` for a changed one, `-D` when a
 /// key's last row is retracted. With a window it emits `+I` per window when the watermark
@@ -100,7 +129,14 @@ impl Aggregate {
                 .collect::<Result<_>>()?,
             key_conv: RowConverter::new(fields)?,
             // Windows are cleaned up by their timers; only unbounded group state idles out.
-            state: KeyedState::new(ctx.key_groups).with_ttl(if layout.window.is_none() {
+            state: KeyedState::new(
+                ctx,
+                "groups",
+                GroupCodec {
+                    aggs: layout.aggs.len(),
+                },
+            )?
+            .with_ttl(if layout.window.is_none() {
                 ctx.state_ttl
             } else {
                 None
@@ -184,7 +220,7 @@ impl Aggregate {
             let kg = assign_key_group(hash, self.max_parallelism);
             let key = keys.row(row);
             let aggs = &self.aggs;
-            let prev = match self.state.get_mut(kg, hash, key.as_ref()) {
+            let prev = match self.state.get_mut(kg, hash, key.as_ref())? {
                 Some(g) => Some(
                     aggs.iter()
                         .zip(&g.accs)
@@ -196,10 +232,10 @@ impl Aggregate {
             };
             let (g, _) = self
                 .state
-                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState::new(aggs));
+                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState::new(aggs))?;
             g.add(aggs, cols, &args, row, retract);
             if g.rows <= 0 {
-                self.state.remove(kg, hash, key.as_ref());
+                self.state.remove(kg, hash, key.as_ref())?;
                 if let Some(prev) = prev {
                     out_keys.push(key.owned());
                     out_vals.push(prev);
@@ -249,7 +285,7 @@ impl Aggregate {
             let aggs = &self.aggs;
             let (g, new) = self
                 .state
-                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState::new(aggs));
+                .get_or_insert_with(kg, hash, key.as_ref(), || GroupState::new(aggs))?;
             g.add(aggs, cols, &args, row, retract);
             if new {
                 self.timers.register(end, kg, hash, key.as_ref());
@@ -268,32 +304,16 @@ impl Operator for Aggregate {
     }
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        self.state.snapshot(snap, |g, w| {
-            w.i64(g.rows);
-            w.u64(g.accs.len() as u64);
-            for acc in &g.accs {
-                acc.write(w);
-            }
-        });
+        self.state.snapshot(snap)?;
         self.timers.snapshot(snap, self.state.key_groups());
         Ok(())
     }
 
     fn restore(&mut self, restored: RestoredState) -> Result<()> {
         let range = self.state.key_groups();
-        let expected = self.aggs.len();
+        self.state.restore_native(&restored)?;
         restored.for_each_group(range, |kg, r| {
-            self.state.restore_group(kg, r, |r| {
-                let rows = r.i64()?;
-                let n = r.count()?;
-                if n != expected {
-                    return Err(RunnelError::State(format!(
-                        "the snapshot has {n} aggregate functions for this operator, the query {expected}"
-                    )));
-                }
-                let accs = (0..n).map(|_| Acc::read(r)).collect::<Result<_>>()?;
-                Ok(GroupState { accs, rows })
-            })?;
+            self.state.restore_group(kg, r)?;
             self.timers.restore_group(kg, r)
         })
     }
@@ -304,7 +324,7 @@ impl Operator for Aggregate {
             let mut out_keys = Vec::new();
             let mut out_vals = Vec::new();
             for (_, t) in self.timers.pop_due(watermark) {
-                if let Some(g) = self.state.remove(t.key_group, t.hash, &t.key) {
+                if let Some(g) = self.state.remove(t.key_group, t.hash, &t.key)? {
                     if g.rows <= 0 {
                         continue;
                     }

@@ -7,7 +7,7 @@ use super::{Operator, Output, SubtaskContext};
 use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{EventTimers, KeyedState};
+use crate::state::{EventTimers, KeyedState, ValueCodec};
 use std::sync::Arc;
 
 /// The time bounds of an interval join: a left row at `tl` joins right rows at `tr` with
@@ -52,8 +52,8 @@ impl IntervalJoin {
             codec: JoinCodec::new(spec)?,
             bounds,
             state: [
-                KeyedState::new(ctx.key_groups),
-                KeyedState::new(ctx.key_groups),
+                KeyedState::new(ctx, "left", KeptCodec)?,
+                KeyedState::new(ctx, "right", KeptCodec)?,
             ],
             timers: [EventTimers::default(), EventTimers::default()],
             max_parallelism: ctx.max_parallelism,
@@ -107,7 +107,7 @@ impl Operator for IntervalJoin {
                 let (lo, hi) = self.partner_range(side, times.value(r));
                 let h = self.hashes[r];
                 let kg = assign_key_group(h, self.max_parallelism);
-                if let Some(list) = self.state[other].get_mut(kg, h, keys.row(r).as_ref()) {
+                if let Some(list) = self.state[other].get_mut(kg, h, keys.row(r).as_ref())? {
                     pairs.extend(
                         list.iter()
                             .filter(|k| k.time >= lo && k.time <= hi)
@@ -127,11 +127,16 @@ impl Operator for IntervalJoin {
             let key = keys.row(r);
             if !matched.is_empty() {
                 let list = self.state[other]
-                    .get_mut(kg, h, key.as_ref())
+                    .get_mut(kg, h, key.as_ref())?
                     .expect("candidates came from state");
                 for i in &matched {
                     let theirs = &pairs[*i].1;
-                    if let Some(k) = list.iter_mut().find(|k| Arc::ptr_eq(&k.row, theirs)) {
+                    // By content: on RocksDB the list may have been evicted and read back
+                    // since the candidates were collected. Equal rows are marked one each.
+                    if let Some(k) = list
+                        .iter_mut()
+                        .find(|k| Arc::ptr_eq(&k.row, theirs) || (!k.matched && k.row == *theirs))
+                    {
                         k.matched = true;
                     }
                     JoinCodec::push(&mut emitted, side, &me, theirs, RowKind::Insert);
@@ -150,7 +155,7 @@ impl Operator for IntervalJoin {
             }
             let t = times.value(r);
             let expiry = self.expiry(side, t);
-            let (list, _) = self.state[side].get_or_insert_with(kg, h, key.as_ref(), Vec::new);
+            let (list, _) = self.state[side].get_or_insert_with(kg, h, key.as_ref(), Vec::new)?;
             list.push(Kept {
                 time: t,
                 row: me,
@@ -165,7 +170,7 @@ impl Operator for IntervalJoin {
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
         let range = self.state[0].key_groups();
         for side in 0..2 {
-            self.state[side].snapshot(snap, write_kept);
+            self.state[side].snapshot(snap)?;
             self.timers[side].snapshot(snap, range);
         }
         Ok(())
@@ -174,9 +179,12 @@ impl Operator for IntervalJoin {
     fn restore(&mut self, restored: RestoredState) -> Result<()> {
         let range = self.state[0].key_groups();
         let (states, timers) = (&mut self.state, &mut self.timers);
+        for state in states.iter_mut() {
+            state.restore_native(&restored)?;
+        }
         restored.for_each_group(range, |kg, r| {
             for side in 0..2 {
-                states[side].restore_group(kg, r, read_kept)?;
+                states[side].restore_group(kg, r)?;
                 timers[side].restore_group(kg, r)?;
             }
             Ok(())
@@ -190,7 +198,7 @@ impl Operator for IntervalJoin {
             let outer = self.codec.spec.join_type.outer(side);
             for (_, t) in self.timers[side].pop_due(watermark) {
                 let bounds = self.bounds;
-                let Some(list) = self.state[side].get_mut(t.key_group, t.hash, &t.key) else {
+                let Some(list) = self.state[side].get_mut(t.key_group, t.hash, &t.key)? else {
                     continue;
                 };
                 let expires = |k: &Kept| {
@@ -204,7 +212,7 @@ impl Operator for IntervalJoin {
                 let (expired, keep): (Vec<Kept>, Vec<Kept>) = list.drain(..).partition(expires);
                 *list = keep;
                 if list.is_empty() {
-                    self.state[side].remove(t.key_group, t.hash, &t.key);
+                    self.state[side].remove(t.key_group, t.hash, &t.key)?;
                 }
                 if outer {
                     let nulls = &self.codec.null_rows[1 - side];
@@ -220,24 +228,29 @@ impl Operator for IntervalJoin {
     }
 }
 
-fn write_kept(rows: &Vec<Kept>, w: &mut StateWriter) {
-    w.u64(rows.len() as u64);
-    for k in rows {
-        w.i64(k.time);
-        w.bytes(&k.row);
-        w.bool(k.matched);
-    }
-}
+/// The rows of one side under a key, with their times and whether they have matched.
+struct KeptCodec;
 
-fn read_kept(r: &mut StateReader<'_>) -> Result<Vec<Kept>> {
-    let n = r.count()?;
-    (0..n)
-        .map(|_| {
-            Ok(Kept {
-                time: r.i64()?,
-                row: r.bytes()?.into(),
-                matched: r.bool()?,
+impl ValueCodec<Vec<Kept>> for KeptCodec {
+    fn encode(&self, rows: &Vec<Kept>, w: &mut StateWriter) {
+        w.u64(rows.len() as u64);
+        for k in rows {
+            w.i64(k.time);
+            w.bytes(&k.row);
+            w.bool(k.matched);
+        }
+    }
+
+    fn decode(&self, r: &mut StateReader<'_>) -> Result<Vec<Kept>> {
+        let n = r.count()?;
+        (0..n)
+            .map(|_| {
+                Ok(Kept {
+                    time: r.i64()?,
+                    row: r.bytes()?.into(),
+                    matched: r.bool()?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }

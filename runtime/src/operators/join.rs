@@ -10,7 +10,7 @@ use super::{Operator, Output, SubtaskContext};
 use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{KeyedState, hash_columns};
+use crate::state::{KeyedState, ValueCodec, hash_columns};
 
 /// Which rows a join keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,8 +258,8 @@ impl Join {
         Ok(Join {
             codec: JoinCodec::new(spec)?,
             state: [
-                KeyedState::new(ctx.key_groups).with_ttl(ttl[0].or(ctx.state_ttl)),
-                KeyedState::new(ctx.key_groups).with_ttl(ttl[1].or(ctx.state_ttl)),
+                KeyedState::new(ctx, "left", SideRowsCodec)?.with_ttl(ttl[0].or(ctx.state_ttl)),
+                KeyedState::new(ctx, "right", SideRowsCodec)?.with_ttl(ttl[1].or(ctx.state_ttl)),
             ],
             max_parallelism: ctx.max_parallelism,
             hashes: Vec::new(),
@@ -283,7 +283,7 @@ impl Join {
             if !is_null {
                 let h = self.hashes[r];
                 let kg = assign_key_group(h, self.max_parallelism);
-                if let Some(map) = self.state[other].get_mut(kg, h, keys.row(r).as_ref()) {
+                if let Some(map) = self.state[other].get_mut(kg, h, keys.row(r).as_ref())? {
                     pairs.extend(map.keys().map(|k| (r as u32, k.clone())));
                 }
             }
@@ -307,7 +307,7 @@ impl Join {
             // Emit against the other side, updating its association counts.
             if !null_key[r] && spans[r].clone().any(|i| ok[i]) {
                 let map = self.state[other]
-                    .get_mut(kg, h, key.as_ref())
+                    .get_mut(kg, h, key.as_ref())?
                     .expect("candidates came from state");
                 for i in spans[r].clone().filter(|i| ok[*i]) {
                     let theirs = &pairs[i].1;
@@ -357,13 +357,13 @@ impl Join {
             }
             if accumulate {
                 let (map, _) =
-                    self.state[side].get_or_insert_with(kg, h, key.as_ref(), SideRows::default);
+                    self.state[side].get_or_insert_with(kg, h, key.as_ref(), SideRows::default)?;
                 let s = map.entry(me).or_insert_with(|| Stored {
                     count: 0,
                     matches: match_count,
                 });
                 s.count += 1;
-            } else if let Some(map) = self.state[side].get_mut(kg, h, key.as_ref()) {
+            } else if let Some(map) = self.state[side].get_mut(kg, h, key.as_ref())? {
                 if let Some(s) = map.get_mut(&me) {
                     s.count -= 1;
                     if s.count <= 0 {
@@ -371,7 +371,7 @@ impl Join {
                     }
                 }
                 if map.is_empty() {
-                    self.state[side].remove(kg, h, key.as_ref());
+                    self.state[side].remove(kg, h, key.as_ref())?;
                 }
             }
         }
@@ -389,8 +389,8 @@ impl Operator for Join {
     }
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        for side in &self.state {
-            side.snapshot(snap, write_side_rows);
+        for side in &mut self.state {
+            side.snapshot(snap)?;
         }
         Ok(())
     }
@@ -398,30 +398,38 @@ impl Operator for Join {
     fn restore(&mut self, restored: RestoredState) -> Result<()> {
         let range = self.state[0].key_groups();
         let [left, right] = &mut self.state;
+        left.restore_native(&restored)?;
+        right.restore_native(&restored)?;
         restored.for_each_group(range, |kg, r| {
-            left.restore_group(kg, r, read_side_rows)?;
-            right.restore_group(kg, r, read_side_rows)
+            left.restore_group(kg, r)?;
+            right.restore_group(kg, r)
         })
     }
 }
 
-fn write_side_rows(rows: &SideRows, w: &mut StateWriter) {
-    w.u64(rows.len() as u64);
-    for (row, stored) in rows {
-        w.bytes(row);
-        w.i64(stored.count);
-        w.i64(stored.matches);
-    }
-}
+/// One side's rows under a key, with their counts and how many rows of the other side each
+/// matches.
+struct SideRowsCodec;
 
-fn read_side_rows(r: &mut StateReader<'_>) -> Result<SideRows> {
-    let n = r.count()?;
-    let mut rows = SideRows::with_capacity(n);
-    for _ in 0..n {
-        let row: Arc<[u8]> = r.bytes()?.into();
-        let count = r.i64()?;
-        let matches = r.i64()?;
-        rows.insert(row, Stored { count, matches });
+impl ValueCodec<SideRows> for SideRowsCodec {
+    fn encode(&self, rows: &SideRows, w: &mut StateWriter) {
+        w.u64(rows.len() as u64);
+        for (row, stored) in rows {
+            w.bytes(row);
+            w.i64(stored.count);
+            w.i64(stored.matches);
+        }
     }
-    Ok(rows)
+
+    fn decode(&self, r: &mut StateReader<'_>) -> Result<SideRows> {
+        let n = r.count()?;
+        let mut rows = SideRows::with_capacity(n);
+        for _ in 0..n {
+            let row: Arc<[u8]> = r.bytes()?.into();
+            let count = r.i64()?;
+            let matches = r.i64()?;
+            rows.insert(row, Stored { count, matches });
+        }
+        Ok(rows)
+    }
 }

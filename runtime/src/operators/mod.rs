@@ -49,6 +49,8 @@ pub struct SubtaskContext {
     pub key_groups: KeyGroupRange,
     /// Time to live of idle keyed state in non-windowed operators (`table.exec.state.ttl`).
     pub state_ttl: Option<std::time::Duration>,
+    /// Where keyed state lives (`state.backend.type`).
+    pub state_backend: crate::state::StateBackend,
 }
 
 /// Collects what an operator emits while handling one message.

@@ -3,14 +3,14 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::{OwnedRow, RowConverter, RowParser, SortField};
 use runnel_types::{ChangeBatch, RowKind};
 
 use super::{Operator, Output, SubtaskContext};
-use crate::checkpoint::{OperatorSnapshot, RestoredState};
+use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{EventTimers, KeyedState, hash_columns};
+use crate::state::{EventTimers, KeyedState, ValueCodec, hash_columns};
 
 /// How a `ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..) <= N` query is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +61,32 @@ struct Entry {
     row: OwnedRow,
 }
 
+/// A partition's ranked rows: sort key and row, both in Arrow's row format.
+struct EntriesCodec {
+    rows: RowParser,
+}
+
+impl ValueCodec<Vec<Entry>> for EntriesCodec {
+    fn encode(&self, entries: &Vec<Entry>, w: &mut StateWriter) {
+        w.u64(entries.len() as u64);
+        for e in entries {
+            w.bytes(&e.sort);
+            w.bytes(e.row.row().as_ref());
+        }
+    }
+
+    fn decode(&self, r: &mut StateReader<'_>) -> Result<Vec<Entry>> {
+        let n = r.count()?;
+        (0..n)
+            .map(|_| {
+                let sort: Box<[u8]> = r.bytes()?.into();
+                let row = self.rows.parse(r.bytes()?).owned();
+                Ok(Entry { sort, row })
+            })
+            .collect()
+    }
+}
+
 /// Top-N and deduplication over `ROW_NUMBER()`, per partition key in keyed state.
 pub struct Rank {
     spec: RankSpec,
@@ -97,11 +123,14 @@ impl Rank {
                 .map(|f| SortField::new(f.data_type().clone()))
                 .collect(),
         )?;
+        let codec = EntriesCodec {
+            rows: row_conv.parser(),
+        };
         Ok(Rank {
             part_conv,
             sort_conv,
             row_conv,
-            state: KeyedState::new(ctx.key_groups).with_ttl(match spec.mode {
+            state: KeyedState::new(ctx, "partitions", codec)?.with_ttl(match spec.mode {
                 RankMode::Window { .. } => None,
                 _ => ctx.state_ttl,
             }),
@@ -135,32 +164,17 @@ impl Rank {
 
 impl Operator for Rank {
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        self.state.snapshot(snap, |entries, w| {
-            w.u64(entries.len() as u64);
-            for e in entries {
-                w.bytes(&e.sort);
-                w.bytes(e.row.row().as_ref());
-            }
-        });
+        self.state.snapshot(snap)?;
         self.timers.snapshot(snap, self.state.key_groups());
         Ok(())
     }
 
     fn restore(&mut self, restored: RestoredState) -> Result<()> {
         let range = self.state.key_groups();
-        let parser = self.row_conv.parser();
         let (state, timers) = (&mut self.state, &mut self.timers);
+        state.restore_native(&restored)?;
         restored.for_each_group(range, |kg, r| {
-            state.restore_group(kg, r, |r| {
-                let n = r.count()?;
-                (0..n)
-                    .map(|_| {
-                        let sort: Box<[u8]> = r.bytes()?.into();
-                        let row = parser.parse(r.bytes()?).owned();
-                        Ok(Entry { sort, row })
-                    })
-                    .collect()
-            })?;
+            state.restore_group(kg, r)?;
             timers.restore_group(kg, r)
         })
     }
@@ -204,7 +218,9 @@ impl Operator for Rank {
                 if end - 1 <= self.watermark {
                     continue;
                 }
-                let (list, new) = self.state.get_or_insert_with(kg, h, key.as_ref(), Vec::new);
+                let (list, new) = self
+                    .state
+                    .get_or_insert_with(kg, h, key.as_ref(), Vec::new)?;
                 let pos = list.partition_point(|e| e.sort <= entry.sort);
                 if pos < limit {
                     list.insert(pos, entry);
@@ -215,7 +231,9 @@ impl Operator for Rank {
                 }
                 continue;
             }
-            let (list, new_key) = self.state.get_or_insert_with(kg, h, key.as_ref(), Vec::new);
+            let (list, new_key) = self
+                .state
+                .get_or_insert_with(kg, h, key.as_ref(), Vec::new)?;
             match self.spec.mode {
                 RankMode::KeepFirst => {
                     // Event-time first row: held until the watermark passes it, then emitted
@@ -294,7 +312,7 @@ impl Operator for Rank {
         if self.spec.mode == RankMode::KeepFirst {
             let mut emitted = Vec::new();
             for (_, t) in self.timers.pop_due(watermark) {
-                if let Some(list) = self.state.get_mut(t.key_group, t.hash, &t.key)
+                if let Some(list) = self.state.get_mut(t.key_group, t.hash, &t.key)?
                     && let Some(first) = list.pop()
                 {
                     emitted.push((first.row, 1, RowKind::Insert));
@@ -305,7 +323,7 @@ impl Operator for Rank {
         if matches!(self.spec.mode, RankMode::Window { .. }) {
             let mut emitted = Vec::new();
             for (_, t) in self.timers.pop_due(watermark) {
-                if let Some(list) = self.state.remove(t.key_group, t.hash, &t.key) {
+                if let Some(list) = self.state.remove(t.key_group, t.hash, &t.key)? {
                     for (i, entry) in list.into_iter().enumerate() {
                         emitted.push((entry.row, i as i64 + 1, RowKind::Insert));
                     }

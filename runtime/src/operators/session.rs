@@ -1,15 +1,15 @@
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::{OwnedRow, RowConverter, RowParser, SortField};
 use runnel_types::{ChangeBatch, RowKind};
 use std::collections::BTreeMap;
 
 use super::accumulators::{AggRuntime, AggSpec, AggValue, build_columns};
 use super::{Operator, Output, SubtaskContext, timestamps};
-use crate::checkpoint::{OperatorSnapshot, RestoredState};
+use crate::checkpoint::{OperatorSnapshot, RestoredState, StateReader, StateWriter};
 use crate::dataflow::assign_key_group;
 use crate::error::Result;
-use crate::state::{EventTimers, KeyedState, TimerKey, hash_columns};
+use crate::state::{EventTimers, KeyedState, TimerKey, ValueCodec, hash_columns};
 
 /// The layout of a session-window aggregate's input: `[keys.., args..]` plus the time column.
 #[derive(Clone, Debug)]
@@ -32,6 +32,36 @@ pub struct SessionLayout {
 /// Rows of one key not yet in a closed session, ordered by time.
 struct Pending {
     rows: Vec<(i64, OwnedRow, OwnedRow)>,
+}
+
+/// A key's pending rows: time, row and GROUP BY key, in Arrow's row format.
+struct PendingCodec {
+    rows: RowParser,
+    groups: RowParser,
+}
+
+impl ValueCodec<Pending> for PendingCodec {
+    fn encode(&self, p: &Pending, w: &mut StateWriter) {
+        w.u64(p.rows.len() as u64);
+        for (t, row, group) in &p.rows {
+            w.i64(*t);
+            w.bytes(row.row().as_ref());
+            w.bytes(group.row().as_ref());
+        }
+    }
+
+    fn decode(&self, r: &mut StateReader<'_>) -> Result<Pending> {
+        let n = r.count()?;
+        let rows = (0..n)
+            .map(|_| {
+                let t = r.i64()?;
+                let row = self.rows.parse(r.bytes()?).owned();
+                let group = self.groups.parse(r.bytes()?).owned();
+                Ok((t, row, group))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Pending { rows })
+    }
 }
 
 /// Session windows per key: rows are kept until the watermark passes the end of their
@@ -69,6 +99,12 @@ impl SessionAggregate {
             .iter()
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
+        let row_conv = RowConverter::new(row_fields)?;
+        let group_conv = RowConverter::new(group_fields)?;
+        let codec = PendingCodec {
+            rows: row_conv.parser(),
+            groups: group_conv.parser(),
+        };
         Ok(SessionAggregate {
             aggs: layout
                 .aggs
@@ -77,9 +113,9 @@ impl SessionAggregate {
                 .map(AggRuntime::new)
                 .collect::<Result<_>>()?,
             key_conv: RowConverter::new(key_fields)?,
-            group_conv: RowConverter::new(group_fields)?,
-            row_conv: RowConverter::new(row_fields)?,
-            state: KeyedState::new(ctx.key_groups),
+            group_conv,
+            row_conv,
+            state: KeyedState::new(ctx, "sessions", codec)?,
             timers: EventTimers::default(),
             watermark: i64::MIN,
             max_parallelism: ctx.max_parallelism,
@@ -114,35 +150,17 @@ impl SessionAggregate {
 
 impl Operator for SessionAggregate {
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        self.state.snapshot(snap, |p, w| {
-            w.u64(p.rows.len() as u64);
-            for (t, row, group) in &p.rows {
-                w.i64(*t);
-                w.bytes(row.row().as_ref());
-                w.bytes(group.row().as_ref());
-            }
-        });
+        self.state.snapshot(snap)?;
         self.timers.snapshot(snap, self.state.key_groups());
         Ok(())
     }
 
     fn restore(&mut self, restored: RestoredState) -> Result<()> {
         let range = self.state.key_groups();
-        let (rows, groups) = (self.row_conv.parser(), self.group_conv.parser());
         let (state, timers) = (&mut self.state, &mut self.timers);
+        state.restore_native(&restored)?;
         restored.for_each_group(range, |kg, r| {
-            state.restore_group(kg, r, |r| {
-                let n = r.count()?;
-                let rows = (0..n)
-                    .map(|_| {
-                        let t = r.i64()?;
-                        let row = rows.parse(r.bytes()?).owned();
-                        let group = groups.parse(r.bytes()?).owned();
-                        Ok((t, row, group))
-                    })
-                    .collect::<Result<_>>()?;
-                Ok(Pending { rows })
-            })?;
+            state.restore_group(kg, r)?;
             timers.restore_group(kg, r)
         })
     }
@@ -171,7 +189,7 @@ impl Operator for SessionAggregate {
             let key = keys.row(r);
             let (p, _) = self
                 .state
-                .get_or_insert_with(kg, h, key.as_ref(), || Pending { rows: Vec::new() });
+                .get_or_insert_with(kg, h, key.as_ref(), || Pending { rows: Vec::new() })?;
             let pos = p.rows.partition_point(|(x, _, _)| *x <= t);
             p.rows
                 .insert(pos, (t, rows.row(r).owned(), groups.row(r).owned()));
@@ -200,7 +218,7 @@ impl Operator for SessionAggregate {
             key,
         } in due
         {
-            let Some(p) = self.state.get_mut(kg, h, &key) else {
+            let Some(p) = self.state.get_mut(kg, h, &key)? else {
                 continue;
             };
             let rows = std::mem::take(&mut p.rows);
@@ -230,8 +248,8 @@ impl Operator for SessionAggregate {
                 }
             }
             if keep.is_empty() {
-                self.state.remove(kg, h, &key);
-            } else if let Some(p) = self.state.get_mut(kg, h, &key) {
+                self.state.remove(kg, h, &key)?;
+            } else if let Some(p) = self.state.get_mut(kg, h, &key)? {
                 p.rows = keep;
             }
         }

@@ -40,6 +40,8 @@ pub struct PlannerConfig {
     pub expr: CompileContext,
     /// `table.exec.state.ttl`: idle state retention (none when 0 or unset).
     pub state_ttl: Option<Duration>,
+    /// `state.backend.type` and its settings.
+    pub state_backend: crate::state::StateBackend,
     /// `table.exec.source.idle-timeout`: a source split quiet this long stops holding event
     /// time back (none when 0 or unset).
     pub source_idle_timeout: Option<Duration>,
@@ -168,6 +170,7 @@ impl<'a> Planner<'a> {
             edges: self.edges,
             max_parallelism: self.config.max_parallelism,
             state_ttl: self.config.state_ttl,
+            state_backend: self.config.state_backend.clone(),
         }
     }
 

@@ -121,8 +121,10 @@ impl Session {
             })?)
             .filter(|d| !d.is_zero()),
         };
+        let state_backend = crate::state::StateBackend::from_options(&self.config)?;
         Ok(PlannerConfig {
             state_ttl,
+            state_backend,
             source_idle_timeout,
             parallelism: int("parallelism.default", 1)?,
             max_parallelism: int("pipeline.max-parallelism", 128)?,

@@ -1,60 +1,186 @@
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hashbrown::HashTable;
 
+use super::backend::StateBackend;
+use super::store::{OrderedStore, Write};
+use crate::checkpoint::{SharedFiles, StateReader, StateWriter};
 use crate::dataflow::KeyGroupRange;
+use crate::error::{Result, RunnelError};
+use crate::operators::SubtaskContext;
 
-/// Milliseconds since the first call in this process: the clock of state TTL.
-fn now_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+/// Wall-clock milliseconds: the processing time state TTL counts in (it survives a restore).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A key as stored in state: the key columns in Arrow's row format (byte-comparable, canonical).
 pub type StateKey = Box<[u8]>;
 
-struct Entry<V> {
-    hash: u64,
-    key: StateKey,
-    value: V,
+/// How an operator's values are written into snapshots and the on-disk store and read back;
+/// given when the state is made, since RocksDB needs it on every eviction and lookup.
+pub trait ValueCodec<V>: Send {
+    /// Appends `value`.
+    fn encode(&self, value: &V, w: &mut StateWriter);
+    /// Reads what [`ValueCodec::encode`] wrote, failing cleanly on bytes it did not.
+    fn decode(&self, r: &mut StateReader<'_>) -> Result<V>;
+}
+
+/// The entry was created or changed since it was last written to the store.
+const DIRTY: u8 = 1;
+/// The store holds a value for the key (maybe an older one).
+const STORED: u8 = 2;
+
+pub(super) struct Entry<V> {
+    pub(super) hash: u64,
+    pub(super) key: StateKey,
+    pub(super) value: V,
     /// Last write, for state TTL ([`now_ms`]).
-    touched: u64,
+    pub(super) touched: u64,
+    /// Last access, on the state's access clock (cache eviction).
+    used: u32,
+    flags: u8,
+}
+
+/// The on-disk side of a state kept in RocksDB.
+pub(super) struct Disk {
+    pub(super) store: Box<dyn OrderedStore>,
+    /// Entries the heap cache holds at most.
+    capacity: usize,
+    clock: u32,
+    /// Checkpoints hand over database files instead of per-key-group blobs.
+    pub(super) incremental: bool,
+    /// Whether the store may hold any key; until then lookups of unknown keys skip it.
+    pub(super) holds_keys: bool,
+    /// The SST files earlier checkpoints uploaded.
+    pub(super) uploaded: SharedFiles,
 }
 
 /// Per-key values of one operator subtask, bucketed by key group.
 ///
 /// Every keyed operator keeps its state here, so snapshots can be written per key group and
-/// a restore at another parallelism picks up exactly the groups each new subtask owns.
+/// a restore at another parallelism picks up exactly the groups each new subtask owns. On the
+/// RocksDB backend the hash tables are a bounded cache in front of the database: values are
+/// decoded once when first used and written back when evicted or at a checkpoint.
 pub struct KeyedState<V> {
-    range: KeyGroupRange,
-    groups: Vec<HashTable<Entry<V>>>,
+    pub(super) name: &'static str,
+    pub(super) range: KeyGroupRange,
+    pub(super) groups: Vec<HashTable<Entry<V>>>,
     len: usize,
     /// Entries not written for this long are dropped (Flink's `table.exec.state.ttl`,
     /// processing time, updated on create and write, never returning expired values).
-    ttl: Option<u64>,
+    pub(super) ttl: Option<u64>,
     last_sweep: u64,
+    pub(super) codec: Box<dyn ValueCodec<V>>,
+    pub(super) disk: Option<Disk>,
+}
+
+/// The store key of `key` in key group `kg`: the group first (two bytes, big-endian), so each
+/// group is one contiguous range.
+pub(super) fn store_key(kg: u32, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + key.len());
+    k.extend_from_slice(&(kg as u16).to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+/// The first store key of key group `kg`.
+pub(super) fn group_prefix(kg: u32) -> [u8; 2] {
+    (kg as u16).to_be_bytes()
+}
+
+/// A stored value: last write (8 bytes), key hash (8 bytes), then the encoded value.
+pub(super) struct StoredValue<'a> {
+    pub(super) touched: u64,
+    pub(super) hash: u64,
+    pub(super) value: &'a [u8],
+}
+
+impl<'a> StoredValue<'a> {
+    pub(super) fn parse(raw: &'a [u8]) -> Result<Self> {
+        if raw.len() < 16 {
+            return Err(RunnelError::State(format!(
+                "corrupt RocksDB state: a value of {} bytes (at least 16 expected)",
+                raw.len()
+            )));
+        }
+        Ok(StoredValue {
+            touched: u64::from_le_bytes(raw[..8].try_into().expect("8 bytes")),
+            hash: u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes")),
+            value: &raw[16..],
+        })
+    }
+
+    pub(super) fn encode(touched: u64, hash: u64, write: impl FnOnce(&mut StateWriter)) -> Vec<u8> {
+        let mut w = StateWriter::default();
+        w.raw(&touched.to_le_bytes());
+        w.raw(&hash.to_le_bytes());
+        write(&mut w);
+        w.into_bytes()
+    }
 }
 
 impl<V> KeyedState<V> {
-    /// Empty state for the key groups in `range`.
-    pub fn new(range: KeyGroupRange) -> Self {
-        KeyedState {
+    /// Empty state for the subtask's key groups, on the job's state backend. `name` tells the
+    /// operator's keyed states apart in snapshots.
+    pub fn new(
+        ctx: &SubtaskContext,
+        name: &'static str,
+        codec: impl ValueCodec<V> + 'static,
+    ) -> Result<Self> {
+        let label: String = format!("{}-{}-{name}", ctx.vertex_name, ctx.index)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(80)
+            .collect();
+        Self::on_backend(ctx.key_groups, name, &ctx.state_backend, &label, codec)
+    }
+
+    /// Empty state for the key groups in `range` on `backend` (`label` names its files).
+    pub fn on_backend(
+        range: KeyGroupRange,
+        name: &'static str,
+        backend: &StateBackend,
+        label: &str,
+        codec: impl ValueCodec<V> + 'static,
+    ) -> Result<Self> {
+        let disk = match (backend.open_store(label)?, backend.rocksdb()) {
+            (Some(store), Some(opts)) => Some(Disk {
+                store,
+                capacity: opts.cache_entries,
+                clock: 0,
+                incremental: opts.incremental,
+                holds_keys: false,
+                uploaded: SharedFiles::default(),
+            }),
+            _ => None,
+        };
+        Ok(KeyedState {
+            name,
             range,
             groups: (0..range.len()).map(|_| HashTable::new()).collect(),
             len: 0,
             ttl: None,
             last_sweep: 0,
-        }
+            codec: Box::new(codec),
+            disk,
+        })
     }
 
     /// Gives entries a time to live; `None` keeps them until removed.
     pub fn with_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.ttl = ttl.map(|d| d.as_millis().max(1) as u64);
+        if let Some(disk) = &mut self.disk {
+            disk.store.set_ttl(self.ttl);
+        }
         self
     }
 
-    /// Drops every expired entry, at most twice per TTL period (cheap to call per batch).
+    /// Drops every expired entry from the heap, at most twice per TTL period (cheap to call
+    /// per batch). On RocksDB, expired values on disk are dropped by compaction and never read.
     pub fn expire_idle(&mut self) {
         let Some(ttl) = self.ttl else {
             return;
@@ -67,6 +193,7 @@ impl<V> KeyedState<V> {
         let mut removed = 0;
         for g in &mut self.groups {
             g.retain(|e| {
+                // A stored value is older than the cached one, so expired as well.
                 let keep = now.saturating_sub(e.touched) <= ttl;
                 removed += usize::from(!keep);
                 keep
@@ -80,14 +207,9 @@ impl<V> KeyedState<V> {
         self.range
     }
 
-    /// Number of keys held.
-    pub fn len(&self) -> usize {
+    /// Number of keys held on the heap (all of them on the heap backend).
+    pub fn cached(&self) -> usize {
         self.len
-    }
-
-    /// Whether no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     fn index(&self, kg: u32) -> usize {
@@ -99,24 +221,60 @@ impl<V> KeyedState<V> {
         (kg - self.range.start) as usize
     }
 
-    fn group(&mut self, kg: u32) -> &mut HashTable<Entry<V>> {
-        let i = self.index(kg);
-        &mut self.groups[i]
+    fn expired(&self, now: u64, touched: u64) -> bool {
+        self.ttl
+            .is_some_and(|ttl| now.saturating_sub(touched) > ttl)
+    }
+
+    fn now(&self) -> u64 {
+        if self.ttl.is_some() { now_ms() } else { 0 }
     }
 
     /// The value of `key`, if any (and not expired); the access counts as a write for TTL.
-    pub fn get_mut(&mut self, kg: u32, hash: u64, key: &[u8]) -> Option<&mut V> {
+    pub fn get_mut(&mut self, kg: u32, hash: u64, key: &[u8]) -> Result<Option<&mut V>> {
+        if self.disk.is_none() {
+            return Ok(self.heap_get_mut(kg, hash, key));
+        }
+        let now = self.now();
+        let i = self.index(kg);
+        let used = self.tick();
+        match self.groups[i]
+            .find(hash, |e| &*e.key == key)
+            .map(|e| self.expired(now, e.touched))
+        {
+            Some(false) => {
+                let e = self.groups[i]
+                    .find_mut(hash, |e| &*e.key == key)
+                    .expect("found above");
+                e.touched = now;
+                e.used = used;
+                e.flags |= DIRTY;
+                return Ok(Some(&mut e.value));
+            }
+            Some(true) => {
+                self.remove(kg, hash, key)?;
+                return Ok(None);
+            }
+            None => {}
+        }
+        let Some(value) = self.load(kg, key)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            &mut self.cache(kg, hash, key, value, now, used, STORED).value,
+        ))
+    }
+
+    /// The heap backend's lookup: one probe, expired entries dropped on the way.
+    fn heap_get_mut(&mut self, kg: u32, hash: u64, key: &[u8]) -> Option<&mut V> {
+        let i = self.index(kg);
         let Some(ttl) = self.ttl else {
-            return self
-                .group(kg)
+            return self.groups[i]
                 .find_mut(hash, |e| &*e.key == key)
                 .map(|e| &mut e.value);
         };
         let now = now_ms();
-        // One lookup; `groups` and `len` are borrowed apart so an expired entry can go.
-        let i = self.index(kg);
-        let table = &mut self.groups[i];
-        match table.find_entry(hash, |e| &*e.key == key) {
+        match self.groups[i].find_entry(hash, |e| &*e.key == key) {
             Ok(o) if now.saturating_sub(o.get().touched) > ttl => {
                 o.remove();
                 self.len -= 1;
@@ -138,10 +296,14 @@ impl<V> KeyedState<V> {
         hash: u64,
         key: &[u8],
         init: impl FnOnce() -> V,
-    ) -> (&mut V, bool) {
-        let now = if self.ttl.is_some() { now_ms() } else { 0 };
+    ) -> Result<(&mut V, bool)> {
+        if self.disk.is_some() {
+            return self.disk_get_or_insert_with(kg, hash, key, init);
+        }
+        let now = self.now();
         let ttl = self.ttl;
-        let table = &mut self.groups[(kg - self.range.start) as usize];
+        let i = self.index(kg);
+        let table = &mut self.groups[i];
         let mut inserted = false;
         let entry = table.entry(hash, |e| &*e.key == key, |e| e.hash);
         let occupied = match entry {
@@ -161,6 +323,8 @@ impl<V> KeyedState<V> {
                     key: key.into(),
                     value: init(),
                     touched: now,
+                    used: 0,
+                    flags: DIRTY,
                 })
             }
         };
@@ -169,60 +333,211 @@ impl<V> KeyedState<V> {
         }
         let e = occupied.into_mut();
         e.touched = now;
-        (&mut e.value, inserted)
+        Ok((&mut e.value, inserted))
     }
 
-    /// Removes `key`, returning its value.
-    pub fn remove(&mut self, kg: u32, hash: u64, key: &[u8]) -> Option<V> {
-        let table = self.group(kg);
-        match table.find_entry(hash, |e| &*e.key == key) {
+    fn disk_get_or_insert_with(
+        &mut self,
+        kg: u32,
+        hash: u64,
+        key: &[u8],
+        init: impl FnOnce() -> V,
+    ) -> Result<(&mut V, bool)> {
+        let now = self.now();
+        let i = self.index(kg);
+        let used = self.tick();
+        if let Some(expired) = self.groups[i]
+            .find(hash, |e| &*e.key == key)
+            .map(|e| self.expired(now, e.touched))
+        {
+            let e = self.groups[i]
+                .find_mut(hash, |e| &*e.key == key)
+                .expect("found above");
+            if expired {
+                e.value = init();
+            }
+            e.touched = now;
+            e.used = used;
+            e.flags |= DIRTY;
+            return Ok((&mut e.value, expired));
+        }
+        let (value, flags, inserted) = match self.load(kg, key)? {
+            Some(v) => (v, STORED, false),
+            None => (init(), 0, true),
+        };
+        let e = self.cache(kg, hash, key, value, now, used, flags);
+        Ok((&mut e.value, inserted))
+    }
+
+    /// Removes `key`, returning its value (none if expired).
+    pub fn remove(&mut self, kg: u32, hash: u64, key: &[u8]) -> Result<Option<V>> {
+        let now = self.now();
+        let i = self.index(kg);
+        let cached = match self.groups[i].find_entry(hash, |e| &*e.key == key) {
             Ok(o) => {
                 let (e, _) = o.remove();
                 self.len -= 1;
-                Some(e.value)
+                Some(e)
             }
             Err(_) => None,
+        };
+        let (value, stored) = match cached {
+            Some(e) => {
+                let stored = e.flags & STORED != 0;
+                ((!self.expired(now, e.touched)).then_some(e.value), stored)
+            }
+            None if self.disk.is_some() => {
+                // Loading an expired value deletes it already.
+                let v = self.load(kg, key)?;
+                let stored = v.is_some();
+                (v, stored)
+            }
+            None => (None, false),
+        };
+        if stored && let Some(disk) = &mut self.disk {
+            disk.store.write(vec![(store_key(kg, key), None)])?;
         }
+        Ok(value)
     }
 
-    /// The (hash, key, value) entries of key group `kg`.
-    pub(crate) fn group_entries(&self, kg: u32) -> Vec<(u64, &[u8], &V)> {
-        self.groups[(kg - self.range.start) as usize]
-            .iter()
-            .map(|e| (e.hash, &*e.key, &e.value))
-            .collect()
+    /// Advances the cache's access clock.
+    fn tick(&mut self) -> u32 {
+        let disk = self.disk.as_mut().expect("disk");
+        disk.clock = disk.clock.wrapping_add(1);
+        disk.clock
     }
 
-    /// Sets the value of `key`, replacing any earlier one (restore).
-    pub(crate) fn insert(&mut self, kg: u32, hash: u64, key: &[u8], value: V) {
-        let mut value = Some(value);
-        let (slot, inserted) =
-            self.get_or_insert_with(kg, hash, key, || value.take().expect("taken once"));
-        if !inserted {
-            *slot = value.take().expect("not taken by the insert");
+    /// Reads `key` from the store; an expired value is deleted instead.
+    fn load(&mut self, kg: u32, key: &[u8]) -> Result<Option<V>> {
+        let now = self.now();
+        let ttl = self.ttl;
+        let disk = self.disk.as_mut().expect("disk");
+        if !disk.holds_keys {
+            return Ok(None);
         }
+        let k = store_key(kg, key);
+        let Some(raw) = disk.store.get(&k)? else {
+            return Ok(None);
+        };
+        let stored = StoredValue::parse(&raw)?;
+        if ttl.is_some_and(|ttl| now.saturating_sub(stored.touched) > ttl) {
+            disk.store.write(vec![(k, None)])?;
+            return Ok(None);
+        }
+        let mut r = StateReader::new(stored.value);
+        let value = self.codec.decode(&mut r)?;
+        r.finish()?;
+        Ok(Some(value))
     }
 
-    /// Every (key, value), group by group.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.groups
+    /// Puts a value in the heap cache, evicting the least recently used quarter first when
+    /// the cache is full.
+    #[allow(clippy::too_many_arguments)]
+    fn cache(
+        &mut self,
+        kg: u32,
+        hash: u64,
+        key: &[u8],
+        value: V,
+        touched: u64,
+        used: u32,
+        flags: u8,
+    ) -> &mut Entry<V> {
+        if self.len >= self.disk.as_ref().expect("disk").capacity
+            && let Err(e) = self.evict()
+        {
+            // The cache only grows past its bound; the next eviction tries again.
+            eprintln!("runnel: {e}");
+        }
+        let i = self.index(kg);
+        self.len += 1;
+        self.groups[i]
+            .insert_unique(
+                hash,
+                Entry {
+                    hash,
+                    key: key.into(),
+                    value,
+                    touched,
+                    used,
+                    flags: flags | DIRTY,
+                },
+                |e| e.hash,
+            )
+            .into_mut()
+    }
+
+    /// Writes back and drops the least recently used quarter of the cache.
+    fn evict(&mut self) -> Result<()> {
+        let disk = self.disk.as_mut().expect("disk");
+        let clock = disk.clock;
+        // Ages, not clock values, so the order survives the clock wrapping.
+        let mut ages: Vec<u32> = self
+            .groups
             .iter()
-            .flat_map(|g| g.iter().map(|e| (&*e.key, &e.value)))
-    }
-
-    /// Keeps only the entries for which `f` returns true.
-    pub fn retain(&mut self, mut f: impl FnMut(&[u8], &mut V) -> bool) {
+            .flat_map(|g| g.iter().map(|e| clock.wrapping_sub(e.used)))
+            .collect();
+        if ages.is_empty() {
+            return Ok(());
+        }
+        let keep = ages.len() - ages.len().div_ceil(4);
+        let (_, &mut oldest_kept, _) = ages.select_nth_unstable(keep.saturating_sub(1));
+        let mut writes: Vec<Write> = Vec::new();
         let mut removed = 0;
-        for g in &mut self.groups {
+        let codec = &self.codec;
+        for (i, g) in self.groups.iter_mut().enumerate() {
+            let kg = self.range.start + i as u32;
             g.retain(|e| {
-                let keep = f(&e.key, &mut e.value);
-                if !keep {
-                    removed += 1;
+                if keep > 0 && clock.wrapping_sub(e.used) <= oldest_kept {
+                    return true;
                 }
-                keep
+                if e.flags & DIRTY != 0 {
+                    let v = StoredValue::encode(e.touched, e.hash, |w| codec.encode(&e.value, w));
+                    writes.push((store_key(kg, &e.key), Some(v)));
+                }
+                removed += 1;
+                false
             });
         }
         self.len -= removed;
+        if !writes.is_empty() {
+            disk.holds_keys = true;
+            disk.store.write(writes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every changed cached value to the store (before a checkpoint).
+    pub(super) fn write_back(&mut self) -> Result<()> {
+        let Some(disk) = &mut self.disk else {
+            return Ok(());
+        };
+        let mut writes: Vec<Write> = Vec::new();
+        let codec = &self.codec;
+        for (i, g) in self.groups.iter_mut().enumerate() {
+            let kg = self.range.start + i as u32;
+            for e in g.iter_mut().filter(|e| e.flags & DIRTY != 0) {
+                let v = StoredValue::encode(e.touched, e.hash, |w| codec.encode(&e.value, w));
+                writes.push((store_key(kg, &e.key), Some(v)));
+                e.flags = STORED;
+            }
+        }
+        if !writes.is_empty() {
+            disk.holds_keys = true;
+            disk.store.write(writes)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the value of `key` on the heap, replacing any earlier one (restore).
+    pub(super) fn insert(&mut self, kg: u32, hash: u64, key: &[u8], value: V) -> Result<()> {
+        let mut value = Some(value);
+        let (slot, inserted) =
+            self.get_or_insert_with(kg, hash, key, || value.take().expect("taken once"))?;
+        if !inserted {
+            *slot = value.take().expect("not taken by the insert");
+        }
+        Ok(())
     }
 }
 
@@ -230,38 +545,171 @@ impl<V> KeyedState<V> {
 mod tests {
     use super::*;
 
+    /// Values of the tests: plain numbers.
+    pub(crate) struct U64Codec;
+
+    impl ValueCodec<u64> for U64Codec {
+        fn encode(&self, v: &u64, w: &mut StateWriter) {
+            w.u64(*v);
+        }
+        fn decode(&self, r: &mut StateReader<'_>) -> Result<u64> {
+            r.u64()
+        }
+    }
+
+    /// The heap backend, and RocksDB with a cache of `cache` entries when built in.
+    fn backends(cache: usize) -> Vec<(StateBackend, Option<tempdir::Dir>)> {
+        let mut all = vec![(StateBackend::HashMap, None)];
+        if cfg!(feature = "rocksdb") {
+            let dir = tempdir::Dir::new();
+            all.push((
+                StateBackend::RocksDb(std::sync::Arc::new(super::super::RocksDbOptions {
+                    local_dir: dir.0.clone(),
+                    incremental: true,
+                    cache_entries: cache,
+                })),
+                Some(dir),
+            ));
+        }
+        all
+    }
+
+    mod tempdir {
+        /// A scratch folder removed at the end of the test.
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let p = std::env::temp_dir().join(format!(
+                    "runnel-state-test-{:016x}",
+                    crate::checkpoint::random_u64()
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn state(range: KeyGroupRange, backend: &StateBackend) -> KeyedState<u64> {
+        KeyedState::on_backend(range, "t", backend, "test", U64Codec).unwrap()
+    }
+
     #[test]
     fn idle_entries_expire_and_are_never_returned() {
-        let range = KeyGroupRange { start: 0, end: 1 };
-        let mut s: KeyedState<u64> =
-            KeyedState::new(range).with_ttl(Some(Duration::from_millis(30)));
-        *s.get_or_insert_with(0, 1, b"a", || 0).0 += 5;
-        *s.get_or_insert_with(1, 2, b"b", || 0).0 += 7;
-        assert_eq!(s.get_mut(0, 1, b"a").copied(), Some(5));
-        std::thread::sleep(Duration::from_millis(60));
-        // An expired key starts over instead of showing its old value.
-        let (v, new) = s.get_or_insert_with(0, 1, b"a", || 0);
-        assert!(new);
-        assert_eq!(*v, 0);
-        assert_eq!(s.get_mut(1, 2, b"b"), None);
-        assert_eq!(s.len(), 1);
-        std::thread::sleep(Duration::from_millis(150));
-        s.last_sweep = 0;
-        s.expire_idle();
-        assert!(s.is_empty());
+        for (backend, _dir) in backends(1) {
+            let range = KeyGroupRange { start: 0, end: 1 };
+            let mut s = state(range, &backend).with_ttl(Some(Duration::from_millis(30)));
+            *s.get_or_insert_with(0, 1, b"a", || 0).unwrap().0 += 5;
+            *s.get_or_insert_with(1, 2, b"b", || 0).unwrap().0 += 7;
+            assert_eq!(s.get_mut(0, 1, b"a").unwrap().copied(), Some(5));
+            std::thread::sleep(Duration::from_millis(60));
+            // An expired key starts over instead of showing its old value.
+            let (v, new) = s.get_or_insert_with(0, 1, b"a", || 0).unwrap();
+            assert!(new, "{backend:?}");
+            assert_eq!(*v, 0);
+            assert_eq!(s.get_mut(1, 2, b"b").unwrap(), None, "{backend:?}");
+            std::thread::sleep(Duration::from_millis(150));
+            s.last_sweep = 0;
+            s.expire_idle();
+            assert_eq!(s.cached(), 0);
+            assert_eq!(s.get_mut(0, 1, b"a").unwrap(), None, "{backend:?}");
+        }
     }
 
     #[test]
     fn keys_live_in_their_group() {
-        let mut s: KeyedState<u64> = KeyedState::new(KeyGroupRange { start: 4, end: 7 });
-        let (v, new) = s.get_or_insert_with(5, 42, b"k1", || 0);
-        assert!(new);
-        *v += 3;
-        let (v, new) = s.get_or_insert_with(5, 42, b"k1", || 0);
-        assert!(!new);
-        assert_eq!(*v, 3);
-        assert_eq!(s.len(), 1);
-        assert_eq!(s.remove(5, 42, b"k1"), Some(3));
-        assert!(s.is_empty());
+        for (backend, _dir) in backends(2) {
+            let mut s = state(KeyGroupRange { start: 4, end: 7 }, &backend);
+            let (v, new) = s.get_or_insert_with(5, 42, b"k1", || 0).unwrap();
+            assert!(new);
+            *v += 3;
+            let (v, new) = s.get_or_insert_with(5, 42, b"k1", || 0).unwrap();
+            assert!(!new);
+            assert_eq!(*v, 3);
+            assert_eq!(s.remove(5, 42, b"k1").unwrap(), Some(3));
+            assert_eq!(s.remove(5, 42, b"k1").unwrap(), None);
+            assert_eq!(s.get_mut(5, 42, b"k1").unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn a_small_cache_spills_to_disk_and_loses_nothing() {
+        for (backend, _dir) in backends(64) {
+            let range = KeyGroupRange { start: 0, end: 3 };
+            let mut s = state(range, &backend);
+            let key = |i: u64| i.to_be_bytes();
+            for round in 0..3u64 {
+                for i in 0..1000u64 {
+                    let kg = (i % 4) as u32;
+                    *s.get_or_insert_with(kg, i, &key(i), || 0).unwrap().0 += i + round;
+                }
+            }
+            if backend.rocksdb().is_some() {
+                assert!(s.cached() <= 64, "{} cached", s.cached());
+            }
+            for i in (0..1000u64).step_by(2) {
+                let kg = (i % 4) as u32;
+                assert_eq!(s.remove(kg, i, &key(i)).unwrap(), Some(3 * i + 3));
+            }
+            for i in 0..1000u64 {
+                let kg = (i % 4) as u32;
+                let want = (i % 2 == 1).then_some(3 * i + 3);
+                assert_eq!(s.get_mut(kg, i, &key(i)).unwrap().copied(), want, "key {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_operations_match_a_plain_map() {
+        for (backend, _dir) in [backends(16), backends(4), backends(1)]
+            .into_iter()
+            .flatten()
+        {
+            for seed in 1..20u64 {
+                let range = KeyGroupRange { start: 0, end: 7 };
+                let mut s = state(range, &backend);
+                let mut model = std::collections::HashMap::new();
+                let mut x = 0x2545_f491_4f6c_dd1d_u64 ^ seed;
+                for step in 0..5_000u64 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let k = x % 300;
+                    let kg = (k % 8) as u32;
+                    let key = k.to_be_bytes();
+                    match (x >> 32) % 4 {
+                        0 | 1 => {
+                            let (v, new) = s.get_or_insert_with(kg, k, &key, || 0).unwrap();
+                            assert_eq!(new, !model.contains_key(&k), "step {step} key {k}");
+                            *v += step;
+                            *model.entry(k).or_insert(0) += step;
+                        }
+                        2 => {
+                            let got = s.get_mut(kg, k, &key).unwrap().map(|v| {
+                                *v += 1;
+                                *v
+                            });
+                            let want = model.get_mut(&k).map(|v| {
+                                *v += 1;
+                                *v
+                            });
+                            assert_eq!(got, want, "step {step} key {k}");
+                        }
+                        _ => assert_eq!(
+                            s.remove(kg, k, &key).unwrap(),
+                            model.remove(&k),
+                            "step {step} key {k}"
+                        ),
+                    }
+                    if (x >> 40) % 50 == 0 {
+                        s.write_back().unwrap();
+                    }
+                }
+            }
+        }
     }
 }

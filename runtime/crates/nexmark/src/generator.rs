@@ -221,10 +221,8 @@ pub struct NexmarkGenerator {
     next: u64,
     /// One past the last event number of the job (`u64::MAX` when unbounded).
     end: u64,
-    /// After [`NexmarkGenerator::restore`]: the next event numbers of the old splits; event `e`
-    /// was emitted before iff `e < restored[e % restored.len()]`.
-    restored: Vec<u64>,
-    restored_max: u64,
+    /// What the job emitted before this split started ([`NexmarkGenerator::restore`]).
+    emitted: Emitted,
     last_timestamp: Option<i64>,
     recycler: Recycler,
 }
@@ -237,17 +235,17 @@ impl NexmarkGenerator {
         split_index: usize,
         num_splits: usize,
     ) -> Result<Self, NexmarkError> {
-        Self::restore(config, split_index, num_splits, &[])
+        Self::restore(config, split_index, num_splits, &Emitted::default())
     }
 
-    /// Resumes from a checkpoint, with the same or a different number of splits: `restored` holds
-    /// [`NexmarkGenerator::next_event_number`] of every split of the checkpointed job, indexed by
-    /// its split index. Together the new splits generate exactly the events not yet generated.
+    /// Resumes from a checkpoint, with the same or a different number of splits: `emitted` says
+    /// what the checkpointed job generated ([`Emitted::after`]). Together the new splits
+    /// generate exactly the events not yet generated.
     pub fn restore(
         config: NexmarkConfig,
         split_index: usize,
         num_splits: usize,
-        restored: &[u64],
+        emitted: &Emitted,
     ) -> Result<Self, NexmarkError> {
         config.validate()?;
         if split_index >= num_splits {
@@ -258,15 +256,14 @@ impl NexmarkGenerator {
         }
         let n = num_splits as u64;
         let k = split_index as u64;
-        let start = restored.iter().copied().min().unwrap_or(0);
+        let start = emitted.below;
         let first = start.saturating_add((k + n - start % n) % n);
         let mut generator = Self {
             shape: Shape::new(&config),
             num_splits: n,
             next: first,
             end: config.total_events().unwrap_or(u64::MAX),
-            restored: restored.to_vec(),
-            restored_max: restored.iter().copied().max().unwrap_or(0),
+            emitted: emitted.clone(),
             last_timestamp: None,
             recycler: Recycler::default(),
         };
@@ -317,13 +314,92 @@ impl NexmarkGenerator {
         self.last_timestamp
     }
 
+    /// What the job had generated when this split started: with
+    /// [`NexmarkGenerator::next_event_number`], this split's checkpoint state.
+    pub fn emitted_before(&self) -> &Emitted {
+        &self.emitted
+    }
+
     fn skip_emitted(&mut self) {
-        while self.next < self.restored_max
-            && self.next < self.end
-            && self.next < self.restored[(self.next % self.restored.len() as u64) as usize]
-        {
+        let bound = self.emitted.bound();
+        while self.next < bound && self.next < self.end && self.emitted.contains(self.next) {
             self.next = self.next.saturating_add(self.num_splits);
         }
+    }
+}
+
+/// The event numbers a job has generated, across restores at other split counts: every event
+/// below `below`, and per earlier layout of splits (the next event number of each of its
+/// splits, split `j` holding the events `≡ j` modulo their count) the events each split had
+/// reached. Layouts every split has moved past are dropped, so this stays small.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Emitted {
+    below: u64,
+    layouts: Vec<Vec<u64>>,
+}
+
+impl Emitted {
+    /// What a job whose splits were restored with `before` and have since reached `positions`
+    /// (their [`NexmarkGenerator::next_event_number`], by split index) has generated.
+    pub fn after(before: &Emitted, positions: &[u64]) -> Emitted {
+        // Every split generated, or skipped as generated, all its events below its position,
+        // so everything below the smallest position is done.
+        let below = positions
+            .iter()
+            .copied()
+            .min()
+            .map_or(before.below, |m| m.max(before.below));
+        let mut layouts: Vec<Vec<u64>> = before.layouts.clone();
+        if !positions.is_empty() {
+            layouts.push(positions.to_vec());
+        }
+        layouts.retain(|l| l.iter().any(|&p| p > below));
+        Emitted { below, layouts }
+    }
+
+    /// Whether event `e` was generated.
+    pub fn contains(&self, e: u64) -> bool {
+        e < self.below
+            || self
+                .layouts
+                .iter()
+                .any(|l| e < l[(e % l.len() as u64) as usize])
+    }
+
+    /// No event at or above this was generated.
+    fn bound(&self) -> u64 {
+        self.layouts
+            .iter()
+            .flatten()
+            .copied()
+            .fold(self.below, u64::max)
+    }
+
+    /// As numbers, for checkpoints: `below`, the number of layouts, then each layout's length
+    /// and positions.
+    pub fn to_numbers(&self) -> Vec<u64> {
+        let mut out = vec![self.below, self.layouts.len() as u64];
+        for l in &self.layouts {
+            out.push(l.len() as u64);
+            out.extend(l);
+        }
+        out
+    }
+
+    /// Reads what [`Emitted::to_numbers`] wrote; `None` when the numbers do not fit.
+    pub fn from_numbers(numbers: &[u64]) -> Option<Emitted> {
+        let (&below, rest) = numbers.split_first()?;
+        let (&count, mut rest) = rest.split_first()?;
+        let mut layouts = Vec::new();
+        for _ in 0..count {
+            let (&len, tail) = rest.split_first()?;
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|l| *l > 0 && *l <= tail.len())?;
+            layouts.push(tail[..len].to_vec());
+            rest = &tail[len..];
+        }
+        rest.is_empty().then_some(Emitted { below, layouts })
     }
 }
 

@@ -25,4 +25,4 @@ mod rng;
 mod text;
 
 pub use config::{NexmarkConfig, NexmarkError, RateShape};
-pub use generator::{NexmarkGenerator, schema};
+pub use generator::{Emitted, NexmarkGenerator, schema};

@@ -4,7 +4,7 @@ use arrow::array::{Array, AsArray, StructArray, UInt32Array};
 use arrow::compute::{concat_batches, interleave_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use runnel_nexmark::{NexmarkConfig, NexmarkError, NexmarkGenerator, schema};
+use runnel_nexmark::{Emitted, NexmarkConfig, NexmarkError, NexmarkGenerator, schema};
 
 fn config(events: u64) -> NexmarkConfig {
     NexmarkConfig {
@@ -223,7 +223,8 @@ fn restore_resumes_exactly_with_any_split_count() {
     let before = seen.clone();
     for k in 0..2 {
         let mut expected = (k..events as usize).step_by(2).filter(|&e| before[e] == 0);
-        let mut g = NexmarkGenerator::restore(c.clone(), k, 2, &state).unwrap();
+        let emitted = Emitted::after(&Emitted::default(), &state);
+        let mut g = NexmarkGenerator::restore(c.clone(), k, 2, &emitted).unwrap();
         while let Some(b) = g.next_batch(333) {
             for j in 0..b.num_rows() {
                 let e = expected.next().expect("no more events than expected");
@@ -234,6 +235,58 @@ fn restore_resumes_exactly_with_any_split_count() {
         assert_eq!(expected.next(), None);
     }
     assert!(seen.iter().all(|&n| n == 1));
+}
+
+#[test]
+fn restores_chain_across_split_counts() {
+    // 3 splits, restored on 2 that stop before catching up with the old positions, restored
+    // again on 4 that run to the end: every event exactly once, each split in order.
+    let events = 5_000u64;
+    let c = config(events);
+    let mut seen = vec![0u32; events as usize];
+    let mut emitted = Emitted::default();
+    for (splits, rows) in [
+        (3usize, vec![900, 40, 400]),
+        (2, vec![10, 700]),
+        (4, vec![]),
+    ] {
+        let mut positions = Vec::new();
+        for k in 0..splits {
+            // One event per batch, so each event's number is the position before it.
+            let mut g = NexmarkGenerator::restore(c.clone(), k, splits, &emitted).unwrap();
+            let mut e = Vec::new();
+            let limit = rows.get(k).copied().unwrap_or(usize::MAX);
+            while e.len() < limit {
+                let number = g.next_event_number();
+                let Some(b) = g.next_batch(1) else {
+                    break;
+                };
+                assert_eq!(b.num_rows(), 1);
+                e.push(number);
+            }
+            positions.push(g.next_event_number());
+            assert!(
+                e.windows(2).all(|w| w[0] < w[1]),
+                "split {k} of {splits} out of order"
+            );
+            for x in e {
+                seen[x as usize] += 1;
+            }
+        }
+        emitted = Emitted::after(&emitted, &positions);
+        assert_eq!(
+            Emitted::from_numbers(&emitted.to_numbers()).as_ref(),
+            Some(&emitted)
+        );
+    }
+    let wrong: Vec<_> = (0..events)
+        .filter(|&e| seen[e as usize] != 1)
+        .take(5)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "events generated other than once: {wrong:?}"
+    );
 }
 
 #[test]
