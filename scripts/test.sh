@@ -29,9 +29,18 @@ time_step bash -c 'bash e2e/scripts/build-kube.sh >/dev/null'
 time_step bash e2e/scripts/kafka.sh install
 time_step bash e2e/scripts/s3.sh install
 
+echo "== RocksDB state backend: Debian's librocksdb-dev (linked, not compiled) and libclang"
+if ! dpkg -s librocksdb-dev libclang-dev >/dev/null 2>&1; then
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq librocksdb-dev libclang-dev >/dev/null
+fi
+export ROCKSDB_LIB_DIR="${ROCKSDB_LIB_DIR:-/usr/lib/$(gcc -dumpmachine)}"
+features=(--features runnel/rocksdb)
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked --no-fail-fast
+cargo test --workspace --locked --no-fail-fast "${features[@]}"

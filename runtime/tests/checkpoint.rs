@@ -374,6 +374,54 @@ fn savepoints_restore_at_other_parallelisms() {
     }
 }
 
+/// Savepoints hold keyed state in the portable per-key-group format whatever the backend:
+/// RocksDB at parallelism 2, then the heap backend at 3, then RocksDB at 1 to the end.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn savepoints_move_state_between_backends() {
+    let expected = reference();
+    let s = Scratch::new("backends");
+    let script = s.script("job.sql", WINDOWS_AND_JOIN);
+    let script = script.to_str().unwrap();
+    let local = format!(
+        "state.backend.rocksdb.localdir={}",
+        s.0.join("rocksdb").display()
+    );
+    let rocksdb = [
+        "-D",
+        "state.backend.type=rocksdb",
+        "-D",
+        "execution.checkpointing.incremental=true",
+        "-D",
+        &local,
+    ];
+    let log = s.0.join("rocksdb.log");
+    let mut args = vec!["run", script, "-p", "2"];
+    args.extend(rocksdb);
+    let mut child = spawn(&args, &log);
+    assert!(wait_for_log(&mut child, &log, "checkpoint 2 complete"));
+    let sp1 = stop_with_savepoint(&mut child);
+    let meta = std::fs::read_to_string(Path::new(&sp1).join("_metadata")).unwrap();
+    assert!(
+        !meta.contains("\"native\""),
+        "a savepoint refers to RocksDB files"
+    );
+    let log = s.0.join("heap.log");
+    let mut child = spawn(&["run", script, "-p", "3", "-s", &sp1], &log);
+    assert!(wait_for_log(&mut child, &log, "complete:"));
+    let sp2 = stop_with_savepoint(&mut child);
+    let mut args = vec!["run", script, "-p", "1", "-s", &sp2];
+    args.extend(rocksdb);
+    let stderr = run_ok(&args);
+    assert!(stderr.contains("runnel: restoring"), "{stderr}");
+    for table in ["per_window", "sold"] {
+        assert!(
+            s.rows(table) == expected[table],
+            "{table} differs after RocksDB -> heap -> RocksDB"
+        );
+    }
+}
+
 #[test]
 fn savepoints_survive_sql_edits_and_refuse_unplaceable_state() {
     let s = Scratch::new("edits");

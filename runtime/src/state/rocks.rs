@@ -13,7 +13,7 @@ use rocksdb::checkpoint::Checkpoint;
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{BlockBasedOptions, DB, Options, ReadOptions, WriteBatch, WriteOptions};
 
-use super::store::{OrderedStore, Write};
+use super::store::{OrderedStore, Visit, Write};
 use crate::error::{Result, RunnelError};
 
 /// A RocksDB database that owns its folder.
@@ -104,12 +104,7 @@ impl OrderedStore for RocksStore {
             .map_err(|e| err(&self.dir, "writing values", e))
     }
 
-    fn scan(
-        &self,
-        from: &[u8],
-        to: &[u8],
-        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
-    ) -> Result<()> {
+    fn scan(&self, from: &[u8], to: &[u8], f: &mut Visit<'_>) -> Result<()> {
         let mut read = ReadOptions::default();
         read.set_iterate_upper_bound(to);
         read.fill_cache(false);

@@ -8,6 +8,9 @@ use crate::error::Result;
 /// One write in a [`OrderedStore::write`] batch: a value, or `None` to delete the key.
 pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// What [`OrderedStore::scan`] calls with each key and value.
+pub(crate) type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+
 /// A local ordered key-value store (RocksDB) holding one keyed state of one subtask.
 pub(crate) trait OrderedStore: Send {
     /// The value of `key`.
@@ -17,12 +20,7 @@ pub(crate) trait OrderedStore: Send {
     fn write(&mut self, writes: Vec<Write>) -> Result<()>;
 
     /// Calls `f` with every (key, value) in `[from, to)`, in key order.
-    fn scan(
-        &self,
-        from: &[u8],
-        to: &[u8],
-        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
-    ) -> Result<()>;
+    fn scan(&self, from: &[u8], to: &[u8], f: &mut Visit<'_>) -> Result<()>;
 
     /// Writes a consistent copy of the store into the new folder `into` (hard links where the
     /// files allow) and lists its files with their sizes.
