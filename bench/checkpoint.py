@@ -1,118 +1,230 @@
 #!/usr/bin/env python3
-"""What checkpoints cost Runnel: Nexmark q5 with 10 s checkpoints against none, and the
-duration and size of checkpoints of a large keyed state (a GROUP BY over every
-(bidder, auction) pair, grown toward 1 GB).
+"""What checkpoints cost, on both state backends, against Apache Flink in the same run.
 
-Both read Runnel's built-in Nexmark generator at parallelism 1, write to a `blackhole` sink
-and checkpoint to a local folder (the in-memory state backend; RocksDB is not built yet).
-For each run the table shows events/s, CPU-seconds (user+system of the runnel process) and,
-from the job's own log lines, the number of checkpoints and their largest size and duration.
+1. Nexmark q5 on Runnel's built-in generator with no checkpoints, then with checkpoints every
+   10 s on the heap (`hashmap`) and on the RocksDB backend (incremental): throughput and CPU.
+2. A large keyed state: `SELECT k, COUNT(*), SUM(v), MAX(s) FROM datagen GROUP BY k` over
+   `--keys` keys (default 10 million; about 1 GB of state) and `--rows` rows, checkpointed every
+   10 s into a local folder, on Runnel and on Flink 2.3 (PyFlink MiniCluster), each with the
+   `hashmap` and the `rocksdb` backend (`execution.checkpointing.incremental: true`). For each:
+   rows/s, CPU-seconds (machine-wide busy CPU while the job runs), peak resident memory, the
+   number of checkpoints, the full size of the last one, the largest upload of one checkpoint
+   (the whole state on `hashmap`, the new files on `rocksdb`) and the longest checkpoint.
+   Runnel's figures come from its log lines, Flink's from its REST API
+   (`/jobs/:id/checkpoints`), polled while the job runs.
 
-Usage: python3 bench/checkpoint.py [--events 60000000] [--state-events 40000000]
+Everything runs at parallelism 1. Flink comes from ~/.cache/runnel/flink-venv (created on first
+use: pip install apache-flink==2.3.0); Runnel is built with the `rocksdb` feature (Debian's
+librocksdb-dev and libclang-dev must be installed, as scripts/test.sh does).
+
+Usage: python3 bench/checkpoint.py [--events 60000000] [--keys 10000000] [--rows 20000000]
+                                  [--interval '10 s'] [--skip-flink]
 """
 import argparse
+import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nexmark import Measure, busy_jiffies, ensure_flink  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 NEXMARK = ROOT / "examples" / "nexmark"
 CACHE = Path(os.environ.get("RUNNEL_CACHE", Path.home() / ".cache" / "runnel"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
-CHECKPOINT_LINE = re.compile(r"checkpoint (\d+) complete: (\d+) bytes in (\d+) ms")
+CHECKPOINT_LINE = re.compile(r"checkpoint (\d+) complete: (\d+) bytes \((\d+) written\) in (\d+) ms")
+REST_PORT = 18081
 
 STATE_QUERY = """
-CREATE TABLE pairs (bidder BIGINT, auction BIGINT, bids BIGINT, total BIGINT)
-  WITH ('connector' = 'blackhole');
-INSERT INTO pairs
-SELECT bidder, auction, COUNT(*), SUM(price) FROM bid GROUP BY bidder, auction;
+CREATE TABLE src (k BIGINT, v BIGINT, s STRING) WITH (
+  'connector' = 'datagen', 'number-of-rows' = '{rows}', 'rows-per-second' = '1000000000',
+  'fields.k.min' = '0', 'fields.k.max' = '{max_key}', 'fields.s.length' = '40');
+CREATE TABLE totals (k BIGINT, c BIGINT, t BIGINT, m STRING) WITH ('connector' = 'blackhole');
+INSERT INTO totals SELECT k, COUNT(*), SUM(v), MAX(s) FROM src GROUP BY k;
 """
+
+BACKENDS = {
+    "hashmap": {"state.backend.type": "hashmap"},
+    "rocksdb": {"state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true"},
+}
+
+FLINK_RUNNER = r'''
+import json, re, sys, time, urllib.request
+from pyflink.table import EnvironmentSettings, TableEnvironment
+sql, port = open(sys.argv[1]).read(), sys.argv[2]
+env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+conf = env.get_config()
+conf.set("parallelism.default", "1")
+conf.set("rest.port", port)
+stmts = [s.strip() for s in sql.split(";") if s.strip()]
+print("READY", flush=True)
+start = time.time()
+for s in stmts:
+    m = re.match(r"SET\s+'([^']+)'\s*=\s*'([^']*)'$", s, re.I)
+    if m:
+        conf.set(m.group(1), m.group(2))
+        continue
+    r = env.execute_sql(s)
+    if not s.upper().startswith("INSERT"):
+        continue
+    job = str(r.get_job_client().get_job_id())
+    base = "http://localhost:%s/jobs/%s" % (port, job)
+    stats = None
+    while True:  # the local cluster goes away with the job: keep the last answer
+        try:
+            stats = json.load(urllib.request.urlopen(base + "/checkpoints", timeout=5))
+            if json.load(urllib.request.urlopen(base, timeout=5))["state"] in (
+                    "FINISHED", "FAILED", "CANCELED"):
+                break
+        except Exception:
+            break
+        time.sleep(0.5)
+    r.wait()
+    print("STATS " + json.dumps(stats), flush=True)
+print("ELAPSED %.3f" % (time.time() - start), flush=True)
+'''
 
 
 def build():
     subprocess.run(
-        ["cargo", "build", "--release", "-p", "runnel"],
+        ["cargo", "build", "--release", "-p", "runnel", "--features", "rocksdb"],
         cwd=ROOT,
         check=True,
-        env={**os.environ, "CARGO_TARGET_DIR": str(TARGET)},
+        env={
+            **os.environ,
+            "CARGO_TARGET_DIR": str(TARGET),
+            "ROCKSDB_LIB_DIR": os.environ.get("ROCKSDB_LIB_DIR", "/usr/lib/x86_64-linux-gnu"),
+        },
     )
     return TARGET / "release" / "runnel"
 
 
-def script(workdir, events, body, interval):
-    source = (NEXMARK / "source-generator.sql").read_text().replace("${EVENTS}", str(events))
-    views = (NEXMARK / "views.sql").read_text()
-    settings = ["SET 'parallelism.default' = '1';"]
+def settings(workdir, interval, backend):
+    s = ["SET 'parallelism.default' = '1';"]
     if interval:
-        settings += [
+        s += [
             f"SET 'execution.checkpointing.interval' = '{interval}';",
-            f"SET 'state.checkpoints.dir' = '{workdir}/checkpoints';",
+            f"SET 'execution.checkpointing.dir' = 'file://{workdir}/checkpoints';",
         ]
-    path = Path(workdir) / f"job-{interval or 'none'}.sql"
-    path.write_text("\n".join(settings) + "\n" + source + "\n" + views + "\n" + body)
-    return path
+        s += [f"SET '{k}' = '{v}';" for k, v in BACKENDS[backend].items()]
+        if backend == "rocksdb":
+            s.append(f"SET 'state.backend.rocksdb.localdir' = '{workdir}/rocksdb';")
+    return "\n".join(s) + "\n"
 
 
-def run(runnel, path, events):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.time()
-    proc = subprocess.run(
-        [str(runnel), "run", str(path)], capture_output=True, text=True
-    )
-    elapsed = time.time() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.exit(f"runnel failed on {path}:\n{proc.stderr}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    cps = [(int(i), int(b), int(ms)) for i, b, ms in CHECKPOINT_LINE.findall(proc.stderr)]
+def measure(cmd, ready=False):
+    """Runs `cmd`; returns (wall s, busy CPU s, peak RSS MiB, stdout, stderr)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    m = Measure(p.pid)
+    if ready and not p.stdout.readline().startswith("READY"):
+        raise RuntimeError(f"{cmd[0]} did not start: {p.stderr.read()[-3000:]}")
+    cpu0, t0 = busy_jiffies(), time.time()
+    out, err = p.communicate()
+    wall, cpu = time.time() - t0, (busy_jiffies() - cpu0) / os.sysconf("SC_CLK_TCK")
+    peak = m.stop()
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({p.returncode}):\n{err[-3000:]}")
+    return wall, cpu, peak, out, err
+
+
+def run_runnel(runnel, workdir, name, body, interval, backend, rows):
+    path = Path(workdir) / f"{name}.sql"
+    path.write_text(settings(workdir, interval, backend) + body)
+    wall, cpu, peak, _, err = measure([str(runnel), "run", str(path)])
+    cps = [tuple(map(int, c)) for c in CHECKPOINT_LINE.findall(err)]
     return {
-        "elapsed": elapsed,
+        "rows_per_s": rows / wall,
         "cpu": cpu,
-        "events_per_s": events / elapsed,
+        "peak_mb": peak / 2**20,
         "checkpoints": len(cps),
-        "max_bytes": max((b for _, b, _ in cps), default=0),
-        "max_ms": max((ms for _, _, ms in cps), default=0),
-        "mean_ms": sum(ms for _, _, ms in cps) / len(cps) if cps else 0,
-        "peak_rss_mb": after.ru_maxrss / 1024,
+        "last_bytes": cps[-1][1] if cps else 0,
+        "max_written": max((c[2] for c in cps), default=0),
+        "max_ms": max((c[3] for c in cps), default=0),
+    }
+
+
+def run_flink(py, workdir, name, body, interval, backend, rows):
+    path = Path(workdir) / f"{name}.sql"
+    # Flink's parser does not take comments or `$`-free blank statements: plain statements.
+    path.write_text(settings(workdir, interval, backend) + body)
+    runner = Path(workdir) / "flink_runner.py"
+    runner.write_text(FLINK_RUNNER)
+    wall, cpu, peak, out, _ = measure([str(py), str(runner), str(path), str(REST_PORT)], ready=True)
+    for line in out.splitlines():
+        if line.startswith("ELAPSED"):
+            wall = float(line.split()[1])
+    stats = next(
+        (json.loads(l[6:]) for l in out.splitlines() if l.startswith("STATS ")), None
+    ) or {}
+    history = [h for h in stats.get("history", []) if h.get("status") == "COMPLETED"]
+    return {
+        "rows_per_s": rows / wall,
+        "cpu": cpu,
+        "peak_mb": peak / 2**20,
+        "checkpoints": stats.get("counts", {}).get("completed", 0),
+        "last_bytes": history[0]["state_size"] if history else 0,
+        "max_written": max((h["checkpointed_size"] for h in history), default=0),
+        "max_ms": max((h["end_to_end_duration"] for h in history), default=0),
     }
 
 
 def row(name, r):
     print(
-        f"{name:28} {r['events_per_s']/1e6:8.2f} M/s {r['cpu']:8.1f} CPU-s "
-        f"{r['checkpoints']:4d} chk  max {r['max_bytes']/2**20:8.1f} MiB "
-        f"in {r['max_ms']:6d} ms (mean {r['mean_ms']:6.0f} ms)"
+        f"{name:28} {r['rows_per_s']/1e6:7.3f} M/s {r['cpu']:7.1f} CPU-s {r['peak_mb']:7.0f} MiB "
+        f"{r['checkpoints']:4d} chk  last {r['last_bytes']/2**20:8.1f} MiB  "
+        f"largest upload {r['max_written']/2**20:8.1f} MiB  longest {r['max_ms']:6d} ms"
     )
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=60_000_000)
-    ap.add_argument("--state-events", type=int, default=40_000_000)
+    ap.add_argument("--keys", type=int, default=10_000_000)
+    ap.add_argument("--rows", type=int, default=20_000_000)
     ap.add_argument("--interval", default="10 s")
+    ap.add_argument("--skip-flink", action="store_true")
     args = ap.parse_args()
     runnel = build()
+    py = None if args.skip_flink else ensure_flink()
     q5 = (NEXMARK / "q5.sql").read_text().replace("'print'", "'blackhole'")
+    source = (NEXMARK / "source-generator.sql").read_text().replace("${EVENTS}", str(args.events))
+    q5 = source + "\n" + (NEXMARK / "views.sql").read_text() + "\n" + q5
     with tempfile.TemporaryDirectory(prefix="runnel-bench-checkpoint-") as work:
-        print(f"Nexmark q5, {args.events:,} events, parallelism 1")
-        base = run(runnel, script(work, args.events, q5, None), args.events)
-        row("q5, no checkpoints", base)
-        with_cp = run(runnel, script(work, args.events, q5, args.interval), args.events)
-        row(f"q5, checkpoints every {args.interval}", with_cp)
-        print(
-            f"checkpoint cost: throughput {100 * (1 - with_cp['events_per_s'] / base['events_per_s']):+.1f}% "
-            f"lower, CPU {100 * (with_cp['cpu'] / base['cpu'] - 1):+.1f}%"
-        )
+        print(f"Nexmark q5 on Runnel, {args.events:,} events, parallelism 1")
+        base = run_runnel(runnel, work, "q5-none", q5, None, "hashmap", args.events)
+        row("no checkpoints", base)
+        for backend in BACKENDS:
+            r = run_runnel(runnel, work, f"q5-{backend}", q5, args.interval, backend, args.events)
+            row(f"{backend}, every {args.interval}", r)
+            print(
+                f"{'':28} throughput {100 * (1 - r['rows_per_s'] / base['rows_per_s']):+.1f}% lower, "
+                f"CPU {100 * (r['cpu'] / base['cpu'] - 1):+.1f}% against no checkpoints"
+            )
         print()
-        print(f"Large keyed state: GROUP BY bidder, auction over {args.state_events:,} events")
-        state = run(runnel, script(work, args.state_events, STATE_QUERY, args.interval), args.state_events)
-        row(f"state job, every {args.interval}", state)
-        print(f"peak resident memory of the state job: {state['peak_rss_mb']:.0f} MiB")
+        body = STATE_QUERY.format(rows=args.rows, max_key=args.keys - 1)
+        print(
+            f"Keyed state: GROUP BY over {args.keys:,} keys, {args.rows:,} rows, "
+            f"checkpoints every {args.interval}"
+        )
+        results = {}
+        for backend in BACKENDS:
+            r = run_runnel(runnel, work, f"state-{backend}", body, args.interval, backend, args.rows)
+            results[("runnel", backend)] = r
+            row(f"Runnel {backend}", r)
+            if py:
+                f = run_flink(py, work, f"flink-{backend}", body, args.interval, backend, args.rows)
+                results[("flink", backend)] = f
+                row(f"Flink {backend}", f)
+                print(
+                    f"{'':28} Runnel/Flink: throughput {r['rows_per_s'] / f['rows_per_s']:.1f}x, "
+                    f"memory {r['peak_mb'] / f['peak_mb']:.2f}x, "
+                    f"checkpoint size {r['last_bytes'] / max(f['last_bytes'], 1):.2f}x"
+                )
 
 
 if __name__ == "__main__":

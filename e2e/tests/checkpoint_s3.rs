@@ -1,7 +1,8 @@
-//! Checkpoints in S3 (a real S3-compatible server, versitygw): a job killed with SIGKILL
-//! again and again recovers from its latest checkpoint in the bucket, and its filesystem output
-//! ends up exactly as an uninterrupted run's; an unreachable endpoint fails the job with an
-//! error that names the location.
+//! Checkpoints in S3 (a real S3-compatible server, versitygw): a job on the RocksDB backend with
+//! incremental checkpoints, killed with SIGKILL again and again, recovers from its latest
+//! checkpoint in the bucket (SST files shared between checkpoints under the job's `shared/`),
+//! and its filesystem output ends up exactly as an uninterrupted run's on the heap backend; an
+//! unreachable endpoint fails the job with an error that names the location.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -132,15 +133,33 @@ fn jobs_recover_exactly_once_from_checkpoints_in_s3() -> Result<()> {
     let out = dir.join("killed");
     let job = script(&dir, "killed.sql", "s3://runnel/jobs", &out)?;
     let job = job.to_str().unwrap();
+    let local = format!(
+        "state.backend.rocksdb.localdir={}",
+        dir.join("rocksdb").display()
+    );
     let mut kills = 0;
     let mut restored_from_s3 = 0;
     let mut saw_metadata = false;
+    let mut saw_shared = false;
     for attempt in 0.. {
         ensure!(attempt < 40, "the job never finished");
         let log = dir.join(format!("run-{attempt}.log"));
         let mut child = spawn(
             &s3,
-            &["run", job, "-p", "2", "--from-checkpoint", "latest"],
+            &[
+                "run",
+                job,
+                "-p",
+                "2",
+                "--from-checkpoint",
+                "latest",
+                "-D",
+                "state.backend.type=rocksdb",
+                "-D",
+                "execution.checkpointing.incremental=true",
+                "-D",
+                &local,
+            ],
             &log,
         )?;
         if wait_for(&mut child, &log, "complete:")? {
@@ -151,10 +170,11 @@ fn jobs_recover_exactly_once_from_checkpoints_in_s3() -> Result<()> {
         restored_from_s3 += usize::from(text.contains("from s3://runnel/jobs/"));
         if killed {
             kills += 1;
-            saw_metadata |= s3
-                .keys("runnel", "jobs")?
+            let keys = s3.keys("runnel", "jobs")?;
+            saw_metadata |= keys.iter().any(|k| k.ends_with("/_metadata"));
+            saw_shared |= keys
                 .iter()
-                .any(|k| k.ends_with("/_metadata"));
+                .any(|k| k.contains("/shared/") && k.ends_with(".sst"));
             continue;
         }
         break;
@@ -164,6 +184,7 @@ fn jobs_recover_exactly_once_from_checkpoints_in_s3() -> Result<()> {
         "{kills} kills, {restored_from_s3} restores"
     );
     ensure!(saw_metadata, "no _metadata object was ever in the bucket");
+    ensure!(saw_shared, "no shared SST file was ever in the bucket");
     let got = rows(&out)?;
     ensure!(
         got.len() == expected.len(),

@@ -3,6 +3,7 @@ use std::time::Duration;
 use hashbrown::HashTable;
 
 use super::backend::StateBackend;
+use super::filter::KeyFilter;
 use super::store::{OrderedStore, Write};
 use crate::checkpoint::{SharedFiles, StateReader, StateWriter};
 use crate::dataflow::KeyGroupRange;
@@ -53,10 +54,25 @@ pub(super) struct Disk {
     clock: u32,
     /// Checkpoints hand over database files instead of per-key-group blobs.
     pub(super) incremental: bool,
-    /// Whether the store may hold any key; until then lookups of unknown keys skip it.
-    pub(super) holds_keys: bool,
+    /// The keys written to the store, so lookups of keys it never saw skip it.
+    pub(super) filter: KeyFilter,
+    /// Store keys removed since the last write: deleted with it, never read meanwhile.
+    deleted: std::collections::HashSet<Vec<u8>, ahash::RandomState>,
     /// The SST files earlier checkpoints uploaded.
     pub(super) uploaded: SharedFiles,
+}
+
+impl Disk {
+    /// Writes the pending deletes, then `writes` (a key deleted and written again ends up
+    /// written), in one batch.
+    pub(super) fn write(&mut self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() && self.deleted.is_empty() {
+            return Ok(());
+        }
+        let mut batch: Vec<Write> = self.deleted.drain().map(|k| (k, None)).collect();
+        batch.extend(writes);
+        self.store.write(batch)
+    }
 }
 
 /// Per-key values of one operator subtask, bucketed by key group.
@@ -153,7 +169,8 @@ impl<V> KeyedState<V> {
                 capacity: opts.cache_entries,
                 clock: 0,
                 incremental: opts.incremental,
-                holds_keys: false,
+                filter: KeyFilter::with_capacity(0),
+                deleted: Default::default(),
                 uploaded: SharedFiles::default(),
             }),
             _ => None,
@@ -257,7 +274,7 @@ impl<V> KeyedState<V> {
             }
             None => {}
         }
-        let Some(value) = self.load(kg, key)? else {
+        let Some(value) = self.load(kg, hash, key)? else {
             return Ok(None);
         };
         Ok(Some(
@@ -361,7 +378,7 @@ impl<V> KeyedState<V> {
             e.flags |= DIRTY;
             return Ok((&mut e.value, expired));
         }
-        let (value, flags, inserted) = match self.load(kg, key)? {
+        let (value, flags, inserted) = match self.load(kg, hash, key)? {
             Some(v) => (v, STORED, false),
             None => (init(), 0, true),
         };
@@ -388,14 +405,14 @@ impl<V> KeyedState<V> {
             }
             None if self.disk.is_some() => {
                 // Loading an expired value deletes it already.
-                let v = self.load(kg, key)?;
+                let v = self.load(kg, hash, key)?;
                 let stored = v.is_some();
                 (v, stored)
             }
             None => (None, false),
         };
         if stored && let Some(disk) = &mut self.disk {
-            disk.store.write(vec![(store_key(kg, key), None)])?;
+            disk.deleted.insert(store_key(kg, key));
         }
         Ok(value)
     }
@@ -408,20 +425,23 @@ impl<V> KeyedState<V> {
     }
 
     /// Reads `key` from the store; an expired value is deleted instead.
-    fn load(&mut self, kg: u32, key: &[u8]) -> Result<Option<V>> {
+    fn load(&mut self, kg: u32, hash: u64, key: &[u8]) -> Result<Option<V>> {
         let now = self.now();
         let ttl = self.ttl;
         let disk = self.disk.as_mut().expect("disk");
-        if !disk.holds_keys {
+        if !disk.filter.may_contain(hash) {
             return Ok(None);
         }
         let k = store_key(kg, key);
+        if disk.deleted.contains(&k) {
+            return Ok(None);
+        }
         let Some(raw) = disk.store.get(&k)? else {
             return Ok(None);
         };
         let stored = StoredValue::parse(&raw)?;
         if ttl.is_some_and(|ttl| now.saturating_sub(stored.touched) > ttl) {
-            disk.store.write(vec![(k, None)])?;
+            disk.deleted.insert(k);
             return Ok(None);
         }
         let mut r = StateReader::new(stored.value);
@@ -494,16 +514,43 @@ impl<V> KeyedState<V> {
                 if e.flags & DIRTY != 0 {
                     let v = StoredValue::encode(e.touched, e.hash, |w| codec.encode(&e.value, w));
                     writes.push((store_key(kg, &e.key), Some(v)));
+                    if e.flags & STORED == 0 {
+                        disk.filter.add(e.hash);
+                    }
                 }
                 removed += 1;
                 false
             });
         }
         self.len -= removed;
-        if !writes.is_empty() {
-            disk.holds_keys = true;
-            disk.store.write(writes)?;
+        disk.write(writes)?;
+        self.maintain_filter()
+    }
+
+    /// Rebuilds the key filter from the store's keys once more keys were added than it was
+    /// sized for (deleted keys drop out; the cost is one pass per doubling).
+    pub(super) fn maintain_filter(&mut self) -> Result<()> {
+        let range = self.range;
+        let Some(disk) = &mut self.disk else {
+            return Ok(());
+        };
+        if !disk.filter.is_full() {
+            return Ok(());
         }
+        let mut hashes = Vec::new();
+        disk.store.scan(
+            &group_prefix(range.start),
+            &group_prefix(range.end + 1),
+            &mut |_, v| {
+                hashes.push(StoredValue::parse(v)?.hash);
+                Ok(())
+            },
+        )?;
+        let mut filter = KeyFilter::with_capacity(hashes.len() * 2);
+        for h in hashes {
+            filter.add(h);
+        }
+        disk.filter = filter;
         Ok(())
     }
 
@@ -519,14 +566,14 @@ impl<V> KeyedState<V> {
             for e in g.iter_mut().filter(|e| e.flags & DIRTY != 0) {
                 let v = StoredValue::encode(e.touched, e.hash, |w| codec.encode(&e.value, w));
                 writes.push((store_key(kg, &e.key), Some(v)));
+                if e.flags & STORED == 0 {
+                    disk.filter.add(e.hash);
+                }
                 e.flags = STORED;
             }
         }
-        if !writes.is_empty() {
-            disk.holds_keys = true;
-            disk.store.write(writes)?;
-        }
-        Ok(())
+        disk.write(writes)?;
+        self.maintain_filter()
     }
 
     /// Sets the value of `key` on the heap, replacing any earlier one (restore).

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use std::path::{Path, PathBuf};
 
+use super::filter::KeyFilter;
 use super::keyed::{StoredValue, group_prefix, now_ms, store_key};
 use super::store::{Write, open_checkpoint};
 use super::{EventTimers, KeyedState, TimerKey};
@@ -85,18 +86,15 @@ impl<V> KeyedState<V> {
             let key = r.bytes()?;
             let (_, value) = r.read_raw(|r| self.codec.decode(r))?;
             let v = StoredValue::encode(touched, hash, |w| w.raw(value));
+            self.disk.as_mut().expect("disk").filter.add(hash);
             writes.push((store_key(kg, key), Some(v)));
         }
         self.put_restored(writes)
     }
 
     fn put_restored(&mut self, writes: Vec<Write>) -> Result<()> {
-        let disk = self.disk.as_mut().expect("disk");
-        if !writes.is_empty() {
-            disk.holds_keys = true;
-            disk.store.write(writes)?;
-        }
-        Ok(())
+        self.disk.as_mut().expect("disk").write(writes)?;
+        self.maintain_filter()
     }
 
     /// Restores the database copies of this state (RocksDB checkpoints) among `restored`'s:
@@ -118,8 +116,8 @@ impl<V> KeyedState<V> {
             h.download(dir, &target)?;
             disk.store = open_checkpoint(target)?;
             disk.store.set_ttl(self.ttl);
-            disk.holds_keys = true;
-            return Ok(());
+            disk.filter = KeyFilter::unknown();
+            return self.maintain_filter();
         }
         for h in handles {
             let scratch = match &self.disk {
@@ -144,7 +142,8 @@ impl<V> KeyedState<V> {
             let mut writes: Vec<Write> = Vec::new();
             source.scan(&group_prefix(from), &group_prefix(to + 1), &mut |k, v| {
                 let kg = u32::from(u16::from_be_bytes([k[0], k[1]]));
-                if self.disk.is_some() {
+                if let Some(disk) = &mut self.disk {
+                    disk.filter.add(StoredValue::parse(v)?.hash);
                     writes.push((k.to_vec(), Some(v.to_vec())));
                     if writes.len() >= 10_000 {
                         self.put_restored(std::mem::take(&mut writes))?;
