@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """What checkpoints cost, on both state backends, against Apache Flink in the same run.
 
-1. Nexmark q5 on Runnel's built-in generator with no checkpoints, then with checkpoints every
-   10 s on the heap (`hashmap`) and on the RocksDB backend (incremental): throughput and CPU.
+1. Nexmark q5 on Runnel's built-in generator, on the heap (`hashmap`) and on the RocksDB
+   backend (incremental), each without checkpoints and with checkpoints every 10 s:
+   throughput and CPU, and what the checkpoints cost.
 2. A large keyed state: `SELECT k, COUNT(*), SUM(v), MAX(s) FROM datagen GROUP BY k` over
    `--keys` keys (default 10 million; about 1 GB of state) and `--rows` rows, checkpointed every
    10 s into a local folder, on Runnel and on Flink 2.3 (PyFlink MiniCluster), each with the
@@ -21,7 +22,6 @@ Usage: python3 bench/checkpoint.py [--events 60000000] [--keys 10000000] [--rows
                                   [--interval '10 s'] [--skip-flink]
 """
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nexmark  # noqa: E402
 from nexmark import Measure, busy_jiffies, ensure_flink  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,41 +54,6 @@ BACKENDS = {
     "rocksdb": {"state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true"},
 }
 
-FLINK_RUNNER = r'''
-import json, re, sys, time, urllib.request
-from pyflink.table import EnvironmentSettings, TableEnvironment
-sql, port = open(sys.argv[1]).read(), sys.argv[2]
-env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-conf = env.get_config()
-conf.set("parallelism.default", "1")
-conf.set("rest.port", port)
-stmts = [s.strip() for s in sql.split(";") if s.strip()]
-print("READY", flush=True)
-start = time.time()
-for s in stmts:
-    m = re.match(r"SET\s+'([^']+)'\s*=\s*'([^']*)'$", s, re.I)
-    if m:
-        conf.set(m.group(1), m.group(2))
-        continue
-    r = env.execute_sql(s)
-    if not s.upper().startswith("INSERT"):
-        continue
-    job = str(r.get_job_client().get_job_id())
-    base = "http://localhost:%s/jobs/%s" % (port, job)
-    stats = None
-    while True:  # the local cluster goes away with the job: keep the last answer
-        try:
-            stats = json.load(urllib.request.urlopen(base + "/checkpoints", timeout=5))
-            if json.load(urllib.request.urlopen(base, timeout=5))["state"] in (
-                    "FINISHED", "FAILED", "CANCELED"):
-                break
-        except Exception:
-            break
-        time.sleep(0.5)
-    r.wait()
-    print("STATS " + json.dumps(stats), flush=True)
-print("ELAPSED %.3f" % (time.time() - start), flush=True)
-'''
 
 
 def build():
@@ -106,23 +72,21 @@ def build():
 
 def settings(workdir, interval, backend):
     s = ["SET 'parallelism.default' = '1';"]
+    s += [f"SET '{k}' = '{v}';" for k, v in BACKENDS[backend].items()]
+    if backend == "rocksdb":
+        s.append(f"SET 'state.backend.rocksdb.localdir' = '{workdir}/rocksdb';")
     if interval:
         s += [
             f"SET 'execution.checkpointing.interval' = '{interval}';",
             f"SET 'execution.checkpointing.dir' = 'file://{workdir}/checkpoints';",
         ]
-        s += [f"SET '{k}' = '{v}';" for k, v in BACKENDS[backend].items()]
-        if backend == "rocksdb":
-            s.append(f"SET 'state.backend.rocksdb.localdir' = '{workdir}/rocksdb';")
     return "\n".join(s) + "\n"
 
 
-def measure(cmd, ready=False):
-    """Runs `cmd`; returns (wall s, busy CPU s, peak RSS MiB, stdout, stderr)."""
+def measure(cmd):
+    """Runs `cmd`; returns (wall s, busy CPU s, peak RSS bytes, stdout, stderr)."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     m = Measure(p.pid)
-    if ready and not p.stdout.readline().startswith("READY"):
-        raise RuntimeError(f"{cmd[0]} did not start: {p.stderr.read()[-3000:]}")
     cpu0, t0 = busy_jiffies(), time.time()
     out, err = p.communicate()
     wall, cpu = time.time() - t0, (busy_jiffies() - cpu0) / os.sysconf("SC_CLK_TCK")
@@ -148,19 +112,12 @@ def run_runnel(runnel, workdir, name, body, interval, backend, rows):
     }
 
 
-def run_flink(py, workdir, name, body, interval, backend, rows):
-    path = Path(workdir) / f"{name}.sql"
-    # Flink's parser does not take comments or `$`-free blank statements: plain statements.
-    path.write_text(settings(workdir, interval, backend) + body)
-    runner = Path(workdir) / "flink_runner.py"
-    runner.write_text(FLINK_RUNNER)
-    wall, cpu, peak, out, _ = measure([str(py), str(runner), str(path), str(REST_PORT)], ready=True)
-    for line in out.splitlines():
-        if line.startswith("ELAPSED"):
-            wall = float(line.split()[1])
-    stats = next(
-        (json.loads(l[6:]) for l in out.splitlines() if l.startswith("STATS ")), None
-    ) or {}
+def run_flink(py, workdir, interval, backend, body, rows):
+    # Flink's parser takes no comments: the settings and the body are plain statements.
+    stats = {}
+    wall, cpu, peak = nexmark.run_flink(
+        py, settings(workdir, interval, backend) + body, rest_port=REST_PORT, stats=stats
+    )
     history = [h for h in stats.get("history", []) if h.get("status") == "COMPLETED"]
     return {
         "rows_per_s": rows / wall,
@@ -196,9 +153,9 @@ def main():
     q5 = source + "\n" + (NEXMARK / "views.sql").read_text() + "\n" + q5
     with tempfile.TemporaryDirectory(prefix="runnel-bench-checkpoint-") as work:
         print(f"Nexmark q5 on Runnel, {args.events:,} events, parallelism 1")
-        base = run_runnel(runnel, work, "q5-none", q5, None, "hashmap", args.events)
-        row("no checkpoints", base)
         for backend in BACKENDS:
+            base = run_runnel(runnel, work, f"q5-{backend}-none", q5, None, backend, args.events)
+            row(f"{backend}, no checkpoints", base)
             r = run_runnel(runnel, work, f"q5-{backend}", q5, args.interval, backend, args.events)
             row(f"{backend}, every {args.interval}", r)
             print(
@@ -211,19 +168,20 @@ def main():
             f"Keyed state: GROUP BY over {args.keys:,} keys, {args.rows:,} rows, "
             f"checkpoints every {args.interval}"
         )
-        results = {}
         for backend in BACKENDS:
             r = run_runnel(runnel, work, f"state-{backend}", body, args.interval, backend, args.rows)
-            results[("runnel", backend)] = r
             row(f"Runnel {backend}", r)
             if py:
-                f = run_flink(py, work, f"flink-{backend}", body, args.interval, backend, args.rows)
-                results[("flink", backend)] = f
+                f = run_flink(py, work, args.interval, backend, body, args.rows)
                 row(f"Flink {backend}", f)
                 print(
                     f"{'':28} Runnel/Flink: throughput {r['rows_per_s'] / f['rows_per_s']:.1f}x, "
-                    f"memory {r['peak_mb'] / f['peak_mb']:.2f}x, "
-                    f"checkpoint size {r['last_bytes'] / max(f['last_bytes'], 1):.2f}x"
+                    f"memory {r['peak_mb'] / f['peak_mb']:.2f}x"
+                    + (
+                        f", checkpoint size {r['last_bytes'] / f['last_bytes']:.2f}x"
+                        if f["last_bytes"] and r["last_bytes"]
+                        else ""
+                    )
                 )
 
 

@@ -12,6 +12,7 @@ Flink comes from ~/.cache/runnel/flink-venv (created on first use: pip install a
 """
 import argparse
 import math
+import json
 import os
 import subprocess
 import sys
@@ -27,16 +28,38 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
 VENV = CACHE / "flink-venv"
 QUERIES = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"]
 
+# Runs a script's statements on a local MiniCluster. With a REST port (third argument), it
+# polls each INSERT job's checkpoint statistics while it runs (the local cluster goes away
+# with the job) and prints the last answer on a `STATS` line.
 FLINK_RUNNER = r'''
-import re, sys, time
+import json, re, sys, time, urllib.request
 from pyflink.table import EnvironmentSettings, TableEnvironment
 sql = open(sys.argv[1]).read()
 env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
 conf = env.get_config()
 conf.set("parallelism.default", "1")
 conf.set("table.local-time-zone", "UTC")
-if len(sys.argv) > 2:
+if len(sys.argv) > 2 and sys.argv[2]:
     conf.set("pipeline.jars", sys.argv[2])
+port = sys.argv[3] if len(sys.argv) > 3 else None
+if port:
+    conf.set("rest.port", port)
+
+
+def poll_checkpoints(job):
+    base = "http://localhost:%s/jobs/%s" % (port, job)
+    stats = None
+    while True:
+        try:
+            stats = json.load(urllib.request.urlopen(base + "/checkpoints", timeout=5))
+            state = json.load(urllib.request.urlopen(base, timeout=5))["state"]
+            if state in ("FINISHED", "FAILED", "CANCELED"):
+                return stats
+        except Exception:
+            return stats
+        time.sleep(0.5)
+
+
 text = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--"))
 stmts = [s.strip() for s in text.split(";") if s.strip()]
 print("READY", flush=True)
@@ -48,6 +71,9 @@ for s in stmts:
         continue
     r = env.execute_sql(s)
     if s.upper().startswith("INSERT"):
+        if port:
+            stats = poll_checkpoints(str(r.get_job_client().get_job_id()))
+            print("STATS " + json.dumps(stats), flush=True)
         r.wait()
 print("ELAPSED %.3f" % (time.time() - start), flush=True)
 '''
@@ -155,14 +181,15 @@ def ensure_flink():
     return py
 
 
-def run_flink(py, script, jars=None):
-    """Runs a SQL script on Flink; `jars` (file:// URLs, `;`-separated) adds connectors."""
+def run_flink(py, script, jars=None, rest_port=None, stats=None):
+    """Runs a SQL script on Flink; `jars` (file:// URLs, `;`-separated) adds connectors. With
+    `rest_port`, the checkpoint statistics of the last INSERT job are put in `stats`."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(script)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as r:
         r.write(FLINK_RUNNER)
-    p = subprocess.Popen([str(py), r.name, f.name] + ([jars] if jars else []),
-                         stdout=subprocess.PIPE, text=True)
+    args = [jars or ""] + ([str(rest_port)] if rest_port else [])
+    p = subprocess.Popen([str(py), r.name, f.name] + args, stdout=subprocess.PIPE, text=True)
     m = Measure(p.pid)
     line = p.stdout.readline()  # READY: the JVM is up; measure the job alone
     if not line.startswith("READY"):
@@ -177,6 +204,8 @@ def run_flink(py, script, jars=None):
     for l in rest.splitlines():
         if l.startswith("ELAPSED"):
             wall = float(l.split()[1])
+        if l.startswith("STATS ") and stats is not None:
+            stats.update(json.loads(l[6:]) or {})
     return wall, cpu, peak
 
 

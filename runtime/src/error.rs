@@ -66,6 +66,13 @@ impl RunnelError {
             error: source,
         }
     }
+
+    /// A configuration option with a value it does not take: names both and what it wants.
+    pub fn bad_option(name: &str, value: &str, want: &str) -> Self {
+        RunnelError::Plan(format!(
+            "configuration '{name}' must be {want}, got '{value}'"
+        ))
+    }
 }
 
 /// Builds a [`RunnelError::Plan`] from a format string.

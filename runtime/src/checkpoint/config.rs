@@ -69,7 +69,9 @@ impl CheckpointConfig {
             names.iter().find_map(|n| options.get(*n).map(|v| (*n, v)))
         };
         let duration = |name: &str, v: &str| {
-            parse_duration(v).ok_or_else(|| bad(name, v, "a duration such as '10 s' or '500 ms'"))
+            parse_duration(v).ok_or_else(|| {
+                RunnelError::bad_option(name, v, "a duration such as '10 s' or '500 ms'")
+            })
         };
         let interval = get(&["execution.checkpointing.interval"])
             .map(|(n, v)| duration(n, v))
@@ -78,7 +80,10 @@ impl CheckpointConfig {
         let int = |names: &[&'static str], default: u64| -> Result<u64> {
             match get(names) {
                 None => Ok(default),
-                Some((n, v)) => v.trim().parse().map_err(|_| bad(n, v, "a whole number")),
+                Some((n, v)) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| RunnelError::bad_option(n, v, "a whole number")),
             }
         };
         let mode = match get(&["execution.checkpointing.mode"]) {
@@ -86,7 +91,13 @@ impl CheckpointConfig {
             Some((n, v)) => match v.trim().to_ascii_uppercase().as_str() {
                 "EXACTLY_ONCE" => CheckpointingMode::ExactlyOnce,
                 "AT_LEAST_ONCE" => CheckpointingMode::AtLeastOnce,
-                _ => return Err(bad(n, v, "EXACTLY_ONCE or AT_LEAST_ONCE")),
+                _ => {
+                    return Err(RunnelError::bad_option(
+                        n,
+                        v,
+                        "EXACTLY_ONCE or AT_LEAST_ONCE",
+                    ));
+                }
             },
         };
         let retention = match get(&[
@@ -100,7 +111,7 @@ impl CheckpointConfig {
                 }
                 "RETAIN_ON_CANCELLATION" => Retention::RetainOnCancellation,
                 _ => {
-                    return Err(bad(
+                    return Err(RunnelError::bad_option(
                         n,
                         v,
                         "RETAIN_ON_CANCELLATION, DELETE_ON_CANCELLATION or NO_EXTERNALIZED_CHECKPOINTS",
@@ -155,12 +166,6 @@ impl CheckpointConfig {
             savepoint_dir,
         })
     }
-}
-
-fn bad(name: &str, value: &str, want: &str) -> RunnelError {
-    RunnelError::Plan(format!(
-        "configuration '{name}' must be {want}, got '{value}'"
-    ))
 }
 
 #[cfg(test)]

@@ -52,7 +52,8 @@ impl RestartStrategy {
         let duration = |k: &str, default: Duration| -> Result<Duration> {
             match get(k) {
                 None => Ok(default),
-                Some(v) => parse_duration(v).ok_or_else(|| bad(k, v, "a duration such as '10 s'")),
+                Some(v) => parse_duration(v)
+                    .ok_or_else(|| RunnelError::bad_option(k, v, "a duration such as '10 s'")),
             }
         };
         let number = |k: &str, default: f64| -> Result<f64> {
@@ -62,13 +63,15 @@ impl RestartStrategy {
                     .parse::<f64>()
                     .ok()
                     .filter(|n| n.is_finite() && *n >= 0.0)
-                    .ok_or_else(|| bad(k, v, "a non-negative number")),
+                    .ok_or_else(|| RunnelError::bad_option(k, v, "a non-negative number")),
             }
         };
         let count = |k: &str, default: u32| -> Result<u32> {
             match get(k) {
                 None => Ok(default),
-                Some(v) => v.parse().map_err(|_| bad(k, v, "a whole number")),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| RunnelError::bad_option(k, v, "a whole number")),
             }
         };
         let kind = match get("restart-strategy.type").or(get("restart-strategy")) {
@@ -97,7 +100,7 @@ impl RestartStrategy {
                 let multiplier =
                     number("restart-strategy.exponential-delay.backoff-multiplier", 1.5)?;
                 if multiplier < 1.0 {
-                    return Err(bad(
+                    return Err(RunnelError::bad_option(
                         "restart-strategy.exponential-delay.backoff-multiplier",
                         &multiplier.to_string(),
                         "at least 1",
@@ -122,7 +125,7 @@ impl RestartStrategy {
                 }
             }
             other => {
-                return Err(bad(
+                return Err(RunnelError::bad_option(
                     "restart-strategy.type",
                     other,
                     "none, fixed-delay, failure-rate or exponential-delay",
@@ -130,12 +133,6 @@ impl RestartStrategy {
             }
         })
     }
-}
-
-fn bad(key: &str, value: &str, want: &str) -> RunnelError {
-    RunnelError::Plan(format!(
-        "configuration '{key}' must be {want}, got '{value}'"
-    ))
 }
 
 /// The state of a strategy over one job's failures.

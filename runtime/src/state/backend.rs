@@ -53,16 +53,16 @@ impl StateBackend {
                     Some((n, v)) => match v.to_ascii_lowercase().as_str() {
                         "true" => true,
                         "false" => false,
-                        _ => return Err(bad(n, v, "true or false")),
+                        _ => return Err(RunnelError::bad_option(n, v, "true or false")),
                     },
                 };
                 let cache_entries = match get(&["state.backend.rocksdb.object-cache.max-entries"]) {
                     None => 100_000,
-                    Some((n, v)) => v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| bad(n, v, "a positive whole number"))?,
+                    Some((n, v)) => {
+                        v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                            RunnelError::bad_option(n, v, "a positive whole number")
+                        })?
+                    }
                 };
                 let local_dir = get(&["state.backend.rocksdb.localdir"])
                     .map(|(_, v)| PathBuf::from(v))
@@ -80,7 +80,11 @@ impl StateBackend {
                     cache_entries,
                 })))
             }
-            Some((n, _)) => Err(bad(n, kind.expect("some").1, "'hashmap' or 'rocksdb'")),
+            Some((n, _)) => Err(RunnelError::bad_option(
+                n,
+                kind.expect("some").1,
+                "'hashmap' or 'rocksdb'",
+            )),
         }
     }
 
@@ -124,12 +128,6 @@ pub(crate) fn no_rocksdb() -> RunnelError {
          runnel lacks (build it with `--features rocksdb`)"
             .into(),
     )
-}
-
-fn bad(name: &str, value: &str, want: &str) -> RunnelError {
-    RunnelError::Plan(format!(
-        "configuration '{name}' must be {want}, got '{value}'"
-    ))
 }
 
 #[cfg(test)]
