@@ -332,9 +332,9 @@ fn savepoints_restore_at_other_parallelisms() {
     let s = Scratch::new("rescale");
     let script = s.script("job.sql", WINDOWS_AND_JOIN);
     let script = script.to_str().unwrap();
-    // 2 -> 4 -> 1, stopping with a savepoint after the first checkpoint of each run.
-    let log = s.0.join("p2.log");
-    let mut child = spawn(&["run", script, "-p", "2"], &log);
+    // 1 -> 4 -> 2, stopping with a savepoint after the first checkpoint of each run.
+    let log = s.0.join("p1.log");
+    let mut child = spawn(&["run", script, "-p", "1"], &log);
     assert!(wait_for_log(&mut child, &log, "checkpoint 2 complete"));
     let sp1 = stop_with_savepoint(&mut child);
     let log = s.0.join("p4.log");
@@ -346,12 +346,12 @@ fn savepoints_restore_at_other_parallelisms() {
             .unwrap()
             .contains("runnel: restoring")
     );
-    let stderr = run_ok(&["run", script, "-p", "1", "-s", &sp2]);
+    let stderr = run_ok(&["run", script, "-p", "2", "-s", &sp2]);
     assert!(stderr.contains("runnel: restoring"), "{stderr}");
     for table in ["per_window", "sold"] {
         assert!(
             s.rows(table) == expected[table],
-            "{table} differs after 2 -> 4 -> 1"
+            "{table} differs after 1 -> 4 -> 2"
         );
     }
     // Savepoints belong to the user: still there, with self-describing metadata.

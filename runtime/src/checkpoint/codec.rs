@@ -49,6 +49,11 @@ impl StateWriter {
         self.buf.extend_from_slice(v);
     }
 
+    /// Makes room for `additional` more bytes (one allocation instead of repeated growth).
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
     /// Bytes that are already encoded (a value copied from elsewhere), as they are.
     pub fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);

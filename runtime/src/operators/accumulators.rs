@@ -98,11 +98,13 @@ pub struct AggRuntime {
     /// The call.
     pub spec: AggSpec,
     converter: Option<RowConverter>,
+    /// Whether the input retracts rows (MIN/MAX then keep every value).
+    retractions: bool,
 }
 
 impl AggRuntime {
     /// Prepares the call.
-    pub fn new(mut spec: AggSpec) -> Result<Self> {
+    pub fn new(mut spec: AggSpec, retractions: bool) -> Result<Self> {
         // DISTINCT changes nothing for MIN and MAX.
         if matches!(spec.func, AggFunc::Min | AggFunc::Max) {
             spec.distinct = false;
@@ -115,7 +117,11 @@ impl AggRuntime {
         } else {
             None
         };
-        Ok(AggRuntime { spec, converter })
+        Ok(AggRuntime {
+            spec,
+            converter,
+            retractions,
+        })
     }
 
     /// A fresh accumulator.
@@ -127,7 +133,9 @@ impl AggRuntime {
                 DataType::Decimal128(_, _) => AccInner::SumD(0, 0),
                 _ => AccInner::SumI(0, 0),
             },
-            AggFunc::Min | AggFunc::Max => AccInner::Ordered(BTreeMap::new()),
+            AggFunc::Min | AggFunc::Max if self.retractions => AccInner::Ordered(BTreeMap::new()),
+            AggFunc::Min => AccInner::Extreme(None, Extreme::Min),
+            AggFunc::Max => AccInner::Extreme(None, Extreme::Max),
         };
         if self.spec.distinct {
             Acc::Distinct(HashMap::new(), Box::new(inner))
@@ -322,11 +330,12 @@ impl AggRuntime {
                     AggValue::Dec(*s)
                 }
             }
-            AccInner::Ordered(m) => {
-                let v = if self.spec.func == AggFunc::Min {
-                    m.keys().next()
-                } else {
-                    m.keys().next_back()
+            AccInner::Ordered(_) | AccInner::Extreme(..) => {
+                let v = match inner {
+                    AccInner::Ordered(m) if self.spec.func == AggFunc::Min => m.keys().next(),
+                    AccInner::Ordered(m) => m.keys().next_back(),
+                    AccInner::Extreme(v, _) => v.as_ref(),
+                    _ => unreachable!("matched above"),
                 };
                 match v {
                     Some(bytes) => {
@@ -398,6 +407,17 @@ pub enum AccInner {
     SumD(i128, i64),
     /// MIN/MAX with retraction: value bytes and multiplicity.
     Ordered(BTreeMap<Box<[u8]>, i64>),
+    /// MIN/MAX of an append-only input: the extreme value's bytes so far.
+    Extreme(Option<Box<[u8]>>, Extreme),
+}
+
+/// Which end an append-only MIN/MAX keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extreme {
+    /// The smallest value.
+    Min,
+    /// The largest value.
+    Max,
 }
 
 impl AccInner {
@@ -425,6 +445,19 @@ impl AccInner {
             (AccInner::SumD(s, n), ArgColumn::Dec(a)) if a.is_valid(row) => {
                 *s += d as i128 * a.as_primitive::<Decimal128Type>().value(row);
                 *n += d;
+            }
+            (AccInner::Extreme(v, end), ArgColumn::Rows(rows, a)) if a.is_valid(row) => {
+                let new = rows.row(row);
+                let better = match v.as_deref() {
+                    None => true,
+                    Some(old) => match end {
+                        Extreme::Min => new.as_ref() < old,
+                        Extreme::Max => new.as_ref() > old,
+                    },
+                };
+                if better {
+                    *v = Some(new.as_ref().into());
+                }
             }
             (AccInner::Ordered(m), ArgColumn::Rows(rows, a)) if a.is_valid(row) => {
                 let key: Box<[u8]> = rows.row(row).as_ref().into();
@@ -459,7 +492,7 @@ impl AccInner {
                 *s += d as i128 * col.as_primitive::<Decimal128Type>().value(row);
                 *n += d;
             }
-            AccInner::Ordered(_) => {}
+            AccInner::Ordered(_) | AccInner::Extreme(..) => {}
         }
     }
 }
@@ -524,6 +557,14 @@ impl AccInner {
                 w.i128(*s);
                 w.i64(*n);
             }
+            AccInner::Extreme(v, end) => {
+                w.u64(5);
+                w.bool(*end == Extreme::Max);
+                w.bool(v.is_some());
+                if let Some(v) = v {
+                    w.bytes(v);
+                }
+            }
             AccInner::Ordered(m) => {
                 w.u64(4);
                 w.u64(m.len() as u64);
@@ -549,6 +590,19 @@ impl AccInner {
                     m.insert(value, r.i64()?);
                 }
                 AccInner::Ordered(m)
+            }
+            5 => {
+                let end = if r.bool()? {
+                    Extreme::Max
+                } else {
+                    Extreme::Min
+                };
+                let v = if r.bool()? {
+                    Some(r.bytes()?.into())
+                } else {
+                    None
+                };
+                AccInner::Extreme(v, end)
             }
             t => return Err(RunnelError::State(format!("unknown accumulator tag {t}"))),
         })

@@ -33,6 +33,9 @@ pub struct AggregateLayout {
     pub aggs: Vec<AggSpec>,
     /// Output: `[keys.., (window_time), aggs..]`.
     pub output_schema: SchemaRef,
+    /// Whether the input retracts rows (is updating): MIN and MAX then keep every value with
+    /// its count, as Flink's retracting MIN/MAX; on an append-only input only the extreme.
+    pub retractions: bool,
 }
 
 struct GroupState {
@@ -125,7 +128,7 @@ impl Aggregate {
                 .aggs
                 .iter()
                 .cloned()
-                .map(AggRuntime::new)
+                .map(|spec| AggRuntime::new(spec, layout.retractions))
                 .collect::<Result<_>>()?,
             key_conv: RowConverter::new(fields)?,
             // Windows are cleaned up by their timers; only unbounded group state idles out.

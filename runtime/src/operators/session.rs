@@ -110,7 +110,7 @@ impl SessionAggregate {
                 .aggs
                 .iter()
                 .cloned()
-                .map(AggRuntime::new)
+                .map(|spec| AggRuntime::new(spec, false))
                 .collect::<Result<_>>()?,
             key_conv: RowConverter::new(key_fields)?,
             group_conv,

@@ -2135,6 +2135,7 @@ impl<'a> Planner<'a> {
             window: window_keys,
             aggs: specs,
             output_schema: out_schema,
+            retractions: input.updating,
         };
         let (partitioning, parallelism) = if global {
             (Partitioning::Single, 1)

@@ -107,12 +107,29 @@ impl StateBackend {
 
 #[cfg(feature = "rocksdb")]
 fn open_rocksdb(opts: &RocksDbOptions, name: &str) -> Result<Box<dyn OrderedStore>> {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_orphans(&opts.local_dir));
     let dir = opts.local_dir.join(format!(
         "{name}-{}-{:08x}",
         std::process::id(),
         crate::checkpoint::random_u64() as u32
     ));
     Ok(Box::new(super::rocks::RocksStore::create(dir)?))
+}
+
+/// Deletes the database folders that processes which no longer run left in `local_dir` (a
+/// killed job cannot clean up after itself). Folder names are `<state>-<pid>-<random>…`.
+#[cfg(feature = "rocksdb")]
+fn remove_orphans(local_dir: &std::path::Path) {
+    for entry in std::fs::read_dir(local_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 #[cfg(not(feature = "rocksdb"))]

@@ -277,9 +277,15 @@ impl<V> KeyedState<V> {
         let Some(value) = self.load(kg, hash, key)? else {
             return Ok(None);
         };
-        Ok(Some(
-            &mut self.cache(kg, hash, key, value, now, used, STORED).value,
-        ))
+        let entry = Entry {
+            hash,
+            key: key.into(),
+            value,
+            touched: now,
+            used,
+            flags: STORED | DIRTY,
+        };
+        Ok(Some(&mut self.cache(kg, entry)?.value))
     }
 
     /// The heap backend's lookup: one probe, expired entries dropped on the way.
@@ -382,8 +388,15 @@ impl<V> KeyedState<V> {
             Some(v) => (v, STORED, false),
             None => (init(), 0, true),
         };
-        let e = self.cache(kg, hash, key, value, now, used, flags);
-        Ok((&mut e.value, inserted))
+        let entry = Entry {
+            hash,
+            key: key.into(),
+            value,
+            touched: now,
+            used,
+            flags: flags | DIRTY,
+        };
+        Ok((&mut self.cache(kg, entry)?.value, inserted))
     }
 
     /// Removes `key`, returning its value (none if expired).
@@ -450,41 +463,17 @@ impl<V> KeyedState<V> {
         Ok(Some(value))
     }
 
-    /// Puts a value in the heap cache, evicting the least recently used quarter first when
+    /// Puts an entry in the heap cache, evicting the least recently used quarter first when
     /// the cache is full.
-    #[allow(clippy::too_many_arguments)]
-    fn cache(
-        &mut self,
-        kg: u32,
-        hash: u64,
-        key: &[u8],
-        value: V,
-        touched: u64,
-        used: u32,
-        flags: u8,
-    ) -> &mut Entry<V> {
-        if self.len >= self.disk.as_ref().expect("disk").capacity
-            && let Err(e) = self.evict()
-        {
-            // The cache only grows past its bound; the next eviction tries again.
-            eprintln!("runnel: {e}");
+    fn cache(&mut self, kg: u32, entry: Entry<V>) -> Result<&mut Entry<V>> {
+        if self.len >= self.disk.as_ref().expect("disk").capacity {
+            self.evict()?;
         }
         let i = self.index(kg);
         self.len += 1;
-        self.groups[i]
-            .insert_unique(
-                hash,
-                Entry {
-                    hash,
-                    key: key.into(),
-                    value,
-                    touched,
-                    used,
-                    flags: flags | DIRTY,
-                },
-                |e| e.hash,
-            )
-            .into_mut()
+        Ok(self.groups[i]
+            .insert_unique(entry.hash, entry, |e| e.hash)
+            .into_mut())
     }
 
     /// Writes back and drops the least recently used quarter of the cache.

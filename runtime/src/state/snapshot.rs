@@ -23,6 +23,8 @@ impl<V> KeyedState<V> {
         let Some(disk) = &mut self.disk else {
             for (i, g) in self.groups.iter().enumerate() {
                 let w = snap.key_group(self.range.start + i as u32);
+                // A guess at the group's size, so the blob does not grow by copying.
+                w.reserve(g.len() * 48);
                 w.u64(g.len() as u64);
                 for e in g {
                     w.u64(e.hash);
