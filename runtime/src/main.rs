@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use runnel::checkpoint::{Location, RestorePoint, find_checkpoints, finished_runs};
+use runnel::checkpoint::{FINISHED_FILE, Location, RestorePoint, find_checkpoints, finished_runs};
 use runnel::execution::{JobCommand, JobOptions};
 use runnel::sql::{Session, SessionJob};
 use tokio::sync::{mpsc, oneshot};
@@ -134,8 +134,8 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                 Recovery::Fresh => None,
                 Recovery::Finished => {
                     eprintln!(
-                        "runnel: {} already finished (its run was stopped while removing its \
-                         checkpoints, which are now gone); nothing to recover",
+                        "runnel: {} already finished (a later run without --from-checkpoint \
+                         runs it again); nothing to recover",
                         job.graph.name
                     );
                     continue;
@@ -143,6 +143,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             },
             (None, None) => None,
         };
+        if args.from_checkpoint.is_none() {
+            // A new run of the job: earlier runs' "finished" records no longer apply.
+            for dir in finished_runs(&job.checkpoint.dir, &job.graph.name) {
+                dir.delete_all();
+            }
+        }
         if let Some(p) = &point {
             eprintln!(
                 "runnel: restoring {} from {} (checkpoint {})",
@@ -193,8 +199,8 @@ fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Recovery> 
         )?)?));
     }
     let root = &job.checkpoint.dir;
-    // A run that finished but was stopped while deleting its checkpoints: finish the cleanup;
-    // there is nothing to recover.
+    // The job finished (and was maybe stopped while deleting its checkpoints): finish the
+    // cleanup, keeping the markers; there is nothing to recover.
     let finished = finished_runs(root, &job.graph.name);
     if !finished.is_empty() {
         // Each folder once: the finished runs' and those of earlier runs it had taken over.
@@ -206,7 +212,11 @@ fn latest_checkpoint(job: &SessionJob, which: &str) -> anyhow::Result<Recovery> 
         dirs.sort_by_key(|d| d.to_string());
         dirs.dedup_by_key(|d| d.to_string());
         for dir in &dirs {
-            dir.delete_all();
+            for child in dir.children() {
+                if child.name() != FINISHED_FILE {
+                    child.delete_all();
+                }
+            }
         }
         return Ok(Recovery::Finished);
     }

@@ -234,7 +234,7 @@ fn survives_kills(name: &str, settings: &str, parallelisms: &[&str]) {
     let mut kills = 0;
     let mut restores = 0;
     for attempt in 0.. {
-        assert!(attempt < 40, "the job never finished");
+        assert!(attempt < 80, "the job never finished");
         let log = s.0.join(format!("run-{attempt}.log"));
         let p = parallelisms[attempt % parallelisms.len()];
         let mut child = spawn(
@@ -277,8 +277,11 @@ fn survives_kills(name: &str, settings: &str, parallelisms: &[&str]) {
         );
     }
     // The job finished: its own checkpoints (with their shared files), and the ones it took
-    // over, are gone.
-    let left = walk(&s.0.join("checkpoints"));
+    // over, are gone; the record that it finished stays.
+    let left: Vec<_> = walk(&s.0.join("checkpoints"))
+        .into_iter()
+        .filter(|p| !p.ends_with("_finished"))
+        .collect();
     assert!(
         left.is_empty(),
         "files left after the job finished: {left:?}"
@@ -682,12 +685,22 @@ fn a_finished_job_is_not_recovered_from_its_leftover_checkpoints() {
         before,
         "nothing ran again"
     );
-    assert!(
-        walk(&s.0.join("checkpoints")).is_empty(),
-        "the cleanup was completed"
+    assert_eq!(
+        walk(&s.0.join("checkpoints")),
+        vec![job_dir.join("_finished")],
+        "the cleanup was completed and the record that the job finished kept"
     );
-    // The next recovery finds nothing and starts afresh; finishing normally leaves nothing.
+    // Asked again (say, the run was killed after its cleanup): still finished.
     let stderr = run_ok(&["run", script, "-p", "2", "--from-checkpoint", "latest"]);
-    assert!(stderr.contains("starting without state"), "{stderr}");
-    assert!(walk(&s.0.join("checkpoints")).is_empty());
+    assert!(stderr.contains("already finished"), "{stderr}");
+    // A new run without --from-checkpoint runs the job; when it finishes, its own record is
+    // the only one.
+    run_ok(&["run", script, "-p", "2"]);
+    let markers = walk(&s.0.join("checkpoints"));
+    assert!(
+        markers.len() == 1
+            && markers[0].ends_with("_finished")
+            && markers[0] != job_dir.join("_finished"),
+        "{markers:?}"
+    );
 }

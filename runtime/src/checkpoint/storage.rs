@@ -241,8 +241,9 @@ pub fn write_metadata(dir: &Location, meta: &SnapshotMetadata) -> Result<()> {
 }
 
 /// Written into a job's checkpoint folder when the job has finished, before its checkpoints
-/// are deleted, and deleted last: a run killed during that cleanup leaves it behind, so a
-/// later recovery knows the job completed and does not replay it from a checkpoint.
+/// are deleted, and kept: a run killed during (or after) that cleanup leaves it behind, so a
+/// later recovery knows the job completed and does not replay it. A new run of the job that
+/// does not recover (no `--from-checkpoint`) removes it.
 pub const FINISHED_FILE: &str = "_finished";
 
 /// Marks the job folder `job_dir` of `job_name` as finished.

@@ -518,7 +518,9 @@ impl Coordinator {
     }
 
     /// The job ended: checkpoints are removed when it finished or was cancelled (unless told
-    /// to retain them); savepoints always stay.
+    /// to retain them); savepoints always stay. A job that finished keeps a `_finished` marker
+    /// in its folder (as Flink keeps a job's result): a recovery of it after a kill, even one
+    /// that came after all the cleanup, must not run it again.
     pub(crate) fn job_ended(&mut self, failed: bool) {
         for (id, p) in std::mem::take(&mut self.pending) {
             self.dirs.remove(id);
@@ -528,15 +530,12 @@ impl Coordinator {
             !failed && self.config.retention == crate::checkpoint::Retention::DeleteOnCancellation;
         // Noted before anything is deleted: a kill during the cleanup must not make a later
         // recovery replay the finished job from a half-deleted checkpoint.
-        let marked = delete
-            && !(self.completed.is_empty() && self.claimed.is_none())
-            && match crate::checkpoint::mark_finished(&self.job_dir(), &self.job_name) {
-                Ok(()) => true,
-                Err(e) => {
-                    eprintln!("runnel: marking {} finished: {e}", self.job_dir());
-                    false
-                }
-            };
+        if delete
+            && (self.config.interval.is_some() || self.claimed.is_some())
+            && let Err(e) = crate::checkpoint::mark_finished(&self.job_dir(), &self.job_name)
+        {
+            eprintln!("runnel: marking {} finished: {e}", self.job_dir());
+        }
         if !failed {
             self.release_claimed();
         }
@@ -547,15 +546,8 @@ impl Coordinator {
             self.job_dir()
                 .join(crate::checkpoint::SHARED_DIR)
                 .delete_all();
-            if marked
-                && let Err(e) = self
-                    .job_dir()
-                    .join(crate::checkpoint::FINISHED_FILE)
-                    .delete_file()
-            {
-                eprintln!("runnel: {e}");
-            }
             if let Some(dir) = self.job_dir().as_local() {
+                // Empty unless the marker is there.
                 let _ = std::fs::remove_dir(dir);
             }
         }
