@@ -114,7 +114,7 @@ pub struct NativeSnapshot {
     pub state: String,
     /// Its key groups.
     pub key_groups: KeyGroupRange,
-    /// The local copy; deleted once uploaded.
+    /// The local copy (hard links); deleted with this value, uploaded or not.
     pub dir: PathBuf,
     /// Its files and their sizes.
     pub files: Vec<(String, u64)>,
@@ -132,9 +132,8 @@ impl NativeSnapshot {
         checkpoint_id: u64,
         owner: &str,
     ) -> Result<(NativeStateHandle, u64)> {
-        let result = self.upload_files(snapshot_dir, checkpoint_id, owner);
-        let _ = std::fs::remove_dir_all(&self.dir);
-        result
+        // The local copy goes when `self` does, uploaded or not.
+        self.upload_files(snapshot_dir, checkpoint_id, owner)
     }
 
     fn upload_files(
@@ -193,6 +192,12 @@ impl NativeSnapshot {
             },
             new_bytes,
         ))
+    }
+}
+
+impl Drop for NativeSnapshot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
