@@ -3,11 +3,10 @@ use std::time::Duration;
 use hashbrown::HashTable;
 
 use super::backend::StateBackend;
-use super::filter::KeyFilter;
-use super::store::{OrderedStore, Write};
-use crate::checkpoint::{SharedFiles, StateReader, StateWriter};
+use super::disk::Disk;
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::dataflow::KeyGroupRange;
-use crate::error::{Result, RunnelError};
+use crate::error::Result;
 use crate::operators::SubtaskContext;
 
 /// Wall-clock milliseconds: the processing time state TTL counts in (it survives a restore).
@@ -31,9 +30,9 @@ pub trait ValueCodec<V>: Send {
 }
 
 /// The entry was created or changed since it was last written to the store.
-const DIRTY: u8 = 1;
+pub(super) const DIRTY: u8 = 1;
 /// The store holds a value for the key (maybe an older one).
-const STORED: u8 = 2;
+pub(super) const STORED: u8 = 2;
 
 pub(super) struct Entry<V> {
     pub(super) hash: u64,
@@ -42,37 +41,8 @@ pub(super) struct Entry<V> {
     /// Last write, for state TTL ([`now_ms`]).
     pub(super) touched: u64,
     /// Last access, on the state's access clock (cache eviction).
-    used: u32,
-    flags: u8,
-}
-
-/// The on-disk side of a state kept in RocksDB.
-pub(super) struct Disk {
-    pub(super) store: Box<dyn OrderedStore>,
-    /// Entries the heap cache holds at most.
-    capacity: usize,
-    clock: u32,
-    /// Checkpoints hand over database files instead of per-key-group blobs.
-    pub(super) incremental: bool,
-    /// The keys written to the store, so lookups of keys it never saw skip it.
-    pub(super) filter: KeyFilter,
-    /// Store keys removed since the last write: deleted with it, never read meanwhile.
-    deleted: std::collections::HashSet<Vec<u8>, ahash::RandomState>,
-    /// The SST files earlier checkpoints uploaded.
-    pub(super) uploaded: SharedFiles,
-}
-
-impl Disk {
-    /// Writes the pending deletes, then `writes` (a key deleted and written again ends up
-    /// written), in one batch.
-    pub(super) fn write(&mut self, writes: Vec<Write>) -> Result<()> {
-        if writes.is_empty() && self.deleted.is_empty() {
-            return Ok(());
-        }
-        let mut batch: Vec<Write> = self.deleted.drain().map(|k| (k, None)).collect();
-        batch.extend(writes);
-        self.store.write(batch)
-    }
+    pub(super) used: u32,
+    pub(super) flags: u8,
 }
 
 /// Per-key values of one operator subtask, bucketed by key group.
@@ -85,58 +55,13 @@ pub struct KeyedState<V> {
     pub(super) name: &'static str,
     pub(super) range: KeyGroupRange,
     pub(super) groups: Vec<HashTable<Entry<V>>>,
-    len: usize,
+    pub(super) len: usize,
     /// Entries not written for this long are dropped (Flink's `table.exec.state.ttl`,
     /// processing time, updated on create and write, never returning expired values).
     pub(super) ttl: Option<u64>,
     last_sweep: u64,
     pub(super) codec: Box<dyn ValueCodec<V>>,
     pub(super) disk: Option<Disk>,
-}
-
-/// The store key of `key` in key group `kg`: the group first (two bytes, big-endian), so each
-/// group is one contiguous range.
-pub(super) fn store_key(kg: u32, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + key.len());
-    k.extend_from_slice(&(kg as u16).to_be_bytes());
-    k.extend_from_slice(key);
-    k
-}
-
-/// The first store key of key group `kg`.
-pub(super) fn group_prefix(kg: u32) -> [u8; 2] {
-    (kg as u16).to_be_bytes()
-}
-
-/// A stored value: last write (8 bytes), key hash (8 bytes), then the encoded value.
-pub(super) struct StoredValue<'a> {
-    pub(super) touched: u64,
-    pub(super) hash: u64,
-    pub(super) value: &'a [u8],
-}
-
-impl<'a> StoredValue<'a> {
-    pub(super) fn parse(raw: &'a [u8]) -> Result<Self> {
-        if raw.len() < 16 {
-            return Err(RunnelError::State(format!(
-                "corrupt RocksDB state: a value of {} bytes (at least 16 expected)",
-                raw.len()
-            )));
-        }
-        Ok(StoredValue {
-            touched: u64::from_le_bytes(raw[..8].try_into().expect("8 bytes")),
-            hash: u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes")),
-            value: &raw[16..],
-        })
-    }
-
-    pub(super) fn encode(touched: u64, hash: u64, write: impl FnOnce(&mut StateWriter)) -> Vec<u8> {
-        let mut w = StateWriter::default();
-        w.raw(&touched.to_le_bytes());
-        w.raw(&hash.to_le_bytes());
-        write(&mut w);
-        w.into_bytes()
-    }
 }
 
 impl<V> KeyedState<V> {
@@ -164,15 +89,9 @@ impl<V> KeyedState<V> {
         codec: impl ValueCodec<V> + 'static,
     ) -> Result<Self> {
         let disk = match (backend.open_store(label)?, backend.rocksdb()) {
-            (Some(store), Some(opts)) => Some(Disk {
-                store,
-                capacity: opts.cache_entries,
-                clock: 0,
-                incremental: opts.incremental,
-                filter: KeyFilter::with_capacity(0),
-                deleted: Default::default(),
-                uploaded: SharedFiles::default(),
-            }),
+            (Some(store), Some(opts)) => {
+                Some(Disk::new(store, opts.cache_entries, opts.incremental))
+            }
             _ => None,
         };
         Ok(KeyedState {
@@ -229,7 +148,7 @@ impl<V> KeyedState<V> {
         self.len
     }
 
-    fn index(&self, kg: u32) -> usize {
+    pub(super) fn index(&self, kg: u32) -> usize {
         assert!(
             self.range.contains(kg),
             "key group {kg} routed to a subtask owning {:?}",
@@ -238,12 +157,12 @@ impl<V> KeyedState<V> {
         (kg - self.range.start) as usize
     }
 
-    fn expired(&self, now: u64, touched: u64) -> bool {
+    pub(super) fn expired(&self, now: u64, touched: u64) -> bool {
         self.ttl
             .is_some_and(|ttl| now.saturating_sub(touched) > ttl)
     }
 
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         if self.ttl.is_some() { now_ms() } else { 0 }
     }
 
@@ -425,144 +344,9 @@ impl<V> KeyedState<V> {
             None => (None, false),
         };
         if stored && let Some(disk) = &mut self.disk {
-            disk.deleted.insert(store_key(kg, key));
+            disk.delete(kg, key);
         }
         Ok(value)
-    }
-
-    /// Advances the cache's access clock.
-    fn tick(&mut self) -> u32 {
-        let disk = self.disk.as_mut().expect("disk");
-        disk.clock = disk.clock.wrapping_add(1);
-        disk.clock
-    }
-
-    /// Reads `key` from the store; an expired value is deleted instead.
-    fn load(&mut self, kg: u32, hash: u64, key: &[u8]) -> Result<Option<V>> {
-        let now = self.now();
-        let ttl = self.ttl;
-        let disk = self.disk.as_mut().expect("disk");
-        if !disk.filter.may_contain(hash) {
-            return Ok(None);
-        }
-        let k = store_key(kg, key);
-        if disk.deleted.contains(&k) {
-            return Ok(None);
-        }
-        let Some(raw) = disk.store.get(&k)? else {
-            return Ok(None);
-        };
-        let stored = StoredValue::parse(&raw)?;
-        if ttl.is_some_and(|ttl| now.saturating_sub(stored.touched) > ttl) {
-            disk.deleted.insert(k);
-            return Ok(None);
-        }
-        let mut r = StateReader::new(stored.value);
-        let value = self.codec.decode(&mut r)?;
-        r.finish()?;
-        Ok(Some(value))
-    }
-
-    /// Puts an entry in the heap cache, evicting the least recently used quarter first when
-    /// the cache is full.
-    fn cache(&mut self, kg: u32, entry: Entry<V>) -> Result<&mut Entry<V>> {
-        if self.len >= self.disk.as_ref().expect("disk").capacity {
-            self.evict()?;
-        }
-        let i = self.index(kg);
-        self.len += 1;
-        Ok(self.groups[i]
-            .insert_unique(entry.hash, entry, |e| e.hash)
-            .into_mut())
-    }
-
-    /// Writes back and drops the least recently used quarter of the cache.
-    fn evict(&mut self) -> Result<()> {
-        let disk = self.disk.as_mut().expect("disk");
-        let clock = disk.clock;
-        // Ages, not clock values, so the order survives the clock wrapping.
-        let mut ages: Vec<u32> = self
-            .groups
-            .iter()
-            .flat_map(|g| g.iter().map(|e| clock.wrapping_sub(e.used)))
-            .collect();
-        if ages.is_empty() {
-            return Ok(());
-        }
-        let keep = ages.len() - ages.len().div_ceil(4);
-        let (_, &mut oldest_kept, _) = ages.select_nth_unstable(keep.saturating_sub(1));
-        let mut writes: Vec<Write> = Vec::new();
-        let mut removed = 0;
-        let codec = &self.codec;
-        for (i, g) in self.groups.iter_mut().enumerate() {
-            let kg = self.range.start + i as u32;
-            g.retain(|e| {
-                if keep > 0 && clock.wrapping_sub(e.used) <= oldest_kept {
-                    return true;
-                }
-                if e.flags & DIRTY != 0 {
-                    let v = StoredValue::encode(e.touched, e.hash, |w| codec.encode(&e.value, w));
-                    writes.push((store_key(kg, &e.key), Some(v)));
-                    if e.flags & STORED == 0 {
-                        disk.filter.add(e.hash);
-                    }
-                }
-                removed += 1;
-                false
-            });
-        }
-        self.len -= removed;
-        disk.write(writes)?;
-        self.maintain_filter()
-    }
-
-    /// Rebuilds the key filter from the store's keys once more keys were added than it was
-    /// sized for (deleted keys drop out; the cost is one pass per doubling).
-    pub(super) fn maintain_filter(&mut self) -> Result<()> {
-        let range = self.range;
-        let Some(disk) = &mut self.disk else {
-            return Ok(());
-        };
-        if !disk.filter.is_full() {
-            return Ok(());
-        }
-        let mut hashes = Vec::new();
-        disk.store.scan(
-            &group_prefix(range.start),
-            &group_prefix(range.end + 1),
-            &mut |_, v| {
-                hashes.push(StoredValue::parse(v)?.hash);
-                Ok(())
-            },
-        )?;
-        let mut filter = KeyFilter::with_capacity(hashes.len() * 2);
-        for h in hashes {
-            filter.add(h);
-        }
-        disk.filter = filter;
-        Ok(())
-    }
-
-    /// Writes every changed cached value to the store (before a checkpoint).
-    pub(super) fn write_back(&mut self) -> Result<()> {
-        let Some(disk) = &mut self.disk else {
-            return Ok(());
-        };
-        let mut writes: Vec<Write> = Vec::new();
-        let codec = &self.codec;
-        for (i, g) in self.groups.iter_mut().enumerate() {
-            let kg = self.range.start + i as u32;
-            for e in g.iter_mut().filter(|e| e.flags & DIRTY != 0) {
-                let v = StoredValue::encode(e.touched, e.hash, |w| codec.encode(&e.value, w));
-                writes.push((store_key(kg, &e.key), Some(v)));
-                if e.flags & STORED == 0 {
-                    disk.filter.add(e.hash);
-                }
-                e.flags = STORED;
-            }
-        }
-        disk.write(writes)?;
-        self.maintain_filter()
     }
 
     /// Sets the value of `key` on the heap, replacing any earlier one (restore).

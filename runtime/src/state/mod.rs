@@ -2,6 +2,7 @@
 //! when parallelism changes.
 
 mod backend;
+mod disk;
 mod filter;
 mod hash;
 mod keyed;

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use std::path::{Path, PathBuf};
 
+use super::disk::{StoredValue, group_prefix, store_key};
 use super::filter::KeyFilter;
-use super::keyed::{StoredValue, group_prefix, now_ms, store_key};
+use super::keyed::now_ms;
 use super::store::{Write, open_checkpoint};
 use super::{EventTimers, KeyedState, TimerKey};
 use crate::checkpoint::{
