@@ -37,6 +37,9 @@ pub enum RunnelError {
     /// Checkpoint or savepoint state is missing, corrupt or does not fit the job.
     #[error("{0}")]
     State(String),
+    /// The data plane between TaskManagers: a lost connection or a corrupt frame.
+    #[error("{0}")]
+    Network(String),
     /// A bug: an operator panicked. The message says where; please report it.
     #[error("internal error (a bug in Runnel): {0}")]
     Internal(String),

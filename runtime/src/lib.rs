@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod dataflow;
 pub mod error;
 pub mod execution;
+pub mod network;
 pub mod operators;
 pub mod sql;
 pub mod state;
