@@ -100,6 +100,58 @@ impl<'a> StoredValue<'a> {
 }
 
 impl<V> KeyedState<V> {
+    /// The cached or stored value of `key` (the access counts as a write), else `init()` when
+    /// given; also says whether the value is new. An expired value is never returned.
+    pub(super) fn disk_entry(
+        &mut self,
+        kg: u32,
+        hash: u64,
+        key: &[u8],
+        init: Option<impl FnOnce() -> V>,
+    ) -> Result<Option<(&mut V, bool)>> {
+        let now = self.now();
+        let i = self.index(kg);
+        let used = self.tick();
+        if let Some(expired) = self.groups[i]
+            .find(hash, |e| &*e.key == key)
+            .map(|e| self.expired(now, e.touched))
+        {
+            if expired && init.is_none() {
+                self.remove(kg, hash, key)?;
+                return Ok(None);
+            }
+            let e = self.groups[i]
+                .find_mut(hash, |e| &*e.key == key)
+                .expect("found above");
+            // Expired: the key starts over.
+            let restarted = match init.filter(|_| expired) {
+                Some(init) => {
+                    e.value = init();
+                    true
+                }
+                None => false,
+            };
+            e.touched = now;
+            e.used = used;
+            e.flags |= DIRTY;
+            return Ok(Some((&mut e.value, restarted)));
+        }
+        let (value, flags, inserted) = match (self.load(kg, hash, key)?, init) {
+            (Some(v), _) => (v, STORED, false),
+            (None, Some(init)) => (init(), 0, true),
+            (None, None) => return Ok(None),
+        };
+        let entry = Entry {
+            hash,
+            key: key.into(),
+            value,
+            touched: now,
+            used,
+            flags: flags | DIRTY,
+        };
+        Ok(Some((&mut self.cache(kg, entry)?.value, inserted)))
+    }
+
     /// Advances the cache's access clock.
     pub(super) fn tick(&mut self) -> u32 {
         let disk = self.disk.as_mut().expect("disk");

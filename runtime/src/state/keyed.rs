@@ -171,40 +171,9 @@ impl<V> KeyedState<V> {
         if self.disk.is_none() {
             return Ok(self.heap_get_mut(kg, hash, key));
         }
-        let now = self.now();
-        let i = self.index(kg);
-        let used = self.tick();
-        match self.groups[i]
-            .find(hash, |e| &*e.key == key)
-            .map(|e| self.expired(now, e.touched))
-        {
-            Some(false) => {
-                let e = self.groups[i]
-                    .find_mut(hash, |e| &*e.key == key)
-                    .expect("found above");
-                e.touched = now;
-                e.used = used;
-                e.flags |= DIRTY;
-                return Ok(Some(&mut e.value));
-            }
-            Some(true) => {
-                self.remove(kg, hash, key)?;
-                return Ok(None);
-            }
-            None => {}
-        }
-        let Some(value) = self.load(kg, hash, key)? else {
-            return Ok(None);
-        };
-        let entry = Entry {
-            hash,
-            key: key.into(),
-            value,
-            touched: now,
-            used,
-            flags: STORED | DIRTY,
-        };
-        Ok(Some(&mut self.cache(kg, entry)?.value))
+        Ok(self
+            .disk_entry(kg, hash, key, None::<fn() -> V>)?
+            .map(|(v, _)| v))
     }
 
     /// The heap backend's lookup: one probe, expired entries dropped on the way.
@@ -240,7 +209,8 @@ impl<V> KeyedState<V> {
         init: impl FnOnce() -> V,
     ) -> Result<(&mut V, bool)> {
         if self.disk.is_some() {
-            return self.disk_get_or_insert_with(kg, hash, key, init);
+            let entry = self.disk_entry(kg, hash, key, Some(init))?;
+            return Ok(entry.expect("an initial value makes an entry"));
         }
         let now = self.now();
         let ttl = self.ttl;
@@ -276,46 +246,6 @@ impl<V> KeyedState<V> {
         let e = occupied.into_mut();
         e.touched = now;
         Ok((&mut e.value, inserted))
-    }
-
-    fn disk_get_or_insert_with(
-        &mut self,
-        kg: u32,
-        hash: u64,
-        key: &[u8],
-        init: impl FnOnce() -> V,
-    ) -> Result<(&mut V, bool)> {
-        let now = self.now();
-        let i = self.index(kg);
-        let used = self.tick();
-        if let Some(expired) = self.groups[i]
-            .find(hash, |e| &*e.key == key)
-            .map(|e| self.expired(now, e.touched))
-        {
-            let e = self.groups[i]
-                .find_mut(hash, |e| &*e.key == key)
-                .expect("found above");
-            if expired {
-                e.value = init();
-            }
-            e.touched = now;
-            e.used = used;
-            e.flags |= DIRTY;
-            return Ok((&mut e.value, expired));
-        }
-        let (value, flags, inserted) = match self.load(kg, hash, key)? {
-            Some(v) => (v, STORED, false),
-            None => (init(), 0, true),
-        };
-        let entry = Entry {
-            hash,
-            key: key.into(),
-            value,
-            touched: now,
-            used,
-            flags: flags | DIRTY,
-        };
-        Ok((&mut self.cache(kg, entry)?.value, inserted))
     }
 
     /// Removes `key`, returning its value (none if expired).
