@@ -11,6 +11,7 @@ pub mod error;
 pub mod execution;
 pub mod network;
 pub mod operators;
+pub mod rest;
 pub mod sql;
 pub mod state;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use runnel::checkpoint::{FINISHED_FILE, Location, RestorePoint, find_checkpoints, finished_runs};
-use runnel::execution::{JobCommand, JobOptions};
+use runnel::execution::{JobCommand, JobOptions, JobRegistry};
 use runnel::sql::{Session, SessionJob};
 use tokio::sync::{mpsc, oneshot};
 
@@ -113,6 +113,9 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let mut restore = args.from_savepoint.clone();
+    // The REST API, started with the first job that sets `rest.port`, shows every job after.
+    let jobs = JobRegistry::default();
+    let mut rest: Option<std::net::SocketAddr> = None;
     // Each statement is planned when the ones before it have run, as in Flink's SQL client.
     for stmt in statements {
         let Some(job) = session
@@ -155,8 +158,21 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                 job.graph.name, p.dir, p.metadata.checkpoint_id
             );
         }
+        if let (None, Some(config)) = (rest, &job.rest) {
+            let slots = job
+                .graph
+                .vertices
+                .iter()
+                .map(|v| v.parallelism)
+                .max()
+                .unwrap_or(1);
+            let addr = rt.block_on(runnel::rest::serve(config, jobs.clone(), 1, slots))?;
+            eprintln!("runnel: REST API at http://{addr}");
+            rest = Some(addr);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let options = JobOptions {
+            registry: rest.map(|_| jobs.clone()),
             restore: point,
             allow_non_restored_state: args.allow_non_restored_state,
             // Recovering from a retained checkpoint takes it over; a savepoint stays the user's.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::status::{CheckpointInfo, JobRegistry};
 use crate::checkpoint::random_u64;
 use crate::checkpoint::{
     CheckpointConfig, FORMAT_VERSION, FORMAT_VERSION_NATIVE, Location, OperatorState, RestorePoint,
@@ -133,6 +134,8 @@ pub(crate) struct Coordinator {
     /// are deleted once this job has a checkpoint of its own or finishes, so a later recovery
     /// cannot go back to them.
     claimed: Option<Location>,
+    /// Where checkpoint statistics go for the REST API.
+    registry: Option<JobRegistry>,
 }
 
 impl Coordinator {
@@ -158,6 +161,7 @@ impl Coordinator {
             last_completion: None,
             failures: 0,
             claimed: None,
+            registry: None,
         }
     }
 
@@ -174,6 +178,34 @@ impl Coordinator {
         }
         self.tasks.clear();
         self.last_trigger = None;
+    }
+
+    /// Reports checkpoint statistics to `registry` (the job is registered there).
+    pub(crate) fn report_to(&mut self, registry: JobRegistry) {
+        self.registry = Some(registry);
+    }
+
+    /// Records the state of snapshot `id` for the REST API.
+    fn record(&self, id: u64, p: &Pending, status: &'static str, failure: Option<String>) {
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        registry.checkpoint(
+            &self.job_id,
+            CheckpointInfo {
+                id,
+                is_savepoint: p.kind == SnapshotKind::Savepoint,
+                status,
+                trigger_timestamp: p.triggered_at,
+                latest_ack_timestamp: chrono::Utc::now().timestamp_millis(),
+                state_size: p.bytes,
+                checkpointed_size: p.written,
+                acknowledged: p.acked.len(),
+                subtasks: self.tasks.len(),
+                external_path: p.dir.to_string(),
+                failure,
+            },
+        );
     }
 
     /// The newest completed checkpoint of this job, to restart from.
@@ -323,6 +355,7 @@ impl Coordinator {
                 stop,
             },
         );
+        self.record(id, &self.pending[&id], "IN_PROGRESS", None);
         for t in self.tasks.iter().filter(|t| t.is_source) {
             let _ = t.control.send(TaskControl::Trigger(barrier));
         }
@@ -360,6 +393,7 @@ impl Coordinator {
             op.subtasks.push(state);
         }
         if p.acked.len() < self.tasks.len() {
+            self.record(id, &self.pending[&id], "IN_PROGRESS", None);
             return Ok(Completion::Continue);
         }
         let p = self.pending.remove(&id).expect("pending");
@@ -367,8 +401,9 @@ impl Coordinator {
         self.complete(id, p)
     }
 
-    fn complete(&mut self, id: u64, p: Pending) -> Result<Completion> {
-        let mut operators: Vec<OperatorState> = p.operators.into_values().collect();
+    fn complete(&mut self, id: u64, mut p: Pending) -> Result<Completion> {
+        let mut operators: Vec<OperatorState> =
+            std::mem::take(&mut p.operators).into_values().collect();
         for op in &mut operators {
             op.subtasks.sort_by_key(|s| s.subtask);
             op.parallelism = op.subtasks.len() as u32;
@@ -402,11 +437,13 @@ impl Coordinator {
             operators,
         };
         if let Err(e) = write_metadata(&p.dir, &meta) {
+            self.record(id, &p, "FAILED", Some(e.to_string()));
             if let Some(r) = p.reply {
                 let _ = r.send(Err(RunnelError::State(e.to_string())));
             }
             return self.failed(id, e.to_string()).map(|_| Completion::Continue);
         }
+        self.record(id, &p, "COMPLETED", None);
         self.failures = 0;
         self.last_completion = Some(Instant::now());
         for t in &self.tasks {
@@ -468,6 +505,7 @@ impl Coordinator {
         };
         self.dirs.remove(id);
         p.dir.delete_all();
+        self.record(id, &p, "FAILED", Some(reason.clone()));
         if let Some(r) = p.reply {
             let _ = r.send(Err(RunnelError::State(reason.clone())));
         }
@@ -504,15 +542,19 @@ impl Coordinator {
         if std::mem::replace(&mut self.tasks[task].finished, true) {
             return;
         }
+        if let Some(registry) = &self.registry {
+            registry.subtask_finished(&self.job_id);
+        }
         let ids: Vec<u64> = self.pending.keys().copied().collect();
         for id in ids {
             let p = self.pending.remove(&id).expect("pending");
             self.dirs.remove(id);
             p.dir.delete_all();
+            let reason =
+                format!("snapshot {id} abandoned: a task finished before acknowledging it");
+            self.record(id, &p, "FAILED", Some(reason.clone()));
             if let Some(r) = p.reply {
-                let _ = r.send(Err(RunnelError::State(format!(
-                    "snapshot {id} abandoned: a task finished before acknowledging it"
-                ))));
+                let _ = r.send(Err(RunnelError::State(reason)));
             }
         }
     }

@@ -12,6 +12,7 @@ use super::checkpointing::{
 use super::gate::InputGate;
 use super::output::OutputEdge;
 use super::restart::{RestartStrategy, RestartTracker};
+use super::status::{JobInfo, JobRegistry, JobState, VertexInfo};
 use super::task::{Task, TaskCheckpointing, TaskInput};
 use super::taskmanager::{TaskManager, TaskReport};
 use crate::checkpoint::{CheckpointConfig, CheckpointingMode, Location, RestorePoint};
@@ -53,6 +54,8 @@ pub struct JobOptions {
     pub commands: Option<mpsc::UnboundedReceiver<JobCommand>>,
     /// What to do when a task fails (no restarts when unset).
     pub restart: Option<RestartStrategy>,
+    /// Where the job's state and checkpoints are reported (for the REST API).
+    pub registry: Option<JobRegistry>,
 }
 
 /// Schedules one job's subtasks onto TaskManagers and follows them to the end.
@@ -151,6 +154,34 @@ impl JobMaster {
             dirs.clone(),
             first_id,
         );
+        let registry = self.options.registry.clone();
+        let report = |state: JobState| {
+            if let Some(r) = &registry {
+                r.set_state(&job_id, state);
+            }
+        };
+        if let Some(r) = &registry {
+            r.add(JobInfo {
+                id: job_id.clone(),
+                name: g.name.clone(),
+                state: JobState::Created,
+                timestamps: Default::default(),
+                max_parallelism: g.max_parallelism,
+                vertices: g
+                    .vertices
+                    .iter()
+                    .map(|v| VertexInfo {
+                        id: v.uid.clone(),
+                        name: v.name.clone(),
+                        parallelism: v.parallelism,
+                    })
+                    .collect(),
+                finished_subtasks: 0,
+                checkpoints: Vec::new(),
+                restored: initial.as_ref().map(|r| r.metadata.checkpoint_id),
+            });
+            coordinator.report_to(r.clone());
+        }
         if let Some(rp) = &initial
             && self.options.claim_restored
             && rp.metadata.kind == crate::checkpoint::SnapshotKind::Checkpoint
@@ -172,15 +203,18 @@ impl JobMaster {
                 dirs: &dirs,
                 restore: restore.clone(),
             };
+            report(JobState::Running);
             match self.attempt(attempt, &mut coordinator, &mut commands).await {
                 // A deployment that cannot even start (operators, state to restore) would fail
                 // the same way again.
                 Err(Failure::Deploy(e)) => {
                     coordinator.job_ended(true);
+                    report(JobState::Failed);
                     return Err(e);
                 }
                 Ok((subtasks, stopped)) => {
                     coordinator.job_ended(false);
+                    report(JobState::Finished);
                     return Ok(JobOutcome {
                         job_id,
                         duration: started.elapsed(),
@@ -191,6 +225,7 @@ impl JobMaster {
                 Err(Failure::Running(e)) => {
                     let Some(delay) = restarts.on_failure(Instant::now()) else {
                         coordinator.job_ended(true);
+                        report(JobState::Failed);
                         if restarts.restarts() > 0 {
                             return Err(RunnelError::State(format!(
                                 "{e} (the job failed again after {} restart(s); the restart strategy gives up)",
@@ -213,6 +248,7 @@ impl JobMaster {
                             .map(|r| r.dir.to_string())
                             .unwrap_or_else(|| "the beginning".into())
                     );
+                    report(JobState::Restarting);
                     tokio::time::sleep(delay).await;
                 }
             }

@@ -11,6 +11,7 @@ mod gate;
 mod jobmaster;
 mod output;
 mod restart;
+mod status;
 mod task;
 mod taskmanager;
 
@@ -18,6 +19,7 @@ pub(crate) use blocking::block_on;
 pub use checkpointing::JobCommand;
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
 pub use restart::RestartStrategy;
+pub use status::{CheckpointInfo, JobInfo, JobRegistry, JobState, VertexInfo};
 pub use taskmanager::TaskManager;
 
 /// Capacity, in messages, of every channel between two subtasks; small, so backpressure is

@@ -27,6 +27,8 @@ pub struct SessionJob {
     pub checkpoint: CheckpointConfig,
     /// The restart strategy, likewise.
     pub restart: RestartStrategy,
+    /// Where to serve the REST API (`rest.port`), likewise.
+    pub rest: Option<crate::rest::RestConfig>,
 }
 
 /// A SQL session: configuration (`SET`), catalog (`CREATE`), and the jobs its statements start.
@@ -41,7 +43,7 @@ impl Default for Session {
     }
 }
 
-const KNOWN_CONFIG_PREFIXES: [&str; 8] = [
+const KNOWN_CONFIG_PREFIXES: [&str; 9] = [
     "parallelism.",
     "pipeline.",
     "table.",
@@ -50,6 +52,7 @@ const KNOWN_CONFIG_PREFIXES: [&str; 8] = [
     "restart-strategy.",
     "taskmanager.",
     "sql-client.",
+    "rest.",
 ];
 
 impl Session {
@@ -197,6 +200,7 @@ impl Session {
                     collect: Some((rx, names)),
                     checkpoint: self.checkpoint_config()?,
                     restart: self.restart_strategy()?,
+                    rest: crate::rest::RestConfig::from_options(&self.config)?,
                 }));
             }
         }
@@ -269,6 +273,7 @@ impl Session {
             collect: None,
             checkpoint: self.checkpoint_config()?,
             restart: self.restart_strategy()?,
+            rest: crate::rest::RestConfig::from_options(&self.config)?,
         })
     }
 }

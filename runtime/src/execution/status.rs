@@ -1,0 +1,199 @@
+//! What the JobManager knows about its jobs while they run: state and its history, vertices,
+//! subtasks and checkpoint statistics, shared with the REST API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A job's state, with Flink's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum JobState {
+    /// Accepted, not deployed yet.
+    Created,
+    /// Deployed and processing.
+    Running,
+    /// A task failed; waiting to redeploy from the latest checkpoint.
+    Restarting,
+    /// Reached the end of its input (or stopped with a savepoint).
+    Finished,
+    /// Failed for good.
+    Failed,
+    /// Cancelled by the user.
+    Canceled,
+}
+
+impl JobState {
+    /// Flink's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Created => "CREATED",
+            JobState::Running => "RUNNING",
+            JobState::Restarting => "RESTARTING",
+            JobState::Finished => "FINISHED",
+            JobState::Failed => "FAILED",
+            JobState::Canceled => "CANCELED",
+        }
+    }
+
+    /// Whether the job will not change state again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Finished | JobState::Failed | JobState::Canceled
+        )
+    }
+}
+
+/// One vertex of a job, as the REST API shows it.
+#[derive(Clone, Debug)]
+pub struct VertexInfo {
+    /// Stable id (the vertex uid).
+    pub id: String,
+    /// Description.
+    pub name: String,
+    /// Subtasks.
+    pub parallelism: u32,
+}
+
+/// One checkpoint or savepoint as the REST API shows it.
+#[derive(Clone, Debug)]
+pub struct CheckpointInfo {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Savepoint or checkpoint.
+    pub is_savepoint: bool,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
+    pub status: &'static str,
+    /// Trigger time, epoch millis.
+    pub trigger_timestamp: i64,
+    /// Last acknowledgement (completion) time, epoch millis.
+    pub latest_ack_timestamp: i64,
+    /// Full state size.
+    pub state_size: u64,
+    /// Bytes this checkpoint wrote.
+    pub checkpointed_size: u64,
+    /// Subtasks that acknowledged, of all.
+    pub acknowledged: usize,
+    /// Subtasks of the job.
+    pub subtasks: usize,
+    /// Where it is stored.
+    pub external_path: String,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+/// Everything known about one job.
+#[derive(Clone, Debug)]
+pub struct JobInfo {
+    /// Job id (32 hex digits).
+    pub id: String,
+    /// Job name.
+    pub name: String,
+    /// Current state.
+    pub state: JobState,
+    /// When each state was entered, epoch millis.
+    pub timestamps: BTreeMap<JobState, i64>,
+    /// Key groups.
+    pub max_parallelism: u32,
+    /// Vertices in topological order.
+    pub vertices: Vec<VertexInfo>,
+    /// Subtasks that ended (reached the end of input) in the current deployment.
+    pub finished_subtasks: usize,
+    /// Checkpoints, oldest first (the latest few hundred).
+    pub checkpoints: Vec<CheckpointInfo>,
+    /// Checkpoint this job was restored from, if any.
+    pub restored: Option<u64>,
+}
+
+impl JobInfo {
+    /// Subtasks of all vertices.
+    pub fn subtasks(&self) -> usize {
+        self.vertices.iter().map(|v| v.parallelism as usize).sum()
+    }
+
+    /// When the job started (was created), epoch millis.
+    pub fn start_time(&self) -> i64 {
+        self.timestamps
+            .get(&JobState::Created)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// When it ended, epoch millis; `None` while it runs.
+    pub fn end_time(&self) -> Option<i64> {
+        self.state
+            .is_terminal()
+            .then(|| self.timestamps.get(&self.state).copied())
+            .flatten()
+    }
+}
+
+/// How many checkpoints a job's history keeps.
+const HISTORY: usize = 256;
+
+/// The jobs of this JobManager, shared by the JobMasters that update them and the REST API
+/// that reads them.
+#[derive(Clone, Default, Debug)]
+pub struct JobRegistry(Arc<Mutex<Vec<JobInfo>>>);
+
+impl JobRegistry {
+    /// Adds a job in state CREATED.
+    pub fn add(&self, mut job: JobInfo) {
+        job.state = JobState::Created;
+        job.timestamps.insert(JobState::Created, now());
+        self.0.lock().expect("jobs").push(job);
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        self.0.lock().expect("jobs").clone()
+    }
+
+    /// The job with `id`.
+    pub fn job(&self, id: &str) -> Option<JobInfo> {
+        self.0
+            .lock()
+            .expect("jobs")
+            .iter()
+            .find(|j| j.id == id)
+            .cloned()
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut JobInfo)) {
+        if let Some(j) = self.0.lock().expect("jobs").iter_mut().find(|j| j.id == id) {
+            f(j);
+        }
+    }
+
+    /// Moves job `id` to `state`.
+    pub fn set_state(&self, id: &str, state: JobState) {
+        self.update(id, |j| {
+            j.state = state;
+            j.timestamps.insert(state, now());
+            if state == JobState::Running {
+                j.finished_subtasks = 0;
+            }
+        });
+    }
+
+    /// One more subtask of job `id` reached the end of its input.
+    pub fn subtask_finished(&self, id: &str) {
+        self.update(id, |j| j.finished_subtasks += 1);
+    }
+
+    /// Records a checkpoint's progress (a new one, or a change of one already recorded).
+    pub fn checkpoint(&self, id: &str, info: CheckpointInfo) {
+        self.update(id, |j| {
+            match j.checkpoints.iter_mut().find(|c| c.id == info.id) {
+                Some(c) => *c = info,
+                None => j.checkpoints.push(info),
+            }
+            if j.checkpoints.len() > HISTORY {
+                j.checkpoints.remove(0);
+            }
+        });
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
