@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use runnel::checkpoint::{FINISHED_FILE, Location, RestorePoint, find_checkpoints, finished_runs};
-use runnel::execution::{JobCommand, JobOptions, JobRegistry};
+use runnel::execution::{JobCommand, JobOptions, JobRegistry, new_job_id};
 use runnel::sql::{Session, SessionJob};
 use tokio::sync::{mpsc, oneshot};
 
@@ -171,7 +171,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             rest = Some(addr);
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let job_id = new_job_id();
+        if rest.is_some() {
+            jobs.attach(&job_id, tx.clone());
+        }
         let options = JobOptions {
+            job_id: Some(job_id),
             registry: rest.map(|_| jobs.clone()),
             restore: point,
             allow_non_restored_state: args.allow_non_restored_state,
@@ -189,6 +194,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         })?;
         if let Some(path) = outcome.stopped_with_savepoint {
             println!("Savepoint completed. Path: {path}");
+            break;
+        }
+        if outcome.cancelled {
+            eprintln!("runnel: job {} cancelled", outcome.job_id);
             break;
         }
     }

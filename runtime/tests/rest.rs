@@ -1,7 +1,8 @@
 //! The REST API of a running job, driven over HTTP the way Flink's tooling reads it: every
 //! answer has Flink 2.3's field names and JSON types (`rest/flink_shapes.json`, recorded from a
 //! Flink MiniCluster by `rest/record_flink_shapes.py`), the fields Runnel does not serve yet are
-//! exactly the listed ones, and the values describe the job.
+//! exactly the listed ones, and the values describe the job; a savepoint is triggered and
+//! polled to completion and the job cancelled, with the auth token those calls need.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,6 +16,7 @@ const JOB: &str = "
 SET 'execution.checkpointing.interval' = '200 ms';
 SET 'state.checkpoints.dir' = '${DIR}/checkpoints';
 SET 'rest.port' = '0';
+SET 'rest.auth-token' = '${TOKEN}';
 CREATE TABLE src (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '2000',
   'fields.k.min' = '0', 'fields.k.max' = '100');
 CREATE TABLE snk (k BIGINT, c BIGINT) WITH ('connector' = 'blackhole');
@@ -60,7 +62,10 @@ fn start() -> (Job, String) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("job.sql");
-    std::fs::write(&script, JOB.replace("${DIR}", dir.to_str().unwrap())).unwrap();
+    let text = JOB
+        .replace("${DIR}", dir.to_str().unwrap())
+        .replace("${TOKEN}", TOKEN);
+    std::fs::write(&script, text).unwrap();
     let log = dir.join("job.log");
     let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .args(["run", script.to_str().unwrap()])
@@ -87,14 +92,32 @@ fn start() -> (Job, String) {
     }
 }
 
+/// The token of the calls that change the job; it must never show in the job's log.
+const TOKEN: &str = "canary-7f3e9b2c";
+
 /// `GET path`: status and JSON body.
 fn get(addr: &str, path: &str) -> (u16, Value) {
+    call(addr, "GET", path, None, None)
+}
+
+/// `method path` with an optional bearer token and JSON body: status and JSON body.
+fn call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    write!(s, "{head}Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
@@ -145,7 +168,7 @@ fn compare(path: &str, ours: &Value, shape: &Value, missing: &mut Vec<String>) {
 #[test]
 fn the_rest_api_answers_as_flink_does() {
     let shapes: Value = serde_json::from_str(include_str!("rest/flink_shapes.json")).unwrap();
-    let (_job, addr) = start();
+    let (mut running, addr) = start();
 
     let (status, jobs) = get(&addr, "/jobs/overview");
     assert_eq!(status, 200);
@@ -225,4 +248,70 @@ fn the_rest_api_answers_as_flink_does() {
             .contains("/no/such/path"),
         "{body}"
     );
+    // Calls that change the job need the token.
+    let request = format!(
+        r#"{{"target-directory": "{}"}}"#,
+        running.dir.join("savepoints").display()
+    );
+    let path = format!("/jobs/{id}/savepoints");
+    for token in [None, Some("wrong")] {
+        let (status, body) = call(&addr, "POST", &path, token, Some(&request));
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, trigger) = call(&addr, "POST", &path, Some(TOKEN), Some(&request));
+    let recorded = &shapes["POST /jobs/:jobid/savepoints"];
+    assert_eq!(status, recorded["status"], "{trigger}");
+    let mut none = Vec::new();
+    compare("POST savepoints", &trigger, &recorded["body"], &mut none);
+    let trigger = trigger["request-id"].as_str().unwrap();
+    let status_path = format!("/jobs/{id}/savepoints/{trigger}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let (status, body) = get(&addr, &status_path);
+        assert_eq!(status, 200, "{body}");
+        if body["status"]["id"] == "COMPLETED" {
+            break body;
+        }
+        assert_eq!(body["status"]["id"], "IN_PROGRESS", "{body}");
+        assert!(Instant::now() < deadline, "the savepoint never completed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    compare(
+        "savepoint status",
+        &done,
+        &shapes["/jobs/:jobid/savepoints/:triggerid"],
+        &mut none,
+    );
+    assert!(none.is_empty(), "{none:?}");
+    let location = done["operation"]["location"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(location).join("_metadata").exists(),
+        "{location}"
+    );
+    let (status, _) = get(&addr, &format!("/jobs/{id}/savepoints/0123"));
+    assert_eq!(status, 404);
+
+    // Cancel: accepted as Flink accepts it, and the job ends.
+    let cancel = format!("/jobs/{id}?mode=cancel");
+    let (status, _) = call(&addr, "PATCH", &cancel, None, None);
+    assert_eq!(status, 401);
+    let (status, body) = call(&addr, "PATCH", &cancel, Some(TOKEN), None);
+    assert_eq!(status, shapes["PATCH /jobs/:jobid"]["status"], "{body}");
+    assert_eq!(body, serde_json::json!({}));
+    let exited = wait_exit(&mut running.child);
+    assert!(exited.success(), "the cancelled job exited with {exited}");
+    let log = std::fs::read_to_string(running.dir.join("job.log")).unwrap();
+    assert!(log.contains(&format!("job {id} cancelled")), "{log}");
+    assert!(!log.contains(TOKEN), "the token shows in the log");
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the cancelled job did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -78,6 +78,8 @@ pub enum JobCommand {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Location>>,
     },
+    /// Cancel the job now (Flink's cancel): no savepoint, tasks stop where they are.
+    Cancel,
 }
 
 /// One task as the coordinator sees it.
@@ -601,6 +603,6 @@ fn tracing_error(e: &RunnelError) {
 }
 
 /// A new job id: 32 hex digits, as Flink's.
-pub(crate) fn new_job_id() -> String {
+pub fn new_job_id() -> String {
     format!("{:016x}{:016x}", random_u64(), random_u64())
 }

@@ -34,6 +34,16 @@ pub struct JobOutcome {
     pub subtasks: usize,
     /// Set when the job was stopped with a savepoint: its folder.
     pub stopped_with_savepoint: Option<Location>,
+    /// Whether it was cancelled.
+    pub cancelled: bool,
+}
+
+/// How a deployment ended without failing.
+enum Ended {
+    /// Every task reached the end of its input, or stopped after a savepoint (its folder).
+    Done(Option<Location>),
+    /// Cancelled.
+    Cancelled,
 }
 
 /// How to run a job beyond its graph: checkpointing, what to restore, and a command channel.
@@ -212,14 +222,23 @@ impl JobMaster {
                     report(JobState::Failed);
                     return Err(e);
                 }
-                Ok((subtasks, stopped)) => {
+                Ok((subtasks, ended)) => {
                     coordinator.job_ended(false);
-                    report(JobState::Finished);
+                    let (stopped, cancelled) = match ended {
+                        Ended::Done(stopped) => (stopped, false),
+                        Ended::Cancelled => (None, true),
+                    };
+                    report(if cancelled {
+                        JobState::Canceled
+                    } else {
+                        JobState::Finished
+                    });
                     return Ok(JobOutcome {
                         job_id,
                         duration: started.elapsed(),
                         subtasks,
                         stopped_with_savepoint: stopped,
+                        cancelled,
                     });
                 }
                 Err(Failure::Running(e)) => {
@@ -261,7 +280,7 @@ impl JobMaster {
         a: Attempt<'_>,
         coordinator: &mut Coordinator,
         commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
-    ) -> std::result::Result<(usize, Option<Location>), Failure> {
+    ) -> std::result::Result<(usize, Ended), Failure> {
         let (handles, report_rx, ack_rx) = self.deploy(&a, coordinator).map_err(Failure::Deploy)?;
         self.follow(handles, report_rx, ack_rx, coordinator, commands)
             .await
@@ -421,7 +440,7 @@ impl JobMaster {
         mut ack_rx: mpsc::UnboundedReceiver<TaskEvent>,
         coordinator: &mut Coordinator,
         commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
-    ) -> Result<(usize, Option<Location>)> {
+    ) -> Result<(usize, Ended)> {
         let subtasks = handles.len();
         let mut remaining = subtasks;
         let mut drained = 0;
@@ -467,6 +486,12 @@ impl JobMaster {
                     JobCommand::Savepoint { dir, stop, reply } => {
                         coordinator.savepoint(dir, stop, reply);
                     }
+                    JobCommand::Cancel => {
+                        for h in &handles {
+                            h.abort();
+                        }
+                        return Ok((subtasks, Ended::Cancelled));
+                    }
                 },
             }
         };
@@ -476,7 +501,7 @@ impl JobMaster {
             }
             return Err(e);
         }
-        Ok((subtasks, stopped))
+        Ok((subtasks, Ended::Done(stopped)))
     }
 }
 

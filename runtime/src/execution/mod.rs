@@ -17,9 +17,10 @@ mod taskmanager;
 
 pub(crate) use blocking::block_on;
 pub use checkpointing::JobCommand;
+pub use checkpointing::new_job_id;
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
 pub use restart::RestartStrategy;
-pub use status::{CheckpointInfo, JobInfo, JobRegistry, JobState, VertexInfo};
+pub use status::{CheckpointInfo, JobInfo, JobRegistry, JobState, TriggerStatus, VertexInfo};
 pub use taskmanager::TaskManager;
 
 /// Capacity, in messages, of every channel between two subtasks; small, so backpressure is

@@ -1,8 +1,12 @@
 //! What the JobManager knows about its jobs while they run: state and its history, vertices,
 //! subtasks and checkpoint statistics, shared with the REST API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::checkpointing::JobCommand;
 
 /// A job's state, with Flink's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,27 +134,93 @@ impl JobInfo {
 /// How many checkpoints a job's history keeps.
 const HISTORY: usize = 256;
 
+/// Where a savepoint asked for through the REST API stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TriggerStatus {
+    /// Not complete yet.
+    InProgress,
+    /// Complete, at this location.
+    Completed(String),
+    /// Failed, with the reason.
+    Failed(String),
+}
+
 /// The jobs of this JobManager, shared by the JobMasters that update them and the REST API
-/// that reads them.
+/// that reads them and sends them commands.
 #[derive(Clone, Default, Debug)]
-pub struct JobRegistry(Arc<Mutex<Vec<JobInfo>>>);
+pub struct JobRegistry {
+    jobs: Arc<Mutex<Vec<JobInfo>>>,
+    commands: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<JobCommand>>>>,
+    triggers: Arc<Mutex<HashMap<String, TriggerStatus>>>,
+}
 
 impl JobRegistry {
+    /// Lets the REST API send job `id` commands (savepoints, cancel) through `commands`.
+    pub fn attach(&self, id: &str, commands: mpsc::UnboundedSender<JobCommand>) {
+        self.commands
+            .lock()
+            .expect("commands")
+            .insert(id.to_string(), commands);
+    }
+
+    /// Sends job `id` a command; false when the job takes none (unknown or ended).
+    pub fn command(&self, id: &str, command: JobCommand) -> bool {
+        let running = self.job(id).is_some_and(|j| !j.state.is_terminal());
+        running
+            && self
+                .commands
+                .lock()
+                .expect("commands")
+                .get(id)
+                .is_some_and(|tx| tx.send(command).is_ok())
+    }
+
+    /// Starts tracking a savepoint request; returns its trigger id.
+    pub fn new_trigger(&self) -> String {
+        let id = format!(
+            "{:016x}{:016x}",
+            crate::checkpoint::random_u64(),
+            crate::checkpoint::random_u64()
+        );
+        self.triggers
+            .lock()
+            .expect("triggers")
+            .insert(id.clone(), TriggerStatus::InProgress);
+        id
+    }
+
+    /// Records the outcome of savepoint request `trigger`.
+    pub fn trigger_done(&self, trigger: &str, status: TriggerStatus) {
+        self.triggers
+            .lock()
+            .expect("triggers")
+            .insert(trigger.to_string(), status);
+    }
+
+    /// Where savepoint request `trigger` stands.
+    pub fn trigger(&self, trigger: &str) -> Option<TriggerStatus> {
+        self.triggers
+            .lock()
+            .expect("triggers")
+            .get(trigger)
+            .cloned()
+    }
+
     /// Adds a job in state CREATED.
     pub fn add(&self, mut job: JobInfo) {
         job.state = JobState::Created;
         job.timestamps.insert(JobState::Created, now());
-        self.0.lock().expect("jobs").push(job);
+        self.jobs.lock().expect("jobs").push(job);
     }
 
     /// Every job, oldest first.
     pub fn jobs(&self) -> Vec<JobInfo> {
-        self.0.lock().expect("jobs").clone()
+        self.jobs.lock().expect("jobs").clone()
     }
 
     /// The job with `id`.
     pub fn job(&self, id: &str) -> Option<JobInfo> {
-        self.0
+        self.jobs
             .lock()
             .expect("jobs")
             .iter()
@@ -159,7 +229,13 @@ impl JobRegistry {
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut JobInfo)) {
-        if let Some(j) = self.0.lock().expect("jobs").iter_mut().find(|j| j.id == id) {
+        if let Some(j) = self
+            .jobs
+            .lock()
+            .expect("jobs")
+            .iter_mut()
+            .find(|j| j.id == id)
+        {
             f(j);
         }
     }

@@ -1,26 +1,45 @@
 //! The JobManager's REST API, with Flink's paths and JSON field names where they overlap, so
-//! Flink's tooling can read it: cluster overview and configuration, jobs, a job's detail and
-//! its checkpoints. `runnel run` serves it when `rest.port` is set.
+//! Flink's tooling can use it: cluster overview and configuration, jobs, a job's detail and
+//! its checkpoints; cancel, savepoints (trigger and status) and stop-with-savepoint.
+//! `runnel run` serves it when `rest.port` is set.
+//!
+//! Calls that change a job need `Authorization: Bearer <rest.auth-token>` when a token is set,
+//! and are refused outright on a non-loopback address without one.
 
 mod json;
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
+use crate::checkpoint::Location;
 use crate::error::{Result, RunnelError};
-use crate::execution::JobRegistry;
+use crate::execution::{JobCommand, JobRegistry, TriggerStatus};
 
-/// Where the REST API listens (`rest.bind-address`, `rest.port`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the REST API listens (`rest.bind-address`, `rest.port`) and the token that calls
+/// changing a job must carry (`rest.auth-token`; never printed).
+#[derive(Clone, PartialEq, Eq)]
 pub struct RestConfig {
     /// Address and port; port 0 takes any free one.
     pub addr: SocketAddr,
+    /// Bearer token for calls that change a job.
+    pub auth_token: Option<String>,
+}
+
+impl std::fmt::Debug for RestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestConfig")
+            .field("addr", &self.addr)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl RestConfig {
@@ -47,8 +66,13 @@ impl RestConfig {
         let ip: std::net::IpAddr = host.parse().map_err(|_| {
             RunnelError::bad_option("rest.bind-address", host, "an IP address or localhost")
         })?;
+        let auth_token = options
+            .get("rest.auth-token")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
         Ok(Some(RestConfig {
             addr: SocketAddr::new(ip, port),
+            auth_token,
         }))
     }
 }
@@ -59,6 +83,8 @@ struct Api {
     jobs: JobRegistry,
     taskmanagers: usize,
     slots: u32,
+    token: Option<String>,
+    loopback: bool,
 }
 
 /// Starts the REST API for the jobs in `jobs`, run by `taskmanagers` TaskManagers with `slots`
@@ -79,14 +105,19 @@ pub async fn serve(
         jobs,
         taskmanagers,
         slots,
+        token: config.auth_token.clone(),
+        loopback: addr.ip().is_loopback(),
     };
     let app = Router::new()
         .route("/config", get(config_info))
         .route("/overview", get(overview))
         .route("/jobs", get(jobs_list))
         .route("/jobs/overview", get(jobs_overview))
-        .route("/jobs/{id}", get(job_detail))
+        .route("/jobs/{id}", get(job_detail).patch(cancel))
         .route("/jobs/{id}/checkpoints", get(job_checkpoints))
+        .route("/jobs/{id}/savepoints", post(trigger_savepoint))
+        .route("/jobs/{id}/savepoints/{trigger}", get(savepoint_status))
+        .route("/jobs/{id}/stop", post(stop))
         .fallback(not_found)
         .with_state(api);
     tokio::spawn(async move {
@@ -138,4 +169,172 @@ async fn job_checkpoints(State(api): State<Api>, Path(id): Path<String>) -> Resp
         Some(job) => axum::Json(json::checkpoints(&job)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("Job {id} not found")),
     }
+}
+
+/// The refusal of a call that changes a job, unless it may go ahead.
+fn refusal(api: &Api, headers: &HeaderMap) -> Option<Response> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match &api.token {
+        Some(token) if given == Some(token.as_str()) => None,
+        Some(_) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "this call changes a job: it needs 'Authorization: Bearer <rest.auth-token>'".into(),
+        )),
+        None if api.loopback => None,
+        None => Some(error(
+            StatusCode::FORBIDDEN,
+            "calls that change a job are refused on a non-loopback address unless \
+             'rest.auth-token' is set"
+                .into(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct CancelQuery {
+    mode: Option<String>,
+}
+
+/// `PATCH /jobs/:id` (`?mode=cancel`, Flink's default).
+async fn cancel(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(q): Query<CancelQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refusal(&api, &headers) {
+        return refused;
+    }
+    if let Some(mode) = q.mode.filter(|m| m != "cancel") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("mode '{mode}' is not supported; use 'cancel', or POST /jobs/{id}/stop"),
+        );
+    }
+    if api.jobs.job(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("Job {id} not found"));
+    }
+    if !api.jobs.command(&id, JobCommand::Cancel) {
+        return error(StatusCode::CONFLICT, format!("Job {id} is not running"));
+    }
+    (StatusCode::ACCEPTED, axum::Json(json!({}))).into_response()
+}
+
+/// The body of `POST /jobs/:id/savepoints` (Flink's names).
+#[derive(Deserialize, Default)]
+struct SavepointRequest {
+    #[serde(rename = "target-directory")]
+    target_directory: Option<String>,
+    #[serde(rename = "cancel-job", default)]
+    cancel_job: bool,
+}
+
+/// The body of `POST /jobs/:id/stop` (Flink's names).
+#[derive(Deserialize, Default)]
+struct StopRequest {
+    #[serde(rename = "targetDirectory")]
+    target_directory: Option<String>,
+    #[serde(default)]
+    drain: bool,
+}
+
+async fn trigger_savepoint(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Option<axum::Json<SavepointRequest>>,
+) -> Response {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    start_savepoint(&api, &id, &headers, req.target_directory, req.cancel_job)
+}
+
+async fn stop(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Option<axum::Json<StopRequest>>,
+) -> Response {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    if req.drain {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "stop with drain (advancing event time to the end) is not supported; stop without it"
+                .into(),
+        );
+    }
+    start_savepoint(&api, &id, &headers, req.target_directory, true)
+}
+
+/// Asks job `id` for a savepoint (into `dir`, or the configured savepoint folder), stopping it
+/// after when `stop`; answers with the trigger id to poll.
+fn start_savepoint(
+    api: &Api,
+    id: &str,
+    headers: &HeaderMap,
+    dir: Option<String>,
+    stop: bool,
+) -> Response {
+    if let Some(refused) = refusal(api, headers) {
+        return refused;
+    }
+    if api.jobs.job(id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("Job {id} not found"));
+    }
+    let dir = match dir
+        .map(|d| Location::parse("target-directory", &d))
+        .transpose()
+    {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let (reply, outcome) = oneshot::channel();
+    if !api
+        .jobs
+        .command(id, JobCommand::Savepoint { dir, stop, reply })
+    {
+        return error(StatusCode::CONFLICT, format!("Job {id} is not running"));
+    }
+    let trigger = api.jobs.new_trigger();
+    let (jobs, t) = (api.jobs.clone(), trigger.clone());
+    tokio::spawn(async move {
+        let status = match outcome.await {
+            Ok(Ok(location)) => TriggerStatus::Completed(location.to_string()),
+            Ok(Err(e)) => TriggerStatus::Failed(e.to_string()),
+            Err(_) => TriggerStatus::Failed("the job ended before the savepoint completed".into()),
+        };
+        jobs.trigger_done(&t, status);
+    });
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "request-id": trigger })),
+    )
+        .into_response()
+}
+
+/// `GET /jobs/:id/savepoints/:trigger`.
+async fn savepoint_status(
+    State(api): State<Api>,
+    Path((id, trigger)): Path<(String, String)>,
+) -> Response {
+    let Some(status) = api.jobs.trigger(&trigger) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("There is no savepoint operation with triggerId={trigger} for job {id}"),
+        );
+    };
+    let body = match status {
+        TriggerStatus::InProgress => json!({ "status": { "id": "IN_PROGRESS" } }),
+        TriggerStatus::Completed(location) => json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "location": location },
+        }),
+        TriggerStatus::Failed(cause) => json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "failure-cause": { "class": "runnel.SavepointFailed", "stack-trace": cause } },
+        }),
+    };
+    axum::Json(body).into_response()
 }

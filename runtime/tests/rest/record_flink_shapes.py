@@ -37,6 +37,15 @@ def get(path):
     return json.load(urllib.request.urlopen(f"http://localhost:{PORT}{path}", timeout=10))
 
 
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://localhost:{PORT}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+        return r.status, (json.loads(text) if text else None)
+
+
 def main():
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = env.get_config()
@@ -54,7 +63,20 @@ def main():
     for path in ["/config", "/overview", "/jobs", "/jobs/overview", f"/jobs/{job}",
                  f"/jobs/{job}/checkpoints"]:
         shapes[path.replace(job, ":jobid")] = shape(get(path))
-    result.get_job_client().cancel().result()
+    # A savepoint by REST, polled until it completes, then a cancel by REST.
+    status, trigger = call("POST", f"/jobs/{job}/savepoints",
+                           {"target-directory": "file:///tmp/runnel-flink-shapes-savepoints",
+                            "cancel-job": False})
+    shapes["POST /jobs/:jobid/savepoints"] = {"status": status, "body": shape(trigger)}
+    path = f"/jobs/{job}/savepoints/{trigger['request-id']}"
+    for _ in range(100):
+        answer = get(path)
+        if answer["status"]["id"] == "COMPLETED":
+            break
+        time.sleep(0.2)
+    shapes["/jobs/:jobid/savepoints/:triggerid"] = shape(answer)
+    status, body = call("PATCH", f"/jobs/{job}?mode=cancel")
+    shapes["PATCH /jobs/:jobid"] = {"status": status, "body": shape(body)}
     out = Path(__file__).with_name("flink_shapes.json")
     out.write_text(json.dumps(shapes, indent=1, sort_keys=True) + "\n")
     print(f"wrote {out}")
