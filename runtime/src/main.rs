@@ -159,13 +159,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             );
         }
         if let (None, Some(config)) = (rest, &job.rest) {
-            let slots = job
-                .graph
-                .vertices
-                .iter()
-                .map(|v| v.parallelism)
-                .max()
-                .unwrap_or(1);
+            let slots = job.graph.slots_needed();
             let addr = rt.block_on(runnel::rest::serve(config, jobs.clone(), 1, slots))?;
             eprintln!("runnel: REST API at http://{addr}");
             rest = Some(addr);

@@ -118,6 +118,15 @@ impl JobGraph {
         e
     }
 
+    /// Slots the job takes: its highest parallelism, as its pipelines share slots.
+    pub fn slots_needed(&self) -> u32 {
+        self.vertices
+            .iter()
+            .map(|v| v.parallelism)
+            .max()
+            .unwrap_or(1)
+    }
+
     /// Edges leaving `v`.
     pub fn outputs_of(&self, v: VertexId) -> Vec<&Edge> {
         self.edges.iter().filter(|e| e.source == v).collect()

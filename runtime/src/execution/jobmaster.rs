@@ -138,7 +138,7 @@ impl JobMaster {
         self.check_restore()?;
         let g = &self.graph;
         let slots: u32 = task_managers.iter().map(|t| t.slots()).sum();
-        let needed = g.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
+        let needed = g.slots_needed();
         if slots < needed {
             return Err(RunnelError::Plan(format!(
                 "the job needs {needed} slots (its highest parallelism) but the TaskManagers offer {slots}"

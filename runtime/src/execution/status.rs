@@ -109,6 +109,15 @@ pub struct JobInfo {
 }
 
 impl JobInfo {
+    /// Slots the job holds while it runs: its highest parallelism (pipelines share slots).
+    pub fn slots(&self) -> u32 {
+        self.vertices
+            .iter()
+            .map(|v| v.parallelism)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Subtasks of all vertices.
     pub fn subtasks(&self) -> usize {
         self.vertices.iter().map(|v| v.parallelism as usize).sum()

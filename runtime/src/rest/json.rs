@@ -70,7 +70,7 @@ pub fn overview(jobs: &[JobInfo], taskmanagers: usize, slots: u32) -> Value {
     let used: u32 = jobs
         .iter()
         .filter(|j| !j.state.is_terminal())
-        .map(|j| j.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0))
+        .map(|j| j.slots())
         .sum();
     json!({
         "taskmanagers": taskmanagers,

@@ -294,13 +294,7 @@ impl SessionJob {
         out: &mut (dyn Write + Send),
         mut options: JobOptions,
     ) -> Result<JobOutcome> {
-        let slots = self
-            .graph
-            .vertices
-            .iter()
-            .map(|v| v.parallelism)
-            .max()
-            .unwrap_or(1);
+        let slots = self.graph.slots_needed();
         let tms = vec![TaskManager::new("local-tm-0", slots)];
         options.checkpoint.get_or_insert(self.checkpoint);
         options.restart.get_or_insert(self.restart);
