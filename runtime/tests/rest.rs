@@ -258,6 +258,21 @@ fn the_rest_api_answers_as_flink_does() {
         let (status, body) = call(&addr, "POST", &path, token, Some(&request));
         assert_eq!(status, 401, "{body}");
     }
+    let (status, body) = call(
+        &addr,
+        "POST",
+        &path,
+        Some(TOKEN),
+        Some("{\"target-directory\": "),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("malformed request body"),
+        "{body}"
+    );
     let (status, trigger) = call(&addr, "POST", &path, Some(TOKEN), Some(&request));
     let recorded = &shapes["POST /jobs/:jobid/savepoints"];
     assert_eq!(status, recorded["status"], "{trigger}");

@@ -241,23 +241,50 @@ struct StopRequest {
     drain: bool,
 }
 
+/// A JSON request body (none: the defaults); a malformed one gets 400 with the reason.
+fn parse_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> std::result::Result<T, Box<Response>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("malformed request body: {e}"),
+        ))
+    })
+}
+
 async fn trigger_savepoint(
     State(api): State<Api>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Option<axum::Json<SavepointRequest>>,
+    body: axum::body::Bytes,
 ) -> Response {
-    let req = body.map(|b| b.0).unwrap_or_default();
-    start_savepoint(&api, &id, &headers, req.target_directory, req.cancel_job)
+    if let Some(refused) = refusal(&api, &headers) {
+        return refused;
+    }
+    let req: SavepointRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(bad) => return *bad,
+    };
+    start_savepoint(&api, &id, req.target_directory, req.cancel_job)
 }
 
 async fn stop(
     State(api): State<Api>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Option<axum::Json<StopRequest>>,
+    body: axum::body::Bytes,
 ) -> Response {
-    let req = body.map(|b| b.0).unwrap_or_default();
+    if let Some(refused) = refusal(&api, &headers) {
+        return refused;
+    }
+    let req: StopRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(bad) => return *bad,
+    };
     if req.drain {
         return error(
             StatusCode::BAD_REQUEST,
@@ -265,21 +292,12 @@ async fn stop(
                 .into(),
         );
     }
-    start_savepoint(&api, &id, &headers, req.target_directory, true)
+    start_savepoint(&api, &id, req.target_directory, true)
 }
 
 /// Asks job `id` for a savepoint (into `dir`, or the configured savepoint folder), stopping it
-/// after when `stop`; answers with the trigger id to poll.
-fn start_savepoint(
-    api: &Api,
-    id: &str,
-    headers: &HeaderMap,
-    dir: Option<String>,
-    stop: bool,
-) -> Response {
-    if let Some(refused) = refusal(api, headers) {
-        return refused;
-    }
+/// after when `stop`; answers with the trigger id to poll. The caller checked the token.
+fn start_savepoint(api: &Api, id: &str, dir: Option<String>, stop: bool) -> Response {
     if api.jobs.job(id).is_none() {
         return error(StatusCode::NOT_FOUND, format!("Job {id} not found"));
     }
