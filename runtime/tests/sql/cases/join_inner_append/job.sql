@@ -2,15 +2,7 @@
 -- twice, so order 6 joins with both rows; order 4 (customer 40) and order 5 (NULL key)
 -- have no match; customer 50 has no order. The result is append-only (+I only), but the
 -- order of the lines depends on how the two inputs interleave.
-CREATE TABLE orders (
-  order_id BIGINT,
-  customer_id BIGINT,
-  amount DOUBLE
-) WITH (
-  'connector' = 'filesystem',
-  'path' = '${CASE_DIR}/orders.json',
-  'format' = 'json'
-);
+-- !include ../../tables/orders.sql
 
 CREATE TABLE customers (
   customer_id BIGINT,

@@ -3,15 +3,7 @@
 -- order statistics from a GROUP BY. An update of the aggregate retracts (-U) the
 -- previously joined row and adds the new one. Which intermediate rows appear depends on
 -- how the inputs interleave, so only the final result is compared.
-CREATE TABLE orders (
-  order_id BIGINT,
-  customer_id BIGINT,
-  amount DOUBLE
-) WITH (
-  'connector' = 'filesystem',
-  'path' = '${CASE_DIR}/orders.json',
-  'format' = 'json'
-);
+-- !include ../../tables/orders.sql
 
 CREATE TABLE customers (
   customer_id BIGINT,

@@ -4,15 +4,7 @@
 -- its customer, the join first emits the NULL-padded row and later retracts it (-D) when
 -- the customer arrives; so the changelog depends on how the two inputs interleave (it
 -- differed between Flink runs) and only the final result is compared.
-CREATE TABLE orders (
-  order_id BIGINT,
-  customer_id BIGINT,
-  amount DOUBLE
-) WITH (
-  'connector' = 'filesystem',
-  'path' = '${CASE_DIR}/orders.json',
-  'format' = 'json'
-);
+-- !include ../../tables/orders.sql
 
 CREATE TABLE customers (
   customer_id BIGINT,

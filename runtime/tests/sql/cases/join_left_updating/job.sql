@@ -4,15 +4,7 @@
 -- changes, the joined row is retracted and re-emitted (a -U of the right side briefly
 -- turns the row back into a NULL-padded one). The changelog depends on how the inputs
 -- interleave, so only the final result is compared.
-CREATE TABLE orders (
-  order_id BIGINT,
-  customer_id BIGINT,
-  amount DOUBLE
-) WITH (
-  'connector' = 'filesystem',
-  'path' = '${CASE_DIR}/orders.json',
-  'format' = 'json'
-);
+-- !include ../../tables/orders.sql
 
 CREATE TABLE customers (
   customer_id BIGINT,

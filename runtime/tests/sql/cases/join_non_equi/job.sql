@@ -1,15 +1,7 @@
 -- A regular join whose condition has no equality: every order meets every tier, and the
 -- residual condition keeps the tiers whose limit the amount fits under (a NULL amount fits
 -- none). Flink runs it as a join on an empty key, in one subtask.
-CREATE TABLE orders (
-  order_id BIGINT,
-  customer_id BIGINT,
-  amount DOUBLE
-) WITH (
-  'connector' = 'filesystem',
-  'path' = '${CASE_DIR}/orders.json',
-  'format' = 'json'
-);
+-- !include ../../tables/orders.sql
 
 CREATE TABLE limits (
   tier STRING,
