@@ -241,10 +241,16 @@ struct StopRequest {
     drain: bool,
 }
 
-/// A JSON request body (none: the defaults); a malformed one gets 400 with the reason.
-fn parse_body<T: serde::de::DeserializeOwned + Default>(
+/// The JSON body of a call that changes a job (none: the defaults), once the token checks out;
+/// otherwise the refusal, or 400 with the reason for a malformed body.
+fn authorized_body<T: serde::de::DeserializeOwned + Default>(
+    api: &Api,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> std::result::Result<T, Box<Response>> {
+    if let Some(refused) = refusal(api, headers) {
+        return Err(Box::new(refused));
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -262,10 +268,7 @@ async fn trigger_savepoint(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&api, &headers) {
-        return refused;
-    }
-    let req: SavepointRequest = match parse_body(&body) {
+    let req: SavepointRequest = match authorized_body(&api, &headers, &body) {
         Ok(r) => r,
         Err(bad) => return *bad,
     };
@@ -278,10 +281,7 @@ async fn stop(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&api, &headers) {
-        return refused;
-    }
-    let req: StopRequest = match parse_body(&body) {
+    let req: StopRequest = match authorized_body(&api, &headers, &body) {
         Ok(r) => r,
         Err(bad) => return *bad,
     };
