@@ -223,19 +223,21 @@ impl Aggregate {
             let kg = assign_key_group(hash, self.max_parallelism);
             let key = keys.row(row);
             let aggs = &self.aggs;
-            let prev = match self.state.get_mut(kg, hash, key.as_ref())? {
-                Some(g) => Some(
-                    aggs.iter()
-                        .zip(&g.accs)
-                        .map(|(a, acc)| a.value(acc))
-                        .collect::<Vec<_>>(),
-                ),
-                None if retract => continue, // retraction of a key we never saw: ignore, as Flink
-                None => None,
-            };
-            let (g, _) = self
+            // One lookup: the value before this row is read off the entry it updates.
+            let (g, fresh) = self
                 .state
                 .get_or_insert_with(kg, hash, key.as_ref(), || GroupState::new(aggs))?;
+            if fresh && retract {
+                // Retraction of a key we never saw: ignore, as Flink.
+                self.state.remove(kg, hash, key.as_ref())?;
+                continue;
+            }
+            let prev = (!fresh).then(|| {
+                aggs.iter()
+                    .zip(&g.accs)
+                    .map(|(a, acc)| a.value(acc))
+                    .collect::<Vec<_>>()
+            });
             g.add(aggs, cols, &args, row, retract);
             if g.rows <= 0 {
                 self.state.remove(kg, hash, key.as_ref())?;
