@@ -23,6 +23,15 @@ use crate::error::{Result, RunnelError};
 /// The folder of a job's shared files, next to its `chk-<n>` folders.
 pub const SHARED_DIR: &str = "shared";
 
+/// The job folder a checkpoint folder lies in, where its shared files are.
+fn job_dir_of(snapshot_dir: &Location) -> Result<Location> {
+    snapshot_dir.parent().ok_or_else(|| {
+        RunnelError::State(format!(
+            "snapshot {snapshot_dir} has RocksDB state but no job folder above it"
+        ))
+    })
+}
+
 /// One file of a native state snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileHandle {
@@ -73,11 +82,7 @@ impl NativeStateHandle {
 
     /// Every file with where it lies, given the snapshot folder.
     pub fn locations(&self, snapshot_dir: &Location) -> Result<Vec<(&FileHandle, Location)>> {
-        let job_dir = snapshot_dir.parent().ok_or_else(|| {
-            RunnelError::State(format!(
-                "snapshot {snapshot_dir} has RocksDB state but no job folder above it"
-            ))
-        })?;
+        let job_dir = job_dir_of(snapshot_dir)?;
         Ok(self
             .shared
             .iter()
@@ -132,19 +137,8 @@ impl NativeSnapshot {
         checkpoint_id: u64,
         owner: &str,
     ) -> Result<(NativeStateHandle, u64)> {
-        // The local copy goes when `self` does, uploaded or not.
-        self.upload_files(snapshot_dir, checkpoint_id, owner)
-    }
-
-    fn upload_files(
-        &self,
-        snapshot_dir: &Location,
-        checkpoint_id: u64,
-        owner: &str,
-    ) -> Result<(NativeStateHandle, u64)> {
-        let job_dir = snapshot_dir.parent().ok_or_else(|| {
-            RunnelError::State(format!("checkpoint folder {snapshot_dir} has no parent"))
-        })?;
+        // The local copy goes when `self` does, uploaded or not (see `Drop`).
+        let job_dir = job_dir_of(snapshot_dir)?;
         let shared_dir = job_dir.join(SHARED_DIR);
         shared_dir.ensure()?;
         let mut uploaded = self.uploaded.0.lock().expect("shared files");
