@@ -94,15 +94,20 @@ pub fn jobs(jobs: &[JobInfo]) -> Value {
     json!({ "jobs": list })
 }
 
-/// The state subtasks of `job` are in, with their numbers: the ones that reached the end of
-/// their input are FINISHED, the others follow the job.
-fn task_counts(job: &JobInfo, subtasks: usize, finished: usize) -> Map<String, Value> {
-    let others = match job.state {
+/// The state of a job's subtasks that have not reached the end of their input.
+fn subtask_state(job: JobState) -> &'static str {
+    match job {
         JobState::Created | JobState::Restarting => "CREATED",
         JobState::Running => "RUNNING",
         JobState::Finished => "FINISHED",
         JobState::Failed | JobState::Canceled => "CANCELED",
-    };
+    }
+}
+
+/// The state subtasks of `job` are in, with their numbers: the ones that reached the end of
+/// their input are FINISHED, the others follow the job.
+fn task_counts(job: &JobInfo, subtasks: usize, finished: usize) -> Map<String, Value> {
+    let others = subtask_state(job.state);
     let finished = if job.state == JobState::Finished {
         subtasks
     } else {
@@ -169,12 +174,7 @@ pub fn job(j: &JobInfo) -> Value {
             .unwrap_or(0);
         timestamps.insert(s.to_string(), json!(at));
     }
-    let vertex_state = match j.state {
-        JobState::Created | JobState::Restarting => "CREATED",
-        JobState::Running => "RUNNING",
-        JobState::Finished => "FINISHED",
-        JobState::Failed | JobState::Canceled => "CANCELED",
-    };
+    let vertex_state = subtask_state(j.state);
     let vertices: Vec<Value> = j
         .vertices
         .iter()
