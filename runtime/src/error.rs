@@ -40,6 +40,18 @@ pub enum RunnelError {
     /// The data plane between TaskManagers: a lost connection or a corrupt frame.
     #[error("{0}")]
     Network(String),
+    /// The cluster could not do what the job needs: no slots, a TaskManager lost, a
+    /// JobManager unreachable.
+    #[error("{0}")]
+    Cluster(String),
+    /// A task on another TaskManager failed; its message, and where it ran.
+    #[error("{message} (on TaskManager {task_manager})")]
+    Remote {
+        /// The TaskManager's id.
+        task_manager: String,
+        /// The failure as that TaskManager reported it.
+        message: String,
+    },
     /// A bug: an operator panicked. The message says where; please report it.
     #[error("internal error (a bug in Runnel): {0}")]
     Internal(String),

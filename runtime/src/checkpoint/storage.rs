@@ -118,8 +118,9 @@ pub struct SnapshotMetadata {
     pub operators: Vec<OperatorState>,
 }
 
-/// What a subtask hands the coordinator after writing its file.
-#[derive(Clone, Debug)]
+/// What a subtask hands the coordinator after writing its file (in cluster mode, as JSON
+/// from its TaskManager).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SubtaskAck {
     /// Per operator uid: name and state handle.
     pub operators: Vec<(String, String, SubtaskState)>,

@@ -47,21 +47,69 @@ pub(crate) struct TaskAck {
 }
 
 /// The folders of checkpoints in flight, by id: the coordinator registers one before
-/// triggering; tasks look it up when the barrier reaches them.
+/// triggering; tasks look it up when the barrier reaches them. In cluster mode each
+/// TaskManager has its own, filled from the JobManager's through a listener.
 #[derive(Clone, Default, Debug)]
-pub(crate) struct SnapshotDirs(Arc<Mutex<HashMap<u64, Location>>>);
+pub(crate) struct SnapshotDirs(Arc<DirsInner>);
+
+#[derive(Default, Debug)]
+struct DirsInner {
+    dirs: Mutex<HashMap<u64, Location>>,
+    added: tokio::sync::Notify,
+    listener: Option<mpsc::UnboundedSender<DirChange>>,
+}
+
+/// A change of the folders in flight, for those who mirror them.
+#[derive(Debug, Clone)]
+pub(crate) enum DirChange {
+    /// Checkpoint `id` writes into this folder.
+    Added(u64, Location),
+    /// Checkpoint `id` completed or was abandoned.
+    Removed(u64),
+}
 
 impl SnapshotDirs {
-    fn insert(&self, id: u64, dir: Location) {
-        self.0.lock().expect("snapshot dirs").insert(id, dir);
+    /// Folders whose changes are also sent to `listener`.
+    pub(crate) fn with_listener(listener: mpsc::UnboundedSender<DirChange>) -> Self {
+        SnapshotDirs(Arc::new(DirsInner {
+            listener: Some(listener),
+            ..Default::default()
+        }))
     }
 
-    fn remove(&self, id: u64) {
-        self.0.lock().expect("snapshot dirs").remove(&id);
+    pub(crate) fn insert(&self, id: u64, dir: Location) {
+        if let Some(l) = &self.0.listener {
+            let _ = l.send(DirChange::Added(id, dir.clone()));
+        }
+        self.0.dirs.lock().expect("snapshot dirs").insert(id, dir);
+        self.0.added.notify_waiters();
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        if self.0.dirs.lock().expect("snapshot dirs").remove(&id).is_some()
+            && let Some(l) = &self.0.listener
+        {
+            let _ = l.send(DirChange::Removed(id));
+        }
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<Location> {
-        self.0.lock().expect("snapshot dirs").get(&id).cloned()
+        self.0.dirs.lock().expect("snapshot dirs").get(&id).cloned()
+    }
+
+    /// The folder of checkpoint `id`, waiting a while for it: on a TaskManager a barrier
+    /// from another TaskManager may overtake the JobManager's word of its folder.
+    pub(crate) async fn wait(&self, id: u64) -> Option<Location> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let added = self.0.added.notified();
+            if let Some(dir) = self.get(id) {
+                return Some(dir);
+            }
+            if tokio::time::timeout_at(deadline.into(), added).await.is_err() {
+                return None;
+            }
+        }
     }
 }
 

@@ -4,24 +4,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::CHANNEL_CAPACITY;
-use super::chain::Chain;
-use super::checkpointing::{
-    Completion, Coordinator, JobCommand, SnapshotDirs, TaskEntry, TaskEvent, new_job_id,
-};
-use super::gate::InputGate;
-use super::output::OutputEdge;
+use super::checkpointing::{Completion, Coordinator, JobCommand, TaskEvent, new_job_id};
+use super::deploy::{Attempt, Deployer, Deployment, LocalDeployer};
 use super::restart::{RestartStrategy, RestartTracker};
 use super::status::{JobInfo, JobRegistry, JobState, VertexInfo};
-use super::task::{Task, TaskCheckpointing, TaskInput};
 use super::taskmanager::{TaskManager, TaskReport};
 use crate::checkpoint::{CheckpointConfig, CheckpointingMode, Location, RestorePoint};
-use crate::dataflow::{
-    JobGraph, Message, Partitioning, Vertex, VertexKind, key_group_range_for_subtask,
-};
+use crate::dataflow::{JobGraph, Vertex};
 use crate::error::{Result, RunnelError};
-use crate::operators::SubtaskContext;
-use tokio::task::AbortHandle;
 
 /// How a finished job ended.
 #[derive(Debug)]
@@ -133,17 +123,15 @@ impl JobMaster {
     /// cancelled and the restart strategy decides: the job is redeployed from its latest
     /// completed checkpoint (or its initial restore point) after the strategy's delay, or it
     /// fails with that failure.
-    pub async fn run(mut self, task_managers: &[TaskManager]) -> Result<JobOutcome> {
+    pub async fn run(self, task_managers: Vec<TaskManager>) -> Result<JobOutcome> {
+        self.run_on(&LocalDeployer { task_managers }).await
+    }
+
+    /// As [`JobMaster::run`], on the TaskManagers `deployer` deploys to.
+    pub(crate) async fn run_on(mut self, deployer: &impl Deployer) -> Result<JobOutcome> {
         let started = Instant::now();
         self.check_restore()?;
         let g = &self.graph;
-        let slots: u32 = task_managers.iter().map(|t| t.slots()).sum();
-        let needed = g.slots_needed();
-        if slots < needed {
-            return Err(RunnelError::Plan(format!(
-                "the job needs {needed} slots (its highest parallelism) but the TaskManagers offer {slots}"
-            )));
-        }
         let config = match self.options.checkpoint.take() {
             Some(c) => c,
             None => CheckpointConfig::from_options(&Default::default())?,
@@ -155,7 +143,7 @@ impl JobMaster {
             .as_ref()
             .map(|r| r.metadata.checkpoint_id + 1)
             .unwrap_or(1);
-        let dirs = SnapshotDirs::default();
+        let dirs = deployer.snapshot_dirs();
         let mut coordinator = Coordinator::new(
             config,
             job_id.clone(),
@@ -208,13 +196,16 @@ impl JobMaster {
         let mut restore = initial.clone();
         loop {
             let attempt = Attempt {
-                task_managers,
+                graph: &self.graph,
                 exactly_once,
                 dirs: &dirs,
                 restore: restore.clone(),
             };
             report(JobState::Running);
-            match self.attempt(attempt, &mut coordinator, &mut commands).await {
+            match self
+                .attempt(deployer, attempt, &mut coordinator, &mut commands)
+                .await
+            {
                 // A deployment that cannot even start (operators, state to restore) would fail
                 // the same way again.
                 Err(Failure::Deploy(e)) => {
@@ -277,171 +268,29 @@ impl JobMaster {
     /// Deploys the job once and follows it until it ends or a task fails.
     async fn attempt(
         &self,
+        deployer: &impl Deployer,
         a: Attempt<'_>,
         coordinator: &mut Coordinator,
         commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
     ) -> std::result::Result<(usize, Ended), Failure> {
-        let (handles, report_rx, ack_rx) = self.deploy(&a, coordinator).map_err(Failure::Deploy)?;
-        self.follow(handles, report_rx, ack_rx, coordinator, commands)
-            .await
-            .map_err(Failure::Running)
-    }
-
-    /// Wires the channels, makes and restores every subtask's operators and starts them.
-    fn deploy(&self, a: &Attempt<'_>, coordinator: &mut Coordinator) -> Result<Deployed> {
-        let g = &self.graph;
-        let (task_managers, exactly_once, dirs, restore) =
-            (a.task_managers, a.exactly_once, a.dirs, a.restore.clone());
         coordinator.reset_tasks();
-        // receivers[v][s] = channels into subtask s of vertex v, with their input index.
-        let mut receivers: Vec<Vec<Vec<InputChannel>>> = g
-            .vertices
-            .iter()
-            .map(|v| (0..v.parallelism).map(|_| Vec::new()).collect())
-            .collect();
-        // senders[v][s] = output edges of subtask s of vertex v.
-        let mut senders: Vec<Vec<Vec<OutputEdge>>> = g
-            .vertices
-            .iter()
-            .map(|v| (0..v.parallelism).map(|_| Vec::new()).collect())
-            .collect();
-
-        for edge in &g.edges {
-            let up = g.vertices[edge.source].parallelism;
-            let down = g.vertices[edge.target].parallelism;
-            if matches!(edge.partitioning, Partitioning::Forward) {
-                if up != down {
-                    return Err(RunnelError::Plan(format!(
-                        "forward edge {} -> {} joins parallelism {up} to {down}",
-                        edge.source, edge.target
-                    )));
-                }
-                for s in 0..up as usize {
-                    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-                    receivers[edge.target][s].push((edge.input, rx));
-                    senders[edge.source][s].push(OutputEdge::new(
-                        edge.partitioning.clone(),
-                        vec![tx],
-                        g.max_parallelism,
-                        s as u32,
-                    ));
-                }
-                continue;
-            }
-            let targets: Vec<usize> = if matches!(edge.partitioning, Partitioning::Single) {
-                vec![0]
-            } else {
-                (0..down as usize).collect()
-            };
-            // One channel per (upstream subtask, downstream subtask) pair.
-            let mut per_source: Vec<Vec<mpsc::Sender<Message>>> =
-                (0..up).map(|_| Vec::new()).collect();
-            for &t in &targets {
-                for txs in per_source.iter_mut() {
-                    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-                    receivers[edge.target][t].push((edge.input, rx));
-                    txs.push(tx);
-                }
-            }
-            for (s, txs) in per_source.into_iter().enumerate() {
-                senders[edge.source][s].push(OutputEdge::new(
-                    edge.partitioning.clone(),
-                    txs,
-                    g.max_parallelism,
-                    s as u32,
-                ));
-            }
-        }
-
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let (report_tx, report_rx) = mpsc::unbounded_channel();
-        let mut handles = Vec::new();
-        for v in &g.vertices {
-            for s in 0..v.parallelism {
-                let ctx = SubtaskContext {
-                    vertex_name: v.name.clone(),
-                    index: s,
-                    parallelism: v.parallelism,
-                    max_parallelism: g.max_parallelism,
-                    key_groups: key_group_range_for_subtask(g.max_parallelism, v.parallelism, s),
-                    state_ttl: g.state_ttl,
-                    state_backend: g.state_backend.clone(),
-                };
-                let mut ops = v
-                    .chain
-                    .iter()
-                    .map(|f| f(&ctx))
-                    .collect::<Result<Vec<_>>>()?;
-                let is_source = matches!(v.kind, VertexKind::Source(_));
-                let input = match &v.kind {
-                    VertexKind::Source(f) => {
-                        let mut source = f(&ctx)?;
-                        if let Some(rp) = &restore {
-                            let state =
-                                rp.restore(&source_uid(v), ctx.key_groups, s, v.parallelism)?;
-                            source.restore(state).map_err(|e| restore_err(v, &e))?;
-                        }
-                        TaskInput::Source(source)
-                    }
-                    VertexKind::Operators => TaskInput::Gate(InputGate::with_alignment(
-                        std::mem::take(&mut receivers[v.id][s as usize]),
-                        exactly_once,
-                    )),
-                };
-                if let Some(rp) = &restore {
-                    for (i, op) in ops.iter_mut().enumerate() {
-                        let state =
-                            rp.restore(&operator_uid(v, i), ctx.key_groups, s, v.parallelism)?;
-                        op.restore(state).map_err(|e| restore_err(v, &e))?;
-                    }
-                }
-                let (control_tx, control_rx) = mpsc::unbounded_channel();
-                let index = coordinator.tasks.len();
-                coordinator.tasks.push(TaskEntry {
-                    control: control_tx,
-                    is_source,
-                    finished: false,
-                });
-                let checkpointing = TaskCheckpointing {
-                    control: control_rx,
-                    events: ack_tx.clone(),
-                    dirs: dirs.clone(),
-                    index,
-                    file: format!("{}-{s}.state", sanitize(&v.uid)),
-                    source_uid: is_source.then(|| (source_uid(v), format!("{} (source)", v.name))),
-                    operator_uids: (0..v.chain.len())
-                        .map(|i| {
-                            let name = v.chain_names.get(i).cloned().unwrap_or_default();
-                            (operator_uid(v, i), name)
-                        })
-                        .collect(),
-                };
-                let task = Task {
-                    ctx,
-                    input,
-                    chain: Chain::new(ops),
-                    outputs: std::mem::take(&mut senders[v.id][s as usize]),
-                    checkpointing,
-                };
-                // Slot sharing: subtask s of every vertex goes to slot s.
-                let tm = &task_managers[pick_task_manager(task_managers, s as usize)];
-                handles.push(tm.deploy(task, report_tx.clone()));
-            }
-        }
-        Ok((handles, report_rx, ack_rx))
+        let mut deployment = deployer.deploy(a).await.map_err(Failure::Deploy)?;
+        coordinator.tasks = std::mem::take(&mut deployment.tasks);
+        let outcome = self.follow(&mut deployment, coordinator, commands).await;
+        (deployment.cancel)();
+        outcome.map_err(Failure::Running)
     }
 
     /// Follows a deployment: acknowledgements, ticks, commands, until every task has ended or
     /// one failed (then the others are cancelled).
     async fn follow(
         &self,
-        handles: Vec<AbortHandle>,
-        mut report_rx: mpsc::UnboundedReceiver<TaskReport>,
-        mut ack_rx: mpsc::UnboundedReceiver<TaskEvent>,
+        d: &mut Deployment,
         coordinator: &mut Coordinator,
         commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
     ) -> Result<(usize, Ended)> {
-        let subtasks = handles.len();
+        let subtasks = coordinator.tasks.len();
+        let (report_rx, ack_rx) = (&mut d.reports, &mut d.events);
         let mut remaining = subtasks;
         let mut drained = 0;
         let mut stopped = None;
@@ -460,7 +309,7 @@ impl JobMaster {
                         Ok(()) => {}
                         // Stopping after a savepoint: a task that found its peer gone is fine.
                         Err(RunnelError::Cancelled) if stopped.is_some() => {}
-                        Err(e) => break Some(root_cause(e, &mut report_rx).await),
+                        Err(e) => break Some(root_cause(e, report_rx).await),
                     }
                 }
                 Some(event) = ack_rx.recv() => match event {
@@ -486,19 +335,11 @@ impl JobMaster {
                     JobCommand::Savepoint { dir, stop, reply } => {
                         coordinator.savepoint(dir, stop, reply);
                     }
-                    JobCommand::Cancel => {
-                        for h in &handles {
-                            h.abort();
-                        }
-                        return Ok((subtasks, Ended::Cancelled));
-                    }
+                    JobCommand::Cancel => return Ok((subtasks, Ended::Cancelled)),
                 },
             }
         };
         if let Some(e) = failure {
-            for h in &handles {
-                h.abort();
-            }
             return Err(e);
         }
         Ok((subtasks, Ended::Done(stopped)))
@@ -511,21 +352,6 @@ enum Failure {
     Deploy(RunnelError),
     /// A task failed while running; the restart strategy decides.
     Running(RunnelError),
-}
-
-/// Running tasks with the channels that report on them.
-type Deployed = (
-    Vec<AbortHandle>,
-    mpsc::UnboundedReceiver<TaskReport>,
-    mpsc::UnboundedReceiver<TaskEvent>,
-);
-
-/// What one deployment of the job needs.
-struct Attempt<'a> {
-    task_managers: &'a [TaskManager],
-    exactly_once: bool,
-    dirs: &'a SnapshotDirs,
-    restore: Option<Arc<RestorePoint>>,
 }
 
 async fn recv_command(
@@ -560,35 +386,4 @@ async fn root_cause(
         }
     }
     e
-}
-
-fn restore_err(v: &Vertex, e: &RunnelError) -> RunnelError {
-    RunnelError::State(format!("restoring the state of {}: {e}", v.name))
-}
-
-/// A vertex uid as a file name.
-fn sanitize(uid: &str) -> String {
-    uid.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// The receiving end of a channel into a subtask, with the input it belongs to.
-type InputChannel = (usize, mpsc::Receiver<Message>);
-
-fn pick_task_manager(tms: &[TaskManager], slot: usize) -> usize {
-    let mut s = slot;
-    for (i, tm) in tms.iter().enumerate() {
-        if s < tm.slots() as usize {
-            return i;
-        }
-        s -= tm.slots() as usize;
-    }
-    0
 }

@@ -7,6 +7,7 @@
 mod blocking;
 mod chain;
 mod checkpointing;
+mod deploy;
 mod gate;
 mod jobmaster;
 mod output;
@@ -16,6 +17,14 @@ mod task;
 mod taskmanager;
 
 pub(crate) use blocking::block_on;
+pub(crate) use checkpointing::{
+    DirChange, SnapshotDirs, TaskAck, TaskControl, TaskEntry, TaskEvent,
+};
+pub(crate) use deploy::{
+    Attempt, BuiltTask, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, Placement,
+    task_order,
+};
+pub(crate) use taskmanager::TaskReport;
 pub use checkpointing::JobCommand;
 pub use checkpointing::new_job_id;
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};

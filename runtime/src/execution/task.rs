@@ -228,8 +228,9 @@ impl Task {
         source: Option<&mut dyn Source>,
         pending: &mut Vec<Message>,
     ) -> Result<()> {
+        let dir = self.checkpointing.dirs.wait(barrier.id).await;
         let result = self
-            .snapshot(barrier, source)
+            .snapshot(barrier, dir, source)
             .and_then(|(target, parts, done)| target.write_parts(parts).map(|()| done));
         let ack = TaskAck {
             checkpoint_id: barrier.id,
@@ -245,10 +246,11 @@ impl Task {
     fn snapshot(
         &mut self,
         barrier: Barrier,
+        dir: Option<Location>,
         source: Option<&mut dyn Source>,
     ) -> Result<(Location, Vec<Vec<u8>>, crate::checkpoint::SubtaskAck)> {
         let ck = &self.checkpointing;
-        let dir = ck.dirs.get(barrier.id).ok_or_else(|| {
+        let dir = dir.ok_or_else(|| {
             RunnelError::State(format!("checkpoint {} is no longer in flight", barrier.id))
         })?;
         let mut parts = Vec::new();

@@ -1,7 +1,7 @@
 //! The wire format of the data plane: length-prefixed frames, each for one logical channel.
 //!
 //! ```text
-//! u32 length (LE, of what follows) | u8 kind | u32 channel (LE) | payload
+//! u32 length (LE, of what follows) | u8 kind | u64 channel (LE) | payload
 //! ```
 //!
 //! Data frames carry the row kinds and the batch as an Arrow IPC stream message; each channel
@@ -36,32 +36,35 @@ const OPEN: u8 = 6;
 #[derive(Debug)]
 pub enum Frame {
     /// A message of the channel.
-    Message(u32, Message),
+    Message(u64, Message),
     /// Credits granted for the channel.
-    Credit(u32, u32),
+    Credit(u64, u32),
     /// The channel opens on this connection.
-    Open(u32),
+    Open(u64),
 }
 
 fn corrupt(what: impl std::fmt::Display) -> RunnelError {
     RunnelError::Network(format!("corrupt data-plane frame: {what}"))
 }
 
-fn header(out: &mut Vec<u8>, kind: u8, channel: u32, payload: usize) {
-    out.extend_from_slice(&((5 + payload) as u32).to_le_bytes());
+/// Bytes of a frame's header after its length: kind and channel.
+const HEADER: usize = 9;
+
+fn header(out: &mut Vec<u8>, kind: u8, channel: u64, payload: usize) {
+    out.extend_from_slice(&((HEADER + payload) as u32).to_le_bytes());
     out.push(kind);
     out.extend_from_slice(&channel.to_le_bytes());
 }
 
 /// Encodes a channel's frames, keeping its IPC stream (the schema is written once).
 pub struct Encoder {
-    channel: u32,
+    channel: u64,
     stream: Option<StreamWriter<Vec<u8>>>,
 }
 
 impl Encoder {
     /// An encoder for `channel`.
-    pub fn new(channel: u32) -> Self {
+    pub fn new(channel: u64) -> Self {
         Encoder {
             channel,
             stream: None,
@@ -117,13 +120,13 @@ impl Encoder {
 }
 
 /// Appends a credit frame.
-pub fn credit(channel: u32, credits: u32, out: &mut Vec<u8>) {
+pub fn credit(channel: u64, credits: u32, out: &mut Vec<u8>) {
     header(out, CREDIT, channel, 4);
     out.extend_from_slice(&credits.to_le_bytes());
 }
 
 /// Appends an open frame.
-pub fn open(channel: u32, out: &mut Vec<u8>) {
+pub fn open(channel: u64, out: &mut Vec<u8>) {
     header(out, OPEN, channel, 0);
 }
 
@@ -134,16 +137,19 @@ pub struct Decoder {
 }
 
 /// Splits a frame body (after the length) into kind, channel and payload.
-pub fn split(body: &[u8]) -> Result<(u8, u32, &[u8])> {
-    if body.len() < 5 {
-        return Err(corrupt(format!("{} bytes, a header needs 5", body.len())));
+pub fn split(body: &[u8]) -> Result<(u8, u64, &[u8])> {
+    if body.len() < HEADER {
+        return Err(corrupt(format!(
+            "{} bytes, a header needs {HEADER}",
+            body.len()
+        )));
     }
-    let channel = u32::from_le_bytes(body[1..5].try_into().expect("4 bytes"));
-    Ok((body[0], channel, &body[5..]))
+    let channel = u64::from_le_bytes(body[1..HEADER].try_into().expect("8 bytes"));
+    Ok((body[0], channel, &body[HEADER..]))
 }
 
 /// Decodes a frame that is not a data frame (data frames need their channel's [`Decoder`]).
-pub fn control(kind: u8, channel: u32, p: &[u8]) -> Result<Frame> {
+pub fn control(kind: u8, channel: u64, p: &[u8]) -> Result<Frame> {
     let fixed = |n: usize| -> Result<&[u8]> {
         if p.len() == n {
             Ok(p)

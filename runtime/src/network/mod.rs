@@ -10,7 +10,7 @@
 
 pub mod frame;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +22,32 @@ use tokio::sync::{Semaphore, mpsc};
 use self::frame::{Decoder, Encoder, Frame};
 use crate::dataflow::Message;
 use crate::error::{Result, RunnelError};
+
+/// The id of a logical channel: the deployment it belongs to (high half), so channels of a
+/// job's earlier deployment never mix with the current one's, and its number within it.
+pub fn channel_id(deployment: u32, index: u32) -> u64 {
+    (u64::from(deployment) << 32) | u64::from(index)
+}
+
+/// The deployment a channel belongs to.
+pub fn deployment_of(channel: u64) -> u32 {
+    (channel >> 32) as u32
+}
+
+/// A connection broke while channels on it were open (not yet at their end): their
+/// deployment cannot go on.
+#[derive(Debug)]
+pub struct Fault {
+    /// The other TaskManager's data address.
+    pub peer: SocketAddr,
+    /// The channels cut.
+    pub channels: Vec<u64>,
+    /// What happened.
+    pub error: String,
+}
+
+/// Where faults are reported.
+pub type Faults = mpsc::UnboundedSender<Fault>;
 
 fn lost(peer: SocketAddr, e: impl std::fmt::Display) -> RunnelError {
     RunnelError::Network(format!("data connection with {peer}: {e}"))
@@ -62,22 +88,26 @@ fn spawn_writer(mut w: OwnedWriteHalf, peer: SocketAddr) -> mpsc::UnboundedSende
     tx
 }
 
+/// Credits of the channels of one outbound connection that have not sent their end.
+type Credits = Arc<Mutex<HashMap<u64, Arc<Semaphore>>>>;
+
 /// The sending side of a connection to another TaskManager's [`DataServer`].
 pub struct Outbound {
     peer: SocketAddr,
     writer: mpsc::UnboundedSender<Vec<u8>>,
-    credits: Arc<Mutex<HashMap<u32, Arc<Semaphore>>>>,
+    credits: Credits,
 }
 
 impl Outbound {
-    /// Connects to the data server at `addr`.
-    pub async fn connect(addr: SocketAddr) -> Result<Self> {
+    /// Connects to the data server at `addr`; if the connection breaks while channels are
+    /// open, they are reported to `faults`.
+    pub async fn connect(addr: SocketAddr, faults: Faults) -> Result<Self> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| lost(addr, format!("cannot connect: {e}")))?;
         stream.set_nodelay(true).map_err(|e| lost(addr, e))?;
         let (r, w) = stream.into_split();
-        let credits: Arc<Mutex<HashMap<u32, Arc<Semaphore>>>> = Arc::default();
+        let credits: Credits = Arc::default();
         let reader_credits = credits.clone();
         tokio::spawn(async move {
             let mut r = BufReader::new(r);
@@ -85,30 +115,36 @@ impl Outbound {
             let ended = loop {
                 let body = match read_frame(&mut r, addr).await {
                     Ok(Some(body)) => body,
-                    Ok(None) => break None,
-                    Err(e) => break Some(e),
+                    Ok(None) => break lost(addr, "closed by the other side"),
+                    Err(e) => break e,
                 };
                 let parsed = frame::split(&body).and_then(|(k, ch, p)| frame::control(k, ch, p));
                 match parsed {
                     Ok(Frame::Credit(ch, n)) => {
                         let sem = reader_credits.lock().expect("credits").get(&ch).cloned();
-                        match sem {
-                            Some(s) => s.add_permits(n as usize),
-                            None => {
-                                break Some(lost(addr, format!("credit for unknown channel {ch}")));
-                            }
+                        // A channel that already sent its end needs no more credit.
+                        if let Some(s) = sem {
+                            s.add_permits(n as usize);
                         }
                     }
-                    Ok(other) => break Some(lost(addr, format!("unexpected {other:?}"))),
-                    Err(e) => break Some(e),
+                    Ok(other) => break lost(addr, format!("unexpected {other:?}")),
+                    Err(e) => break e,
                 }
             };
-            if let Some(e) = ended {
-                eprintln!("runnel: {e}");
-            }
             // Senders waiting for credit give up: the connection is gone.
-            for s in reader_credits.lock().expect("credits").values() {
-                s.close();
+            let open: Vec<u64> = {
+                let mut credits = reader_credits.lock().expect("credits");
+                for s in credits.values() {
+                    s.close();
+                }
+                credits.drain().map(|(ch, _)| ch).collect()
+            };
+            if !open.is_empty() {
+                let _ = faults.send(Fault {
+                    peer: addr,
+                    channels: open,
+                    error: ended.to_string(),
+                });
             }
         });
         Ok(Outbound {
@@ -118,9 +154,14 @@ impl Outbound {
         })
     }
 
+    /// Whether the connection still works (a broken one is replaced by a new one).
+    pub fn is_open(&self) -> bool {
+        !self.writer.is_closed()
+    }
+
     /// Opens `channel` on this connection: messages sent into the returned sender (which holds
     /// `capacity` of them) cross as the receiver grants credit, in order.
-    pub fn channel(&self, channel: u32, capacity: usize) -> mpsc::Sender<Message> {
+    pub fn channel(&self, channel: u64, capacity: usize) -> mpsc::Sender<Message> {
         let (tx, mut rx) = mpsc::channel::<Message>(capacity.max(1));
         let credit = Arc::new(Semaphore::new(0));
         self.credits
@@ -129,6 +170,7 @@ impl Outbound {
             .insert(channel, credit.clone());
         let writer = self.writer.clone();
         let peer = self.peer;
+        let credits = self.credits.clone();
         let mut open = Vec::new();
         frame::open(channel, &mut open);
         let _ = writer.send(open);
@@ -148,7 +190,13 @@ impl Outbound {
                 if writer.send(bytes).is_err() {
                     return;
                 }
+                if matches!(message, Message::EndOfInput) {
+                    credits.lock().expect("credits").remove(&channel);
+                    return;
+                }
             }
+            // The producer went away without an end (its deployment was cancelled).
+            credits.lock().expect("credits").remove(&channel);
         });
         tx
     }
@@ -168,9 +216,11 @@ struct Slot {
 
 #[derive(Default)]
 struct Registry {
-    slots: HashMap<u32, Slot>,
+    slots: HashMap<u64, Slot>,
     /// Channels opened by a sender before anyone registered them here.
-    opened: HashMap<u32, mpsc::UnboundedSender<Vec<u8>>>,
+    opened: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
+    /// Deployments whose channels were released: frames still on their way are dropped.
+    released: HashSet<u32>,
 }
 
 /// The receiving side of a TaskManager: accepts connections from other TaskManagers and
@@ -181,8 +231,9 @@ pub struct DataServer {
 }
 
 impl DataServer {
-    /// Listens on `addr` (port 0: any free port).
-    pub async fn bind(addr: SocketAddr) -> Result<Self> {
+    /// Listens on `addr` (port 0: any free port); a connection that breaks while channels on
+    /// it are open reports them to `faults` and closes them.
+    pub async fn bind(addr: SocketAddr, faults: Faults) -> Result<Self> {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             RunnelError::Network(format!("data server cannot listen on {addr}: {e}"))
         })?;
@@ -195,11 +246,8 @@ impl DataServer {
             while let Ok((stream, peer)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
                 let registry = accepted.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(stream, peer, registry).await {
-                        eprintln!("runnel: {e}");
-                    }
-                });
+                let faults = faults.clone();
+                tokio::spawn(serve(stream, peer, registry, faults));
             }
         });
         Ok(DataServer { addr, registry })
@@ -212,7 +260,7 @@ impl DataServer {
 
     /// Registers `channel`: its messages come out of the returned receiver, in order. The
     /// sender may have `credits` frames in flight beyond what the receiver holds (`capacity`).
-    pub fn register(&self, channel: u32, credits: u32, capacity: usize) -> mpsc::Receiver<Message> {
+    pub fn register(&self, channel: u64, credits: u32, capacity: usize) -> mpsc::Receiver<Message> {
         let (out_tx, out_rx) = mpsc::channel(capacity.max(1));
         let (queue_tx, mut queue_rx) = mpsc::unbounded_channel::<Message>();
         let mut reg = self.registry.lock().expect("registry");
@@ -253,28 +301,75 @@ impl DataServer {
         });
         out_rx
     }
+
+    /// Forgets the channels of `deployment` (it ended or was cancelled); what still arrives
+    /// for them is dropped.
+    pub fn release(&self, deployment: u32) {
+        let mut reg = self.registry.lock().expect("registry");
+        reg.slots.retain(|ch, _| deployment_of(*ch) != deployment);
+        reg.opened.retain(|ch, _| deployment_of(*ch) != deployment);
+        reg.released.insert(deployment);
+    }
 }
 
-fn grant(conn: &mpsc::UnboundedSender<Vec<u8>>, channel: u32, credits: u32) {
+fn grant(conn: &mpsc::UnboundedSender<Vec<u8>>, channel: u64, credits: u32) {
     let mut bytes = Vec::new();
     frame::credit(channel, credits, &mut bytes);
     let _ = conn.send(bytes);
 }
 
-/// Reads one connection's frames into the registered channels.
-async fn serve(stream: TcpStream, peer: SocketAddr, registry: Arc<Mutex<Registry>>) -> Result<()> {
+/// Reads one connection's frames into the registered channels; when it ends, the channels
+/// it carried that had not ended are closed and reported.
+async fn serve(stream: TcpStream, peer: SocketAddr, registry: Arc<Mutex<Registry>>, faults: Faults) {
+    let mut open = HashSet::new();
+    let error = match read_channels(stream, peer, &registry, &mut open).await {
+        Ok(()) => lost(peer, "closed by the other side"),
+        Err(e) => e,
+    };
+    let mut reg = registry.lock().expect("registry");
+    let cut: Vec<u64> = open
+        .into_iter()
+        .filter(|ch| reg.slots.remove(ch).is_some())
+        .collect();
+    drop(reg);
+    if !cut.is_empty() {
+        let _ = faults.send(Fault {
+            peer,
+            channels: cut,
+            error: error.to_string(),
+        });
+    }
+}
+
+async fn read_channels(
+    stream: TcpStream,
+    peer: SocketAddr,
+    registry: &Mutex<Registry>,
+    open: &mut HashSet<u64>,
+) -> Result<()> {
     let (r, w) = stream.into_split();
     let writer = spawn_writer(w, peer);
     let mut r = BufReader::new(r);
-    let mut decoders: HashMap<u32, Decoder> = HashMap::new();
+    let mut decoders: HashMap<u64, Decoder> = HashMap::new();
     while let Some(body) = read_frame(&mut r, peer).await? {
         let (kind, channel, payload) = frame::split(&body)?;
+        let released = {
+            let reg = registry.lock().expect("registry");
+            reg.released.contains(&deployment_of(channel))
+        };
+        if released {
+            // Late frames of a cancelled deployment.
+            open.remove(&channel);
+            decoders.remove(&channel);
+            continue;
+        }
         let message = if frame::is_data(kind) {
             Message::Data(decoders.entry(channel).or_default().data(payload)?)
         } else {
             match frame::control(kind, channel, payload)? {
                 Frame::Open(ch) => {
                     let mut reg = registry.lock().expect("registry");
+                    open.insert(ch);
                     match reg.slots.get_mut(&ch) {
                         Some(slot) => {
                             grant(&writer, ch, slot.initial);
@@ -291,6 +386,10 @@ async fn serve(stream: TcpStream, peer: SocketAddr, registry: Arc<Mutex<Registry
                 Frame::Credit(..) => return Err(lost(peer, "a credit frame from a sender")),
             }
         };
+        if matches!(message, Message::EndOfInput) {
+            open.remove(&channel);
+            decoders.remove(&channel);
+        }
         let mut reg = registry.lock().expect("registry");
         let slot = reg
             .slots

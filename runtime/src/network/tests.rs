@@ -8,6 +8,7 @@ use runnel_types::{ChangeBatch, RowKind};
 
 use super::frame::{self, Decoder, Encoder};
 use super::*;
+use tokio::io::AsyncWriteExt;
 use crate::dataflow::Barrier;
 
 fn batch(from: i64, kinds: bool) -> ChangeBatch {
@@ -39,10 +40,13 @@ fn same(a: &Message, b: &Message) -> bool {
 }
 
 async fn setup() -> (DataServer, Outbound) {
-    let server = DataServer::bind("127.0.0.1:0".parse().unwrap())
+    let (faults, _) = mpsc::unbounded_channel();
+    let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults.clone())
         .await
         .unwrap();
-    let out = Outbound::connect(server.local_addr()).await.unwrap();
+    let out = Outbound::connect(server.local_addr(), faults)
+        .await
+        .unwrap();
     (server, out)
 }
 
@@ -135,6 +139,62 @@ async fn a_channel_opened_before_it_is_registered_loses_nothing() {
     for i in 0..3 {
         assert!(same(&rx.recv().await.unwrap(), &Message::Watermark(i)));
     }
+}
+
+#[tokio::test]
+async fn a_broken_connection_reports_and_closes_the_open_channels_only() {
+    let (faults_tx, mut faults) = mpsc::unbounded_channel();
+    let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults_tx)
+        .await
+        .unwrap();
+    // A sender that dies abruptly: a raw socket that opens two channels, ends one and drops.
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (finished, cut) = (channel_id(4, 1), channel_id(4, 2));
+    let mut rx_finished = server.register(finished, 2, 2);
+    let mut rx_cut = server.register(cut, 2, 2);
+    let mut bytes = Vec::new();
+    frame::open(finished, &mut bytes);
+    frame::open(cut, &mut bytes);
+    Encoder::new(finished)
+        .message(&Message::EndOfInput, &mut bytes)
+        .unwrap();
+    Encoder::new(cut)
+        .message(&Message::Watermark(3), &mut bytes)
+        .unwrap();
+    socket.write_all(&bytes).await.unwrap();
+    assert!(same(&rx_finished.recv().await.unwrap(), &Message::EndOfInput));
+    assert!(same(&rx_cut.recv().await.unwrap(), &Message::Watermark(3)));
+    drop(socket);
+    let fault = tokio::time::timeout(Duration::from_secs(10), faults.recv())
+        .await
+        .expect("a fault within 10 s")
+        .unwrap();
+    assert_eq!(fault.channels, vec![cut], "{fault:?}");
+    assert_eq!(deployment_of(fault.channels[0]), 4);
+    assert!(fault.error.contains("data connection with"), "{fault:?}");
+    // The cut channel closes without its end: the consumer sees it gone, not finished.
+    assert!(rx_cut.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn frames_of_a_released_deployment_are_dropped_without_breaking_the_connection() {
+    let (server, out) = setup().await;
+    let old = channel_id(1, 0);
+    let new = channel_id(2, 0);
+    let _rx_old = server.register(old, 4, 4);
+    let tx_old = out.channel(old, 4);
+    tx_old.send(Message::Watermark(1)).await.unwrap();
+    server.release(1);
+    // The old deployment's producer goes on a little; the new one shares the connection.
+    tx_old.send(Message::Watermark(2)).await.unwrap();
+    let mut rx_new = server.register(new, 2, 2);
+    let tx_new = out.channel(new, 2);
+    tx_new.send(Message::Watermark(7)).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), rx_new.recv())
+        .await
+        .expect("the new deployment's frame arrives")
+        .unwrap();
+    assert!(same(&got, &Message::Watermark(7)));
 }
 
 #[test]
