@@ -300,9 +300,9 @@ impl SessionJob {
         options.restart.get_or_insert(self.restart);
         let master = JobMaster::with_options(self.graph, options);
         match self.collect {
-            None => master.run(&tms).await,
+            None => master.run(tms).await,
             Some((mut rx, names)) => {
-                let job = tokio::spawn(async move { master.run(&tms).await });
+                let job = tokio::spawn(async move { master.run(tms).await });
                 let mut batches = Vec::new();
                 while let Some(b) = rx.recv().await {
                     batches.push(b);
