@@ -5,6 +5,7 @@
 //! [`connectors`], keeping keyed [`state`] by key group.
 
 pub mod checkpoint;
+pub mod cluster;
 pub mod connectors;
 pub mod dataflow;
 pub mod error;

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+
 use runnel::checkpoint::{FINISHED_FILE, Location, RestorePoint, find_checkpoints, finished_runs};
+use runnel::cluster::{JobManager, JobSpec};
 use runnel::execution::{JobCommand, JobOptions, JobRegistry, new_job_id};
 use runnel::sql::{Session, SessionJob};
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +28,17 @@ enum Command {
     /// While it runs, SIGUSR1 takes a savepoint and SIGUSR2 stops the job with a savepoint
     /// (see `runnel savepoint` and `runnel stop`).
     Run(RunArgs),
+    /// Starts a JobManager: TaskManagers register with it, jobs come as SQL through its REST
+    /// API (`POST /jobs/sql`) or, in application mode, as the script given here (the
+    /// JobManager exits when that job ends).
+    Jobmanager(ClusterArgs),
+    /// Starts a TaskManager that registers with the JobManager at `jobmanager.rpc.address`
+    /// and `jobmanager.rpc.port` and runs subtasks in `taskmanager.numberOfTaskSlots` slots.
+    Taskmanager {
+        /// Configuration `key=value` (Flink's `-D`); may be repeated.
+        #[arg(short = 'D', value_name = "KEY=VALUE")]
+        config: Vec<String>,
+    },
     /// Takes a savepoint of a job running locally (`runnel run`) and prints its path.
     Savepoint {
         /// Process id of the `runnel run` process.
@@ -68,6 +82,15 @@ struct RunArgs {
     allow_non_restored_state: bool,
 }
 
+#[derive(Args)]
+struct ClusterArgs {
+    /// Application mode: the job's script.
+    script: Option<PathBuf>,
+    /// Configuration `key=value` (Flink's `-D`); may be repeated. Jobs are planned with it.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    config: Vec<String>,
+}
+
 fn main() -> ExitCode {
     // Panics are bugs; the job reports them as internal errors, so keep the default hook's
     // backtrace for those who ask for it explicitly with RUNNEL_BACKTRACE=1.
@@ -77,6 +100,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(&args),
+        Command::Jobmanager(args) => jobmanager(&args),
+        Command::Taskmanager { config } => taskmanager(&config),
         Command::Savepoint { pid } => signal_job(pid, false),
         Command::Stop { pid } => signal_job(pid, true),
     };
@@ -94,24 +119,15 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let sql =
         std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
     let mut session = Session::new();
-    for kv in &args.config {
-        let (key, value) = kv
-            .split_once('=')
-            .with_context(|| format!("-D {kv}: expected KEY=VALUE"))?;
-        session.set(key.trim(), value.trim())?;
+    for (key, value) in options(&args.config)? {
+        session.set(&key, &value)?;
     }
     if let Some(p) = args.parallelism {
         session.set("parallelism.default", &p.to_string())?;
     }
     let statements =
         runnel::sql::parse_script(&sql).with_context(|| format!("in {}", script.display()))?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let mut restore = args.from_savepoint.clone();
     // The REST API, started with the first job that sets `rest.port`, shows every job after.
     let jobs = JobRegistry::default();
@@ -160,7 +176,8 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         if let (None, Some(config)) = (rest, &job.rest) {
             let slots = job.graph.slots_needed();
-            let addr = rt.block_on(runnel::rest::serve(config, jobs.clone(), 1, slots))?;
+            let local = std::sync::Arc::new(runnel::rest::LocalCluster { slots });
+            let addr = rt.block_on(runnel::rest::serve(config, jobs.clone(), local))?;
             eprintln!("runnel: REST API at http://{addr}");
             rest = Some(addr);
         }
@@ -195,6 +212,63 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             break;
         }
     }
+    Ok(())
+}
+
+/// `-D key=value` options as a map.
+fn options(config: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    config
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("-D {kv}: expected KEY=VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?)
+}
+
+fn jobmanager(args: &ClusterArgs) -> anyhow::Result<()> {
+    let options = options(&args.config)?;
+    let script = match &args.script {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    runtime()?.block_on(async {
+        let jm = JobManager::start(options).await?;
+        let Some(script) = script else {
+            // Session mode: serve until stopped.
+            tokio::signal::ctrl_c().await?;
+            return Ok(());
+        };
+        let spec = JobSpec {
+            script,
+            config: BTreeMap::new(),
+        };
+        let (_, job) = jm.submit(spec)?;
+        let outcome = job.await.context("the job's JobMaster panicked")??;
+        if let Some(path) = outcome.stopped_with_savepoint {
+            println!("Savepoint completed. Path: {path}");
+        }
+        Ok(())
+    })
+}
+
+fn taskmanager(config: &[String]) -> anyhow::Result<()> {
+    let options = options(config)?;
+    runtime()?.block_on(runnel::cluster::run_task_manager(options))?;
     Ok(())
 }
 

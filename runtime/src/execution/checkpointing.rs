@@ -86,7 +86,13 @@ impl SnapshotDirs {
     }
 
     pub(crate) fn remove(&self, id: u64) {
-        if self.0.dirs.lock().expect("snapshot dirs").remove(&id).is_some()
+        if self
+            .0
+            .dirs
+            .lock()
+            .expect("snapshot dirs")
+            .remove(&id)
+            .is_some()
             && let Some(l) = &self.0.listener
         {
             let _ = l.send(DirChange::Removed(id));
@@ -106,7 +112,10 @@ impl SnapshotDirs {
             if let Some(dir) = self.get(id) {
                 return Some(dir);
             }
-            if tokio::time::timeout_at(deadline.into(), added).await.is_err() {
+            if tokio::time::timeout_at(deadline.into(), added)
+                .await
+                .is_err()
+            {
                 return None;
             }
         }

@@ -60,8 +60,14 @@ pub(crate) fn task_order(graph: &JobGraph) -> Vec<(usize, u32)> {
         .collect()
 }
 
+/// The receiving end of a channel into a subtask, with the input it belongs to.
+type InputChannel = (usize, mpsc::Receiver<Message>);
+
 /// The ends of one channel held in this process.
-pub(crate) type ChannelEnds = (Option<mpsc::Sender<Message>>, Option<mpsc::Receiver<Message>>);
+pub(crate) type ChannelEnds = (
+    Option<mpsc::Sender<Message>>,
+    Option<mpsc::Receiver<Message>>,
+);
 
 /// Makes the channels between subtasks: in memory when both ends are in this process, over
 /// the network otherwise.
@@ -114,7 +120,7 @@ impl Build<'_> {
     pub(crate) fn tasks(&self, channels: &mut dyn ChannelFactory) -> Result<Vec<BuiltTask>> {
         let g = self.graph;
         // receivers[v][s] = channels into subtask s of vertex v, with their input index.
-        let mut receivers: Vec<Vec<Vec<(usize, mpsc::Receiver<Message>)>>> = g
+        let mut receivers: Vec<Vec<Vec<InputChannel>>> = g
             .vertices
             .iter()
             .map(|v| (0..v.parallelism).map(|_| Vec::new()).collect())
@@ -198,7 +204,7 @@ impl Build<'_> {
         v: &Vertex,
         s: u32,
         index: usize,
-        inputs: Vec<(usize, mpsc::Receiver<Message>)>,
+        inputs: Vec<InputChannel>,
         outputs: Vec<OutputEdge>,
     ) -> Result<BuiltTask> {
         let g = self.graph;

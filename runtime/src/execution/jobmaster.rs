@@ -80,9 +80,37 @@ impl JobMaster {
         Self::with_options(graph, JobOptions::default())
     }
 
-    /// A JobMaster with checkpointing, restore or commands.
-    pub fn with_options(graph: JobGraph, options: JobOptions) -> Self {
+    /// A JobMaster with checkpointing, restore or commands; a job with a registry is listed
+    /// there (state CREATED) from now on.
+    pub fn with_options(graph: JobGraph, mut options: JobOptions) -> Self {
+        let job_id = options.job_id.get_or_insert_with(new_job_id).clone();
+        if let Some(r) = &options.registry {
+            r.add(JobInfo {
+                id: job_id,
+                name: graph.name.clone(),
+                state: JobState::Created,
+                timestamps: Default::default(),
+                max_parallelism: graph.max_parallelism,
+                vertices: graph
+                    .vertices
+                    .iter()
+                    .map(|v| VertexInfo {
+                        id: v.uid.clone(),
+                        name: v.name.clone(),
+                        parallelism: v.parallelism,
+                    })
+                    .collect(),
+                finished_subtasks: 0,
+                checkpoints: Vec::new(),
+                restored: options.restore.as_ref().map(|r| r.metadata.checkpoint_id),
+            });
+        }
         JobMaster { graph, options }
+    }
+
+    /// The job's id.
+    pub fn job_id(&self) -> &str {
+        self.options.job_id.as_deref().unwrap_or_default()
     }
 
     /// Refuses a snapshot with state for operators this job lacks, unless allowed.
@@ -159,25 +187,6 @@ impl JobMaster {
             }
         };
         if let Some(r) = &registry {
-            r.add(JobInfo {
-                id: job_id.clone(),
-                name: g.name.clone(),
-                state: JobState::Created,
-                timestamps: Default::default(),
-                max_parallelism: g.max_parallelism,
-                vertices: g
-                    .vertices
-                    .iter()
-                    .map(|v| VertexInfo {
-                        id: v.uid.clone(),
-                        name: v.name.clone(),
-                        parallelism: v.parallelism,
-                    })
-                    .collect(),
-                finished_subtasks: 0,
-                checkpoints: Vec::new(),
-                restored: initial.as_ref().map(|r| r.metadata.checkpoint_id),
-            });
             coordinator.report_to(r.clone());
         }
         if let Some(rp) = &initial

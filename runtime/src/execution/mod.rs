@@ -17,20 +17,19 @@ mod task;
 mod taskmanager;
 
 pub(crate) use blocking::block_on;
+pub use checkpointing::JobCommand;
+pub use checkpointing::new_job_id;
 pub(crate) use checkpointing::{
     DirChange, SnapshotDirs, TaskAck, TaskControl, TaskEntry, TaskEvent,
 };
 pub(crate) use deploy::{
-    Attempt, BuiltTask, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, Placement,
-    task_order,
+    Attempt, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, Placement, task_order,
 };
-pub(crate) use taskmanager::TaskReport;
-pub use checkpointing::JobCommand;
-pub use checkpointing::new_job_id;
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
 pub use restart::RestartStrategy;
 pub use status::{CheckpointInfo, JobInfo, JobRegistry, JobState, TriggerStatus, VertexInfo};
 pub use taskmanager::TaskManager;
+pub(crate) use taskmanager::TaskReport;
 
 /// Capacity, in messages, of every channel between two subtasks; small, so backpressure is
 /// felt quickly and memory stays bounded.

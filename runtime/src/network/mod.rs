@@ -320,7 +320,12 @@ fn grant(conn: &mpsc::UnboundedSender<Vec<u8>>, channel: u64, credits: u32) {
 
 /// Reads one connection's frames into the registered channels; when it ends, the channels
 /// it carried that had not ended are closed and reported.
-async fn serve(stream: TcpStream, peer: SocketAddr, registry: Arc<Mutex<Registry>>, faults: Faults) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    registry: Arc<Mutex<Registry>>,
+    faults: Faults,
+) {
     let mut open = HashSet::new();
     let error = match read_channels(stream, peer, &registry, &mut open).await {
         Ok(()) => lost(peer, "closed by the other side"),

@@ -8,8 +8,8 @@ use runnel_types::{ChangeBatch, RowKind};
 
 use super::frame::{self, Decoder, Encoder};
 use super::*;
-use tokio::io::AsyncWriteExt;
 use crate::dataflow::Barrier;
+use tokio::io::AsyncWriteExt;
 
 fn batch(from: i64, kinds: bool) -> ChangeBatch {
     let schema = Arc::new(Schema::new(vec![
@@ -162,7 +162,10 @@ async fn a_broken_connection_reports_and_closes_the_open_channels_only() {
         .message(&Message::Watermark(3), &mut bytes)
         .unwrap();
     socket.write_all(&bytes).await.unwrap();
-    assert!(same(&rx_finished.recv().await.unwrap(), &Message::EndOfInput));
+    assert!(same(
+        &rx_finished.recv().await.unwrap(),
+        &Message::EndOfInput
+    ));
     assert!(same(&rx_cut.recv().await.unwrap(), &Message::Watermark(3)));
     drop(socket);
     let fault = tokio::time::timeout(Duration::from_secs(10), faults.recv())

@@ -85,6 +85,37 @@ pub fn overview(jobs: &[JobInfo], taskmanagers: usize, slots: u32) -> Value {
     })
 }
 
+/// `GET /taskmanagers`: Flink's fields where they apply.
+pub fn taskmanagers(tms: &[super::TaskManagerInfo]) -> Value {
+    let list: Vec<Value> = tms
+        .iter()
+        .map(|t| {
+            let port = t
+                .data_address
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .unwrap_or(0);
+            json!({
+                "id": t.id,
+                "path": t.data_address,
+                "dataPort": port,
+                "jmxPort": -1,
+                "timeSinceLastHeartbeat": t.last_heartbeat,
+                "slotsNumber": t.slots,
+                "freeSlots": t.free_slots,
+                "blocked": false,
+                "hardware": {
+                    "cpuCores": t.cpu_cores,
+                    "physicalMemory": t.physical_memory,
+                    "freeMemory": 0,
+                    "managedMemory": 0,
+                },
+            })
+        })
+        .collect();
+    json!({ "taskmanagers": list })
+}
+
 /// `GET /jobs`.
 pub fn jobs(jobs: &[JobInfo]) -> Value {
     let list: Vec<Value> = jobs

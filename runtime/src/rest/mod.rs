@@ -77,23 +77,85 @@ impl RestConfig {
     }
 }
 
+/// A TaskManager as `/taskmanagers` shows it.
+#[derive(Clone, Debug)]
+pub struct TaskManagerInfo {
+    /// Its id.
+    pub id: String,
+    /// Where it receives data (host:port).
+    pub data_address: String,
+    /// Slots it offers.
+    pub slots: u32,
+    /// Slots no job holds.
+    pub free_slots: u32,
+    /// Its last heartbeat, epoch millis.
+    pub last_heartbeat: i64,
+    /// Cores of its machine.
+    pub cpu_cores: u32,
+    /// Memory of its machine, bytes.
+    pub physical_memory: u64,
+}
+
+/// What the REST API asks of the cluster besides its jobs: its TaskManagers, and taking new
+/// jobs.
+pub trait ClusterView: Send + Sync + 'static {
+    /// The TaskManagers that are members now.
+    fn task_managers(&self) -> Vec<TaskManagerInfo>;
+    /// Plans and starts a job from a SQL script with extra options; its id.
+    fn submit_sql(
+        &self,
+        script: String,
+        config: std::collections::BTreeMap<String, String>,
+    ) -> Result<String>;
+}
+
+/// `runnel run`: one TaskManager in the process, running the script it was started with.
+pub struct LocalCluster {
+    /// Its slots.
+    pub slots: u32,
+}
+
+impl ClusterView for LocalCluster {
+    fn task_managers(&self) -> Vec<TaskManagerInfo> {
+        vec![TaskManagerInfo {
+            id: "local".into(),
+            data_address: "in-process".into(),
+            slots: self.slots,
+            free_slots: 0,
+            last_heartbeat: chrono::Utc::now().timestamp_millis(),
+            cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            physical_memory: 0,
+        }]
+    }
+
+    fn submit_sql(
+        &self,
+        _: String,
+        _: std::collections::BTreeMap<String, String>,
+    ) -> Result<String> {
+        Err(RunnelError::Cluster(
+            "`runnel run` runs the script it was started with; submit jobs to a \
+             `runnel jobmanager`"
+                .into(),
+        ))
+    }
+}
+
 /// What the handlers read.
 #[derive(Clone)]
 struct Api {
     jobs: JobRegistry,
-    taskmanagers: usize,
-    slots: u32,
+    cluster: std::sync::Arc<dyn ClusterView>,
     token: Option<String>,
     loopback: bool,
 }
 
-/// Starts the REST API for the jobs in `jobs`, run by `taskmanagers` TaskManagers with `slots`
-/// slots in all; returns the address it listens on.
+/// Starts the REST API for the jobs in `jobs` on `cluster`; returns the address it listens
+/// on.
 pub async fn serve(
     config: &RestConfig,
     jobs: JobRegistry,
-    taskmanagers: usize,
-    slots: u32,
+    cluster: std::sync::Arc<dyn ClusterView>,
 ) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -103,8 +165,7 @@ pub async fn serve(
         .map_err(|e| RunnelError::io("REST API: its address", e))?;
     let api = Api {
         jobs,
-        taskmanagers,
-        slots,
+        cluster,
         token: config.auth_token.clone(),
         loopback: addr.ip().is_loopback(),
     };
@@ -113,6 +174,8 @@ pub async fn serve(
         .route("/overview", get(overview))
         .route("/jobs", get(jobs_list))
         .route("/jobs/overview", get(jobs_overview))
+        .route("/jobs/sql", post(submit_sql))
+        .route("/taskmanagers", get(taskmanagers))
         .route("/jobs/{id}", get(job_detail).patch(cancel))
         .route("/jobs/{id}/checkpoints", get(job_checkpoints))
         .route("/jobs/{id}/savepoints", post(trigger_savepoint))
@@ -142,11 +205,45 @@ async fn config_info() -> axum::Json<Value> {
 }
 
 async fn overview(State(api): State<Api>) -> axum::Json<Value> {
-    axum::Json(json::overview(
-        &api.jobs.jobs(),
-        api.taskmanagers,
-        api.slots,
-    ))
+    let tms = api.cluster.task_managers();
+    let slots = tms.iter().map(|t| t.slots).sum();
+    axum::Json(json::overview(&api.jobs.jobs(), tms.len(), slots))
+}
+
+async fn taskmanagers(State(api): State<Api>) -> axum::Json<Value> {
+    axum::Json(json::taskmanagers(&api.cluster.task_managers()))
+}
+
+/// The body of `POST /jobs/sql` (Runnel's own): a script that starts one job, and options
+/// set before it runs.
+#[derive(Deserialize, Default)]
+struct SubmitRequest {
+    #[serde(default)]
+    script: String,
+    #[serde(default)]
+    config: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /jobs/sql`: plans and starts a job; 400 with the planner's message when it cannot.
+async fn submit_sql(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: SubmitRequest = match authorized_body(&api, &headers, &body) {
+        Ok(r) => r,
+        Err(bad) => return *bad,
+    };
+    if req.script.trim().is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body needs a 'script' with the job's SQL".into(),
+        );
+    }
+    match api.cluster.submit_sql(req.script, req.config) {
+        Ok(id) => (StatusCode::ACCEPTED, axum::Json(json!({ "jobid": id }))).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
 }
 
 async fn jobs_list(State(api): State<Api>) -> axum::Json<Value> {

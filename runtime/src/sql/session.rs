@@ -43,8 +43,13 @@ impl Default for Session {
     }
 }
 
-const KNOWN_CONFIG_PREFIXES: [&str; 9] = [
+const KNOWN_CONFIG_PREFIXES: [&str; 14] = [
     "parallelism.",
+    "jobmanager.",
+    "heartbeat.",
+    "cluster.",
+    "slot.",
+    "high-availability.",
     "pipeline.",
     "table.",
     "execution.",

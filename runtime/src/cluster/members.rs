@@ -1,0 +1,305 @@
+//! The JobManager's view of its TaskManagers (the standalone resource manager's slot pool):
+//! who registered, when each last proved alive, which slots are free, and which deployments
+//! run where, so a TaskManager's updates reach its deployment and its loss fails it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc};
+
+use super::proto;
+use crate::error::RunnelError;
+use crate::execution::{TaskEvent, TaskReport};
+use crate::rest::TaskManagerInfo;
+
+/// Where a TaskManager's instructions go: the stream its registration returned.
+pub(crate) type Instructions = mpsc::UnboundedSender<Result<proto::Instruction, tonic::Status>>;
+
+/// A registered TaskManager.
+struct Member {
+    /// Tells this registration from a later one of the same TaskManager.
+    epoch: u64,
+    data_address: String,
+    slots: u32,
+    free: u32,
+    cpu_cores: u32,
+    physical_memory: u64,
+    instructions: Instructions,
+    last_heartbeat: Instant,
+    last_heartbeat_ms: i64,
+}
+
+/// A TaskManager's answer to a deployment.
+pub(crate) enum Answer {
+    /// Its tasks run.
+    Ready,
+    /// It could not build them (the job cannot start: state, plan).
+    Failed(String),
+    /// It was lost before answering.
+    Lost,
+}
+
+/// Where the updates of one deployment go.
+pub(crate) struct Route {
+    /// A task of each TaskManager, to report its loss as that task's failure.
+    pub(crate) task_on: HashMap<String, usize>,
+    pub(crate) reports: mpsc::UnboundedSender<TaskReport>,
+    pub(crate) events: mpsc::UnboundedSender<TaskEvent>,
+    /// Each TaskManager's answer to the deployment.
+    pub(crate) deployed: mpsc::UnboundedSender<(String, Answer)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    members: BTreeMap<String, Member>,
+    routes: HashMap<u32, Route>,
+    /// Slots each deployment holds, per TaskManager.
+    held: HashMap<u32, Vec<(String, u32)>>,
+    next_epoch: u64,
+}
+
+/// The TaskManagers of a JobManager.
+#[derive(Default)]
+pub(crate) struct Members {
+    inner: Mutex<Inner>,
+    /// Wakes those waiting for slots when TaskManagers come or slots are freed.
+    changed: Notify,
+}
+
+impl Members {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("members")
+    }
+
+    /// Adds a TaskManager (replacing an earlier registration of the same id, which is lost);
+    /// returns the registration's epoch.
+    pub(crate) fn register(&self, req: &proto::RegisterRequest, instructions: Instructions) -> u64 {
+        self.lose(&req.task_manager_id, None, "it registered again");
+        let mut inner = self.lock();
+        inner.next_epoch += 1;
+        let epoch = inner.next_epoch;
+        inner.members.insert(
+            req.task_manager_id.clone(),
+            Member {
+                epoch,
+                data_address: req.data_address.clone(),
+                slots: req.slots,
+                free: req.slots,
+                cpu_cores: req.cpu_cores,
+                physical_memory: req.physical_memory,
+                instructions,
+                last_heartbeat: Instant::now(),
+                last_heartbeat_ms: chrono::Utc::now().timestamp_millis(),
+            },
+        );
+        drop(inner);
+        eprintln!(
+            "runnel: TaskManager {} registered ({} slots, data at {})",
+            req.task_manager_id, req.slots, req.data_address
+        );
+        self.changed.notify_waiters();
+        epoch
+    }
+
+    /// Records a heartbeat; false when the TaskManager is not a member (it must register).
+    pub(crate) fn heartbeat(&self, id: &str) -> bool {
+        let mut inner = self.lock();
+        match inner.members.get_mut(id) {
+            Some(m) => {
+                m.last_heartbeat = Instant::now();
+                m.last_heartbeat_ms = chrono::Utc::now().timestamp_millis();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a TaskManager (only the registration `epoch`, when given) and fails the
+    /// deployments that had tasks on it.
+    pub(crate) fn lose(&self, id: &str, epoch: Option<u64>, why: &str) {
+        let mut inner = self.lock();
+        let current = inner
+            .members
+            .get(id)
+            .is_some_and(|m| epoch.is_none_or(|e| m.epoch == e));
+        if !current {
+            return;
+        }
+        inner.members.remove(id);
+        for route in inner.routes.values() {
+            if let Some(&task) = route.task_on.get(id) {
+                let _ = route.reports.send(TaskReport {
+                    task,
+                    result: Err(RunnelError::Cluster(format!(
+                        "TaskManager {id} was lost: {why}"
+                    ))),
+                });
+                let _ = route.deployed.send((id.to_string(), Answer::Lost));
+            }
+        }
+        drop(inner);
+        eprintln!("runnel: TaskManager {id} lost: {why}");
+        self.changed.notify_waiters();
+    }
+
+    /// Declares lost every TaskManager silent for longer than `timeout`.
+    pub(crate) fn expire(&self, timeout: Duration) {
+        let now = Instant::now();
+        let silent: Vec<(String, u64)> = self
+            .lock()
+            .members
+            .iter()
+            .filter(|(_, m)| now.duration_since(m.last_heartbeat) > timeout)
+            .map(|(id, m)| (id.clone(), m.epoch))
+            .collect();
+        for (id, epoch) in silent {
+            let why = format!("no heartbeat for {} ms", timeout.as_millis());
+            self.lose(&id, Some(epoch), &why);
+        }
+    }
+
+    /// Takes `needed` slots for `deployment`, waiting up to `timeout` for TaskManagers to
+    /// offer them; returns the TaskManager of each slot.
+    pub(crate) async fn allocate(
+        &self,
+        deployment: u32,
+        needed: u32,
+        spread: bool,
+        timeout: Duration,
+    ) -> Result<Vec<String>, RunnelError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            if let Some(slots) = self.try_allocate(deployment, needed, spread) {
+                return Ok(slots);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                let (tms, free) = {
+                    let inner = self.lock();
+                    let free: u32 = inner.members.values().map(|m| m.free).sum();
+                    (inner.members.len(), free)
+                };
+                return Err(RunnelError::Cluster(format!(
+                    "the job needs {needed} slots but {tms} TaskManager(s) offer {free} free \
+                     after waiting {} s (slot.request.timeout)",
+                    timeout.as_secs()
+                )));
+            }
+        }
+    }
+
+    fn try_allocate(&self, deployment: u32, needed: u32, spread: bool) -> Option<Vec<String>> {
+        let mut inner = self.lock();
+        let free: u32 = inner.members.values().map(|m| m.free).sum();
+        if free < needed {
+            return None;
+        }
+        let mut slots = Vec::with_capacity(needed as usize);
+        let mut taken: BTreeMap<String, u32> = BTreeMap::new();
+        if spread {
+            // One slot from each TaskManager with the most free slots, in turn.
+            for _ in 0..needed {
+                let (id, m) = inner
+                    .members
+                    .iter_mut()
+                    .filter(|(_, m)| m.free > 0)
+                    .max_by_key(|(_, m)| m.free)?;
+                m.free -= 1;
+                slots.push(id.clone());
+                *taken.entry(id.clone()).or_default() += 1;
+            }
+        } else {
+            // Fill one TaskManager before the next.
+            for (id, m) in inner.members.iter_mut() {
+                while m.free > 0 && (slots.len() as u32) < needed {
+                    m.free -= 1;
+                    slots.push(id.clone());
+                    *taken.entry(id.clone()).or_default() += 1;
+                }
+            }
+        }
+        inner.held.insert(deployment, taken.into_iter().collect());
+        Some(slots)
+    }
+
+    /// Instructions channel and data address of a member.
+    pub(crate) fn contact(&self, id: &str) -> Option<(Instructions, String)> {
+        self.lock()
+            .members
+            .get(id)
+            .map(|m| (m.instructions.clone(), m.data_address.clone()))
+    }
+
+    /// Routes the updates of `deployment` to `route`.
+    pub(crate) fn add_route(&self, deployment: u32, route: Route) {
+        self.lock().routes.insert(deployment, route);
+    }
+
+    /// Forgets `deployment`: its updates are dropped and its slots free again.
+    pub(crate) fn end(&self, deployment: u32) {
+        let mut inner = self.lock();
+        inner.routes.remove(&deployment);
+        for (id, n) in inner.held.remove(&deployment).unwrap_or_default() {
+            if let Some(m) = inner.members.get_mut(&id) {
+                m.free = (m.free + n).min(m.slots);
+            }
+        }
+        drop(inner);
+        self.changed.notify_waiters();
+    }
+
+    /// Passes a TaskManager's update to its deployment.
+    pub(crate) fn update(&self, from: &str, u: proto::TaskUpdate) -> Result<(), RunnelError> {
+        use proto::task_update::Kind;
+        let inner = self.lock();
+        let Some(route) = inner.routes.get(&u.deployment) else {
+            // A deployment that ended: what its tasks still say no longer matters.
+            return Ok(());
+        };
+        let task = u.task as usize;
+        match u.kind {
+            Some(Kind::Deployed(d)) => {
+                let answer = if d.error.is_empty() {
+                    Answer::Ready
+                } else {
+                    Answer::Failed(d.error)
+                };
+                let _ = route.deployed.send((from.to_string(), answer));
+            }
+            Some(Kind::Ack(ack)) => {
+                let _ = route
+                    .events
+                    .send(TaskEvent::Ack(super::wire::ack_from_proto(task, ack)?));
+            }
+            Some(Kind::Drained(_)) => {
+                let _ = route.events.send(TaskEvent::Drained(task));
+            }
+            Some(Kind::Ended(e)) => {
+                let _ = route.reports.send(TaskReport {
+                    task,
+                    result: super::wire::ended_from_proto(from, e),
+                });
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The TaskManagers as `/taskmanagers` shows them.
+    pub(crate) fn infos(&self) -> Vec<TaskManagerInfo> {
+        self.lock()
+            .members
+            .iter()
+            .map(|(id, m)| TaskManagerInfo {
+                id: id.clone(),
+                data_address: m.data_address.clone(),
+                slots: m.slots,
+                free_slots: m.free,
+                last_heartbeat: m.last_heartbeat_ms,
+                cpu_cores: m.cpu_cores,
+                physical_memory: m.physical_memory,
+            })
+            .collect()
+    }
+}
