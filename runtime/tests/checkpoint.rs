@@ -10,42 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Checkpointing settings and 4M Nexmark events (about 1.8M bids) with the source and views of
-/// `examples/nexmark`, at Nexmark's default 10,000 events per second of event time, so the
-/// events span 400 s and windows close all along the run (a few seconds of work).
-fn bids() -> String {
-    let settings = include_str!("checkpoint/settings.sql");
-    let generator = include_str!("../../examples/nexmark/source-generator.sql");
-    let rate = "'first-event.rate' = '10000000'";
-    assert!(
-        generator.contains(rate),
-        "the example source changed: {generator}"
-    );
-    let source = generator
-        .replace(rate, "'first-event.rate' = '10000'")
-        .replace("${EVENTS}", "4000000");
-    let views = include_str!("../../examples/nexmark/views.sql");
-    format!("{settings}\n{source}\n{views}")
-}
+mod support;
+use support::{WINDOWS_AND_JOIN, committed_rows};
 
-/// A windowed aggregation and an interval join, one job (statement set), two sinks.
-const WINDOWS_AND_JOIN: &str = "
-CREATE TABLE per_window (window_start TIMESTAMP(3), auction BIGINT, bids BIGINT, total BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = '${DIR}/out/per_window', 'format' = 'csv');
-CREATE TABLE sold (auction BIGINT, seller BIGINT, price BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = '${DIR}/out/sold', 'format' = 'csv');
-EXECUTE STATEMENT SET BEGIN
-INSERT INTO per_window
-  SELECT window_start, auction, COUNT(*), SUM(price)
-  FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
-  GROUP BY window_start, window_end, auction;
-INSERT INTO sold
-  SELECT B.auction, A.seller, B.price
-  FROM (SELECT * FROM bid WHERE MOD(bidder, 10) = 0) B
-  JOIN (SELECT * FROM auction WHERE MOD(seller, 4) = 0) A ON B.auction = A.id
-   AND B.`dateTime` BETWEEN A.`dateTime` AND A.`dateTime` + INTERVAL '2' SECOND;
-END;
-";
+/// Checkpointing settings and 4M Nexmark events (about 1.8M bids): windows close all along a
+/// run of a few seconds.
+fn bids() -> String {
+    support::bids(4_000_000)
+}
 
 struct Scratch(PathBuf);
 
@@ -66,24 +38,9 @@ impl Scratch {
         path
     }
 
-    /// All rows under `out/<table>`, sorted; panics if an uncommitted file is visible.
+    /// All committed rows under `out/<table>`, sorted.
     fn rows(&self, table: &str) -> Vec<String> {
-        let dir = self.0.join("out").join(table);
-        let mut rows = Vec::new();
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            rows.extend(
-                std::fs::read_to_string(e.path())
-                    .unwrap()
-                    .lines()
-                    .map(str::to_string),
-            );
-        }
-        rows.sort();
-        rows
+        committed_rows(&self.0.join("out").join(table))
     }
 
     /// Hidden part files left behind (uncommitted data that was never cleaned up).

@@ -4,13 +4,14 @@
 //! exactly the listed ones, and the values describe the job; a savepoint is triggered and
 //! polled to completion and the job cancelled, with the auth token those calls need.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod support;
+use support::{call, get};
 
 const JOB: &str = "
 SET 'execution.checkpointing.interval' = '200 ms';
@@ -94,39 +95,6 @@ fn start() -> (Job, String) {
 
 /// The token of the calls that change the job; it must never show in the job's log.
 const TOKEN: &str = "canary-7f3e9b2c";
-
-/// `GET path`: status and JSON body.
-fn get(addr: &str, path: &str) -> (u16, Value) {
-    call(addr, "GET", path, None, None)
-}
-
-/// `method path` with an optional bearer token and JSON body: status and JSON body.
-fn call(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    write!(s, "{head}Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
-    )
-}
 
 /// Compares `ours` with Flink's `shape` at `path`: same types, every field of ours known to
 /// Flink, and Flink's fields missing from ours collected in `missing`.

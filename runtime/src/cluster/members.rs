@@ -204,7 +204,7 @@ impl Members {
                     .members
                     .iter_mut()
                     .filter(|(_, m)| m.free > 0)
-                    .max_by_key(|(_, m)| m.free)?;
+                    .min_by_key(|(_, m)| std::cmp::Reverse(m.free))?;
                 m.free -= 1;
                 slots.push(id.clone());
                 *taken.entry(id.clone()).or_default() += 1;
@@ -301,5 +301,119 @@ impl Members {
                 physical_memory: m.physical_memory,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(
+        members: &Members,
+        id: &str,
+        slots: u32,
+    ) -> mpsc::UnboundedReceiver<Result<proto::Instruction, tonic::Status>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        members.register(
+            &proto::RegisterRequest {
+                task_manager_id: id.into(),
+                data_address: "127.0.0.1:1".into(),
+                slots,
+                cpu_cores: 1,
+                physical_memory: 0,
+            },
+            tx,
+        );
+        rx
+    }
+
+    fn free(members: &Members) -> Vec<(String, u32)> {
+        members
+            .infos()
+            .into_iter()
+            .map(|t| (t.id, t.free_slots))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn slots_fill_one_task_manager_first_or_spread_and_come_back() {
+        let m = Members::default();
+        let _a = join(&m, "a", 2);
+        let _b = join(&m, "b", 2);
+        let filled = m
+            .allocate(1, 3, false, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(filled, ["a", "a", "b"]);
+        m.end(1);
+        let spread = m
+            .allocate(2, 2, true, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(spread, ["a", "b"]);
+        assert_eq!(free(&m), [("a".into(), 1), ("b".into(), 1)]);
+        let e = m
+            .allocate(3, 3, false, Duration::from_millis(50))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("needs 3 slots but 2 TaskManager(s) offer 2 free"),
+            "{e}"
+        );
+        m.end(2);
+        assert_eq!(free(&m), [("a".into(), 2), ("b".into(), 2)]);
+    }
+
+    #[tokio::test]
+    async fn a_job_waiting_for_slots_gets_them_when_a_task_manager_registers() {
+        let m = std::sync::Arc::new(Members::default());
+        let waiting = {
+            let m = m.clone();
+            tokio::spawn(async move { m.allocate(1, 1, false, Duration::from_secs(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _late = join(&m, "late", 1);
+        assert_eq!(waiting.await.unwrap().unwrap(), ["late"]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_task_manager_fails_its_deployments_once() {
+        let m = Members::default();
+        let _a = join(&m, "a", 1);
+        let (reports, mut reports_rx) = mpsc::unbounded_channel();
+        let (events, _) = mpsc::unbounded_channel();
+        let (deployed, mut answers) = mpsc::unbounded_channel();
+        m.allocate(7, 1, false, Duration::from_secs(1))
+            .await
+            .unwrap();
+        m.add_route(
+            7,
+            Route {
+                task_on: HashMap::from([("a".to_string(), 3)]),
+                reports,
+                events,
+                deployed,
+            },
+        );
+        // A stale registration's end does not remove the current one.
+        let epoch = m.lock().members["a"].epoch;
+        m.lose("a", Some(epoch + 1), "old connection closed");
+        assert!(m.heartbeat("a"));
+        m.expire(Duration::from_secs(60));
+        assert!(m.heartbeat("a"), "expired before its timeout");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        m.expire(Duration::from_millis(1));
+        assert!(!m.heartbeat("a"), "a silent TaskManager stays a member");
+        let report = reports_rx.try_recv().unwrap();
+        assert_eq!(report.task, 3);
+        let e = report.result.unwrap_err().to_string();
+        assert!(
+            e.contains("TaskManager a was lost: no heartbeat for 1 ms"),
+            "{e}"
+        );
+        assert!(matches!(answers.try_recv().unwrap(), (id, Answer::Lost) if id == "a"));
+        m.lose("a", None, "again");
+        assert!(reports_rx.try_recv().is_err(), "reported twice");
     }
 }
