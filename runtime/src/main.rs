@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 
 use runnel::checkpoint::{FINISHED_FILE, Location, RestorePoint, find_checkpoints, finished_runs};
-use runnel::cluster::{JobManager, JobSpec};
+use runnel::cluster::JobManager;
 use runnel::execution::{JobCommand, JobOptions, JobRegistry, new_job_id};
 use runnel::sql::{Session, SessionJob};
 use tokio::sync::{mpsc, oneshot};
@@ -253,11 +253,9 @@ fn jobmanager(args: &ClusterArgs) -> anyhow::Result<()> {
             tokio::signal::ctrl_c().await?;
             return Ok(());
         };
-        let spec = JobSpec {
-            script,
-            config: BTreeMap::new(),
+        let Some(job) = jm.run_application(script)? else {
+            return Ok(());
         };
-        let (_, job) = jm.submit(spec)?;
         let outcome = job.await.context("the job's JobMaster panicked")??;
         if let Some(path) = outcome.stopped_with_savepoint {
             println!("Savepoint completed. Path: {path}");

@@ -96,6 +96,8 @@ impl Drop for Process {
 /// A session cluster: a JobManager and its TaskManagers, in a scratch folder.
 struct Cluster {
     dir: PathBuf,
+    /// Options of every process (heartbeats, high availability).
+    options: Vec<String>,
     jm: Process,
     rpc: String,
     rest: String,
@@ -105,27 +107,27 @@ struct Cluster {
 impl Cluster {
     /// A JobManager with `tms` TaskManagers of `slots` slots each, all registered.
     fn start(name: &str, tms: usize, slots: u32) -> Self {
+        Self::start_with(name, tms, slots, false)
+    }
+
+    /// As [`Cluster::start`]; with `ha`, every process keeps high-availability data in the
+    /// scratch folder, so another JobManager can take over.
+    fn start_with(name: &str, tms: usize, slots: u32, ha: bool) -> Self {
         let dir =
             std::env::temp_dir().join(format!("runnel-cluster-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut args = vec!["jobmanager".to_string()];
-        for o in [
-            "jobmanager.rpc.port=0",
-            "rest.port=0",
-            "cluster.evenly-spread-out-slots=true",
-            &format!("rest.auth-token={TOKEN}"),
-        ]
-        .into_iter()
-        .chain(HEARTBEATS)
-        {
-            args.extend(["-D".to_string(), o.to_string()]);
+        let mut options: Vec<String> = HEARTBEATS.map(String::from).to_vec();
+        if ha {
+            options.push("high-availability.type=filesystem".into());
+            options.push(format!("high-availability.storageDir={}/ha", dir.display()));
         }
-        let jm = Process::spawn(&args, dir.join("jm.log"));
+        let jm = Self::job_manager(&dir, &options, "jm.log");
         let rpc = jm.wait_for_line("runnel: JobManager listening for TaskManagers at ");
         let rest = jm.wait_for_line("runnel: REST API at http://");
         let mut cluster = Cluster {
             dir,
+            options,
             jm,
             rpc,
             rest,
@@ -137,6 +139,23 @@ impl Cluster {
         cluster
     }
 
+    /// Starts a JobManager process with the cluster's options.
+    fn job_manager(dir: &std::path::Path, options: &[String], log: &str) -> Process {
+        let mut args = vec!["jobmanager".to_string()];
+        for o in [
+            "jobmanager.rpc.port=0".to_string(),
+            "rest.port=0".to_string(),
+            "cluster.evenly-spread-out-slots=true".to_string(),
+            format!("rest.auth-token={TOKEN}"),
+        ]
+        .into_iter()
+        .chain(options.iter().cloned())
+        {
+            args.extend(["-D".to_string(), o]);
+        }
+        Process::spawn(&args, dir.join(log))
+    }
+
     /// Starts one more TaskManager and waits until the JobManager lists it.
     fn add_task_manager(&mut self, slots: u32) {
         let (_, port) = self.rpc.rsplit_once(':').unwrap();
@@ -146,7 +165,7 @@ impl Cluster {
             format!("taskmanager.numberOfTaskSlots={slots}"),
         ]
         .into_iter()
-        .chain(HEARTBEATS.map(String::from))
+        .chain(self.options.iter().cloned())
         {
             args.extend(["-D".to_string(), o]);
         }
@@ -480,4 +499,37 @@ fn a_frozen_task_manager_is_lost_by_heartbeat_timeout_and_the_job_recovers() {
             "lost before its timeout"
         );
     });
+}
+
+#[test]
+fn a_killed_job_manager_is_replaced_by_its_standby_and_the_job_resumes() {
+    let mut cluster = Cluster::start_with("ha", 2, 1, true);
+    let standby = Cluster::job_manager(&cluster.dir, &cluster.options, "standby.log");
+    standby.wait_for_line("runnel: another JobManager leads");
+    let id = cluster.submit(WINDOWS_AND_JOIN, 2);
+    cluster.wait("two completed checkpoints", || {
+        cluster.completed_checkpoints(&id) >= 2
+    });
+    cluster.jm.signal(libc::SIGKILL);
+    // The standby leads once the lock is free; the TaskManagers find it through the HA
+    // folder and the job resumes from the checkpoint the dead leader recorded last.
+    let recovering =
+        standby.wait_for_line(&format!("runnel: recovering job {id} from checkpoint "));
+    cluster.rest = standby.wait_for_line("runnel: REST API at http://");
+    cluster.jm = standby;
+    cluster.wait_finished(&id);
+    let want = local_rows(
+        "ha",
+        WINDOWS_AND_JOIN,
+        cluster.events(),
+        2,
+        &["per_window", "sold"],
+    );
+    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
+    assert_same("sold", &cluster.rows("sold"), &want[1]);
+    assert!(recovering.contains("/chk-"), "{recovering}");
+    // Finished: the HA record says so, and a later leader would not run it again.
+    let record =
+        std::fs::read_to_string(cluster.dir.join(format!("ha/default/jobs/{id}.json"))).unwrap();
+    assert!(record.contains("\"FINISHED\""), "{record}");
 }

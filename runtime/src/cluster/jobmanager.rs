@@ -1,17 +1,18 @@
 //! `runnel jobmanager`: the gRPC control plane the TaskManagers register with, the JobMasters
 //! of submitted jobs, and the REST API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
 
+use super::ha::{HaStore, JobRecord, Leadership};
 use super::members::Members;
 use super::proto;
 use super::proto::job_manager_server::{JobManager as JobManagerRpc, JobManagerServer};
@@ -19,7 +20,9 @@ use super::remote::{JobSpec, RemoteDeployer};
 use super::{ClusterConfig, plan_job};
 use crate::checkpoint::{Location, RestorePoint};
 use crate::error::{Result, RunnelError};
-use crate::execution::{JobMaster, JobOptions, JobOutcome, JobRegistry, new_job_id};
+use crate::execution::{
+    CheckpointHook, JobMaster, JobOptions, JobOutcome, JobRegistry, JobState, new_job_id,
+};
 use crate::rest::{ClusterView, RestConfig, TaskManagerInfo};
 
 /// A running JobManager.
@@ -33,6 +36,11 @@ pub struct JobManager {
     deployments: Arc<AtomicU32>,
     rpc: SocketAddr,
     rest: OnceLock<SocketAddr>,
+    ha: Option<HaStore>,
+    /// Held while it leads.
+    _leadership: Option<Leadership>,
+    /// Jobs resumed after a failover, until application mode asks for its own.
+    recovered: Mutex<HashMap<String, JobHandle>>,
 }
 
 impl JobManager {
@@ -40,6 +48,12 @@ impl JobManager {
     /// REST API on `rest.port` (default 8081).
     pub async fn start(mut options: BTreeMap<String, String>) -> Result<Arc<Self>> {
         let config = ClusterConfig::from_options(&options)?;
+        let ha = HaStore::from_options(&options)?;
+        // A standby serves nothing until it leads.
+        let leadership = match &ha {
+            Some(ha) => Some(ha.lead().await?),
+            None => None,
+        };
         let bind = config.rpc_bind()?;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -73,13 +87,27 @@ impl JobManager {
             options,
             members,
             jobs: JobRegistry::default(),
-            deployments: Arc::default(),
+            // A random start: TaskManagers that outlive a JobManager still drop late frames
+            // of its deployments by number, so the next one must not reuse them.
+            deployments: Arc::new(AtomicU32::new(crate::checkpoint::random_u64() as u32)),
             rpc,
             rest: OnceLock::new(),
+            ha: ha.clone(),
+            _leadership: leadership,
+            recovered: Mutex::default(),
         });
         if let Some(rc) = RestConfig::from_options(&jm.options)? {
             let addr = crate::rest::serve(&rc, jm.jobs.clone(), jm.clone()).await?;
             let _ = jm.rest.set(addr);
+        }
+        if let Some(ha) = &ha {
+            let advertised = SocketAddr::new(
+                jm.config.rpc_address.parse().unwrap_or(rpc.ip()),
+                rpc.port(),
+            );
+            ha.publish_leader(&advertised.to_string())?;
+            eprintln!("runnel: JobManager leads the cluster; recovering its jobs");
+            jm.recover(ha);
         }
         eprintln!("runnel: JobManager listening for TaskManagers at {rpc}");
         if let Some(addr) = jm.rest.get() {
@@ -100,20 +128,66 @@ impl JobManager {
 
     /// Plans and starts a job on the cluster; returns its id and the JobMaster's outcome.
     /// The JobManager's options come first, then the submission's, then the script's `SET`s.
-    pub fn submit(&self, spec: JobSpec) -> Result<(String, JoinHandle<Result<JobOutcome>>)> {
+    pub fn submit(&self, spec: JobSpec) -> Result<(String, JobHandle)> {
         let mut config = self.options.clone();
         config.extend(spec.config);
         let spec = JobSpec {
             script: spec.script,
             config,
         };
+        let job_id = new_job_id();
+        let handle = self.start_job(job_id.clone(), spec, None)?;
+        eprintln!("runnel: job {job_id} submitted");
+        Ok((job_id, handle))
+    }
+
+    /// Application mode: runs the script given at start as the cluster's one job. With high
+    /// availability its id is fixed by the cluster id, so a JobManager that takes over finds
+    /// it (recovered, or finished: then `None`) instead of running it again.
+    pub fn run_application(&self, script: String) -> Result<Option<JobHandle>> {
+        let Some(ha) = &self.ha else {
+            return self
+                .submit(JobSpec {
+                    script,
+                    config: BTreeMap::new(),
+                })
+                .map(|(_, h)| Some(h));
+        };
+        let job_id = ha.application_job_id();
+        if let Some(handle) = self.recovered.lock().expect("recovered").remove(&job_id) {
+            return Ok(Some(handle));
+        }
+        if let Some(done) = ha.jobs().into_iter().find(|j| j.id == job_id) {
+            eprintln!(
+                "runnel: the application's job {job_id} already ended ({})",
+                done.state
+            );
+            return Ok(None);
+        }
+        let spec = JobSpec {
+            script,
+            config: self.options.clone(),
+        };
+        self.start_job(job_id, spec, None).map(Some)
+    }
+
+    /// Starts a job: from `recovered` (a checkpoint it took before a failover, which it then
+    /// owns) or else from `execution.savepoint.path`, if set.
+    fn start_job(
+        &self,
+        job_id: String,
+        spec: JobSpec,
+        recovered: Option<RestorePoint>,
+    ) -> Result<JobHandle> {
         let job = plan_job(&spec)?;
-        let restore = match spec.config.get("execution.savepoint.path") {
-            Some(p) => Some(RestorePoint::open(&Location::parse(
+        let claim = recovered.is_some();
+        let restore = match (recovered, spec.config.get("execution.savepoint.path")) {
+            (Some(point), _) => Some(point),
+            (None, Some(p)) => Some(RestorePoint::open(&Location::parse(
                 "execution.savepoint.path",
                 p,
             )?)?),
-            None => None,
+            (None, None) => None,
         };
         let allow_non_restored_state = match spec
             .config
@@ -130,8 +204,26 @@ impl JobManager {
                 ));
             }
         };
+        let checkpoint_hook = match &self.ha {
+            Some(ha) => {
+                if !claim {
+                    ha.save(&JobRecord {
+                        id: job_id.clone(),
+                        script: spec.script.clone(),
+                        config: spec.config.clone(),
+                        state: JobState::Running.name().into(),
+                        checkpoint: None,
+                    })?;
+                }
+                let (ha, id) = (ha.clone(), job_id.clone());
+                let hook: CheckpointHook = Arc::new(move |dir: &Location| {
+                    ha.update(&id, |j| j.checkpoint = Some(dir.to_string()))
+                });
+                Some(hook)
+            }
+            None => None,
+        };
         let (commands, rx) = mpsc::unbounded_channel();
-        let job_id = new_job_id();
         let options = JobOptions {
             job_id: Some(job_id.clone()),
             checkpoint: Some(job.checkpoint),
@@ -139,8 +231,9 @@ impl JobManager {
             registry: Some(self.jobs.clone()),
             commands: Some(rx),
             restore,
+            claim_restored: claim,
             allow_non_restored_state,
-            ..JobOptions::default()
+            checkpoint_hook,
         };
         let master = JobMaster::with_options(job.graph, options);
         self.jobs.attach(&job_id, commands);
@@ -151,20 +244,74 @@ impl JobManager {
             &self.config,
             self.deployments.clone(),
         );
-        let id = job_id.clone();
-        let handle = tokio::spawn(async move {
+        let (ha, jobs) = (self.ha.clone(), self.jobs.clone());
+        Ok(tokio::spawn(async move {
             let outcome = master.run_on(&deployer).await;
             match &outcome {
-                Ok(o) if o.cancelled => eprintln!("runnel: job {id} cancelled"),
-                Ok(o) => eprintln!("runnel: job {id} finished in {} ms", o.duration.as_millis()),
-                Err(e) => eprintln!("runnel: job {id} failed: {e}"),
+                Ok(o) if o.cancelled => eprintln!("runnel: job {job_id} cancelled"),
+                Ok(o) => eprintln!(
+                    "runnel: job {job_id} finished in {} ms",
+                    o.duration.as_millis()
+                ),
+                Err(e) => eprintln!("runnel: job {job_id} failed: {e}"),
+            }
+            if let (Some(ha), Some(info)) = (&ha, jobs.job(&job_id)) {
+                let state = info.state.name().to_string();
+                if let Err(e) = ha.update(&job_id, |j| j.state = state) {
+                    eprintln!("runnel: recording the end of job {job_id}: {e}");
+                }
             }
             outcome
-        });
-        eprintln!("runnel: job {job_id} submitted");
-        Ok((job_id, handle))
+        }))
+    }
+
+    /// Resumes the jobs the HA store records as running, each from its latest checkpoint
+    /// (a job without one starts as it was submitted). A job whose recorded checkpoint
+    /// cannot be read fails with the reason instead of starting without its state.
+    fn recover(&self, ha: &HaStore) {
+        for record in ha.jobs() {
+            if record.state != JobState::Running.name() {
+                continue;
+            }
+            let id = record.id.clone();
+            let point = match &record.checkpoint {
+                None => Ok(None),
+                Some(dir) => Location::parse("HA checkpoint pointer", dir)
+                    .and_then(|l| RestorePoint::open(&l))
+                    .map(Some),
+            };
+            let spec = JobSpec {
+                script: record.script,
+                config: record.config,
+            };
+            let started = point.and_then(|point| {
+                match &point {
+                    Some(p) => eprintln!(
+                        "runnel: recovering job {id} from checkpoint {} at {}",
+                        p.metadata.checkpoint_id, p.dir
+                    ),
+                    None => eprintln!("runnel: recovering job {id} (no checkpoint yet)"),
+                }
+                self.start_job(id.clone(), spec, point)
+            });
+            match started {
+                Ok(handle) => {
+                    self.recovered.lock().expect("recovered").insert(id, handle);
+                }
+                Err(e) => {
+                    eprintln!("runnel: cannot recover job {id}: {e}");
+                    let failed = JobState::Failed.name().to_string();
+                    if let Err(e) = ha.update(&id, |j| j.state = failed) {
+                        eprintln!("runnel: recording the failure of job {id}: {e}");
+                    }
+                }
+            }
+        }
     }
 }
+
+/// A job's JobMaster, to its outcome.
+pub type JobHandle = JoinHandle<Result<JobOutcome>>;
 
 impl ClusterView for JobManager {
     fn task_managers(&self) -> Vec<TaskManagerInfo> {

@@ -9,6 +9,7 @@
 //! from their latest checkpoint on the TaskManagers that remain or replace it.
 
 mod config;
+mod ha;
 mod jobmanager;
 mod members;
 mod remote;
@@ -22,7 +23,7 @@ pub mod proto {
 }
 
 pub use config::ClusterConfig;
-pub use jobmanager::JobManager;
+pub use jobmanager::{JobHandle, JobManager};
 pub use remote::JobSpec;
 pub use taskmanager::run_task_manager;
 

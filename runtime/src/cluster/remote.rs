@@ -118,7 +118,7 @@ impl Deployer for RemoteDeployer {
     }
 
     async fn deploy(&self, a: Attempt<'_>) -> Result<Deployment> {
-        let number = self.numbers.fetch_add(1, Ordering::Relaxed) + 1;
+        let number = self.numbers.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let g = a.graph;
         let slots = self
             .members

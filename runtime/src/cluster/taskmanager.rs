@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tonic::transport::Channel;
 
+use super::ha::HaStore;
 use super::proto;
 use super::proto::instruction::Kind;
 use super::proto::job_manager_client::JobManagerClient;
@@ -49,6 +50,8 @@ struct Running {
 struct Shared {
     id: String,
     config: ClusterConfig,
+    /// With high availability, where the leader publishes its address.
+    ha: Option<HaStore>,
     data: DataServer,
     data_address: SocketAddr,
     faults: mpsc::UnboundedSender<Fault>,
@@ -76,6 +79,7 @@ pub async fn run_task_manager(options: BTreeMap<String, String>) -> Result<()> {
     );
     let shared = Arc::new(Shared {
         id,
+        ha: HaStore::from_options(&options)?,
         config,
         data,
         data_address,
@@ -94,7 +98,8 @@ pub async fn run_task_manager(options: BTreeMap<String, String>) -> Result<()> {
         let heartbeat = tokio::spawn(heartbeat(client, shared.clone()));
         let why = serve(&shared, instructions, &updates, &mut fault_rx, heartbeat).await;
         reporter.abort();
-        for (number, _) in std::mem::take(&mut *shared.running.lock().expect("running")) {
+        let running = std::mem::take(&mut *shared.running.lock().expect("running"));
+        for number in running.into_keys() {
             cancel(&shared, number);
         }
         eprintln!(
@@ -111,7 +116,6 @@ async fn register(
     JobManagerClient<Channel>,
     tonic::Streaming<proto::Instruction>,
 )> {
-    let uri = shared.config.rpc_uri();
     let deadline = tokio::time::Instant::now() + shared.config.registration_timeout;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let request = proto::RegisterRequest {
@@ -122,7 +126,12 @@ async fn register(
         physical_memory: physical_memory(),
     };
     let mut last_error = String::new();
+    let mut uri = shared.config.rpc_uri();
     while tokio::time::Instant::now() < deadline {
+        // The leader of the moment, when a JobManager may take over from another.
+        if let Some(leader) = shared.ha.as_ref().and_then(|ha| ha.leader()) {
+            uri = format!("http://{leader}");
+        }
         let attempt = async {
             let mut client = JobManagerClient::connect(uri.clone())
                 .await

@@ -195,7 +195,13 @@ pub(crate) struct Coordinator {
     claimed: Option<Location>,
     /// Where checkpoint statistics go for the REST API.
     registry: Option<JobRegistry>,
+    /// Told of every completed checkpoint before older ones are deleted.
+    hook: Option<CheckpointHook>,
 }
+
+/// Records a completed checkpoint as the job's latest (the HA store's pointer); it runs
+/// before retention deletes older checkpoints, so the pointer never names a deleted one.
+pub type CheckpointHook = Arc<dyn Fn(&Location) -> Result<()> + Send + Sync>;
 
 impl Coordinator {
     pub(crate) fn new(
@@ -221,7 +227,13 @@ impl Coordinator {
             failures: 0,
             claimed: None,
             registry: None,
+            hook: None,
         }
+    }
+
+    /// Calls `hook` with each completed checkpoint.
+    pub(crate) fn on_complete(&mut self, hook: CheckpointHook) {
+        self.hook = Some(hook);
     }
 
     /// Forgets the tasks of a failed deployment and the snapshots they cannot finish.
@@ -279,7 +291,9 @@ impl Coordinator {
 
     /// Deletes the claimed checkpoint and every earlier run's folder of this job under the
     /// checkpoint dir (their checkpoints are older, or left half-deleted by a run that was
-    /// killed while cleaning up).
+    /// killed while cleaning up). A run that kept the job id (a JobManager recovering it
+    /// after a failover) shares the job's folder: there, the checkpoints this run did not
+    /// take go.
     fn release_claimed(&mut self) {
         let Some(dir) = self.claimed.take() else {
             return;
@@ -294,6 +308,17 @@ impl Coordinator {
             });
             if ours {
                 job_dir.delete_all();
+            }
+        }
+        let mine: BTreeSet<String> = self
+            .completed
+            .iter()
+            .map(|c| c.dir.to_string())
+            .chain(self.pending.values().map(|p| p.dir.to_string()))
+            .collect();
+        for chk in self.job_dir().children() {
+            if chk.name().starts_with("chk-") && !mine.contains(&chk.to_string()) {
+                chk.delete_all();
             }
         }
         dir.delete_all();
@@ -514,11 +539,16 @@ impl Coordinator {
             self.abort(old, format!("checkpoint {old} subsumed by {id}"))?;
         }
         if p.kind == SnapshotKind::Checkpoint {
-            self.release_claimed();
+            if let Some(hook) = &self.hook
+                && let Err(e) = hook(&p.dir)
+            {
+                eprintln!("runnel: recording checkpoint {id} as the latest: {e}");
+            }
             self.completed.push_back(Completed {
                 dir: p.dir.clone(),
                 shared,
             });
+            self.release_claimed();
             let mut dropped = false;
             while self.completed.len() > self.config.retained {
                 let old = self.completed.pop_front().expect("non-empty");

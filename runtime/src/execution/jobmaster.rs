@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::checkpointing::{Completion, Coordinator, JobCommand, TaskEvent, new_job_id};
+use super::checkpointing::{
+    CheckpointHook, Completion, Coordinator, JobCommand, TaskEvent, new_job_id,
+};
 use super::deploy::{Attempt, Deployer, Deployment, LocalDeployer};
 use super::restart::{RestartStrategy, RestartTracker};
 use super::status::{JobInfo, JobRegistry, JobState, VertexInfo};
@@ -56,6 +58,8 @@ pub struct JobOptions {
     pub restart: Option<RestartStrategy>,
     /// Where the job's state and checkpoints are reported (for the REST API).
     pub registry: Option<JobRegistry>,
+    /// Told of each completed checkpoint (high availability keeps a pointer to the latest).
+    pub checkpoint_hook: Option<CheckpointHook>,
 }
 
 /// Schedules one job's subtasks onto TaskManagers and follows them to the end.
@@ -188,6 +192,9 @@ impl JobMaster {
         };
         if let Some(r) = &registry {
             coordinator.report_to(r.clone());
+        }
+        if let Some(hook) = self.options.checkpoint_hook.take() {
+            coordinator.on_complete(hook);
         }
         if let Some(rp) = &initial
             && self.options.claim_restored

@@ -17,8 +17,8 @@ mod task;
 mod taskmanager;
 
 pub(crate) use blocking::block_on;
-pub use checkpointing::JobCommand;
 pub use checkpointing::new_job_id;
+pub use checkpointing::{CheckpointHook, JobCommand};
 pub(crate) use checkpointing::{
     DirChange, SnapshotDirs, TaskAck, TaskControl, TaskEntry, TaskEvent,
 };
