@@ -455,7 +455,7 @@ mod tests {
                             "step {step} key {k}"
                         ),
                     }
-                    if (x >> 40) % 50 == 0 {
+                    if (x >> 40).is_multiple_of(50) {
                         s.write_back().unwrap();
                     }
                 }

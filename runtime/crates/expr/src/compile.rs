@@ -795,15 +795,14 @@ impl Compiler<'_> {
             && is_interval(&rt)
             && lt == rt
             && matches!(op, ArithOp::Add | ArithOp::Sub)
+            && let (Some(a), Some(b)) = (l.literal_value(), r.literal_value())
         {
-            if let (Some(a), Some(b)) = (l.literal_value(), r.literal_value()) {
-                let res = match op {
-                    ArithOp::Add => arrow::compute::kernels::numeric::add(a, b),
-                    _ => arrow::compute::kernels::numeric::sub(a, b),
-                };
-                if let Ok(v) = res {
-                    return Ok(literal_array(v));
-                }
+            let res = match op {
+                ArithOp::Add => arrow::compute::kernels::numeric::add(a, b),
+                _ => arrow::compute::kernels::numeric::sub(a, b),
+            };
+            if let Ok(v) = res {
+                return Ok(literal_array(v));
             }
         }
         // NULL literals take the other operand's type.
@@ -1247,13 +1246,13 @@ pub(crate) fn number_literal(text: &str, negative: bool) -> Option<ArrayRef> {
     if text.contains(['e', 'E']) {
         return Some(ScalarValue::Float64(signed.parse().ok()?).to_array());
     }
-    if !text.contains('.') {
-        if let Ok(v) = signed.parse::<i64>() {
-            return Some(match i32::try_from(v) {
-                Ok(i) => ScalarValue::Int32(i).to_array(),
-                Err(_) => ScalarValue::Int64(v).to_array(),
-            });
-        }
+    if !text.contains('.')
+        && let Ok(v) = signed.parse::<i64>()
+    {
+        return Some(match i32::try_from(v) {
+            Ok(i) => ScalarValue::Int32(i).to_array(),
+            Err(_) => ScalarValue::Int64(v).to_array(),
+        });
     }
     let (p, s) = literal_precision_scale(text);
     let v = parse_decimal(&signed, s)?;
@@ -1261,7 +1260,7 @@ pub(crate) fn number_literal(text: &str, negative: bool) -> Option<ArrayRef> {
 }
 
 fn hex_bytes(h: &str) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     (0..h.len())

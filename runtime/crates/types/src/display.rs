@@ -248,9 +248,9 @@ fn write_java_fraction(out: &mut String, nano: u32) {
     if nano == 0 {
         return;
     }
-    if nano % 1_000_000 == 0 {
+    if nano.is_multiple_of(1_000_000) {
         let _ = write!(out, ".{:03}", nano / 1_000_000);
-    } else if nano % 1_000 == 0 {
+    } else if nano.is_multiple_of(1_000) {
         let _ = write!(out, ".{:06}", nano / 1_000);
     } else {
         let _ = write!(out, ".{nano:09}");

@@ -51,12 +51,12 @@ impl MessageFormat {
         let mut map: HashMap<String, String> = HashMap::new();
         let mut renamed = HashMap::new();
         for (k, v) in options.map() {
-            if let Some(rest) = k.strip_prefix(prefix).filter(|_| !prefix.is_empty()) {
-                if rest.starts_with(&format!("{name}.")) {
-                    map.insert(rest.to_string(), v.clone());
-                    renamed.insert(rest.to_string(), k.clone());
-                    continue;
-                }
+            if let Some(rest) = k.strip_prefix(prefix).filter(|_| !prefix.is_empty())
+                && rest.starts_with(&format!("{name}."))
+            {
+                map.insert(rest.to_string(), v.clone());
+                renamed.insert(rest.to_string(), k.clone());
+                continue;
             }
             if k.starts_with(&format!("{name}.")) && !map.contains_key(k) {
                 map.insert(k.clone(), v.clone());

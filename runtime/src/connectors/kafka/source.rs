@@ -610,10 +610,10 @@ impl Source for KafkaSource {
     fn checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         // Progress shown in the consumer group (not used for recovery, which reads the
         // checkpoint): the offsets of the latest snapshot taken.
-        if let Some(offsets) = self.last_snapshot.take() {
-            if let Some(c) = &self.commands {
-                let _ = c.send(Command::Commit(offsets));
-            }
+        if let Some(offsets) = self.last_snapshot.take()
+            && let Some(c) = &self.commands
+        {
+            let _ = c.send(Command::Commit(offsets));
         }
         Ok(())
     }

@@ -76,7 +76,7 @@ pub(super) fn call(c: &Compiler, name: &str, args: &[ExprRef], e: &Expr) -> Call
             }))
         }
         "MAP" => {
-            if args.is_empty() || args.len() % 2 != 0 {
+            if args.is_empty() || !args.len().is_multiple_of(2) {
                 return Err(PlanError::Type(format!(
                     "MAP needs key/value pairs in `{e}`{}",
                     at(e)
