@@ -448,6 +448,23 @@ fn recovers_from(name: &str, fault: impl FnOnce(&mut Cluster, usize)) {
     cluster.wait("two completed checkpoints", || {
         cluster.completed_checkpoints(&id) >= 2
     });
+    // Metrics cross from the TaskManagers: the Nexmark source knows what it has left.
+    let source = cluster.job(&id)["vertices"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!(
+        "/jobs/{id}/vertices/{source}/subtasks/metrics?get=pendingRecords,numRecordsOutPerSecond"
+    );
+    cluster.wait("the source's metrics", || {
+        get(&cluster.rest, &path)
+            .1
+            .as_array()
+            .is_some_and(|m| m.len() == 2)
+    });
+    let (_, m) = get(&cluster.rest, &path);
+    let pending = m[0]["sum"].as_f64().unwrap();
+    assert!(pending > 0.0 && pending < cluster.events() as f64, "{m}");
     let victim = cluster.busy_task_manager();
     fault(&mut cluster, victim);
     cluster.wait_finished(&id);

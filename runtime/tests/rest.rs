@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod support;
-use support::{call, get};
+use support::{call, get, get_text};
 
 const JOB: &str = "
 SET 'execution.checkpointing.interval' = '200 ms';
@@ -24,12 +24,12 @@ CREATE TABLE snk (k BIGINT, c BIGINT) WITH ('connector' = 'blackhole');
 INSERT INTO snk SELECT k, COUNT(*) FROM src GROUP BY k;
 ";
 
-/// Flink fields Runnel leaves out for now, by path (`[]` marks list elements): the vertex I/O
-/// metrics and alignment figures it does not measure yet, the plan JSON and application id.
+/// Flink fields Runnel leaves out for now, by path (`[]` marks list elements): checkpoint
+/// alignment figures it does not measure yet, the plan JSON and application id, and the JVM
+/// memory model of TaskManagers.
 const NOT_SERVED: &[&str] = &[
     "/jobs/:jobid.application-id",
     "/jobs/:jobid.plan",
-    "/jobs/:jobid.vertices[].metrics",
     "/jobs/:jobid.vertices[].slotSharingGroupId",
     "/jobs/:jobid/checkpoints.history[].alignment_buffered",
     "/jobs/:jobid/checkpoints.history[].persisted_data",
@@ -40,6 +40,10 @@ const NOT_SERVED: &[&str] = &[
     "/jobs/:jobid/checkpoints.summary.alignment_buffered",
     "/jobs/:jobid/checkpoints.summary.persisted_data",
     "/jobs/:jobid/checkpoints.summary.processed_data",
+    "/taskmanagers.taskmanagers[].assignedTasks",
+    "/taskmanagers.taskmanagers[].freeResource",
+    "/taskmanagers.taskmanagers[].memoryConfiguration",
+    "/taskmanagers.taskmanagers[].totalResource",
 ];
 
 struct Job {
@@ -152,6 +156,23 @@ fn the_rest_api_answers_as_flink_does() {
 
     let mut missing = Vec::new();
     let mut answers = Vec::new();
+    // The aggregating vertex (the last) once its rates are known (two samples, a second
+    // apart): sources have no input records.
+    let (_, detail) = get(&addr, &format!("/jobs/{id}"));
+    let vertex = detail["vertices"][1]["id"].as_str().unwrap().to_string();
+    const RATES: &str = "busyTimeMsPerSecond,backPressuredTimeMsPerSecond,idleTimeMsPerSecond,\
+                         numRecordsInPerSecond,numRecordsOutPerSecond";
+    let aggregated = format!("/jobs/{id}/vertices/{vertex}/subtasks/metrics?get={RATES}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rates = loop {
+        let (status, body) = get(&addr, &aggregated);
+        assert_eq!(status, 200, "{body}");
+        if body.as_array().unwrap().len() == 5 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no rates: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     for path in [
         "/config",
         "/overview",
@@ -159,12 +180,70 @@ fn the_rest_api_answers_as_flink_does() {
         "/jobs/overview",
         "/jobs/:jobid",
         "/jobs/:jobid/checkpoints",
+        "/jobs/:jobid/exceptions",
+        "/taskmanagers",
+        "/jobs/:jobid/vertices/:vertexid/subtasks/metrics?get=...",
+        "/jobs/:jobid/vertices/:vertexid/metrics?get=0.busyTimeMsPerSecond",
     ] {
-        let (status, body) = get(&addr, &path.replace(":jobid", &id));
+        let url = path
+            .replace(":jobid", &id)
+            .replace(":vertexid", &vertex)
+            .replace("get=...", &format!("get={RATES}"));
+        let (status, body) = get(&addr, &url);
         assert_eq!(status, 200, "{path}: {body}");
         compare(path, &body, &shapes[path], &mut missing);
         answers.push(body);
     }
+    // Each second of the subtask is busy, backpressured or idle; 2,000 rows a second come in
+    // (datagen's rate) and one update per row goes out.
+    let figure = |name: &str, agg: &str| -> f64 {
+        let m = rates
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == name)
+            .unwrap();
+        m[agg].as_f64().unwrap()
+    };
+    let second = figure("busyTimeMsPerSecond", "sum")
+        + figure("backPressuredTimeMsPerSecond", "sum")
+        + figure("idleTimeMsPerSecond", "sum");
+    assert!((second - 1000.0).abs() < 1.0, "{rates}");
+    let rows_in = figure("numRecordsInPerSecond", "sum");
+    assert!((1000.0..4000.0).contains(&rows_in), "{rates}");
+    // Its sink is chained into it: nothing leaves the vertex, as in Flink.
+    assert_eq!(figure("numRecordsOutPerSecond", "sum"), 0.0, "{rates}");
+    let (_, ids) = get(&addr, &format!("/jobs/{id}/vertices/{vertex}/metrics"));
+    assert!(
+        ids.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "0.numRecordsIn"),
+        "{ids}"
+    );
+    // The source knows nothing of pending records (datagen unbounded); the metric is absent.
+    let source = detail["vertices"][0]["id"].as_str().unwrap();
+    let (_, ids) = get(
+        &addr,
+        &format!("/jobs/{id}/vertices/{source}/subtasks/metrics"),
+    );
+    assert!(!ids.to_string().contains("pendingRecords"), "{ids}");
+    let (status, text) = get_text(&addr, "/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "flink_jobmanager_numRegisteredTaskManagers 1",
+        "# TYPE flink_taskmanager_job_task_busyTimeMsPerSecond gauge",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("flink_taskmanager_job_task_numRecordsIn{")
+                && l.contains(&format!("job_id=\"{id}\""))
+                && l.contains(&format!("task_id=\"{vertex}\""))
+        ),
+        "{text}"
+    );
     missing.sort();
     assert_eq!(
         missing, NOT_SERVED,

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::proto;
 use crate::error::RunnelError;
-use crate::execution::{TaskEvent, TaskReport};
+use crate::execution::{MetricsSample, TaskEvent, TaskReport};
 use crate::rest::TaskManagerInfo;
 
 /// Where a TaskManager's instructions go: the stream its registration returned.
@@ -46,6 +46,7 @@ pub(crate) struct Route {
     pub(crate) task_on: HashMap<String, usize>,
     pub(crate) reports: mpsc::UnboundedSender<TaskReport>,
     pub(crate) events: mpsc::UnboundedSender<TaskEvent>,
+    pub(crate) metrics: mpsc::UnboundedSender<(usize, MetricsSample)>,
     /// Each TaskManager's answer to the deployment.
     pub(crate) deployed: mpsc::UnboundedSender<(String, Answer)>,
 }
@@ -275,6 +276,11 @@ impl Members {
             Some(Kind::Drained(_)) => {
                 let _ = route.events.send(TaskEvent::Drained(task));
             }
+            Some(Kind::Metrics(m)) => {
+                let _ = route
+                    .metrics
+                    .send((task, super::wire::metrics_from_proto(&m)));
+            }
             Some(Kind::Ended(e)) => {
                 let _ = route.reports.send(TaskReport {
                     task,
@@ -383,6 +389,7 @@ mod tests {
         let _a = join(&m, "a", 1);
         let (reports, mut reports_rx) = mpsc::unbounded_channel();
         let (events, _) = mpsc::unbounded_channel();
+        let (metrics, _) = mpsc::unbounded_channel();
         let (deployed, mut answers) = mpsc::unbounded_channel();
         m.allocate(7, 1, false, Duration::from_secs(1))
             .await
@@ -393,6 +400,7 @@ mod tests {
                 task_on: HashMap::from([("a".to_string(), 3)]),
                 reports,
                 events,
+                metrics,
                 deployed,
             },
         );

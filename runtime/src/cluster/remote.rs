@@ -160,12 +160,14 @@ impl Deployer for RemoteDeployer {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let (answers_tx, mut answers) = mpsc::unbounded_channel();
+        let (metrics_tx, metrics) = mpsc::unbounded_channel();
         self.members.add_route(
             number,
             Route {
                 task_on,
                 reports: reports_tx,
                 events: events_tx,
+                metrics: metrics_tx,
                 deployed: answers_tx,
             },
         );
@@ -265,6 +267,7 @@ impl Deployer for RemoteDeployer {
             tasks,
             reports,
             events,
+            metrics,
             cancel: Box::new(cancel),
         })
     }

@@ -27,7 +27,7 @@ use crate::checkpoint::{Location, RestorePoint};
 use crate::error::{Result, RunnelError};
 use crate::execution::{
     Build, ChannelEnds, ChannelFactory, Placement, SnapshotDirs, TaskControl, TaskEvent,
-    TaskManager, TaskReport,
+    TaskManager, TaskReport, spawn_sampler,
 };
 use crate::network::{DataServer, Fault, Outbound, channel_id, deployment_of};
 
@@ -419,11 +419,22 @@ async fn deploy(
     let mut running = shared.running.lock().expect("running");
     // Cancelled while it was being built: its tasks never start.
     let r = running.get_mut(&number).ok_or(RunnelError::Cancelled)?;
+    let mut counters = Vec::new();
     for b in built {
         r.some_task.get_or_insert(b.index);
         r.controls.insert(b.index, b.entry.control);
         r.handles.push(slots.deploy(b.task, reports_tx.clone()));
+        counters.push((b.index, b.metrics));
     }
+    let forward = updates.clone();
+    r.handles.push(spawn_sampler(counters, move |task, sample| {
+        let update = proto::TaskUpdate {
+            deployment: number,
+            task: task as u32,
+            kind: Some(Update::Metrics(wire::metrics_to_proto(&sample))),
+        };
+        forward.send(update).is_ok()
+    }));
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use super::proto::ended::Outcome;
 use crate::checkpoint::SubtaskAck;
 use crate::dataflow::Barrier;
 use crate::error::{Result, RunnelError};
-use crate::execution::{TaskAck, TaskControl};
+use crate::execution::{MetricsSample, TaskAck, TaskControl};
 
 /// A task's control message as it crosses to its TaskManager.
 pub(crate) fn control_to_proto(deployment: u32, task: usize, c: TaskControl) -> proto::Control {
@@ -76,6 +76,32 @@ pub(crate) fn ack_from_proto(task: usize, a: proto::Acknowledge) -> Result<TaskA
     })
 }
 
+/// A task's counters as its TaskManager reports them.
+pub(crate) fn metrics_to_proto(m: &MetricsSample) -> proto::Metrics {
+    proto::Metrics {
+        elapsed_ms: m.elapsed_ms,
+        records_in: m.records_in,
+        records_out: m.records_out,
+        idle_ms: m.idle_ms,
+        backpressured_ms: m.backpressured_ms,
+        pending_records: m
+            .pending_records
+            .map_or(-1, |p| p.min(i64::MAX as u64) as i64),
+    }
+}
+
+/// A task's counters as the JobManager keeps them.
+pub(crate) fn metrics_from_proto(m: &proto::Metrics) -> MetricsSample {
+    MetricsSample {
+        elapsed_ms: m.elapsed_ms,
+        records_in: m.records_in,
+        records_out: m.records_out,
+        idle_ms: m.idle_ms,
+        backpressured_ms: m.backpressured_ms,
+        pending_records: u64::try_from(m.pending_records).ok(),
+    }
+}
+
 /// How a task ended, as its TaskManager reports it.
 pub(crate) fn ended_to_proto(result: &Result<()>) -> proto::Ended {
     let (outcome, error) = match result {
@@ -122,6 +148,21 @@ mod tests {
             let p = control_to_proto(3, 7, c);
             assert_eq!((p.deployment, p.task), (3, 7));
             assert_eq!(format!("{:?}", control_from_proto(p).unwrap()), before);
+        }
+    }
+
+    #[test]
+    fn metrics_cross_unchanged() {
+        for pending in [None, Some(0), Some(12)] {
+            let m = MetricsSample {
+                elapsed_ms: 5,
+                records_in: 6,
+                records_out: 7,
+                idle_ms: 1,
+                backpressured_ms: 2,
+                pending_records: pending,
+            };
+            assert_eq!(metrics_from_proto(&metrics_to_proto(&m)), m);
         }
     }
 

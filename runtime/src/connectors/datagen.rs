@@ -305,6 +305,10 @@ impl Source for DatagenSource {
         Ok(())
     }
 
+    fn pending_records(&self) -> Option<u64> {
+        self.remaining
+    }
+
     fn poll_next(&mut self) -> Result<SourcePoll> {
         let mut n = BATCH as u64;
         if let Some(r) = self.remaining {

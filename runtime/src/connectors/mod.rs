@@ -61,6 +61,12 @@ pub trait Source: Send {
         }
     }
 
+    /// Records it has not read yet (Flink's `pendingRecords`: the lag behind the end of a
+    /// Kafka partition, what a bounded generator has still to make); `None` when unknown.
+    fn pending_records(&self) -> Option<u64> {
+        None
+    }
+
     /// Checkpoint `id` completed (sources that acknowledge upstream do it here).
     fn checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         Ok(())

@@ -80,6 +80,10 @@ impl Source for NexmarkSource {
         Ok(())
     }
 
+    fn pending_records(&self) -> Option<u64> {
+        self.generator.remaining()
+    }
+
     fn poll_next(&mut self) -> Result<SourcePoll> {
         match self.generator.next_batch(BATCH) {
             None => Ok(SourcePoll::End),

@@ -14,6 +14,7 @@ use super::chain::Chain;
 use super::checkpointing::{SnapshotDirs, TaskEntry, TaskEvent};
 use super::gate::InputGate;
 use super::jobmaster::{operator_uid, source_uid};
+use super::metrics::{MetricsSample, SAMPLE_INTERVAL, TaskMetrics};
 use super::output::OutputEdge;
 use super::task::{Task, TaskCheckpointing, TaskInput};
 use super::taskmanager::{TaskManager, TaskReport};
@@ -95,6 +96,8 @@ pub(crate) struct BuiltTask {
     pub(crate) subtask: u32,
     pub(crate) task: Task,
     pub(crate) entry: TaskEntry,
+    /// Its counters, for the sampler.
+    pub(crate) metrics: Arc<TaskMetrics>,
 }
 
 /// What building the subtasks of one deployment needs.
@@ -257,15 +260,18 @@ impl Build<'_> {
                 })
                 .collect(),
         };
+        let metrics = Arc::new(TaskMetrics::default());
         Ok(BuiltTask {
             index,
             subtask: s,
+            metrics: metrics.clone(),
             task: Task {
                 ctx,
                 input,
                 chain: Chain::new(ops),
                 outputs,
                 checkpointing,
+                metrics,
             },
             entry: TaskEntry {
                 control: control_tx,
@@ -293,6 +299,27 @@ fn sanitize(uid: &str) -> String {
         .collect()
 }
 
+/// Samples the counters of `tasks` every [`SAMPLE_INTERVAL`] and hands each sample to `send`
+/// until it returns false.
+pub(crate) fn spawn_sampler(
+    tasks: Vec<(usize, Arc<TaskMetrics>)>,
+    mut send: impl FnMut(usize, MetricsSample) -> bool + Send + 'static,
+) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for (index, m) in &tasks {
+                if !send(*index, m.sample()) {
+                    return;
+                }
+            }
+        }
+    })
+    .abort_handle()
+}
+
 /// One deployment of a job, from the JobMaster's side.
 pub(crate) struct Deployment {
     /// The coordinator's handle on every task, in [`task_order`].
@@ -301,6 +328,8 @@ pub(crate) struct Deployment {
     pub(crate) reports: mpsc::UnboundedReceiver<TaskReport>,
     /// Acknowledgements and ends of input.
     pub(crate) events: mpsc::UnboundedReceiver<TaskEvent>,
+    /// Samples of the tasks' counters, by task number.
+    pub(crate) metrics: mpsc::UnboundedReceiver<(usize, MetricsSample)>,
     /// Stops whatever still runs and frees what the deployment holds.
     pub(crate) cancel: Box<dyn Fn() + Send + Sync>,
 }
@@ -361,15 +390,22 @@ impl Deployer for LocalDeployer {
         let (report_tx, reports) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         let mut handles = Vec::new();
+        let mut counters = Vec::new();
         for b in built {
             let tm = &tms[placement.task_manager(b.subtask)];
             handles.push(tm.deploy(b.task, report_tx.clone()));
             tasks.push(b.entry);
+            counters.push((b.index, b.metrics));
         }
+        let (metrics_tx, metrics) = mpsc::unbounded_channel();
+        handles.push(spawn_sampler(counters, move |index, sample| {
+            metrics_tx.send((index, sample)).is_ok()
+        }));
         Ok(Deployment {
             tasks,
             reports,
             events,
+            metrics,
             cancel: Box::new(move || handles.iter().for_each(|h| h.abort())),
         })
     }

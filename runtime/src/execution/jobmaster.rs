@@ -107,6 +107,8 @@ impl JobMaster {
                 finished_subtasks: 0,
                 checkpoints: Vec::new(),
                 restored: options.restore.as_ref().map(|r| r.metadata.checkpoint_id),
+                subtask_metrics: Vec::new(),
+                exceptions: Vec::new(),
             });
         }
         JobMaster { graph, options }
@@ -190,6 +192,11 @@ impl JobMaster {
                 r.set_state(&job_id, state);
             }
         };
+        let record_failure = |e: &RunnelError| {
+            if let Some(r) = &registry {
+                r.exception(&job_id, e.to_string());
+            }
+        };
         if let Some(r) = &registry {
             coordinator.report_to(r.clone());
         }
@@ -226,6 +233,7 @@ impl JobMaster {
                 // the same way again.
                 Err(Failure::Deploy(e)) => {
                     coordinator.job_ended(true);
+                    record_failure(&e);
                     report(JobState::Failed);
                     return Err(e);
                 }
@@ -249,6 +257,7 @@ impl JobMaster {
                     });
                 }
                 Err(Failure::Running(e)) => {
+                    record_failure(&e);
                     let Some(delay) = restarts.on_failure(Instant::now()) else {
                         coordinator.job_ended(true);
                         report(JobState::Failed);
@@ -345,6 +354,11 @@ impl JobMaster {
                 _ = tick.tick() => {
                     if let Err(e) = coordinator.tick() {
                         break Some(e);
+                    }
+                }
+                Some((task, sample)) = d.metrics.recv() => {
+                    if let (Some(r), Some(id)) = (&self.options.registry, &self.options.job_id) {
+                        r.record_metrics(id, task, sample);
                     }
                 }
                 Some(cmd) = recv_command(commands) => match cmd {

@@ -10,6 +10,7 @@ mod checkpointing;
 mod deploy;
 mod gate;
 mod jobmaster;
+mod metrics;
 mod output;
 mod restart;
 mod status;
@@ -23,9 +24,11 @@ pub(crate) use checkpointing::{
     DirChange, SnapshotDirs, TaskAck, TaskControl, TaskEntry, TaskEvent,
 };
 pub(crate) use deploy::{
-    Attempt, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, Placement, task_order,
+    Attempt, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, Placement, spawn_sampler,
+    task_order,
 };
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
+pub use metrics::{MetricsSample, TaskRates};
 pub use restart::RestartStrategy;
 pub use status::{CheckpointInfo, JobInfo, JobRegistry, JobState, TriggerStatus, VertexInfo};
 pub use taskmanager::TaskManager;

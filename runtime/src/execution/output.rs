@@ -1,5 +1,9 @@
 use arrow::array::{ArrayRef, UInt32Array};
+use std::time::Instant;
+
 use tokio::sync::mpsc;
+
+use super::metrics::TaskMetrics;
 
 use crate::dataflow::{Message, Partitioning, assign_key_group, subtask_for_key_group};
 use crate::error::{Result, RunnelError};
@@ -31,38 +35,47 @@ impl OutputEdge {
         }
     }
 
-    async fn send_to(&self, target: usize, msg: Message) -> Result<()> {
-        self.senders[target]
-            .send(msg)
-            .await
-            .map_err(|_| RunnelError::Cancelled)
+    /// Sends to one receiver; time spent waiting for room there counts as backpressure.
+    async fn send_to(&self, target: usize, msg: Message, metrics: &TaskMetrics) -> Result<()> {
+        let sender = &self.senders[target];
+        let msg = match sender.try_send(msg) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(RunnelError::Cancelled),
+            Err(mpsc::error::TrySendError::Full(msg)) => msg,
+        };
+        let waiting = Instant::now();
+        let sent = sender.send(msg).await;
+        metrics.backpressured(waiting.elapsed());
+        sent.map_err(|_| RunnelError::Cancelled)
     }
 
     /// Routes one message; data is split by key, control messages go to every receiver.
-    pub(crate) async fn send(&mut self, msg: &Message) -> Result<()> {
+    pub(crate) async fn send(&mut self, msg: &Message, metrics: &TaskMetrics) -> Result<()> {
         let Message::Data(batch) = msg else {
             for i in 0..self.senders.len() {
-                self.send_to(i, msg.clone()).await?;
+                self.send_to(i, msg.clone(), metrics).await?;
             }
             return Ok(());
         };
         match &self.partitioning {
-            Partitioning::Forward | Partitioning::Single => self.send_to(0, msg.clone()).await,
+            Partitioning::Forward | Partitioning::Single => {
+                self.send_to(0, msg.clone(), metrics).await
+            }
             Partitioning::Broadcast => {
                 for i in 0..self.senders.len() {
-                    self.send_to(i, msg.clone()).await?;
+                    self.send_to(i, msg.clone(), metrics).await?;
                 }
                 Ok(())
             }
             Partitioning::Rebalance => {
                 let i = self.round_robin % self.senders.len();
                 self.round_robin = self.round_robin.wrapping_add(1);
-                self.send_to(i, msg.clone()).await
+                self.send_to(i, msg.clone(), metrics).await
             }
             Partitioning::Hash(keys) => {
                 let n = self.senders.len();
                 if n == 1 {
-                    return self.send_to(0, msg.clone()).await;
+                    return self.send_to(0, msg.clone(), metrics).await;
                 }
                 let cols: Vec<ArrayRef> = keys
                     .iter()
@@ -84,7 +97,7 @@ impl OutputEdge {
                     } else {
                         batch.take(&UInt32Array::from(rows))?
                     };
-                    self.send_to(t, Message::Data(part)).await?;
+                    self.send_to(t, Message::Data(part), metrics).await?;
                 }
                 Ok(())
             }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use super::checkpointing::JobCommand;
+use super::metrics::{MetricsSample, TaskRates};
 
 /// A job's state, with Flink's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,6 +107,29 @@ pub struct JobInfo {
     pub checkpoints: Vec<CheckpointInfo>,
     /// Checkpoint this job was restored from, if any.
     pub restored: Option<u64>,
+    /// Figures of each subtask of the current deployment, in task order (vertices in order,
+    /// then subtask index).
+    pub subtask_metrics: Vec<SubtaskMetrics>,
+    /// Failures that restarted or ended the job, oldest first (the latest few).
+    pub exceptions: Vec<ExceptionInfo>,
+}
+
+/// A subtask's latest counters and rates.
+#[derive(Clone, Debug, Default)]
+pub struct SubtaskMetrics {
+    /// The counters as last sampled.
+    pub sample: Option<MetricsSample>,
+    /// The rates between the last two samples.
+    pub rates: Option<TaskRates>,
+}
+
+/// A failure of a job.
+#[derive(Clone, Debug)]
+pub struct ExceptionInfo {
+    /// When, epoch millis.
+    pub timestamp: i64,
+    /// What happened (names the vertex and subtask, or the TaskManager).
+    pub message: String,
 }
 
 impl JobInfo {
@@ -116,6 +140,16 @@ impl JobInfo {
             .map(|v| v.parallelism)
             .max()
             .unwrap_or(0)
+    }
+
+    /// The task number of subtask `subtask` of vertex `vertex` (an index into
+    /// `subtask_metrics`).
+    pub fn task_number(&self, vertex: usize, subtask: u32) -> usize {
+        self.vertices[..vertex]
+            .iter()
+            .map(|v| v.parallelism as usize)
+            .sum::<usize>()
+            + subtask as usize
     }
 
     /// Subtasks of all vertices.
@@ -142,6 +176,9 @@ impl JobInfo {
 
 /// How many checkpoints a job's history keeps.
 const HISTORY: usize = 256;
+
+/// How many failures a job's history keeps.
+const EXCEPTIONS: usize = 16;
 
 /// Where a savepoint asked for through the REST API stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,6 +293,33 @@ impl JobRegistry {
             j.timestamps.insert(state, now());
             if state == JobState::Running {
                 j.finished_subtasks = 0;
+                j.subtask_metrics = vec![SubtaskMetrics::default(); j.subtasks()];
+            }
+        });
+    }
+
+    /// Records a sample of task `task` of job `id`, and the rates since its previous one.
+    pub fn record_metrics(&self, id: &str, task: usize, sample: MetricsSample) {
+        self.update(id, |j| {
+            let Some(m) = j.subtask_metrics.get_mut(task) else {
+                return;
+            };
+            if let Some(rates) = m.sample.and_then(|p| TaskRates::between(&p, &sample)) {
+                m.rates = Some(rates);
+            }
+            m.sample = Some(sample);
+        });
+    }
+
+    /// Records a failure of job `id`.
+    pub fn exception(&self, id: &str, message: String) {
+        self.update(id, |j| {
+            j.exceptions.push(ExceptionInfo {
+                timestamp: now(),
+                message,
+            });
+            if j.exceptions.len() > EXCEPTIONS {
+                j.exceptions.remove(0);
             }
         });
     }

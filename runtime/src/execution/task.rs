@@ -1,4 +1,5 @@
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use runnel_types::ChangeBatch;
 use tokio::sync::mpsc;
@@ -6,6 +7,7 @@ use tokio::sync::mpsc;
 use super::chain::Chain;
 use super::checkpointing::{SnapshotDirs, TaskAck, TaskControl, TaskEvent};
 use super::gate::{GateEvent, InputGate};
+use super::metrics::TaskMetrics;
 use super::output::OutputEdge;
 use crate::checkpoint::{Location, OperatorPart, OperatorSnapshot, encode_subtask};
 use crate::connectors::{Source, SourcePoll};
@@ -45,6 +47,7 @@ pub(crate) struct Task {
     pub(crate) chain: Chain,
     pub(crate) outputs: Vec<OutputEdge>,
     pub(crate) checkpointing: TaskCheckpointing,
+    pub(crate) metrics: Arc<TaskMetrics>,
 }
 
 /// Why a task's loop ended.
@@ -101,7 +104,9 @@ impl Task {
                     return Ok(ended);
                 }
             }
-            match source.poll_next()? {
+            let poll = source.poll_next()?;
+            self.metrics.pending(source.pending_records());
+            match poll {
                 poll @ (SourcePoll::Batch(_) | SourcePoll::SplitBatch(..)) => {
                     let b = match poll {
                         SourcePoll::SplitBatch(split, b) => {
@@ -141,35 +146,52 @@ impl Task {
         source: &mut dyn Source,
         pending: &mut Vec<Message>,
     ) -> Result<Option<Ended>> {
+        let waiting = Instant::now();
         tokio::select! {
-            () = tokio::time::sleep(d) => Ok(None),
-            ctrl = self.checkpointing.control.recv() => match ctrl {
-                Some(ctrl) => self.on_control(ctrl, Some(source), pending).await,
-                None => Ok(None),
-            },
+            () = tokio::time::sleep(d) => {
+                self.metrics.idle(waiting.elapsed());
+                Ok(None)
+            }
+            ctrl = self.checkpointing.control.recv() => {
+                self.metrics.idle(waiting.elapsed());
+                match ctrl {
+                    Some(ctrl) => self.on_control(ctrl, Some(source), pending).await,
+                    None => Ok(None),
+                }
+            }
         }
     }
 
     async fn run_gate(&mut self, mut gate: InputGate, pending: &mut Vec<Message>) -> Result<Ended> {
         loop {
+            let waiting = Instant::now();
             tokio::select! {
                 biased;
                 ctrl = self.checkpointing.control.recv() => {
+                    self.metrics.idle(waiting.elapsed());
                     if let Some(ctrl) = ctrl
                         && let Some(ended) = self.on_control(ctrl, None, pending).await?
                     {
                         return Ok(ended);
                     }
                 }
-                ev = gate.next() => match ev {
-                    GateEvent::Message(input, msg) => self.chain.process(input, msg, pending)?,
-                    GateEvent::Watermark(w) => {
-                        self.chain.process(0, Message::Watermark(w), pending)?;
+                ev = gate.next() => {
+                    self.metrics.idle(waiting.elapsed());
+                    match ev {
+                        GateEvent::Message(input, msg) => {
+                            if let Message::Data(b) = &msg {
+                                self.metrics.records_in(b.num_rows());
+                            }
+                            self.chain.process(input, msg, pending)?;
+                        }
+                        GateEvent::Watermark(w) => {
+                            self.chain.process(0, Message::Watermark(w), pending)?;
+                        }
+                        GateEvent::Idle => self.chain.process(0, Message::Idle, pending)?,
+                        GateEvent::Barrier(b) => self.barrier(b, None, pending).await?,
+                        GateEvent::End => return Ok(Ended::Input),
+                        GateEvent::Gone => return self.upstream_gone(pending).await,
                     }
-                    GateEvent::Idle => self.chain.process(0, Message::Idle, pending)?,
-                    GateEvent::Barrier(b) => self.barrier(b, None, pending).await?,
-                    GateEvent::End => return Ok(Ended::Input),
-                    GateEvent::Gone => return self.upstream_gone(pending).await,
                 },
             }
             self.flush(pending).await?;
@@ -294,8 +316,11 @@ impl Task {
 
     async fn flush(&mut self, pending: &mut Vec<Message>) -> Result<()> {
         for msg in pending.drain(..) {
+            if let Message::Data(b) = &msg {
+                self.metrics.records_out(b.num_rows());
+            }
             for out in &mut self.outputs {
-                out.send(&msg).await?;
+                out.send(&msg, &self.metrics).await?;
             }
         }
         Ok(())

@@ -103,7 +103,6 @@ pub fn taskmanagers(tms: &[super::TaskManagerInfo]) -> Value {
                 "timeSinceLastHeartbeat": t.last_heartbeat,
                 "slotsNumber": t.slots,
                 "freeSlots": t.free_slots,
-                "blocked": false,
                 "hardware": {
                     "cpuCores": t.cpu_cores,
                     "physicalMemory": t.physical_memory,
@@ -114,6 +113,25 @@ pub fn taskmanagers(tms: &[super::TaskManagerInfo]) -> Value {
         })
         .collect();
     json!({ "taskmanagers": list })
+}
+
+/// `GET /jobs/:id/exceptions`: the failures that restarted or ended the job, newest first.
+pub fn exceptions(j: &JobInfo) -> Value {
+    let entries: Vec<Value> = j
+        .exceptions
+        .iter()
+        .rev()
+        .map(|e| {
+            json!({
+                "exceptionName": "runnel.JobFailure",
+                "stacktrace": e.message,
+                "timestamp": e.timestamp,
+                "taskName": null,
+                "location": null,
+            })
+        })
+        .collect();
+    json!({ "exceptionHistory": { "entries": entries, "truncated": false } })
 }
 
 /// `GET /jobs`.
@@ -209,7 +227,8 @@ pub fn job(j: &JobInfo) -> Value {
     let vertices: Vec<Value> = j
         .vertices
         .iter()
-        .map(|v| {
+        .enumerate()
+        .map(|(i, v)| {
             let n = v.parallelism as usize;
             let finished = if j.state == JobState::Finished { n } else { 0 };
             json!({
@@ -222,6 +241,7 @@ pub fn job(j: &JobInfo) -> Value {
                 "end-time": end,
                 "duration": duration,
                 "tasks": task_counts(j, n, finished),
+                "metrics": super::metrics::vertex_totals(j, i),
             })
         })
         .collect();

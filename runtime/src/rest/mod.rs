@@ -7,6 +7,7 @@
 //! and are refused outright on a non-loopback address without one.
 
 mod json;
+mod metrics;
 
 use std::net::SocketAddr;
 
@@ -178,6 +179,13 @@ pub async fn serve(
         .route("/taskmanagers", get(taskmanagers))
         .route("/jobs/{id}", get(job_detail).patch(cancel))
         .route("/jobs/{id}/checkpoints", get(job_checkpoints))
+        .route("/jobs/{id}/exceptions", get(job_exceptions))
+        .route("/jobs/{id}/vertices/{vertex}/metrics", get(vertex_metrics))
+        .route(
+            "/jobs/{id}/vertices/{vertex}/subtasks/metrics",
+            get(subtask_metrics),
+        )
+        .route("/metrics", get(prometheus))
         .route("/jobs/{id}/savepoints", post(trigger_savepoint))
         .route("/jobs/{id}/savepoints/{trigger}", get(savepoint_status))
         .route("/jobs/{id}/stop", post(stop))
@@ -266,6 +274,85 @@ async fn job_checkpoints(State(api): State<Api>, Path(id): Path<String>) -> Resp
         Some(job) => axum::Json(json::checkpoints(&job)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("Job {id} not found")),
     }
+}
+
+async fn job_exceptions(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.jobs.job(&id) {
+        Some(job) => axum::Json(json::exceptions(&job)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("Job {id} not found")),
+    }
+}
+
+/// `?get=` and `?agg=` of the metric endpoints.
+#[derive(Deserialize)]
+struct MetricsQuery {
+    get: Option<String>,
+    agg: Option<String>,
+}
+
+/// Job `id` and the position of its vertex `vertex`, or the 404 that says which is unknown.
+fn job_vertex(
+    api: &Api,
+    id: &str,
+    vertex: &str,
+) -> std::result::Result<(crate::execution::JobInfo, usize), Response> {
+    let job = api
+        .jobs
+        .job(id)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("Job {id} not found")))?;
+    let index = job
+        .vertices
+        .iter()
+        .position(|v| v.id == vertex)
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                format!("Job {id} has no vertex {vertex}"),
+            )
+        })?;
+    Ok((job, index))
+}
+
+async fn vertex_metrics(
+    State(api): State<Api>,
+    Path((id, vertex)): Path<(String, String)>,
+    Query(q): Query<MetricsQuery>,
+) -> Response {
+    match job_vertex(&api, &id, &vertex) {
+        Ok((job, v)) => {
+            axum::Json(metrics::vertex_metrics(&job, v, q.get.as_deref())).into_response()
+        }
+        Err(e) => e,
+    }
+}
+
+async fn subtask_metrics(
+    State(api): State<Api>,
+    Path((id, vertex)): Path<(String, String)>,
+    Query(q): Query<MetricsQuery>,
+) -> Response {
+    match job_vertex(&api, &id, &vertex) {
+        Ok((job, v)) => axum::Json(metrics::subtask_metrics(
+            &job,
+            v,
+            q.get.as_deref(),
+            q.agg.as_deref(),
+        ))
+        .into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn prometheus(State(api): State<Api>) -> Response {
+    let text = metrics::prometheus(&api.jobs.jobs(), &api.cluster.task_managers());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// The refusal of a call that changes a job, unless it may go ahead.

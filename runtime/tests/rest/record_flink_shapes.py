@@ -61,8 +61,16 @@ def main():
     time.sleep(6)  # a few checkpoints
     shapes = {}
     for path in ["/config", "/overview", "/jobs", "/jobs/overview", f"/jobs/{job}",
-                 f"/jobs/{job}/checkpoints"]:
+                 f"/jobs/{job}/checkpoints", f"/jobs/{job}/exceptions", "/taskmanagers"]:
         shapes[path.replace(job, ":jobid")] = shape(get(path))
+    # Metrics of the aggregating vertex (the last), per subtask and over subtasks.
+    vertex = get(f"/jobs/{job}")["vertices"][-1]["id"]
+    metrics = "busyTimeMsPerSecond,backPressuredTimeMsPerSecond,idleTimeMsPerSecond," \
+              "numRecordsInPerSecond,numRecordsOutPerSecond"
+    shapes["/jobs/:jobid/vertices/:vertexid/subtasks/metrics?get=..."] = shape(
+        get(f"/jobs/{job}/vertices/{vertex}/subtasks/metrics?get={metrics}"))
+    shapes["/jobs/:jobid/vertices/:vertexid/metrics?get=0.busyTimeMsPerSecond"] = shape(
+        get(f"/jobs/{job}/vertices/{vertex}/metrics?get=0.busyTimeMsPerSecond"))
     # A savepoint by REST, polled until it completes, then a cancel by REST.
     status, trigger = call("POST", f"/jobs/{job}/savepoints",
                            {"target-directory": "file:///tmp/runnel-flink-shapes-savepoints",

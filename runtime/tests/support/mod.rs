@@ -70,6 +70,11 @@ pub fn get(addr: &str, path: &str) -> (u16, Value) {
     call(addr, "GET", path, None, None)
 }
 
+/// `GET path`: status and body as text.
+pub fn get_text(addr: &str, path: &str) -> (u16, String) {
+    request(addr, "GET", path, None, None)
+}
+
 /// `method path` with an optional bearer token and JSON body: status and JSON body.
 pub fn call(
     addr: &str,
@@ -78,6 +83,21 @@ pub fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
+    let (status, body) = request(addr, method, path, token, body);
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
+    )
+}
+
+/// One HTTP/1.1 exchange: status and body.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
@@ -92,8 +112,5 @@ pub fn call(
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
-    )
+    (status, body.to_string())
 }

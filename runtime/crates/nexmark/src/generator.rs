@@ -296,6 +296,12 @@ impl NexmarkGenerator {
         Some(batch.finish(&mut self.recycler))
     }
 
+    /// About how many events this split has still to generate (events an earlier layout
+    /// generated are counted too); `None` when the stream is unbounded.
+    pub fn remaining(&self) -> Option<u64> {
+        (self.end != u64::MAX).then(|| self.end.saturating_sub(self.next).div_ceil(self.num_splits))
+    }
+
     /// The global number of the next event this split would generate; the split's checkpoint
     /// state (see [`NexmarkGenerator::restore`]).
     pub fn next_event_number(&self) -> u64 {

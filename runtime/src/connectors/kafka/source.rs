@@ -95,6 +95,8 @@ struct Split {
     next: Option<i64>,
     /// Exclusive end for bounded reading (None: unbounded or not yet resolved).
     stop: Option<i64>,
+    /// The end of the partition's log at its last fetch (its lag is `log_end - next`).
+    log_end: Option<i64>,
 }
 
 /// Flink's partition owner: spreads each topic's partitions round robin over the readers,
@@ -181,9 +183,10 @@ impl KafkaSource {
 
     fn decode(&mut self, topic: &str, partition: i32, fetched: Fetched) -> Result<()> {
         let key = (topic.to_string(), partition);
-        let Some(split) = self.splits.get(&key) else {
+        let Some(split) = self.splits.get_mut(&key) else {
             return Ok(());
         };
+        split.log_end = Some(fetched.end_offset);
         let stop = split.stop;
         // Tombstones carry no row for an append-only table.
         let messages: Vec<_> = fetched
@@ -435,6 +438,7 @@ impl KafkaSource {
                     let split = self.splits.entry(key).or_insert(Split {
                         next: None,
                         stop: None,
+                        log_end: None,
                     });
                     split.next.get_or_insert(start);
                     split.stop = stop;
@@ -460,6 +464,7 @@ impl KafkaSource {
                         Split {
                             next: None,
                             stop: None,
+                            log_end: None,
                         },
                     );
                 }
@@ -494,6 +499,19 @@ fn split_next(splits: &BTreeMap<(String, i32), Split>, key: &(String, i32)) -> i
 }
 
 impl Source for KafkaSource {
+    fn pending_records(&self) -> Option<u64> {
+        let mut known = false;
+        let mut pending = 0u64;
+        for s in self.splits.values() {
+            if let (Some(next), Some(end)) = (s.next, s.log_end) {
+                let end = s.stop.map_or(end, |stop| end.min(stop));
+                pending += end.saturating_sub(next).max(0) as u64;
+                known = true;
+            }
+        }
+        known.then_some(pending)
+    }
+
     fn poll_next(&mut self) -> Result<SourcePoll> {
         if self.fetched.is_none() {
             self.start();
@@ -586,6 +604,7 @@ impl Source for KafkaSource {
                             Split {
                                 next: (next != i64::MIN).then_some(next),
                                 stop: None,
+                                log_end: None,
                             },
                         );
                     }
