@@ -295,20 +295,20 @@ fn job_vertex(
     api: &Api,
     id: &str,
     vertex: &str,
-) -> std::result::Result<(crate::execution::JobInfo, usize), Response> {
+) -> std::result::Result<(crate::execution::JobInfo, usize), Box<Response>> {
     let job = api
         .jobs
         .job(id)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("Job {id} not found")))?;
+        .ok_or_else(|| Box::new(error(StatusCode::NOT_FOUND, format!("Job {id} not found"))))?;
     let index = job
         .vertices
         .iter()
         .position(|v| v.id == vertex)
         .ok_or_else(|| {
-            error(
+            Box::new(error(
                 StatusCode::NOT_FOUND,
                 format!("Job {id} has no vertex {vertex}"),
-            )
+            ))
         })?;
     Ok((job, index))
 }
@@ -322,7 +322,7 @@ async fn vertex_metrics(
         Ok((job, v)) => {
             axum::Json(metrics::vertex_metrics(&job, v, q.get.as_deref())).into_response()
         }
-        Err(e) => e,
+        Err(e) => *e,
     }
 }
 
@@ -339,7 +339,7 @@ async fn subtask_metrics(
             q.agg.as_deref(),
         ))
         .into_response(),
-        Err(e) => e,
+        Err(e) => *e,
     }
 }
 
