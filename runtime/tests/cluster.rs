@@ -550,3 +550,68 @@ fn a_killed_job_manager_is_replaced_by_its_standby_and_the_job_resumes() {
         std::fs::read_to_string(cluster.dir.join(format!("ha/default/jobs/{id}.json"))).unwrap();
     assert!(record.contains("\"FINISHED\""), "{record}");
 }
+
+#[test]
+fn a_running_job_rescales_through_rest_with_exactly_once_output() {
+    let cluster = Cluster::start("rescale", 3, 1);
+    let id = cluster.submit(WINDOWS_AND_JOIN, 2);
+    cluster.wait("a completed checkpoint", || {
+        cluster.completed_checkpoints(&id) >= 1
+    });
+    let path = format!("/jobs/{id}/resource-requirements");
+    let (status, before) = get(&cluster.rest, &path);
+    assert_eq!(status, 200, "{before}");
+    let vertices: Vec<String> = before.as_object().unwrap().keys().cloned().collect();
+    assert!(
+        before
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|v| v["parallelism"]["upperBound"] == 2)
+    );
+    let to = |p: u32| {
+        let body: serde_json::Map<String, Value> = vertices
+            .iter()
+            .map(|v| {
+                (
+                    v.clone(),
+                    json!({"parallelism": {"lowerBound": 1, "upperBound": p}}),
+                )
+            })
+            .collect();
+        Value::Object(body).to_string()
+    };
+    let put = |body: &str, token| call(&cluster.rest, "PUT", &path, token, Some(body));
+    assert_eq!(put(&to(3), None).0, 401);
+    let (status, body) = put(
+        r#"{"nope": {"parallelism": {"lowerBound": 1, "upperBound": 3}}}"#,
+        Some(TOKEN),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("no vertex nope"), "{body}");
+    let (status, body) = put(&to(3), Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    cluster.wait("the job at parallelism 3", || {
+        let (_, now) = get(&cluster.rest, &path);
+        now.as_object()
+            .unwrap()
+            .values()
+            .any(|v| v["parallelism"]["upperBound"] == 3)
+            && cluster.job(&id)["state"] == "RUNNING"
+    });
+    cluster.wait_finished(&id);
+    assert!(
+        cluster.jm.log().contains("rescaled to parallelism 3"),
+        "{}",
+        cluster.jm.log()
+    );
+    let want = local_rows(
+        "rescale",
+        WINDOWS_AND_JOIN,
+        cluster.events(),
+        2,
+        &["per_window", "sold"],
+    );
+    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
+    assert_same("sold", &cluster.rows("sold"), &want[1]);
+}

@@ -295,6 +295,27 @@ fn the_rest_api_answers_as_flink_does() {
             .contains("/no/such/path"),
         "{body}"
     );
+    // A job of `runnel run` cannot be planned again: it is not rescaled while it runs.
+    let vertex_ids: Vec<String> = detail["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    let body = format!(
+        r#"{{"{}": {{"parallelism": {{"lowerBound": 1, "upperBound": 2}}}}}}"#,
+        vertex_ids[1]
+    );
+    let path = format!("/jobs/{id}/resource-requirements");
+    let (status, body) = call(&addr, "PUT", &path, Some(TOKEN), Some(&body));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("cannot be rescaled"), "{body}");
+    let (status, body) = get(&addr, &path);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body[&vertex_ids[1]]["parallelism"]["upperBound"], 1,
+        "{body}"
+    );
     // Calls that change the job need the token.
     let request = format!(
         r#"{{"target-directory": "{}"}}"#,

@@ -21,7 +21,7 @@ use super::{ClusterConfig, plan_job};
 use crate::checkpoint::{Location, RestorePoint};
 use crate::error::{Result, RunnelError};
 use crate::execution::{
-    CheckpointHook, JobMaster, JobOptions, JobOutcome, JobRegistry, JobState, new_job_id,
+    CheckpointHook, JobMaster, JobOptions, JobOutcome, JobRegistry, JobState, Replanner, new_job_id,
 };
 use crate::rest::{ClusterView, RestConfig, TaskManagerInfo};
 
@@ -223,6 +223,21 @@ impl JobManager {
             }
             None => None,
         };
+        // Rescaling plans the same SQL at another parallelism; with HA the record keeps it,
+        // so a JobManager that takes over plans the job as it runs now.
+        let replan: Replanner = {
+            let (spec, ha, id) = (spec.clone(), self.ha.clone(), job_id.clone());
+            Arc::new(move |parallelism: u32| {
+                let mut spec = spec.clone();
+                spec.config
+                    .insert("parallelism.default".into(), parallelism.to_string());
+                let graph = plan_job(&spec)?.graph;
+                if let Some(ha) = &ha {
+                    ha.update(&id, |j| j.config = spec.config.clone())?;
+                }
+                Ok(graph)
+            })
+        };
         let (commands, rx) = mpsc::unbounded_channel();
         let options = JobOptions {
             job_id: Some(job_id.clone()),
@@ -234,6 +249,7 @@ impl JobManager {
             claim_restored: claim,
             allow_non_restored_state,
             checkpoint_hook,
+            replan: Some(replan),
         };
         let master = JobMaster::with_options(job.graph, options);
         self.jobs.attach(&job_id, commands);

@@ -195,7 +195,13 @@ impl Deployer for RemoteDeployer {
             deployment: number,
             job_id: self.job_id.clone(),
             script: self.spec.script.clone(),
-            config: self.spec.config.clone().into_iter().collect(),
+            config: {
+                let mut config = self.spec.config.clone();
+                if let Some(p) = a.parallelism {
+                    config.insert("parallelism.default".into(), p.to_string());
+                }
+                config.into_iter().collect()
+            },
             restore: a
                 .restore
                 .as_ref()

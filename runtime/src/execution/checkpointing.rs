@@ -137,6 +137,14 @@ pub enum JobCommand {
     },
     /// Cancel the job now (Flink's cancel): no savepoint, tasks stop where they are.
     Cancel,
+    /// Go on at another parallelism: stop with a savepoint, redeploy, restore. The reply
+    /// comes once the rescale has started (or was refused).
+    Rescale {
+        /// The new parallelism.
+        parallelism: u32,
+        /// Whether it started.
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// One task as the coordinator sees it.
@@ -330,6 +338,11 @@ impl Coordinator {
 
     fn job_dir(&self) -> Location {
         self.config.dir.join(&self.job_id)
+    }
+
+    /// Where the savepoints that carry a job across a rescale go.
+    pub(crate) fn rescale_dir(&self) -> Location {
+        self.job_dir().join("rescales")
     }
 
     /// Periodic work: trigger a checkpoint when due, abort those past their timeout.

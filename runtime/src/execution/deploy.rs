@@ -340,6 +340,8 @@ pub(crate) struct Attempt<'a> {
     pub(crate) restore: Option<Arc<RestorePoint>>,
     pub(crate) exactly_once: bool,
     pub(crate) dirs: &'a SnapshotDirs,
+    /// The parallelism the job was rescaled to (remote TaskManagers plan with it).
+    pub(crate) parallelism: Option<u32>,
 }
 
 /// Where a JobMaster's subtasks run: TaskManagers in this process, or remote ones.

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::checkpointing::{
     CheckpointHook, Completion, Coordinator, JobCommand, TaskEvent, new_job_id,
@@ -36,7 +36,24 @@ enum Ended {
     Done(Option<Location>),
     /// Cancelled.
     Cancelled,
+    /// Stopped with a savepoint (in `dir`) to go on as `graph` at another parallelism.
+    Rescaled {
+        dir: Location,
+        graph: JobGraph,
+        parallelism: u32,
+    },
 }
+
+/// A rescale under way: the job at the new parallelism, and the savepoint it starts from.
+struct Rescale {
+    graph: JobGraph,
+    parallelism: u32,
+    /// Until the savepoint's outcome is known.
+    savepoint: Option<oneshot::Receiver<Result<Location>>>,
+}
+
+/// Plans the job again at another parallelism (the same SQL, so the same operators and uids).
+pub type Replanner = Arc<dyn Fn(u32) -> Result<JobGraph> + Send + Sync>;
 
 /// How to run a job beyond its graph: checkpointing, what to restore, and a command channel.
 #[derive(Default)]
@@ -60,12 +77,16 @@ pub struct JobOptions {
     pub registry: Option<JobRegistry>,
     /// Told of each completed checkpoint (high availability keeps a pointer to the latest).
     pub checkpoint_hook: Option<CheckpointHook>,
+    /// Makes the job's graph at another parallelism, for rescaling it while it runs.
+    pub replan: Option<Replanner>,
 }
 
 /// Schedules one job's subtasks onto TaskManagers and follows them to the end.
 pub struct JobMaster {
     graph: JobGraph,
     options: JobOptions,
+    /// The parallelism the job was rescaled to, if it was.
+    rescaled: Option<u32>,
 }
 
 /// The uid of a vertex's source reader, for its state in snapshots.
@@ -95,15 +116,7 @@ impl JobMaster {
                 state: JobState::Created,
                 timestamps: Default::default(),
                 max_parallelism: graph.max_parallelism,
-                vertices: graph
-                    .vertices
-                    .iter()
-                    .map(|v| VertexInfo {
-                        id: v.uid.clone(),
-                        name: v.name.clone(),
-                        parallelism: v.parallelism,
-                    })
-                    .collect(),
+                vertices: vertex_infos(&graph),
                 finished_subtasks: 0,
                 checkpoints: Vec::new(),
                 restored: options.restore.as_ref().map(|r| r.metadata.checkpoint_id),
@@ -111,7 +124,11 @@ impl JobMaster {
                 exceptions: Vec::new(),
             });
         }
-        JobMaster { graph, options }
+        JobMaster {
+            graph,
+            options,
+            rescaled: None,
+        }
     }
 
     /// The job's id.
@@ -165,7 +182,6 @@ impl JobMaster {
     pub(crate) async fn run_on(mut self, deployer: &impl Deployer) -> Result<JobOutcome> {
         let started = Instant::now();
         self.check_restore()?;
-        let g = &self.graph;
         let config = match self.options.checkpoint.take() {
             Some(c) => c,
             None => CheckpointConfig::from_options(&Default::default())?,
@@ -181,8 +197,8 @@ impl JobMaster {
         let mut coordinator = Coordinator::new(
             config,
             job_id.clone(),
-            g.name.clone(),
-            g.max_parallelism,
+            self.graph.name.clone(),
+            self.graph.max_parallelism,
             dirs.clone(),
             first_id,
         );
@@ -223,6 +239,7 @@ impl JobMaster {
                 exactly_once,
                 dirs: &dirs,
                 restore: restore.clone(),
+                parallelism: self.rescaled,
             };
             report(JobState::Running);
             match self
@@ -237,11 +254,35 @@ impl JobMaster {
                     report(JobState::Failed);
                     return Err(e);
                 }
+                Ok((
+                    _,
+                    Ended::Rescaled {
+                        dir,
+                        graph,
+                        parallelism,
+                    },
+                )) => {
+                    // Redeploy at the new parallelism from the savepoint just taken, which
+                    // the job owns: it goes once the job has a checkpoint of its own.
+                    let point = RestorePoint::open(&dir)?;
+                    coordinator.claim(dir.clone());
+                    eprintln!(
+                        "runnel: job {} rescaled to parallelism {parallelism} from {dir}",
+                        self.graph.name
+                    );
+                    self.graph = graph;
+                    self.rescaled = Some(parallelism);
+                    if let Some(r) = &registry {
+                        r.set_vertices(&job_id, vertex_infos(&self.graph));
+                    }
+                    restore = Some(Arc::new(point));
+                }
                 Ok((subtasks, ended)) => {
                     coordinator.job_ended(false);
                     let (stopped, cancelled) = match ended {
                         Ended::Done(stopped) => (stopped, false),
                         Ended::Cancelled => (None, true),
+                        Ended::Rescaled { .. } => unreachable!("handled above"),
                     };
                     report(if cancelled {
                         JobState::Canceled
@@ -275,7 +316,7 @@ impl JobMaster {
                     };
                     eprintln!(
                         "runnel: job {} failed: {e}; restart {} in {} ms from {}",
-                        g.name,
+                        self.graph.name,
                         restarts.restarts(),
                         delay.as_millis(),
                         restore
@@ -316,6 +357,7 @@ impl JobMaster {
     ) -> Result<(usize, Ended)> {
         let subtasks = coordinator.tasks.len();
         let (report_rx, ack_rx) = (&mut d.reports, &mut d.events);
+        let mut rescale: Option<Rescale> = None;
         let mut remaining = subtasks;
         let mut drained = 0;
         let mut stopped = None;
@@ -366,14 +408,105 @@ impl JobMaster {
                         coordinator.savepoint(dir, stop, reply);
                     }
                     JobCommand::Cancel => return Ok((subtasks, Ended::Cancelled)),
+                    JobCommand::Rescale { parallelism, reply } => {
+                        let started = self.start_rescale(parallelism, rescale.is_some(), coordinator);
+                        let _ = reply.send(started.map(|r| rescale = r));
+                    }
                 },
+                Some(outcome) = rescale_outcome(&mut rescale) => {
+                    if let Err(e) = outcome {
+                        eprintln!(
+                            "runnel: rescaling job {} failed, it goes on as it was: {e}",
+                            self.graph.name
+                        );
+                        rescale = None;
+                    }
+                }
             }
         };
         if let Some(e) = failure {
             return Err(e);
         }
-        Ok((subtasks, Ended::Done(stopped)))
+        Ok(match (stopped, rescale) {
+            (Some(dir), Some(r)) => (
+                subtasks,
+                Ended::Rescaled {
+                    dir,
+                    graph: r.graph,
+                    parallelism: r.parallelism,
+                },
+            ),
+            (stopped, _) => (subtasks, Ended::Done(stopped)),
+        })
     }
+
+    /// Starts a rescale to `parallelism`: plans the job again and takes a savepoint that
+    /// stops it, to be redeployed from. `None` when there is nothing to do.
+    fn start_rescale(
+        &self,
+        parallelism: u32,
+        busy: bool,
+        coordinator: &mut Coordinator,
+    ) -> Result<Option<Rescale>> {
+        if busy {
+            return Err(RunnelError::State(
+                "the job is already being rescaled".into(),
+            ));
+        }
+        let Some(replan) = &self.options.replan else {
+            return Err(RunnelError::Cluster(
+                "this job cannot be rescaled while it runs: run it on a cluster \
+                 (runnel jobmanager) or restart it from a savepoint at the new parallelism"
+                    .into(),
+            ));
+        };
+        if parallelism == 0 {
+            return Err(RunnelError::Plan("parallelism must be at least 1".into()));
+        }
+        let graph = replan(parallelism)?;
+        let same = graph
+            .vertices
+            .iter()
+            .zip(&self.graph.vertices)
+            .all(|(a, b)| a.parallelism == b.parallelism);
+        if same && graph.vertices.len() == self.graph.vertices.len() {
+            return Ok(None);
+        }
+        let (reply, savepoint) = oneshot::channel();
+        coordinator.savepoint(Some(coordinator.rescale_dir()), true, reply);
+        Ok(Some(Rescale {
+            graph,
+            parallelism,
+            savepoint: Some(savepoint),
+        }))
+    }
+}
+
+/// The outcome of a rescale's savepoint, once, when one is under way.
+async fn rescale_outcome(rescale: &mut Option<Rescale>) -> Option<Result<Location>> {
+    let Some(rx) = rescale.as_mut().and_then(|r| r.savepoint.as_mut()) else {
+        return std::future::pending().await;
+    };
+    let outcome = rx
+        .await
+        .unwrap_or_else(|_| Err(RunnelError::State("the savepoint was abandoned".into())));
+    if let Some(r) = rescale.as_mut() {
+        r.savepoint = None;
+    }
+    Some(outcome)
+}
+
+/// The vertices of `graph` as the REST API shows them.
+fn vertex_infos(graph: &JobGraph) -> Vec<VertexInfo> {
+    graph
+        .vertices
+        .iter()
+        .map(|v| VertexInfo {
+            id: v.uid.clone(),
+            name: v.name.clone(),
+            parallelism: v.parallelism,
+        })
+        .collect()
 }
 
 /// Why a deployment ended early.

@@ -27,7 +27,7 @@ pub(crate) use deploy::{
     Attempt, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, Placement, spawn_sampler,
     task_order,
 };
-pub use jobmaster::{JobMaster, JobOptions, JobOutcome, operator_uid, source_uid};
+pub use jobmaster::{JobMaster, JobOptions, JobOutcome, Replanner, operator_uid, source_uid};
 pub use metrics::{MetricsSample, TaskRates};
 pub use restart::RestartStrategy;
 pub use status::{CheckpointInfo, JobInfo, JobRegistry, JobState, TriggerStatus, VertexInfo};

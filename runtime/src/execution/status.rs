@@ -324,6 +324,11 @@ impl JobRegistry {
         });
     }
 
+    /// Job `id` runs with these vertices now (after a rescale).
+    pub fn set_vertices(&self, id: &str, vertices: Vec<VertexInfo>) {
+        self.update(id, |j| j.vertices = vertices);
+    }
+
     /// One more subtask of job `id` reached the end of its input.
     pub fn subtask_finished(&self, id: &str) {
         self.update(id, |j| j.finished_subtasks += 1);

@@ -115,6 +115,21 @@ pub fn taskmanagers(tms: &[super::TaskManagerInfo]) -> Value {
     json!({ "taskmanagers": list })
 }
 
+/// `GET /jobs/:id/resource-requirements`.
+pub fn resource_requirements(j: &JobInfo) -> Value {
+    let map: serde_json::Map<String, Value> = j
+        .vertices
+        .iter()
+        .map(|v| {
+            (
+                v.id.clone(),
+                json!({ "parallelism": { "lowerBound": 1, "upperBound": v.parallelism } }),
+            )
+        })
+        .collect();
+    Value::Object(map)
+}
+
 /// `GET /jobs/:id/exceptions`: the failures that restarted or ended the job, newest first.
 pub fn exceptions(j: &JobInfo) -> Value {
     let entries: Vec<Value> = j

@@ -180,6 +180,10 @@ pub async fn serve(
         .route("/jobs/{id}", get(job_detail).patch(cancel))
         .route("/jobs/{id}/checkpoints", get(job_checkpoints))
         .route("/jobs/{id}/exceptions", get(job_exceptions))
+        .route(
+            "/jobs/{id}/resource-requirements",
+            get(resource_requirements).put(rescale),
+        )
         .route("/jobs/{id}/vertices/{vertex}/metrics", get(vertex_metrics))
         .route(
             "/jobs/{id}/vertices/{vertex}/subtasks/metrics",
@@ -280,6 +284,87 @@ async fn job_exceptions(State(api): State<Api>, Path(id): Path<String>) -> Respo
     match api.jobs.job(&id) {
         Some(job) => axum::Json(json::exceptions(&job)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("Job {id} not found")),
+    }
+}
+
+/// `GET /jobs/:id/resource-requirements`: each vertex's parallelism as Flink's adaptive
+/// scheduler states it.
+async fn resource_requirements(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.jobs.job(&id) {
+        Some(job) => axum::Json(json::resource_requirements(&job)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("Job {id} not found")),
+    }
+}
+
+/// One vertex of a `PUT /jobs/:id/resource-requirements` body (Flink's names).
+#[derive(Deserialize)]
+struct VertexRequirements {
+    parallelism: Bounds,
+}
+
+#[derive(Deserialize)]
+struct Bounds {
+    #[serde(rename = "lowerBound")]
+    lower_bound: u32,
+    #[serde(rename = "upperBound")]
+    upper_bound: u32,
+}
+
+/// `PUT /jobs/:id/resource-requirements`: rescales the job, as a whole, to the largest upper
+/// bound given (stop with a savepoint, redeploy, restore); answers once it has started.
+async fn rescale(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: std::collections::BTreeMap<String, VertexRequirements> =
+        match authorized_body(&api, &headers, &body) {
+            Ok(r) => r,
+            Err(bad) => return *bad,
+        };
+    let Some(job) = api.jobs.job(&id) else {
+        return error(StatusCode::NOT_FOUND, format!("Job {id} not found"));
+    };
+    if let Some(unknown) = req
+        .keys()
+        .find(|v| !job.vertices.iter().any(|j| &j.id == *v))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("Job {id} has no vertex {unknown}"),
+        );
+    }
+    if let Some((v, _)) = req
+        .iter()
+        .find(|(_, r)| r.parallelism.lower_bound > r.parallelism.upper_bound)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("vertex {v}: lowerBound is above upperBound"),
+        );
+    }
+    let Some(parallelism) = req.values().map(|r| r.parallelism.upper_bound).max() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body names no vertex: give each its {\"parallelism\": {\"lowerBound\", \"upperBound\"}}"
+                .into(),
+        );
+    };
+    let (reply, started) = oneshot::channel();
+    if !api
+        .jobs
+        .command(&id, JobCommand::Rescale { parallelism, reply })
+    {
+        return error(StatusCode::CONFLICT, format!("Job {id} is not running"));
+    }
+    match started.await {
+        Ok(Ok(())) => (StatusCode::OK, axum::Json(json!({}))).into_response(),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(_) => error(
+            StatusCode::CONFLICT,
+            format!("Job {id} ended before it could be rescaled"),
+        ),
     }
 }
 
