@@ -29,11 +29,13 @@ time_step bash -c 'bash e2e/scripts/build-kube.sh >/dev/null'
 time_step bash e2e/scripts/kafka.sh install
 time_step bash e2e/scripts/s3.sh install
 
-echo "== RocksDB state backend: Debian's librocksdb-dev (linked, not compiled) and libclang"
-if ! dpkg -s librocksdb-dev libclang-dev >/dev/null 2>&1; then
+echo "== Debian packages: librocksdb-dev and libclang (the RocksDB state backend, linked, not"
+echo "   compiled), chromium (the dashboard's browser test)"
+packages=(librocksdb-dev libclang-dev chromium)
+if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq librocksdb-dev libclang-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 export ROCKSDB_LIB_DIR="${ROCKSDB_LIB_DIR:-/usr/lib/$(gcc -dumpmachine)}"
 features=(--features runnel/rocksdb)

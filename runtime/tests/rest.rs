@@ -25,11 +25,10 @@ INSERT INTO snk SELECT k, COUNT(*) FROM src GROUP BY k;
 ";
 
 /// Flink fields Runnel leaves out for now, by path (`[]` marks list elements): checkpoint
-/// alignment figures it does not measure yet, the plan JSON and application id, and the JVM
+/// alignment figures it does not measure yet, the application id, and the JVM
 /// memory model of TaskManagers.
 const NOT_SERVED: &[&str] = &[
     "/jobs/:jobid.application-id",
-    "/jobs/:jobid.plan",
     "/jobs/:jobid.vertices[].slotSharingGroupId",
     "/jobs/:jobid/checkpoints.history[].alignment_buffered",
     "/jobs/:jobid/checkpoints.history[].persisted_data",

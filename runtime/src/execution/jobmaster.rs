@@ -12,7 +12,7 @@ use super::restart::{RestartStrategy, RestartTracker};
 use super::status::{JobInfo, JobRegistry, JobState, VertexInfo};
 use super::taskmanager::{TaskManager, TaskReport};
 use crate::checkpoint::{CheckpointConfig, CheckpointingMode, Location, RestorePoint};
-use crate::dataflow::{JobGraph, Vertex};
+use crate::dataflow::{JobGraph, Partitioning, Vertex};
 use crate::error::{Result, RunnelError};
 
 /// How a finished job ended.
@@ -505,6 +505,20 @@ fn vertex_infos(graph: &JobGraph) -> Vec<VertexInfo> {
             id: v.uid.clone(),
             name: v.name.clone(),
             parallelism: v.parallelism,
+            inputs: graph
+                .inputs_of(v.id)
+                .into_iter()
+                .map(|e| {
+                    let strategy = match e.partitioning {
+                        Partitioning::Forward => "FORWARD",
+                        Partitioning::Hash(_) => "HASH",
+                        Partitioning::Rebalance => "REBALANCE",
+                        Partitioning::Broadcast => "BROADCAST",
+                        Partitioning::Single => "GLOBAL",
+                    };
+                    (graph.vertices[e.source].uid.clone(), strategy)
+                })
+                .collect(),
         })
         .collect()
 }

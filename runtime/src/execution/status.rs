@@ -57,6 +57,9 @@ pub struct VertexInfo {
     pub name: String,
     /// Subtasks.
     pub parallelism: u32,
+    /// The vertices it reads from, in input order, with how records are routed to it
+    /// (Flink's ship strategy: FORWARD, HASH, REBALANCE, BROADCAST, GLOBAL).
+    pub inputs: Vec<(String, &'static str)>,
 }
 
 /// One checkpoint or savepoint as the REST API shows it.

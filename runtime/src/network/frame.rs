@@ -31,6 +31,8 @@ const END: u8 = 4;
 const CREDIT: u8 = 5;
 /// Sender to receiver: the channel's frames come on this connection.
 const OPEN: u8 = 6;
+/// Receiver to sender: the channel's consumer is gone; send nothing more on it.
+const CLOSE: u8 = 7;
 
 /// One decoded frame.
 #[derive(Debug)]
@@ -41,6 +43,8 @@ pub enum Frame {
     Credit(u64, u32),
     /// The channel opens on this connection.
     Open(u64),
+    /// The channel's consumer is gone.
+    Close(u64),
 }
 
 fn corrupt(what: impl std::fmt::Display) -> RunnelError {
@@ -125,6 +129,11 @@ pub fn credit(channel: u64, credits: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(&credits.to_le_bytes());
 }
 
+/// Appends a close frame.
+pub fn close(channel: u64, out: &mut Vec<u8>) {
+    header(out, CLOSE, channel, 0);
+}
+
 /// Appends an open frame.
 pub fn open(channel: u64, out: &mut Vec<u8>) {
     header(out, OPEN, channel, 0);
@@ -189,6 +198,10 @@ pub fn control(kind: u8, channel: u64, p: &[u8]) -> Result<Frame> {
         OPEN => {
             fixed(0)?;
             Frame::Open(channel)
+        }
+        CLOSE => {
+            fixed(0)?;
+            Frame::Close(channel)
         }
         DATA => return Err(corrupt("a data frame decoded without its channel's stream")),
         other => return Err(corrupt(format!("unknown kind {other}"))),

@@ -127,6 +127,13 @@ impl Outbound {
                             s.add_permits(n as usize);
                         }
                     }
+                    Ok(Frame::Close(ch)) => {
+                        // Its consumer ended: the producer's next send fails, as it would
+                        // on a local channel.
+                        if let Some(s) = reader_credits.lock().expect("credits").remove(&ch) {
+                            s.close();
+                        }
+                    }
                     Ok(other) => break lost(addr, format!("unexpected {other:?}")),
                     Err(e) => break e,
                 }
@@ -221,6 +228,9 @@ struct Registry {
     opened: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
     /// Deployments whose channels were released: frames still on their way are dropped.
     released: HashSet<u32>,
+    /// Channels whose consumer ended: their sender is told to stop, what still comes is
+    /// dropped.
+    closed: HashSet<u64>,
 }
 
 /// The receiving side of a TaskManager: accepts connections from other TaskManagers and
@@ -283,12 +293,20 @@ impl DataServer {
             },
         );
         drop(reg);
-        // Each message the consumer's queue accepts frees one credit.
+        // Each message the consumer's queue accepts frees one credit; a consumer that goes
+        // away closes the channel for its sender.
         let registry = self.registry.clone();
         tokio::spawn(async move {
-            while let Some(message) = queue_rx.recv().await {
+            loop {
+                let message = tokio::select! {
+                    m = queue_rx.recv() => m,
+                    () = out_tx.closed() => break,
+                };
+                let Some(message) = message else {
+                    return; // released, or its connection broke
+                };
                 if out_tx.send(message).await.is_err() {
-                    return;
+                    break;
                 }
                 let mut reg = registry.lock().expect("registry");
                 if let Some(slot) = reg.slots.get_mut(&channel)
@@ -297,6 +315,13 @@ impl DataServer {
                     slot.available += 1;
                     grant(conn, channel, 1);
                 }
+            }
+            let mut reg = registry.lock().expect("registry");
+            reg.closed.insert(channel);
+            if let Some(conn) = reg.slots.remove(&channel).and_then(|s| s.connection) {
+                let mut bytes = Vec::new();
+                frame::close(channel, &mut bytes);
+                let _ = conn.send(bytes);
             }
         });
         out_rx
@@ -308,6 +333,7 @@ impl DataServer {
         let mut reg = self.registry.lock().expect("registry");
         reg.slots.retain(|ch, _| deployment_of(*ch) != deployment);
         reg.opened.retain(|ch, _| deployment_of(*ch) != deployment);
+        reg.closed.retain(|ch| deployment_of(*ch) != deployment);
         reg.released.insert(deployment);
     }
 }
@@ -358,12 +384,23 @@ async fn read_channels(
     let mut decoders: HashMap<u64, Decoder> = HashMap::new();
     while let Some(body) = read_frame(&mut r, peer).await? {
         let (kind, channel, payload) = frame::split(&body)?;
-        let released = {
+        let (released, closed) = {
             let reg = registry.lock().expect("registry");
-            reg.released.contains(&deployment_of(channel))
+            (
+                reg.released.contains(&deployment_of(channel)),
+                reg.closed.contains(&channel),
+            )
         };
-        if released {
-            // Late frames of a cancelled deployment.
+        if released || closed {
+            // Late frames of a cancelled deployment, or of a channel whose consumer ended
+            // (told to its sender when it opens).
+            if closed
+                && frame::control(kind, channel, payload).is_ok_and(|f| matches!(f, Frame::Open(_)))
+            {
+                let mut bytes = Vec::new();
+                frame::close(channel, &mut bytes);
+                let _ = writer.send(bytes);
+            }
             open.remove(&channel);
             decoders.remove(&channel);
             continue;
@@ -388,7 +425,9 @@ async fn read_channels(
                     continue;
                 }
                 Frame::Message(_, m) => m,
-                Frame::Credit(..) => return Err(lost(peer, "a credit frame from a sender")),
+                Frame::Credit(..) | Frame::Close(_) => {
+                    return Err(lost(peer, "a receiver's frame from a sender"));
+                }
             }
         };
         if matches!(message, Message::EndOfInput) {

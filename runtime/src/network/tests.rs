@@ -200,6 +200,35 @@ async fn frames_of_a_released_deployment_are_dropped_without_breaking_the_connec
     assert!(same(&got, &Message::Watermark(7)));
 }
 
+#[tokio::test]
+async fn a_consumer_that_goes_away_fails_its_producer_as_a_local_channel_would() {
+    let (server, out) = setup().await;
+    let ch = channel_id(3, 9);
+    let rx = server.register(ch, 1, 1);
+    let tx = out.channel(ch, 1);
+    tx.send(Message::Watermark(1)).await.unwrap();
+    drop(rx);
+    // The producer is told, however full its queue: a send fails within a few tries.
+    let failed = tokio::time::timeout(Duration::from_secs(10), async {
+        for i in 0.. {
+            if tx.send(Message::Watermark(i)).await.is_err() {
+                return i;
+            }
+        }
+        unreachable!()
+    })
+    .await
+    .expect("the producer learns its consumer is gone");
+    assert!(failed < 10, "{failed} sends went through");
+    // A sender opening the channel only now is told at once.
+    let late = out.channel(ch, 1);
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        while late.send(Message::Idle).await.is_ok() {}
+    })
+    .await;
+    assert!(refused.is_ok(), "a late sender was not refused");
+}
+
 #[test]
 fn corrupt_frames_are_named() {
     let err = frame::split(&[1, 2]).unwrap_err().to_string();

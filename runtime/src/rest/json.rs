@@ -115,6 +115,39 @@ pub fn taskmanagers(tms: &[super::TaskManagerInfo]) -> Value {
     json!({ "taskmanagers": list })
 }
 
+/// The job graph as Flink's `plan`: each vertex with the vertices it reads from.
+fn plan(j: &JobInfo) -> Value {
+    let nodes: Vec<Value> = j
+        .vertices
+        .iter()
+        .map(|v| {
+            let inputs: Vec<Value> = v
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(num, (id, strategy))| {
+                    json!({
+                        "num": num,
+                        "id": id,
+                        "ship_strategy": strategy,
+                        "exchange": "pipelined_bounded",
+                    })
+                })
+                .collect();
+            json!({
+                "id": v.id,
+                "parallelism": v.parallelism,
+                "operator": "",
+                "operator_strategy": "",
+                "description": v.name,
+                "inputs": inputs,
+                "optimizer_properties": {},
+            })
+        })
+        .collect();
+    json!({ "jid": j.id, "name": j.name, "type": "STREAMING", "nodes": nodes })
+}
+
 /// `GET /jobs/:id/resource-requirements`.
 pub fn resource_requirements(j: &JobInfo) -> Value {
     let map: serde_json::Map<String, Value> = j
@@ -273,6 +306,7 @@ pub fn job(j: &JobInfo) -> Value {
         "now": now(),
         "timestamps": timestamps,
         "vertices": vertices,
+        "plan": plan(j),
         "status-counts": task_counts(j, j.subtasks(), j.finished_subtasks),
         "pending-operators": 0,
         "schedulerType": "Default",

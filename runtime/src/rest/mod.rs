@@ -3,6 +3,8 @@
 //! its checkpoints; cancel, savepoints (trigger and status) and stop-with-savepoint.
 //! `runnel run` serves it when `rest.port` is set.
 //!
+//! It serves the web dashboard at `/` (`dashboard/`), which reads the same API.
+//!
 //! Calls that change a job need `Authorization: Bearer <rest.auth-token>` when a token is set,
 //! and are refused outright on a non-loopback address without one.
 
@@ -171,6 +173,18 @@ pub async fn serve(
         loopback: addr.ip().is_loopback(),
     };
     let app = Router::new()
+        .route(
+            "/",
+            get(|| dashboard("text/html; charset=utf-8", DASHBOARD_HTML)),
+        )
+        .route(
+            "/app.js",
+            get(|| dashboard("text/javascript; charset=utf-8", DASHBOARD_JS)),
+        )
+        .route(
+            "/style.css",
+            get(|| dashboard("text/css; charset=utf-8", DASHBOARD_CSS)),
+        )
         .route("/config", get(config_info))
         .route("/overview", get(overview))
         .route("/jobs", get(jobs_list))
@@ -201,6 +215,15 @@ pub async fn serve(
         }
     });
     Ok(addr)
+}
+
+/// The web dashboard: a page and its script and style, built into the binary.
+const DASHBOARD_HTML: &str = include_str!("dashboard/index.html");
+const DASHBOARD_JS: &str = include_str!("dashboard/app.js");
+const DASHBOARD_CSS: &str = include_str!("dashboard/style.css");
+
+async fn dashboard(content_type: &'static str, body: &'static str) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// Flink's error body.

@@ -2,6 +2,8 @@
 //! sinks, their committed output, and HTTP calls to the REST API.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod cluster;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
