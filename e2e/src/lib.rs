@@ -3,6 +3,7 @@
 //! stand-in that runs pods as local processes), a real Apache Kafka broker and a real S3-compatible
 //! server, all started by scripts in this folder and torn down when the test process ends.
 
+pub mod bids;
 pub mod cluster;
 pub mod k8s;
 pub mod kafka;

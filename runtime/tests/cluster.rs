@@ -227,7 +227,7 @@ fn a_frozen_task_manager_is_lost_by_heartbeat_timeout_and_the_job_recovers() {
 
 #[test]
 fn a_killed_job_manager_is_replaced_by_its_standby_and_the_job_resumes() {
-    let mut cluster = Cluster::start_with("ha", 2, 1, true);
+    let mut cluster = Cluster::start_with("ha", 2, 1, true, &[]);
     let standby = Cluster::job_manager(&cluster.dir, &cluster.options, "standby.log");
     standby.wait_for_line("runnel: another JobManager leads");
     let id = cluster.submit(WINDOWS_AND_JOIN, 2);
@@ -256,6 +256,8 @@ fn a_killed_job_manager_is_replaced_by_its_standby_and_the_job_resumes() {
     let record =
         std::fs::read_to_string(cluster.dir.join(format!("ha/default/jobs/{id}.json"))).unwrap();
     assert!(record.contains("\"FINISHED\""), "{record}");
+    // The record keeps the job's own options, never the JobManager's REST token.
+    assert!(!record.contains(TOKEN), "{record}");
 }
 
 #[test]

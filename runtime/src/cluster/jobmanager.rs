@@ -129,12 +129,6 @@ impl JobManager {
     /// Plans and starts a job on the cluster; returns its id and the JobMaster's outcome.
     /// The JobManager's options come first, then the submission's, then the script's `SET`s.
     pub fn submit(&self, spec: JobSpec) -> Result<(String, JobHandle)> {
-        let mut config = self.options.clone();
-        config.extend(spec.config);
-        let spec = JobSpec {
-            script: spec.script,
-            config,
-        };
         let job_id = new_job_id();
         let handle = self.start_job(job_id.clone(), spec, None)?;
         eprintln!("runnel: job {job_id} submitted");
@@ -166,19 +160,27 @@ impl JobManager {
         }
         let spec = JobSpec {
             script,
-            config: self.options.clone(),
+            config: BTreeMap::new(),
         };
         self.start_job(job_id, spec, None).map(Some)
     }
 
     /// Starts a job: from `recovered` (a checkpoint it took before a failover, which it then
-    /// owns) or else from `execution.savepoint.path`, if set.
+    /// owns) or else from `execution.savepoint.path`, if set. The HA store records the job's
+    /// own options (`submitted`), never the JobManager's (its REST token, say): a JobManager
+    /// that takes over plans it with its own.
     fn start_job(
         &self,
         job_id: String,
-        spec: JobSpec,
+        submitted: JobSpec,
         recovered: Option<RestorePoint>,
     ) -> Result<JobHandle> {
+        let mut config = self.options.clone();
+        config.extend(submitted.config.clone());
+        let spec = JobSpec {
+            script: submitted.script.clone(),
+            config,
+        };
         let job = plan_job(&spec)?;
         let claim = recovered.is_some();
         let restore = match (recovered, spec.config.get("execution.savepoint.path")) {
@@ -209,8 +211,8 @@ impl JobManager {
                 if !claim {
                     ha.save(&JobRecord {
                         id: job_id.clone(),
-                        script: spec.script.clone(),
-                        config: spec.config.clone(),
+                        script: submitted.script,
+                        config: submitted.config,
                         state: JobState::Running.name().into(),
                         checkpoint: None,
                     })?;
@@ -233,7 +235,10 @@ impl JobManager {
                     .insert("parallelism.default".into(), parallelism.to_string());
                 let graph = plan_job(&spec)?.graph;
                 if let Some(ha) = &ha {
-                    ha.update(&id, |j| j.config = spec.config.clone())?;
+                    ha.update(&id, |j| {
+                        j.config
+                            .insert("parallelism.default".into(), parallelism.to_string());
+                    })?;
                 }
                 Ok(graph)
             })

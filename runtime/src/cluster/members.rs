@@ -34,8 +34,9 @@ struct Member {
 pub(crate) enum Answer {
     /// Its tasks run.
     Ready,
-    /// It could not build them (the job cannot start: state, plan).
-    Failed(String),
+    /// It could not build them; `transient` when trying again may help (a peer it could not
+    /// reach), else the job cannot start (its plan or state).
+    Failed { message: String, transient: bool },
     /// It was lost before answering.
     Lost,
 }
@@ -264,7 +265,10 @@ impl Members {
                 let answer = if d.error.is_empty() {
                     Answer::Ready
                 } else {
-                    Answer::Failed(d.error)
+                    Answer::Failed {
+                        message: d.error,
+                        transient: d.transient,
+                    }
                 };
                 let _ = route.deployed.send((from.to_string(), answer));
             }

@@ -15,10 +15,10 @@ use super::proto;
 use super::proto::instruction::Kind;
 use super::wire::control_to_proto;
 use crate::dataflow::{JobGraph, VertexKind};
-use crate::error::{Result, RunnelError};
+use crate::error::RunnelError;
 use crate::execution::{
-    Attempt, Deployer, Deployment, DirChange, Placement, SnapshotDirs, TaskControl, TaskEntry,
-    task_order,
+    Attempt, Deployer, Deployment, DirChange, NotDeployed, Placement, SnapshotDirs, TaskControl,
+    TaskEntry, task_order,
 };
 
 /// A job as the cluster ships it: a Flink SQL script that plans into one job, and the
@@ -117,13 +117,14 @@ impl Deployer for RemoteDeployer {
         self.dirs.clone()
     }
 
-    async fn deploy(&self, a: Attempt<'_>) -> Result<Deployment> {
+    async fn deploy(&self, a: Attempt<'_>) -> std::result::Result<Deployment, NotDeployed> {
         let number = self.numbers.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let g = a.graph;
         let slots = self
             .members
             .allocate(number, g.slots_needed(), self.spread, self.slot_timeout)
-            .await?;
+            .await
+            .map_err(NotDeployed::Unavailable)?;
         // The deployment's TaskManagers, in the order of their first slot.
         let mut tms: Vec<String> = Vec::new();
         let placement = Placement::new(
@@ -144,9 +145,9 @@ impl Deployer for RemoteDeployer {
                 Some(c) => contacts.push(c),
                 None => {
                     self.members.end(number);
-                    return Err(RunnelError::Cluster(format!(
+                    return Err(NotDeployed::Unavailable(RunnelError::Cluster(format!(
                         "TaskManager {id} left while the job was being deployed"
-                    )));
+                    ))));
                 }
             }
         }
@@ -228,19 +229,24 @@ impl Deployer for RemoteDeployer {
             let answer = tokio::time::timeout(self.slot_timeout, answers.recv()).await;
             match answer {
                 Ok(Some((_, Answer::Ready | Answer::Lost))) => waiting -= 1,
-                Ok(Some((tm, Answer::Failed(message)))) => {
+                Ok(Some((tm, Answer::Failed { message, transient }))) => {
                     cancel();
-                    return Err(RunnelError::Remote {
+                    let e = RunnelError::Remote {
                         task_manager: tm,
                         message,
+                    };
+                    return Err(if transient {
+                        NotDeployed::Unavailable(e)
+                    } else {
+                        NotDeployed::Invalid(e)
                     });
                 }
                 Ok(None) | Err(_) => {
                     cancel();
-                    return Err(RunnelError::Cluster(format!(
+                    return Err(NotDeployed::Unavailable(RunnelError::Cluster(format!(
                         "the TaskManagers did not start the job within {} s",
                         self.slot_timeout.as_secs()
-                    )));
+                    ))));
                 }
             }
         }

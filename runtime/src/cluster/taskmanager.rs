@@ -44,6 +44,8 @@ struct Running {
     dirs: SnapshotDirs,
     /// A task of it here, to report a broken data connection as its failure.
     some_task: Option<usize>,
+    /// A data connection of it broke while it was being built: it must not start.
+    broken: Option<String>,
 }
 
 /// What the TaskManager holds across registrations.
@@ -55,7 +57,6 @@ struct Shared {
     data: DataServer,
     data_address: SocketAddr,
     faults: mpsc::UnboundedSender<Fault>,
-    outbound: tokio::sync::Mutex<HashMap<SocketAddr, Arc<Outbound>>>,
     running: Mutex<HashMap<u32, Running>>,
 }
 
@@ -64,7 +65,12 @@ struct Shared {
 pub async fn run_task_manager(options: BTreeMap<String, String>) -> Result<()> {
     let config = ClusterConfig::from_options(&options)?;
     let (faults, mut fault_rx) = mpsc::unbounded_channel();
-    let data = DataServer::bind(config.data_bind()?, faults.clone()).await?;
+    let data = DataServer::bind(
+        config.data_bind()?,
+        faults.clone(),
+        config.heartbeat_timeout,
+    )
+    .await?;
     let host: std::net::IpAddr = config.task_manager_host.parse().map_err(|_| {
         RunnelError::bad_option(
             "taskmanager.host",
@@ -84,7 +90,6 @@ pub async fn run_task_manager(options: BTreeMap<String, String>) -> Result<()> {
         data,
         data_address,
         faults,
-        outbound: Default::default(),
         running: Default::default(),
     });
     eprintln!(
@@ -255,17 +260,19 @@ fn instruct(
                 .insert(number, Running::default());
             let (shared, updates) = (shared.clone(), updates.clone());
             tokio::spawn(async move {
-                let error = match deploy(&shared, d, &updates).await {
-                    Ok(()) => String::new(),
+                let (error, transient) = match deploy(&shared, d, &updates).await {
+                    Ok(()) => (String::new(), false),
                     Err(e) => {
                         cancel(&shared, number);
-                        e.to_string()
+                        // A peer it cannot reach now may be reachable after a restart.
+                        let transient = matches!(e, RunnelError::Network(_));
+                        (e.to_string(), transient)
                     }
                 };
                 let _ = updates.send(proto::TaskUpdate {
                     deployment: number,
                     task: 0,
-                    kind: Some(Update::Deployed(proto::Deployed { error })),
+                    kind: Some(Update::Deployed(proto::Deployed { error, transient })),
                 });
             });
         }
@@ -311,18 +318,26 @@ fn on_fault(shared: &Shared, fault: Fault, updates: &mpsc::UnboundedSender<proto
     let mut numbers: Vec<u32> = fault.channels.iter().map(|c| deployment_of(*c)).collect();
     numbers.sort_unstable();
     numbers.dedup();
-    let running = shared.running.lock().expect("running");
+    let mut running = shared.running.lock().expect("running");
     for number in numbers {
-        if let Some(task) = running.get(&number).and_then(|r| r.some_task) {
-            let error = RunnelError::Network(format!(
-                "data connection with TaskManager {} broke: {}",
-                fault.peer, fault.error
-            ));
-            let _ = updates.send(proto::TaskUpdate {
-                deployment: number,
-                task: task as u32,
-                kind: Some(Update::Ended(wire::ended_to_proto(&Err(error)))),
-            });
+        let Some(r) = running.get_mut(&number) else {
+            continue;
+        };
+        let error = format!(
+            "data connection with TaskManager {} broke: {}",
+            fault.peer, fault.error
+        );
+        match r.some_task {
+            Some(task) => {
+                let error = RunnelError::Network(error);
+                let _ = updates.send(proto::TaskUpdate {
+                    deployment: number,
+                    task: task as u32,
+                    kind: Some(Update::Ended(wire::ended_to_proto(&Err(error)))),
+                });
+            }
+            // Still being built: the build fails with it.
+            None => r.broken = Some(error),
         }
     }
 }
@@ -419,6 +434,9 @@ async fn deploy(
     let mut running = shared.running.lock().expect("running");
     // Cancelled while it was being built: its tasks never start.
     let r = running.get_mut(&number).ok_or(RunnelError::Cancelled)?;
+    if let Some(error) = r.broken.take() {
+        return Err(RunnelError::Network(error));
+    }
     let mut counters = Vec::new();
     for b in built {
         r.some_task.get_or_insert(b.index);
@@ -438,18 +456,15 @@ async fn deploy(
     Ok(())
 }
 
-/// The connection to another TaskManager's data server, made once and shared.
-async fn connect(shared: &Shared, addr: &str) -> Result<Arc<Outbound>> {
+/// A connection to another TaskManager's data server for one deployment: a deployment never
+/// inherits a connection an earlier one may have left broken (after a partition, say), and
+/// its connections close when its channels do.
+async fn connect(shared: &Shared, addr: &str) -> Result<Outbound> {
     let addr: SocketAddr = addr.parse().map_err(|_| {
         RunnelError::Cluster(format!("the JobManager sent a bad data address '{addr}'"))
     })?;
-    let mut outbound = shared.outbound.lock().await;
-    if let Some(o) = outbound.get(&addr).filter(|o| o.is_open()) {
-        return Ok(o.clone());
-    }
-    let o = Arc::new(Outbound::connect(addr, shared.faults.clone()).await?);
-    outbound.insert(addr, o.clone());
-    Ok(o)
+    let timeout = shared.config.heartbeat_timeout;
+    Outbound::connect(addr, shared.faults.clone(), timeout).await
 }
 
 /// Channels of a deployment on this TaskManager: in memory between its own subtasks, over
@@ -457,7 +472,7 @@ async fn connect(shared: &Shared, addr: &str) -> Result<Arc<Outbound>> {
 struct NetworkChannels<'a> {
     deployment: u32,
     here: usize,
-    peers: &'a [Option<Arc<Outbound>>],
+    peers: &'a [Option<Outbound>],
     data: &'a DataServer,
 }
 

@@ -107,6 +107,7 @@ pub(crate) fn ended_to_proto(result: &Result<()>) -> proto::Ended {
     let (outcome, error) = match result {
         Ok(()) => (Outcome::Finished, String::new()),
         Err(RunnelError::Cancelled) => (Outcome::Cancelled, String::new()),
+        Err(e @ RunnelError::Network(_)) => (Outcome::Network, e.to_string()),
         Err(e) => (Outcome::Failed, e.to_string()),
     };
     proto::Ended {
@@ -120,6 +121,10 @@ pub(crate) fn ended_from_proto(from: &str, e: proto::Ended) -> Result<()> {
     match Outcome::try_from(e.outcome) {
         Ok(Outcome::Finished) => Ok(()),
         Ok(Outcome::Cancelled) => Err(RunnelError::Cancelled),
+        Ok(Outcome::Network) => Err(RunnelError::Network(format!(
+            "{} (on TaskManager {from})",
+            e.error
+        ))),
         Ok(Outcome::Failed) | Err(_) => Err(RunnelError::Remote {
             task_manager: from.to_string(),
             message: e.error,
@@ -210,5 +215,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert_eq!(e, "bad (on TaskManager tm-1)");
+        let cut = RunnelError::Network("data connection broke".into());
+        assert!(matches!(
+            ended_from_proto("tm-2", ended_to_proto(&Err(cut))),
+            Err(RunnelError::Network(m)) if m == "data connection broke (on TaskManager tm-2)"
+        ));
     }
 }

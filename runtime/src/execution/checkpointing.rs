@@ -54,9 +54,18 @@ pub(crate) struct SnapshotDirs(Arc<DirsInner>);
 
 #[derive(Default, Debug)]
 struct DirsInner {
-    dirs: Mutex<HashMap<u64, Location>>,
+    dirs: Mutex<Dirs>,
     added: tokio::sync::Notify,
     listener: Option<mpsc::UnboundedSender<DirChange>>,
+}
+
+/// Folders of the checkpoints in flight, and which ids are over.
+#[derive(Default, Debug)]
+struct Dirs {
+    in_flight: HashMap<u64, Location>,
+    /// Ids that were in flight and are over (the latest few): a barrier of one of them does
+    /// not wait for its folder.
+    over: BTreeSet<u64>,
 }
 
 /// A change of the folders in flight, for those who mirror them.
@@ -81,38 +90,59 @@ impl SnapshotDirs {
         if let Some(l) = &self.0.listener {
             let _ = l.send(DirChange::Added(id, dir.clone()));
         }
-        self.0.dirs.lock().expect("snapshot dirs").insert(id, dir);
+        self.0
+            .dirs
+            .lock()
+            .expect("snapshot dirs")
+            .in_flight
+            .insert(id, dir);
         self.0.added.notify_waiters();
     }
 
     pub(crate) fn remove(&self, id: u64) {
-        if self
-            .0
-            .dirs
-            .lock()
-            .expect("snapshot dirs")
-            .remove(&id)
-            .is_some()
-            && let Some(l) = &self.0.listener
-        {
-            let _ = l.send(DirChange::Removed(id));
+        let removed = {
+            let mut dirs = self.0.dirs.lock().expect("snapshot dirs");
+            let removed = dirs.in_flight.remove(&id).is_some();
+            if removed {
+                dirs.over.insert(id);
+                while dirs.over.len() > 1024 {
+                    dirs.over.pop_first();
+                }
+            }
+            removed
+        };
+        if removed {
+            if let Some(l) = &self.0.listener {
+                let _ = l.send(DirChange::Removed(id));
+            }
+            self.0.added.notify_waiters();
         }
     }
 
-    pub(crate) fn get(&self, id: u64) -> Option<Location> {
-        self.0.dirs.lock().expect("snapshot dirs").get(&id).cloned()
+    /// The folder of checkpoint `id` while it is in flight; `Err` once it is over.
+    fn lookup(&self, id: u64) -> std::result::Result<Option<Location>, ()> {
+        let dirs = self.0.dirs.lock().expect("snapshot dirs");
+        match dirs.in_flight.get(&id) {
+            Some(dir) => Ok(Some(dir.clone())),
+            None if dirs.over.contains(&id) => Err(()),
+            None => Ok(None),
+        }
     }
 
     /// The folder of checkpoint `id`, waiting a while for it: on a TaskManager a barrier
-    /// from another TaskManager may overtake the JobManager's word of its folder.
+    /// from another TaskManager may overtake the JobManager's word of its folder. `None` at
+    /// once for a checkpoint that is already over (abandoned, or completed without this
+    /// task), so a late barrier never holds its task up.
     pub(crate) async fn wait(&self, id: u64) -> Option<Location> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let added = self.0.added.notified();
-            if let Some(dir) = self.get(id) {
-                return Some(dir);
+            let changed = self.0.added.notified();
+            match self.lookup(id) {
+                Ok(Some(dir)) => return Some(dir),
+                Err(()) => return None,
+                Ok(None) => {}
             }
-            if tokio::time::timeout_at(deadline.into(), added)
+            if tokio::time::timeout_at(deadline.into(), changed)
                 .await
                 .is_err()
             {
@@ -540,6 +570,18 @@ impl Coordinator {
             }
             return self.failed(id, e.to_string()).map(|_| Completion::Continue);
         }
+        // The pointer to the latest checkpoint (high availability) moves before any task
+        // hears of the completion (sinks commit then): a JobManager that takes over must
+        // never restore an older checkpoint than what was committed.
+        if p.kind == SnapshotKind::Checkpoint
+            && let Some(hook) = &self.hook
+            && let Err(e) = hook(&p.dir)
+        {
+            let reason = format!("checkpoint {id} could not be recorded as the latest: {e}");
+            self.record(id, &p, "FAILED", Some(reason.clone()));
+            p.dir.delete_all();
+            return self.failed(id, reason).map(|_| Completion::Continue);
+        }
         self.record(id, &p, "COMPLETED", None);
         self.failures = 0;
         self.last_completion = Some(Instant::now());
@@ -552,11 +594,6 @@ impl Coordinator {
             self.abort(old, format!("checkpoint {old} subsumed by {id}"))?;
         }
         if p.kind == SnapshotKind::Checkpoint {
-            if let Some(hook) = &self.hook
-                && let Err(e) = hook(&p.dir)
-            {
-                eprintln!("runnel: recording checkpoint {id} as the latest: {e}");
-            }
             self.completed.push_back(Completed {
                 dir: p.dir.clone(),
                 shared,
@@ -705,4 +742,31 @@ fn tracing_error(e: &RunnelError) {
 /// A new job id: 32 hex digits, as Flink's.
 pub fn new_job_id() -> String {
     format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_barrier_waits_for_its_folder_but_not_for_one_that_is_over() {
+        let dirs = SnapshotDirs::default();
+        let dir = Location::Local(std::env::temp_dir().join("chk-1"));
+        // Announced later (on a TaskManager, the folder may come after the barrier).
+        let waiting = {
+            let dirs = dirs.clone();
+            tokio::spawn(async move { dirs.wait(1).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        dirs.insert(1, dir.clone());
+        let got = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken by the folder")
+            .unwrap();
+        assert_eq!(got.map(|d| d.to_string()), Some(dir.to_string()));
+        // Over (abandoned): a late barrier gets no folder, at once.
+        dirs.remove(1);
+        let late = tokio::time::timeout(Duration::from_millis(500), dirs.wait(1)).await;
+        assert!(matches!(late, Ok(None)), "a late barrier waited");
+    }
 }

@@ -344,6 +344,22 @@ pub(crate) struct Attempt<'a> {
     pub(crate) parallelism: Option<u32>,
 }
 
+/// Why a deployment did not start.
+#[derive(Debug)]
+pub(crate) enum NotDeployed {
+    /// The job cannot start as it is (its plan, its state): trying again fails the same way.
+    Invalid(RunnelError),
+    /// The cluster cannot run it now (no slots, a TaskManager lost or unreachable): the
+    /// restart strategy decides, as for a failure while running.
+    Unavailable(RunnelError),
+}
+
+impl From<RunnelError> for NotDeployed {
+    fn from(e: RunnelError) -> Self {
+        NotDeployed::Invalid(e)
+    }
+}
+
 /// Where a JobMaster's subtasks run: TaskManagers in this process, or remote ones.
 pub(crate) trait Deployer: Sync {
     /// The folders of checkpoints in flight, as the coordinator fills them (remote
@@ -352,8 +368,11 @@ pub(crate) trait Deployer: Sync {
         SnapshotDirs::default()
     }
 
-    /// Starts every subtask of one attempt. An error means the job cannot start at all.
-    fn deploy(&self, attempt: Attempt<'_>) -> impl Future<Output = Result<Deployment>> + Send;
+    /// Starts every subtask of one attempt.
+    fn deploy(
+        &self,
+        attempt: Attempt<'_>,
+    ) -> impl Future<Output = std::result::Result<Deployment, NotDeployed>> + Send;
 }
 
 /// TaskManagers in this process (local mode).
@@ -362,14 +381,14 @@ pub(crate) struct LocalDeployer {
 }
 
 impl Deployer for LocalDeployer {
-    async fn deploy(&self, a: Attempt<'_>) -> Result<Deployment> {
+    async fn deploy(&self, a: Attempt<'_>) -> std::result::Result<Deployment, NotDeployed> {
         let tms = &self.task_managers;
         let offered: u32 = tms.iter().map(|t| t.slots()).sum();
         let needed = a.graph.slots_needed();
         if offered < needed {
-            return Err(RunnelError::Plan(format!(
+            return Err(NotDeployed::Invalid(RunnelError::Plan(format!(
                 "the job needs {needed} slots (its highest parallelism) but the TaskManagers offer {offered}"
-            )));
+            ))));
         }
         let placement = Placement::new(
             tms.iter()

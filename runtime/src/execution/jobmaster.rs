@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpointing::{
     CheckpointHook, Completion, Coordinator, JobCommand, TaskEvent, new_job_id,
 };
-use super::deploy::{Attempt, Deployer, Deployment, LocalDeployer};
+use super::deploy::{Attempt, Deployer, Deployment, LocalDeployer, NotDeployed};
 use super::restart::{RestartStrategy, RestartTracker};
 use super::status::{JobInfo, JobRegistry, JobState, VertexInfo};
 use super::taskmanager::{TaskManager, TaskReport};
@@ -340,7 +340,10 @@ impl JobMaster {
         commands: &mut Option<mpsc::UnboundedReceiver<JobCommand>>,
     ) -> std::result::Result<(usize, Ended), Failure> {
         coordinator.reset_tasks();
-        let mut deployment = deployer.deploy(a).await.map_err(Failure::Deploy)?;
+        let mut deployment = deployer.deploy(a).await.map_err(|e| match e {
+            NotDeployed::Invalid(e) => Failure::Deploy(e),
+            NotDeployed::Unavailable(e) => Failure::Running(e),
+        })?;
         coordinator.tasks = std::mem::take(&mut deployment.tasks);
         let outcome = self.follow(&mut deployment, coordinator, commands).await;
         (deployment.cancel)();
@@ -374,8 +377,10 @@ impl JobMaster {
                     coordinator.task_finished(report.task);
                     match report.result {
                         Ok(()) => {}
-                        // Stopping after a savepoint: a task that found its peer gone is fine.
-                        Err(RunnelError::Cancelled) if stopped.is_some() => {}
+                        // Stopping after a savepoint: a task that found its peer gone (in
+                        // this process or across the network) is fine.
+                        Err(RunnelError::Cancelled | RunnelError::Network(_))
+                            if stopped.is_some() => {}
                         Err(e) => break Some(root_cause(e, report_rx).await),
                     }
                 }

@@ -4,7 +4,7 @@
 //! watches). Tasks keep cumulative counters; samplers read them once a second and rates come
 //! from the difference of two samples.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,19 @@ pub(crate) struct TaskMetrics {
     backpressured_ns: AtomicU64,
     /// Records the source has not read yet; -1 when unknown or not a source.
     pending: AtomicI64,
+    /// A wait under way: since when (nanoseconds after `started`), and of which kind, so a
+    /// task stuck for long shows in the samples before the wait ends.
+    waiting_since: AtomicU64,
+    waiting: AtomicU8,
+}
+
+/// What a task waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Input (idle time).
+    Input = 1,
+    /// Room downstream (backpressured time).
+    Output = 2,
 }
 
 impl Default for TaskMetrics {
@@ -33,6 +46,8 @@ impl Default for TaskMetrics {
             idle_ns: AtomicU64::new(0),
             backpressured_ns: AtomicU64::new(0),
             pending: AtomicI64::new(-1),
+            waiting_since: AtomicU64::new(0),
+            waiting: AtomicU8::new(0),
         }
     }
 }
@@ -46,14 +61,22 @@ impl TaskMetrics {
         self.records_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn idle(&self, d: Duration) {
-        self.idle_ns
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    /// A wait starts; [`TaskMetrics::end_wait`] ends it and counts its time.
+    pub(crate) fn begin_wait(&self, kind: Wait) {
+        let now = self.started.elapsed().as_nanos() as u64;
+        self.waiting_since.store(now, Ordering::Relaxed);
+        self.waiting.store(kind as u8, Ordering::Release);
     }
 
-    pub(crate) fn backpressured(&self, d: Duration) {
-        self.backpressured_ns
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    pub(crate) fn end_wait(&self) {
+        let kind = self.waiting.swap(0, Ordering::Acquire);
+        let since = self.waiting_since.load(Ordering::Relaxed);
+        let d = (self.started.elapsed().as_nanos() as u64).saturating_sub(since);
+        match kind {
+            k if k == Wait::Input as u8 => self.idle_ns.fetch_add(d, Ordering::Relaxed),
+            k if k == Wait::Output as u8 => self.backpressured_ns.fetch_add(d, Ordering::Relaxed),
+            _ => 0,
+        };
     }
 
     pub(crate) fn pending(&self, records: Option<u64>) {
@@ -63,14 +86,26 @@ impl TaskMetrics {
 
     /// The counters now.
     pub(crate) fn sample(&self) -> MetricsSample {
-        let ms = |ns: &AtomicU64| ns.load(Ordering::Relaxed) / 1_000_000;
+        let now = self.started.elapsed().as_nanos() as u64;
+        let (mut idle, mut backpressured) = (
+            self.idle_ns.load(Ordering::Relaxed),
+            self.backpressured_ns.load(Ordering::Relaxed),
+        );
+        // The wait under way so far (it is counted in full when it ends).
+        let kind = self.waiting.load(Ordering::Acquire);
+        let ongoing = now.saturating_sub(self.waiting_since.load(Ordering::Relaxed));
+        if kind == Wait::Input as u8 {
+            idle += ongoing;
+        } else if kind == Wait::Output as u8 {
+            backpressured += ongoing;
+        }
         let pending = self.pending.load(Ordering::Relaxed);
         MetricsSample {
-            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            elapsed_ms: now / 1_000_000,
             records_in: self.records_in.load(Ordering::Relaxed),
             records_out: self.records_out.load(Ordering::Relaxed),
-            idle_ms: ms(&self.idle_ns),
-            backpressured_ms: ms(&self.backpressured_ns),
+            idle_ms: idle / 1_000_000,
+            backpressured_ms: backpressured / 1_000_000,
             pending_records: (pending >= 0).then_some(pending as u64),
         }
     }
@@ -170,14 +205,20 @@ mod tests {
         let m = TaskMetrics::default();
         m.records_in(3);
         m.records_out(2);
-        m.idle(Duration::from_millis(5));
-        m.backpressured(Duration::from_millis(7));
+        m.begin_wait(Wait::Input);
+        std::thread::sleep(Duration::from_millis(5));
+        m.end_wait();
+        m.begin_wait(Wait::Output);
+        std::thread::sleep(Duration::from_millis(20));
+        // A wait under way counts already.
+        let during = m.sample();
+        assert!(during.backpressured_ms >= 20, "{during:?}");
+        m.end_wait();
         m.pending(Some(9));
         let s = m.sample();
-        assert_eq!(
-            (s.records_in, s.records_out, s.idle_ms, s.backpressured_ms),
-            (3, 2, 5, 7)
-        );
+        assert_eq!((s.records_in, s.records_out), (3, 2));
+        assert!(s.idle_ms >= 5 && s.backpressured_ms >= 20, "{s:?}");
+        assert!(s.backpressured_ms >= during.backpressured_ms);
         assert_eq!(s.pending_records, Some(9));
         m.pending(None);
         assert_eq!(m.sample().pending_records, None);

@@ -24,8 +24,8 @@ pub(crate) use checkpointing::{
     DirChange, SnapshotDirs, TaskAck, TaskControl, TaskEntry, TaskEvent,
 };
 pub(crate) use deploy::{
-    Attempt, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, Placement, spawn_sampler,
-    task_order,
+    Attempt, Build, ChannelEnds, ChannelFactory, Deployer, Deployment, NotDeployed, Placement,
+    spawn_sampler, task_order,
 };
 pub use jobmaster::{JobMaster, JobOptions, JobOutcome, Replanner, operator_uid, source_uid};
 pub use metrics::{MetricsSample, TaskRates};

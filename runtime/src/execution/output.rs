@@ -1,9 +1,7 @@
 use arrow::array::{ArrayRef, UInt32Array};
-use std::time::Instant;
-
 use tokio::sync::mpsc;
 
-use super::metrics::TaskMetrics;
+use super::metrics::{TaskMetrics, Wait};
 
 use crate::dataflow::{Message, Partitioning, assign_key_group, subtask_for_key_group};
 use crate::error::{Result, RunnelError};
@@ -43,9 +41,9 @@ impl OutputEdge {
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(RunnelError::Cancelled),
             Err(mpsc::error::TrySendError::Full(msg)) => msg,
         };
-        let waiting = Instant::now();
+        metrics.begin_wait(Wait::Output);
         let sent = sender.send(msg).await;
-        metrics.backpressured(waiting.elapsed());
+        metrics.end_wait();
         sent.map_err(|_| RunnelError::Cancelled)
     }
 

@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runnel_types::ChangeBatch;
 use tokio::sync::mpsc;
@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::chain::Chain;
 use super::checkpointing::{SnapshotDirs, TaskAck, TaskControl, TaskEvent};
 use super::gate::{GateEvent, InputGate};
-use super::metrics::TaskMetrics;
+use super::metrics::{TaskMetrics, Wait};
 use super::output::OutputEdge;
 use crate::checkpoint::{Location, OperatorPart, OperatorSnapshot, encode_subtask};
 use crate::connectors::{Source, SourcePoll};
@@ -146,14 +146,14 @@ impl Task {
         source: &mut dyn Source,
         pending: &mut Vec<Message>,
     ) -> Result<Option<Ended>> {
-        let waiting = Instant::now();
+        self.metrics.begin_wait(Wait::Input);
         tokio::select! {
             () = tokio::time::sleep(d) => {
-                self.metrics.idle(waiting.elapsed());
+                self.metrics.end_wait();
                 Ok(None)
             }
             ctrl = self.checkpointing.control.recv() => {
-                self.metrics.idle(waiting.elapsed());
+                self.metrics.end_wait();
                 match ctrl {
                     Some(ctrl) => self.on_control(ctrl, Some(source), pending).await,
                     None => Ok(None),
@@ -164,11 +164,11 @@ impl Task {
 
     async fn run_gate(&mut self, mut gate: InputGate, pending: &mut Vec<Message>) -> Result<Ended> {
         loop {
-            let waiting = Instant::now();
+            self.metrics.begin_wait(Wait::Input);
             tokio::select! {
                 biased;
                 ctrl = self.checkpointing.control.recv() => {
-                    self.metrics.idle(waiting.elapsed());
+                    self.metrics.end_wait();
                     if let Some(ctrl) = ctrl
                         && let Some(ended) = self.on_control(ctrl, None, pending).await?
                     {
@@ -176,7 +176,7 @@ impl Task {
                     }
                 }
                 ev = gate.next() => {
-                    self.metrics.idle(waiting.elapsed());
+                    self.metrics.end_wait();
                     match ev {
                         GateEvent::Message(input, msg) => {
                             if let Message::Data(b) = &msg {

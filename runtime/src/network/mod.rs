@@ -13,6 +13,7 @@ pub mod frame;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -49,6 +50,22 @@ pub struct Fault {
 /// Where faults are reported.
 pub type Faults = mpsc::UnboundedSender<Fault>;
 
+/// Makes a data connection notice a silent peer (a partition, a frozen machine) within
+/// `timeout`: keepalive probes while it is idle, and a limit on how long sent data may stay
+/// unacknowledged. Without them a partitioned connection waits for credit or data forever.
+fn tune(stream: &TcpStream, peer: SocketAddr, timeout: Duration) -> Result<()> {
+    stream.set_nodelay(true).map_err(|e| lost(peer, e))?;
+    let probe = (timeout / 4).max(Duration::from_secs(1));
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(probe)
+        .with_interval(probe)
+        .with_retries(3);
+    let sock = socket2::SockRef::from(stream);
+    sock.set_tcp_keepalive(&keepalive)
+        .and_then(|()| sock.set_tcp_user_timeout(Some(timeout)))
+        .map_err(|e| lost(peer, e))
+}
+
 fn lost(peer: SocketAddr, e: impl std::fmt::Display) -> RunnelError {
     RunnelError::Network(format!("data connection with {peer}: {e}"))
 }
@@ -73,13 +90,17 @@ async fn read_frame(r: &mut BufReader<OwnedReadHalf>, peer: SocketAddr) -> Resul
     Ok(Some(body))
 }
 
-/// Writes what it is given to the socket, in order.
-fn spawn_writer(mut w: OwnedWriteHalf, peer: SocketAddr) -> mpsc::UnboundedSender<Vec<u8>> {
+/// Writes what it is given to the socket, in order; a failed write is handed to `failed`.
+fn spawn_writer(
+    mut w: OwnedWriteHalf,
+    peer: SocketAddr,
+    failed: impl FnOnce(RunnelError) + Send + 'static,
+) -> mpsc::UnboundedSender<Vec<u8>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if let Err(e) = w.write_all(&bytes).await {
-                eprintln!("runnel: {}", lost(peer, e));
+                failed(lost(peer, e));
                 return;
             }
         }
@@ -91,6 +112,25 @@ fn spawn_writer(mut w: OwnedWriteHalf, peer: SocketAddr) -> mpsc::UnboundedSende
 /// Credits of the channels of one outbound connection that have not sent their end.
 type Credits = Arc<Mutex<HashMap<u64, Arc<Semaphore>>>>;
 
+/// The connection is gone: senders waiting for credit give up, and the channels that had not
+/// sent their end are reported (once: the map is emptied).
+fn fail_channels(credits: &Credits, faults: &Faults, peer: SocketAddr, error: &RunnelError) {
+    let open: Vec<u64> = {
+        let mut credits = credits.lock().expect("credits");
+        for s in credits.values() {
+            s.close();
+        }
+        credits.drain().map(|(ch, _)| ch).collect()
+    };
+    if !open.is_empty() {
+        let _ = faults.send(Fault {
+            peer,
+            channels: open,
+            error: error.to_string(),
+        });
+    }
+}
+
 /// The sending side of a connection to another TaskManager's [`DataServer`].
 pub struct Outbound {
     peer: SocketAddr,
@@ -99,16 +139,24 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Connects to the data server at `addr`; if the connection breaks while channels are
-    /// open, they are reported to `faults`.
-    pub async fn connect(addr: SocketAddr, faults: Faults) -> Result<Self> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| lost(addr, format!("cannot connect: {e}")))?;
-        stream.set_nodelay(true).map_err(|e| lost(addr, e))?;
+    /// Connects to the data server at `addr`; if the connection breaks (or its peer stays
+    /// silent for `timeout`) while channels are open, they are reported to `faults`.
+    pub async fn connect(addr: SocketAddr, faults: Faults, timeout: Duration) -> Result<Self> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(lost(addr, format!("cannot connect: {e}"))),
+            Err(_) => {
+                return Err(lost(
+                    addr,
+                    format!("cannot connect within {} ms", timeout.as_millis()),
+                ));
+            }
+        };
+        tune(&stream, addr, timeout)?;
         let (r, w) = stream.into_split();
         let credits: Credits = Arc::default();
         let reader_credits = credits.clone();
+        let reader_faults = faults.clone();
         tokio::spawn(async move {
             let mut r = BufReader::new(r);
             // Only credit frames come back; anything else ends the connection.
@@ -138,32 +186,17 @@ impl Outbound {
                     Err(e) => break e,
                 }
             };
-            // Senders waiting for credit give up: the connection is gone.
-            let open: Vec<u64> = {
-                let mut credits = reader_credits.lock().expect("credits");
-                for s in credits.values() {
-                    s.close();
-                }
-                credits.drain().map(|(ch, _)| ch).collect()
-            };
-            if !open.is_empty() {
-                let _ = faults.send(Fault {
-                    peer: addr,
-                    channels: open,
-                    error: ended.to_string(),
-                });
-            }
+            fail_channels(&reader_credits, &reader_faults, addr, &ended);
+        });
+        let writer_credits = credits.clone();
+        let writer = spawn_writer(w, addr, move |e| {
+            fail_channels(&writer_credits, &faults, addr, &e);
         });
         Ok(Outbound {
             peer: addr,
-            writer: spawn_writer(w, addr),
+            writer,
             credits,
         })
-    }
-
-    /// Whether the connection still works (a broken one is replaced by a new one).
-    pub fn is_open(&self) -> bool {
-        !self.writer.is_closed()
     }
 
     /// Opens `channel` on this connection: messages sent into the returned sender (which holds
@@ -241,9 +274,10 @@ pub struct DataServer {
 }
 
 impl DataServer {
-    /// Listens on `addr` (port 0: any free port); a connection that breaks while channels on
-    /// it are open reports them to `faults` and closes them.
-    pub async fn bind(addr: SocketAddr, faults: Faults) -> Result<Self> {
+    /// Listens on `addr` (port 0: any free port); a connection that breaks (or whose peer
+    /// stays silent for `timeout`) while channels on it are open reports them to `faults`
+    /// and closes them.
+    pub async fn bind(addr: SocketAddr, faults: Faults, timeout: Duration) -> Result<Self> {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             RunnelError::Network(format!("data server cannot listen on {addr}: {e}"))
         })?;
@@ -254,7 +288,9 @@ impl DataServer {
         let accepted = registry.clone();
         tokio::spawn(async move {
             while let Ok((stream, peer)) = listener.accept().await {
-                let _ = stream.set_nodelay(true);
+                if let Err(e) = tune(&stream, peer, timeout) {
+                    eprintln!("runnel: {e}");
+                }
                 let registry = accepted.clone();
                 let faults = faults.clone();
                 tokio::spawn(serve(stream, peer, registry, faults));
@@ -379,7 +415,8 @@ async fn read_channels(
     open: &mut HashSet<u64>,
 ) -> Result<()> {
     let (r, w) = stream.into_split();
-    let writer = spawn_writer(w, peer);
+    // A failed write ends the reads too: the connection is dropped and its channels cut.
+    let writer = spawn_writer(w, peer, |e| eprintln!("runnel: {e}"));
     let mut r = BufReader::new(r);
     let mut decoders: HashMap<u64, Decoder> = HashMap::new();
     while let Some(body) = read_frame(&mut r, peer).await? {

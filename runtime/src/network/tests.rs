@@ -39,12 +39,14 @@ fn same(a: &Message, b: &Message) -> bool {
     format!("{a:?}") == format!("{b:?}")
 }
 
+const TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn setup() -> (DataServer, Outbound) {
     let (faults, _) = mpsc::unbounded_channel();
-    let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults.clone())
+    let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults.clone(), TIMEOUT)
         .await
         .unwrap();
-    let out = Outbound::connect(server.local_addr(), faults)
+    let out = Outbound::connect(server.local_addr(), faults, TIMEOUT)
         .await
         .unwrap();
     (server, out)
@@ -144,7 +146,7 @@ async fn a_channel_opened_before_it_is_registered_loses_nothing() {
 #[tokio::test]
 async fn a_broken_connection_reports_and_closes_the_open_channels_only() {
     let (faults_tx, mut faults) = mpsc::unbounded_channel();
-    let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults_tx)
+    let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults_tx, TIMEOUT)
         .await
         .unwrap();
     // A sender that dies abruptly: a raw socket that opens two channels, ends one and drops.

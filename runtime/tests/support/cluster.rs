@@ -1,6 +1,7 @@
 //! A cluster on loopback for tests: a JobManager and TaskManagers as `runnel` processes with
 //! their logs in a scratch folder, driven through the REST API.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,8 +24,19 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(args: &[String], log: PathBuf) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-            .args(args)
+        Self::spawn_via(&[], args, log)
+    }
+
+    /// Runs `runnel args` through `launcher` (such as `ip netns exec <ns>`, which execs it:
+    /// the process is runnel's).
+    pub fn spawn_via(launcher: &[String], args: &[String], log: PathBuf) -> Self {
+        let runnel = env!("CARGO_BIN_EXE_runnel").to_string();
+        let (program, rest) = match launcher.split_first() {
+            Some((first, rest)) => (first.clone(), [rest, &[runnel], args].concat()),
+            None => (runnel, args.to_vec()),
+        };
+        let child = Command::new(program)
+            .args(rest)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -72,17 +84,26 @@ pub struct Cluster {
     pub rpc: String,
     pub rest: String,
     pub tms: Vec<Process>,
+    /// Nexmark events per job: enough for several checkpoints before the end.
+    pub events: u64,
 }
 
 impl Cluster {
     /// A JobManager with `tms` TaskManagers of `slots` slots each, all registered.
     pub fn start(name: &str, tms: usize, slots: u32) -> Self {
-        Self::start_with(name, tms, slots, false)
+        Self::start_with(name, tms, slots, false, &[])
     }
 
     /// As [`Cluster::start`]; with `ha`, every process keeps high-availability data in the
-    /// scratch folder, so another JobManager can take over.
-    pub fn start_with(name: &str, tms: usize, slots: u32, ha: bool) -> Self {
+    /// scratch folder, so another JobManager can take over; `job_manager` are options of the
+    /// JobManager alone.
+    pub fn start_with(
+        name: &str,
+        tms: usize,
+        slots: u32,
+        ha: bool,
+        job_manager: &[String],
+    ) -> Self {
         let dir =
             std::env::temp_dir().join(format!("runnel-cluster-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -92,7 +113,8 @@ impl Cluster {
             options.push("high-availability.type=filesystem".into());
             options.push(format!("high-availability.storageDir={}/ha", dir.display()));
         }
-        let jm = Self::job_manager(&dir, &options, "jm.log");
+        let jm_options = [&options[..], job_manager].concat();
+        let jm = Self::job_manager(&dir, &jm_options, "jm.log");
         let rpc = jm.wait_for_line("runnel: JobManager listening for TaskManagers at ");
         let rest = jm.wait_for_line("runnel: REST API at http://");
         let mut cluster = Cluster {
@@ -102,6 +124,7 @@ impl Cluster {
             rpc,
             rest,
             tms: Vec::new(),
+            events: 4_000_000,
         };
         for _ in 0..tms {
             cluster.add_task_manager(slots);
@@ -128,6 +151,11 @@ impl Cluster {
 
     /// Starts one more TaskManager and waits until the JobManager lists it.
     pub fn add_task_manager(&mut self, slots: u32) {
+        self.add_task_manager_via(slots, &[], &[]);
+    }
+
+    /// As [`Cluster::add_task_manager`], run through `launcher` with `extra` options.
+    pub fn add_task_manager_via(&mut self, slots: u32, launcher: &[String], extra: &[String]) {
         let (_, port) = self.rpc.rsplit_once(':').unwrap();
         let mut args = vec!["taskmanager".to_string()];
         for o in [
@@ -136,11 +164,12 @@ impl Cluster {
         ]
         .into_iter()
         .chain(self.options.iter().cloned())
+        .chain(extra.iter().cloned())
         {
             args.extend(["-D".to_string(), o]);
         }
         let log = self.dir.join(format!("tm{}.log", self.tms.len()));
-        let tm = Process::spawn(&args, log);
+        let tm = Process::spawn_via(launcher, &args, log);
         let id = tm.wait_for_line("runnel: TaskManager ");
         let id = id.split_whitespace().next().unwrap().to_string();
         self.tms.push(tm);
@@ -181,9 +210,9 @@ impl Cluster {
         format!("{}\n{body}", bids(self.events())).replace("${DIR}", self.dir.to_str().unwrap())
     }
 
-    /// Events per job: enough for several checkpoints before the end.
+    /// Nexmark events per job.
     pub fn events(&self) -> u64 {
-        4_000_000
+        self.events
     }
 
     pub fn job(&self, id: &str) -> Value {
@@ -205,7 +234,9 @@ impl Cluster {
     }
 
     pub fn wait_finished(&self, id: &str) {
-        self.wait(&format!("job {id} to finish"), || {
+        let what = format!("job {id} to finish");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let done = || {
             let state = self.job(id)["state"].as_str().unwrap().to_string();
             assert!(
                 !matches!(state.as_str(), "FAILED" | "CANCELED"),
@@ -213,7 +244,46 @@ impl Cluster {
                 self.jm.log()
             );
             state == "FINISHED"
-        });
+        };
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; its subtasks:\n{}\nJobManager log:\n{}",
+                self.subtask_figures(id),
+                self.jm.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Each subtask's rates and counts, for the message of a test that timed out.
+    pub fn subtask_figures(&self, id: &str) -> String {
+        const FIGURES: [&str; 5] = [
+            "busyTimeMsPerSecond",
+            "backPressuredTimeMsPerSecond",
+            "idleTimeMsPerSecond",
+            "numRecordsIn",
+            "numRecordsOut",
+        ];
+        let mut out = String::new();
+        for v in self.job(id)["vertices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let p = v["parallelism"].as_u64().unwrap_or(0);
+            let ids: Vec<String> = (0..p)
+                .flat_map(|s| FIGURES.map(|f| format!("{s}.{f}")))
+                .collect();
+            let path = format!(
+                "/jobs/{id}/vertices/{}/metrics?get={}",
+                v["id"].as_str().unwrap_or_default(),
+                ids.join(",")
+            );
+            let (_, m) = get(&self.rest, &path);
+            let _ = writeln!(out, "{}: {m}", v["name"]);
+        }
+        out
     }
 
     pub fn completed_checkpoints(&self, id: &str) -> u64 {
