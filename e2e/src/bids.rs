@@ -145,6 +145,30 @@ pub async fn committed(bootstrap: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The committed results once there are as many as expected (or two minutes passed), and
+/// what two more seconds of checkpoints add: a duplicate would be committed by then.
+/// `alive` is asked between reads and stops the wait with its error.
+pub fn wait_for_results(
+    bootstrap: &str,
+    mut alive: impl FnMut() -> Result<()>,
+) -> Result<Vec<String>> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let want = expected().len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut got = loop {
+        let got = rt.block_on(committed(bootstrap))?;
+        if got.len() >= want || std::time::Instant::now() > deadline {
+            break got;
+        }
+        alive()?;
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let more = rt.block_on(committed(bootstrap))?;
+    got.extend(more.into_iter().skip(got.len()));
+    Ok(got)
+}
+
 /// Checks `got` (committed results) against the whole sequence's, exactly once each, and
 /// that Kafka's own consumer at read_committed agrees.
 pub fn check(kafka: &Kafka, got: &[String]) -> Result<()> {

@@ -102,28 +102,13 @@ fn kafka_to_kafka_is_exactly_once_across_kills() -> Result<()> {
 
     let log = dir.join("final.log");
     let mut child = spawn(&script, 2, true, &log)?;
-    let want = bids::expected();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut got = loop {
-        let got = rt.block_on(bids::committed(&kafka.bootstrap()))?;
-        if got.len() >= want.len() || Instant::now() > deadline {
-            break got;
-        }
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!(
-                "job exited ({status}):\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
-    // A few more checkpoints: a duplicate would be committed by now.
-    std::thread::sleep(Duration::from_secs(2));
-    got.extend(
-        rt.block_on(bids::committed(&kafka.bootstrap()))?
-            .into_iter()
-            .skip(got.len()),
-    );
+    let got = bids::wait_for_results(&kafka.bootstrap(), || match child.try_wait()? {
+        Some(status) => anyhow::bail!(
+            "job exited ({status}):\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        ),
+        None => Ok(()),
+    })?;
     child.kill()?;
     child.wait()?;
 

@@ -5,15 +5,12 @@
 //! checkpoint on the others, and a `read_committed` reader sees every result exactly once,
 //! as after local mode's kills.
 
-use std::time::{Duration, Instant};
-
 use anyhow::{Result, ensure};
 use runnel_e2e::bids;
 use runnel_e2e::kafka::Kafka;
 
 mod support;
-use support::call;
-use support::cluster::{Cluster, TOKEN};
+use support::cluster::Cluster;
 
 #[test]
 fn kafka_exactly_once_on_a_cluster_survives_a_killed_task_manager() -> Result<()> {
@@ -43,31 +40,9 @@ fn kafka_exactly_once_on_a_cluster_survives_a_killed_task_manager() -> Result<()
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(bids::close_windows(&kafka.bootstrap()))?;
 
-    let want = bids::expected().len();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut got = loop {
-        let got = rt.block_on(bids::committed(&kafka.bootstrap()))?;
-        if got.len() >= want || Instant::now() > deadline {
-            break got;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
-    // A few more checkpoints: a duplicate would be committed by now.
-    std::thread::sleep(Duration::from_secs(2));
-    got.extend(
-        rt.block_on(bids::committed(&kafka.bootstrap()))?
-            .into_iter()
-            .skip(got.len()),
-    );
+    let got = bids::wait_for_results(&kafka.bootstrap(), || Ok(()))?;
     let state = cluster.job(&id)["state"].clone();
     ensure!(state == "RUNNING", "job is {state}:\n{}", cluster.jm.log());
-    let (status, body) = call(
-        &cluster.rest,
-        "PATCH",
-        &format!("/jobs/{id}"),
-        Some(TOKEN),
-        None,
-    );
-    ensure!(status == 202, "cancel: {body}");
+    cluster.cancel(&id);
     bids::check(&kafka, &got)
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 mod support;
-use support::cluster::{Cluster, TOKEN};
-use support::{call, get};
+use support::cluster::Cluster;
+use support::{get, vertex_ids};
 
 /// Datagen at full speed into an aggregation: the vertices have rates to show.
 const JOB: &str = "
@@ -104,12 +104,7 @@ fn the_dashboard_shows_jobs_graph_checkpoints_task_managers_and_failures() {
     let script = JOB.replace("${DIR}", cluster.dir.to_str().unwrap());
     let id = cluster.submit_script(&script, 2);
     let detail = cluster.job(&id);
-    let ids: Vec<String> = detail["vertices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids = vertex_ids(&detail);
     assert_eq!(ids.len(), 2, "{detail}");
     cluster.wait("checkpoints and rates", || {
         cluster.completed_checkpoints(&id) >= 2
@@ -219,14 +214,7 @@ fn the_dashboard_shows_jobs_graph_checkpoints_task_managers_and_failures() {
     assert!(exceptions.contains(&address), "{address}: {dom}");
 
     // Cancelled through the API, the overview says so.
-    let (status, body) = call(
-        &cluster.rest,
-        "PATCH",
-        &format!("/jobs/{id}"),
-        Some(TOKEN),
-        None,
-    );
-    assert_eq!(status, 202, "{body}");
+    cluster.cancel(&id);
     cluster.wait("the job to be cancelled", || {
         cluster.job(&id)["state"] == "CANCELED"
     });

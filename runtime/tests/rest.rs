@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod support;
-use support::{call, get, get_text};
+use support::{call, error_message, get, get_text, vertex_ids};
 
 const JOB: &str = "
 SET 'execution.checkpointing.interval' = '200 ms';
@@ -281,26 +281,12 @@ fn the_rest_api_answers_as_flink_does() {
     // Unknown jobs and paths: 404 with Flink's error body.
     let (status, body) = get(&addr, "/jobs/00000000000000000000000000000000");
     assert_eq!(status, 404);
-    assert!(
-        body["errors"][0].as_str().unwrap().contains("not found"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("not found"), "{body}");
     let (status, body) = get(&addr, "/no/such/path");
     assert_eq!(status, 404);
-    assert!(
-        body["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("/no/such/path"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("/no/such/path"), "{body}");
     // A job of `runnel run` cannot be planned again: it is not rescaled while it runs.
-    let vertex_ids: Vec<String> = detail["vertices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap().to_string())
-        .collect();
+    let vertex_ids = vertex_ids(&detail);
     let body = format!(
         r#"{{"{}": {{"parallelism": {{"lowerBound": 1, "upperBound": 2}}}}}}"#,
         vertex_ids[1]
@@ -334,10 +320,7 @@ fn the_rest_api_answers_as_flink_does() {
     );
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("malformed request body"),
+        error_message(&body).contains("malformed request body"),
         "{body}"
     );
     let (status, trigger) = call(&addr, "POST", &path, Some(TOKEN), Some(&request));

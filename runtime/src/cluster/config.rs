@@ -72,17 +72,7 @@ impl ClusterConfig {
                 RunnelError::bad_option("taskmanager.numberOfTaskSlots", v, "a positive integer")
             })?,
         };
-        let spread_slots = match get("cluster.evenly-spread-out-slots") {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(v) => {
-                return Err(RunnelError::bad_option(
-                    "cluster.evenly-spread-out-slots",
-                    v,
-                    "true or false",
-                ));
-            }
-        };
+        let spread_slots = flag(options, "cluster.evenly-spread-out-slots")?;
         let config = ClusterConfig {
             rpc_bind_host: host("jobmanager.bind-host", &rpc_address),
             rpc_address,
@@ -126,6 +116,15 @@ impl ClusterConfig {
             &self.data_bind_host,
             self.data_port,
         )
+    }
+}
+
+/// A `true`/`false` option, false when unset; anything else is named.
+pub(crate) fn flag(options: &BTreeMap<String, String>, key: &str) -> Result<bool> {
+    match options.get(key).map(|v| v.trim()) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(v) => Err(RunnelError::bad_option(key, v, "true or false")),
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
 
+use super::config::flag;
 use super::ha::{HaStore, JobRecord, Leadership};
 use super::members::Members;
 use super::proto;
@@ -191,21 +192,8 @@ impl JobManager {
             )?)?),
             (None, None) => None,
         };
-        let allow_non_restored_state = match spec
-            .config
-            .get("execution.savepoint.ignore-unclaimed-state")
-            .map(|v| v.trim())
-        {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(v) => {
-                return Err(RunnelError::bad_option(
-                    "execution.savepoint.ignore-unclaimed-state",
-                    v,
-                    "true or false",
-                ));
-            }
-        };
+        let allow_non_restored_state =
+            flag(&spec.config, "execution.savepoint.ignore-unclaimed-state")?;
         let checkpoint_hook = match &self.ha {
             Some(ha) => {
                 if !claim {

@@ -345,6 +345,11 @@ impl JobMaster {
             NotDeployed::Unavailable(e) => Failure::Running(e),
         })?;
         coordinator.tasks = std::mem::take(&mut deployment.tasks);
+        eprintln!(
+            "runnel: job {} deployed: {} subtasks running",
+            self.graph.name,
+            coordinator.tasks.len()
+        );
         let outcome = self.follow(&mut deployment, coordinator, commands).await;
         (deployment.cancel)();
         outcome.map_err(Failure::Running)

@@ -215,6 +215,18 @@ impl Cluster {
         self.events
     }
 
+    /// Cancels a job (Flink's `PATCH /jobs/:id`).
+    pub fn cancel(&self, id: &str) {
+        let (status, body) = call(
+            &self.rest,
+            "PATCH",
+            &format!("/jobs/{id}"),
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(status, 202, "cancel: {body}");
+    }
+
     pub fn job(&self, id: &str) -> Value {
         let (status, body) = get(&self.rest, &format!("/jobs/{id}"));
         assert_eq!(status, 200, "{body}");

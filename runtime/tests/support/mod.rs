@@ -67,6 +67,23 @@ pub fn committed_rows(dir: &Path) -> Vec<String> {
     rows
 }
 
+/// The message of Flink's error body `{"errors": [message]}`.
+pub fn error_message(body: &Value) -> &str {
+    body["errors"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+/// The vertex ids of a `GET /jobs/:id` answer, in order.
+pub fn vertex_ids(job: &Value) -> Vec<String> {
+    job["vertices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no vertices in {job}"))
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// `GET path`: status and JSON body.
 pub fn get(addr: &str, path: &str) -> (u16, Value) {
     call(addr, "GET", path, None, None)
