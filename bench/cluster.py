@@ -30,9 +30,54 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nexmark import busy_jiffies, compose, ensure_flink, events_file, runnel_bin  # noqa: E402
+from nexmark import compose, ensure_flink, events_file, runnel_bin  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
+
+# Submits a script's statements to a standalone Flink cluster and prints the INSERT's job id.
+SUBMIT = r'''
+import re, sys
+from pyflink.table import EnvironmentSettings, TableEnvironment
+env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+conf = env.get_config()
+conf.set("execution.target", "remote")
+conf.set("rest.address", "localhost")
+conf.set("rest.port", "PORT")
+conf.set("table.local-time-zone", "UTC")
+text = "\n".join(l for l in open(sys.argv[1]).read().splitlines() if not l.strip().startswith("--"))
+for s in [s.strip() for s in text.split(";") if s.strip()]:
+    m = re.match(r"SET\s+'([^']+)'\s*=\s*'([^']*)'$", s, re.I)
+    if m:
+        conf.set(m.group(1), m.group(2))
+        continue
+    r = env.execute_sql(s)
+    if s.upper().startswith("INSERT"):
+        print("JOB", r.get_job_client().get_job_id(), flush=True)
+'''
+
+
+def tree_cpu(pids):
+    """CPU seconds used so far by processes `pids` and all their descendants."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    total, stack = 0, list(pids)
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+        stack.extend(children.get(p, []))
+    return total / CLK
 
 
 def http(method, url, body=None, headers=None):
@@ -108,6 +153,7 @@ class Flink:
     """A standalone Flink cluster from PyFlink's distribution: a JobManager and TaskManagers."""
 
     def __init__(self, py, workdir, tms, checkpoints=None):
+        self.py = py
         self.home = Path(subprocess.check_output(
             [str(py), "-c", "import pyflink, os; print(os.path.dirname(pyflink.__file__))"], text=True).strip())
         self.dir = Path(workdir)
@@ -161,13 +207,15 @@ class Flink:
             return None
 
     def submit(self, script, parallelism):
+        """Submits through PyFlink's TableEnvironment with `execution.target: remote` (the
+        SQL client is not in PyFlink's distribution); the job id."""
         path = self.dir / "job.sql"
         path.write_text(f"SET 'parallelism.default' = '{parallelism}';\n" + script)
-        before = {j["id"] for j in http("GET", self.rest + "/jobs")["jobs"]}
-        subprocess.run(["bash", str(self.home / "bin" / "sql-client.sh"), "-f", str(path)], env=self.env,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return wait_for("the job", lambda: next((j["id"] for j in http("GET", self.rest + "/jobs")["jobs"]
-                                                  if j["id"] not in before), None))
+        runner = self.dir / "submit.py"
+        runner.write_text(SUBMIT.replace("PORT", self.rest.rsplit(":", 1)[1]))
+        out = subprocess.run([str(self.py), str(runner), str(path)], check=True, capture_output=True,
+                             text=True).stdout
+        return next(l.split()[1] for l in out.splitlines() if l.startswith("JOB "))
 
     def job(self, jid):
         return http("GET", f"{self.rest}/jobs/{jid}")
@@ -195,11 +243,14 @@ class Flink:
 
 
 def throughput(system, script, parallelism, events):
-    cpu0 = busy_jiffies()
+    """Events per second of the job's duration, and per CPU-second of the cluster's processes
+    (JobManager and TaskManagers; not Flink's submitting client)."""
+    pids = [p.pid for p in system.procs]
+    cpu0 = tree_cpu(pids)
     jid = system.submit(script, parallelism)
     job = wait_for("the job to finish", lambda: (lambda j: j if j["state"] in ("FINISHED", "FAILED", "CANCELED") else None)(system.job(jid)),
                    timeout=1800, every=0.2)
-    cpu = (busy_jiffies() - cpu0) / CLK
+    cpu = tree_cpu(pids) - cpu0
     if job["state"] != "FINISHED":
         raise RuntimeError(f"job {jid} ended {job['state']}")
     seconds = job["duration"] / 1000
@@ -221,6 +272,7 @@ def main():
     ap.add_argument("--parallelism", default="1,2")
     ap.add_argument("--skip-flink", action="store_true")
     ap.add_argument("--skip-recovery", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
     n = args.events
     binary = runnel_bin()
@@ -228,7 +280,7 @@ def main():
     py = None if args.skip_flink else ensure_flink()
     script = compose("q5", EVENTS_PATH=data).replace("SET 'parallelism.default' = '1';\n", "")
     rows = []
-    for p in [int(x) for x in args.parallelism.split(",")]:
+    for p in [] if args.skip_throughput else [int(x) for x in args.parallelism.split(",")]:
         row = {"p": p}
         with tempfile.TemporaryDirectory() as d:
             c = Runnel(binary, d, p)
@@ -246,14 +298,15 @@ def main():
         rows.append(row)
         print(row, flush=True)
 
-    print(f"\nNexmark q5, {n:,} events from a JSON file, one slot per TaskManager, separate processes")
-    print("| parallelism | Runnel ev/s | Flink ev/s | Runnel ev/CPU-s | Flink ev/CPU-s | ratio ev/CPU-s |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        if "f_eps" in r:
-            print(f"| {r['p']} | {r['r_eps']:,.0f} | {r['f_eps']:,.0f} | {r['r_epc']:,.0f} | {r['f_epc']:,.0f} | {r['r_epc'] / r['f_epc']:.2f}x |")
-        else:
-            print(f"| {r['p']} | {r['r_eps']:,.0f} | - | {r['r_epc']:,.0f} | - | - |")
+    if rows:
+        print(f"\nNexmark q5, {n:,} events from a JSON file, one slot per TaskManager, separate processes")
+        print("| parallelism | Runnel ev/s | Flink ev/s | Runnel ev/CPU-s | Flink ev/CPU-s | ratio ev/CPU-s |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            if "f_eps" in r:
+                print(f"| {r['p']} | {r['r_eps']:,.0f} | {r['f_eps']:,.0f} | {r['r_epc']:,.0f} | {r['f_epc']:,.0f} | {r['r_epc'] / r['f_epc']:.2f}x |")
+            else:
+                print(f"| {r['p']} | {r['r_eps']:,.0f} | - | {r['r_epc']:,.0f} | - | - |")
 
     if args.skip_recovery:
         return
@@ -288,7 +341,8 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         c = Flink(py, d, 3, checkpoints=True)
         try:
-            fscript = script.replace("'format' = 'json'", "'format' = 'json', 'source.monitor-interval' = '1 h'")
+            fscript = ckpt + f"SET 'execution.checkpointing.dir' = 'file://{d}/checkpoints';\n" + \
+                script.replace("'format' = 'json'", "'format' = 'json', 'source.monitor-interval' = '1 h'")
 
             def kill():
                 pid = c.busy_task_manager()

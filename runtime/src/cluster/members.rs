@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 
 use super::proto;
+use super::resources::{ResourceManager, Standalone};
 use crate::error::RunnelError;
 use crate::execution::{MetricsSample, TaskEvent, TaskReport};
 use crate::rest::TaskManagerInfo;
@@ -62,14 +63,29 @@ struct Inner {
 }
 
 /// The TaskManagers of a JobManager.
-#[derive(Default)]
 pub(crate) struct Members {
     inner: Mutex<Inner>,
     /// Wakes those waiting for slots when TaskManagers come or slots are freed.
     changed: Notify,
+    /// Told when slots are missing and when a TaskManager is lost.
+    resources: Box<dyn ResourceManager>,
+}
+
+impl Default for Members {
+    fn default() -> Self {
+        Members::new(Box::new(Standalone))
+    }
 }
 
 impl Members {
+    pub(crate) fn new(resources: Box<dyn ResourceManager>) -> Self {
+        Members {
+            inner: Mutex::default(),
+            changed: Notify::new(),
+            resources,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("members")
     }
@@ -142,6 +158,7 @@ impl Members {
         }
         drop(inner);
         eprintln!("runnel: TaskManager {id} lost: {why}");
+        self.resources.task_manager_lost(id);
         self.changed.notify_waiters();
     }
 
@@ -171,10 +188,16 @@ impl Members {
         timeout: Duration,
     ) -> Result<Vec<String>, RunnelError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut requested = false;
         loop {
             let changed = self.changed.notified();
             if let Some(slots) = self.try_allocate(deployment, needed, spread) {
                 return Ok(slots);
+            }
+            if !requested {
+                let free: u32 = self.lock().members.values().map(|m| m.free).sum();
+                self.resources.request_slots(needed.saturating_sub(free));
+                requested = true;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 let (tms, free) = {
@@ -375,16 +398,35 @@ mod tests {
         assert_eq!(free(&m), [("a".into(), 2), ("b".into(), 2)]);
     }
 
+    /// A resource manager that notes what it is asked.
+    #[derive(Clone, Default)]
+    struct Recorder(std::sync::Arc<Mutex<Vec<String>>>);
+
+    impl ResourceManager for Recorder {
+        fn request_slots(&self, missing: u32) {
+            self.0.lock().unwrap().push(format!("request {missing}"));
+        }
+
+        fn task_manager_lost(&self, id: &str) {
+            self.0.lock().unwrap().push(format!("lost {id}"));
+        }
+    }
+
     #[tokio::test]
     async fn a_job_waiting_for_slots_gets_them_when_a_task_manager_registers() {
-        let m = std::sync::Arc::new(Members::default());
+        let asked = Recorder::default();
+        let m = std::sync::Arc::new(Members::new(Box::new(asked.clone())));
+        let _first = join(&m, "first", 1);
         let waiting = {
             let m = m.clone();
-            tokio::spawn(async move { m.allocate(1, 1, false, Duration::from_secs(10)).await })
+            tokio::spawn(async move { m.allocate(1, 2, false, Duration::from_secs(10)).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let _late = join(&m, "late", 1);
-        assert_eq!(waiting.await.unwrap().unwrap(), ["late"]);
+        assert_eq!(waiting.await.unwrap().unwrap(), ["first", "late"]);
+        m.lose("first", None, "gone");
+        // Asked once for the missing slot, and told of the loss.
+        assert_eq!(*asked.0.lock().unwrap(), ["request 1", "lost first"]);
     }
 
     #[tokio::test]

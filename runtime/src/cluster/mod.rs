@@ -13,6 +13,7 @@ mod ha;
 mod jobmanager;
 mod members;
 mod remote;
+mod resources;
 mod taskmanager;
 mod wire;
 
@@ -25,6 +26,7 @@ pub mod proto {
 pub use config::ClusterConfig;
 pub use jobmanager::{JobHandle, JobManager};
 pub use remote::JobSpec;
+pub use resources::{ResourceManager, Standalone};
 pub use taskmanager::run_task_manager;
 
 use crate::error::{Result, RunnelError};

@@ -1,0 +1,27 @@
+//! Where a JobManager's TaskManagers come from. The standalone resource manager has nothing
+//! to start: TaskManagers register on their own, and a job short of slots waits for them. The
+//! Kubernetes one (with the operator) creates TaskManager pods from a template when slots are
+//! missing and replaces lost ones.
+
+/// What the slot pool asks of the platform that runs TaskManagers.
+pub trait ResourceManager: Send + Sync {
+    /// A job waits for `missing` more slots than the registered TaskManagers offer free.
+    fn request_slots(&self, missing: u32);
+    /// A TaskManager was lost; a platform that started it may start a replacement.
+    fn task_manager_lost(&self, id: &str);
+}
+
+/// TaskManagers started by someone else (`runnel taskmanager` by hand, a process manager).
+#[derive(Debug, Default)]
+pub struct Standalone;
+
+impl ResourceManager for Standalone {
+    fn request_slots(&self, missing: u32) {
+        eprintln!(
+            "runnel: waiting for TaskManagers to register: {missing} more slot(s) wanted \
+             (slot.request.timeout)"
+        );
+    }
+
+    fn task_manager_lost(&self, _: &str) {}
+}
