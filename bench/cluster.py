@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nexmark import compose, ensure_flink, events_file, runnel_bin  # noqa: E402
+from nexmark import compose, ensure_flink, events_file, process_tree, runnel_bin  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -58,25 +58,14 @@ for s in [s.strip() for s in text.split(";") if s.strip()]:
 
 def tree_cpu(pids):
     """CPU seconds used so far by processes `pids` and all their descendants."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    total, stack = 0, list(pids)
-    while stack:
-        p = stack.pop()
+    total = 0
+    for p in process_tree(pids):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime
         except (OSError, ValueError, IndexError):
             pass
-        stack.extend(children.get(p, []))
     return total / CLK
 
 
@@ -324,11 +313,11 @@ def main():
 
             def kill():
                 victim = c.busy_task_manager()
-                before = len([l for l in c.jm_log.read_text().splitlines() if "deployed:" in l])
+                before = len([l for l in c.jm_log.read_text().splitlines() if "runnel: deployed " in l])
                 t = time.time()
                 victim.send_signal(signal.SIGKILL)
                 wait_for("the job to run again", lambda: len([l for l in c.jm_log.read_text().splitlines()
-                                                              if "deployed:" in l]) > before, timeout=300, every=0.01)
+                                                              if "runnel: deployed " in l]) > before, timeout=300, every=0.01)
                 return time.time() - t
             runnel_recovery, _ = recovery(c, s, kill)
         finally:

@@ -87,10 +87,9 @@ def busy_jiffies():
     return sum(vals[:8]) - idle
 
 
-def tree_rss(pid):
-    """Resident bytes of a process and all its descendants."""
+def process_tree(pids):
+    """Processes `pids` and all their descendants."""
     children = {}
-    total = 0
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -100,15 +99,23 @@ def tree_rss(pid):
             children.setdefault(ppid, []).append(int(d))
         except (OSError, ValueError, IndexError):
             pass
-    stack = [pid]
+    out, stack = [], list(pids)
     while stack:
         p = stack.pop()
+        out.append(p)
+        stack.extend(children.get(p, []))
+    return out
+
+
+def tree_rss(pid):
+    """Resident bytes of a process and all its descendants."""
+    total = 0
+    for p in process_tree([pid]):
         try:
             with open(f"/proc/{p}/statm") as f:
                 total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except OSError:
             pass
-        stack.extend(children.get(p, []))
     return total
 
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod support;
-use support::cluster::{Cluster, TOKEN, assert_same, local_rows};
+use support::cluster::{Cluster, TOKEN};
 use support::{WINDOWS_AND_JOIN, call, error_message, get};
 
 /// Nexmark q5 (hot items) of `examples/nexmark`, into a filesystem sink.
@@ -53,14 +53,8 @@ fn jobs_across_task_managers_give_the_output_of_local_mode() {
     let both = cluster.submit(WINDOWS_AND_JOIN, 2);
     cluster.wait_finished(&both);
     assert!(cluster.completed_checkpoints(&both) >= 1);
-    let events = cluster.events();
-    let [want_q5] = &local_rows("q5", &q5(), events, 3, &["q5"])[..] else {
-        unreachable!()
-    };
-    assert_same("q5", &cluster.rows("q5"), want_q5);
-    let want = local_rows("both", WINDOWS_AND_JOIN, events, 2, &["per_window", "sold"]);
-    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
-    assert_same("sold", &cluster.rows("sold"), &want[1]);
+    cluster.assert_output_of_local_mode(&q5(), 3, &["q5"]);
+    cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
     // Every TaskManager ran subtasks, and the slots are free again.
     for (i, tm) in cluster.tms.iter().enumerate() {
         assert!(
@@ -157,15 +151,7 @@ fn recovers_from(name: &str, fault: impl FnOnce(&mut Cluster, usize)) {
         restart.contains(&address) && restart.contains("/chk-"),
         "{restart}"
     );
-    let want = local_rows(
-        name,
-        WINDOWS_AND_JOIN,
-        cluster.events(),
-        2,
-        &["per_window", "sold"],
-    );
-    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
-    assert_same("sold", &cluster.rows("sold"), &want[1]);
+    cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
     assert!(!cluster.logs().contains(TOKEN), "the token shows in a log");
 }
 
@@ -215,15 +201,7 @@ fn a_killed_job_manager_is_replaced_by_its_standby_and_the_job_resumes() {
     cluster.rest = standby.wait_for_line("runnel: REST API at http://");
     cluster.jm = standby;
     cluster.wait_finished(&id);
-    let want = local_rows(
-        "ha",
-        WINDOWS_AND_JOIN,
-        cluster.events(),
-        2,
-        &["per_window", "sold"],
-    );
-    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
-    assert_same("sold", &cluster.rows("sold"), &want[1]);
+    cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
     assert!(recovering.contains("/chk-"), "{recovering}");
     // Finished: the HA record says so, and a later leader would not run it again.
     let record =
@@ -287,15 +265,7 @@ fn a_running_job_rescales_through_rest_with_exactly_once_output() {
         "{}",
         cluster.jm.log()
     );
-    let want = local_rows(
-        "rescale",
-        WINDOWS_AND_JOIN,
-        cluster.events(),
-        2,
-        &["per_window", "sold"],
-    );
-    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
-    assert_same("sold", &cluster.rows("sold"), &want[1]);
+    cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
 }
 
 #[test]
@@ -351,13 +321,5 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it_with_exactly_once_output() {
     cluster.wait_finished(&resumed);
     let (_, detail) = get(&cluster.rest, &format!("/jobs/{resumed}/checkpoints"));
     assert!(detail["latest"]["restored"].is_object(), "{detail}");
-    let want = local_rows(
-        "stop",
-        WINDOWS_AND_JOIN,
-        cluster.events(),
-        2,
-        &["per_window", "sold"],
-    );
-    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
-    assert_same("sold", &cluster.rows("sold"), &want[1]);
+    cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 use support::WINDOWS_AND_JOIN;
-use support::cluster::{Cluster, assert_same, local_rows};
+use support::cluster::Cluster;
 
 /// The namespaces and links of the test; removed on drop.
 struct Network {
@@ -166,13 +166,5 @@ fn a_partition_between_task_managers_ends_in_recovery_not_a_hang() {
         noticed < Duration::from_secs(60),
         "noticed after {noticed:?}"
     );
-    let want = local_rows(
-        "partition",
-        WINDOWS_AND_JOIN,
-        cluster.events(),
-        2,
-        &["per_window", "sold"],
-    );
-    assert_same("per_window", &cluster.rows("per_window"), &want[0]);
-    assert_same("sold", &cluster.rows("sold"), &want[1]);
+    cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
 }

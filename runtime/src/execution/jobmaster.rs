@@ -346,7 +346,7 @@ impl JobMaster {
         })?;
         coordinator.tasks = std::mem::take(&mut deployment.tasks);
         eprintln!(
-            "runnel: job {} deployed: {} subtasks running",
+            "runnel: deployed {}: {} subtasks running",
             self.graph.name,
             coordinator.tasks.len()
         );

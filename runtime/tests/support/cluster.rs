@@ -324,6 +324,18 @@ impl Cluster {
             .expect("a TaskManager with tasks")
     }
 
+    /// Checks that the sinks `tables` committed exactly the rows of `body` run in local mode
+    /// (`runnel run`) at `parallelism` on the same events: same output, exactly once.
+    pub fn assert_output_of_local_mode(&self, body: &str, parallelism: u32, tables: &[&str]) {
+        let mut local = self.dir.clone().into_os_string();
+        local.push("-local");
+        let local = PathBuf::from(local);
+        let want = local_rows(&local, body, self.events(), parallelism, tables);
+        for (table, want) in tables.iter().zip(&want) {
+            assert_same(table, &self.rows(table), want);
+        }
+    }
+
     /// The data address of TaskManager `i`: failures caused by its loss name it.
     pub fn data_address(&self, i: usize) -> String {
         self.tms[i]
@@ -354,19 +366,15 @@ impl Drop for Cluster {
 }
 
 /// The same script's output in local mode (`runnel run`), at `parallelism`.
-pub fn local_rows(
-    name: &str,
+fn local_rows(
+    dir: &std::path::Path,
     body: &str,
     events: u64,
     parallelism: u32,
     tables: &[&str],
 ) -> Vec<Vec<String>> {
-    let dir = std::env::temp_dir().join(format!(
-        "runnel-cluster-{}-{name}-local",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let script = dir.join("job.sql");
     let text = format!("{}\n{body}", bids(events)).replace("${DIR}", dir.to_str().unwrap());
     std::fs::write(&script, text).unwrap();
@@ -389,11 +397,11 @@ pub fn local_rows(
         .iter()
         .map(|t| committed_rows(&dir.join("out").join(t)))
         .collect();
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     rows
 }
 
-pub fn assert_same(table: &str, got: &[String], want: &[String]) {
+fn assert_same(table: &str, got: &[String], want: &[String]) {
     assert!(!want.is_empty(), "{table}: the reference run wrote nothing");
     assert_eq!(got.len(), want.len(), "{table}: row counts differ");
     assert!(got == want, "{table}: rows differ");
