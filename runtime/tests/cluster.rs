@@ -304,20 +304,10 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it_with_exactly_once_output() {
     assert!(location.starts_with(target.to_str().unwrap()), "{location}");
     cluster.wait_finished(&id);
     // The same SQL again, from the savepoint, on the same sinks.
-    let script = cluster.script(WINDOWS_AND_JOIN);
-    let request = json!({
-        "script": script,
-        "config": { "parallelism.default": "2", "execution.savepoint.path": location },
-    });
-    let (status, answer) = call(
-        &cluster.rest,
-        "POST",
-        "/jobs/sql",
-        Some(TOKEN),
-        Some(&request.to_string()),
+    let resumed = cluster.submit_with(
+        &cluster.script(WINDOWS_AND_JOIN),
+        json!({ "parallelism.default": "2", "execution.savepoint.path": location }),
     );
-    assert_eq!(status, 202, "{answer}");
-    let resumed = answer["jobid"].as_str().unwrap().to_string();
     cluster.wait_finished(&resumed);
     let (_, detail) = get(&cluster.rest, &format!("/jobs/{resumed}/checkpoints"));
     assert!(detail["latest"]["restored"].is_object(), "{detail}");

@@ -191,10 +191,15 @@ impl Cluster {
 
     /// Submits a whole script; the job id.
     pub fn submit_script(&self, script: &str, parallelism: u32) -> String {
-        let request = json!({
-            "script": script,
-            "config": { "parallelism.default": parallelism.to_string() },
-        });
+        self.submit_with(
+            script,
+            json!({ "parallelism.default": parallelism.to_string() }),
+        )
+    }
+
+    /// Submits a whole script with these options; the job id.
+    pub fn submit_with(&self, script: &str, config: Value) -> String {
+        let request = json!({ "script": script, "config": config });
         let (status, answer) = call(
             &self.rest,
             "POST",
