@@ -30,13 +30,14 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nexmark import compose, ensure_flink, events_file, process_tree, runnel_bin  # noqa: E402
+from nexmark import (FLINK_STATEMENTS, compose, ensure_flink, events_file,  # noqa: E402
+                     process_tree, runnel_bin)
 
 CLK = os.sysconf("SC_CLK_TCK")
 
 # Submits a script's statements to a standalone Flink cluster and prints the INSERT's job id.
-SUBMIT = r'''
-import re, sys
+SUBMIT = FLINK_STATEMENTS + r'''
+import sys
 from pyflink.table import EnvironmentSettings, TableEnvironment
 env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
 conf = env.get_config()
@@ -44,13 +45,7 @@ conf.set("execution.target", "remote")
 conf.set("rest.address", "localhost")
 conf.set("rest.port", "PORT")
 conf.set("table.local-time-zone", "UTC")
-text = "\n".join(l for l in open(sys.argv[1]).read().splitlines() if not l.strip().startswith("--"))
-for s in [s.strip() for s in text.split(";") if s.strip()]:
-    m = re.match(r"SET\s+'([^']+)'\s*=\s*'([^']*)'$", s, re.I)
-    if m:
-        conf.set(m.group(1), m.group(2))
-        continue
-    r = env.execute_sql(s)
+for s, r in run_statements(env, open(sys.argv[1]).read()):
     if s.upper().startswith("INSERT"):
         print("JOB", r.get_job_client().get_job_id(), flush=True)
 '''
@@ -132,7 +127,10 @@ class Runnel:
                 return self.tms[i]
         raise RuntimeError("no busy TaskManager")
 
-    def stop(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         for p in self.procs:
             p.kill()
             p.wait()
@@ -224,7 +222,10 @@ class Flink:
         out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
         return int(out.split("pid=")[1].split(",")[0])
 
-    def stop(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         for p in self.procs:
             p.kill()
             p.wait()
@@ -247,12 +248,13 @@ def throughput(system, script, parallelism, events):
 
 
 def recovery(system, script, kill):
+    """Runs `script` at parallelism 2 until it completed a few checkpoints, then `kill(job)`
+    (which returns the recovery time)."""
     jid = system.submit(script, 2)
     wait_for("a few checkpoints", lambda: (system.job(jid)["state"] == "RUNNING"
                                           and (http("GET", f"{system.rest}/jobs/{jid}/checkpoints")["counts"]["completed"] >= 3)),
              timeout=300, every=0.2)
-    t0 = kill()
-    return t0, jid
+    return kill(jid)
 
 
 def main():
@@ -271,19 +273,11 @@ def main():
     rows = []
     for p in [] if args.skip_throughput else [int(x) for x in args.parallelism.split(",")]:
         row = {"p": p}
-        with tempfile.TemporaryDirectory() as d:
-            c = Runnel(binary, d, p)
-            try:
-                row["r_eps"], row["r_epc"] = throughput(c, script, p, n)
-            finally:
-                c.stop()
+        with tempfile.TemporaryDirectory() as d, Runnel(binary, d, p) as c:
+            row["r_eps"], row["r_epc"] = throughput(c, script, p, n)
         if py:
-            with tempfile.TemporaryDirectory() as d:
-                c = Flink(py, d, p)
-                try:
-                    row["f_eps"], row["f_epc"] = throughput(c, script, p, n)
-                finally:
-                    c.stop()
+            with tempfile.TemporaryDirectory() as d, Flink(py, d, p) as c:
+                row["f_eps"], row["f_epc"] = throughput(c, script, p, n)
         rows.append(row)
         print(row, flush=True)
 
@@ -306,58 +300,42 @@ def main():
             "SET 'restart-strategy.type' = 'fixed-delay';\n"
             "SET 'restart-strategy.fixed-delay.attempts' = '10';\n"
             "SET 'restart-strategy.fixed-delay.delay' = '1 s';\n")
-    with tempfile.TemporaryDirectory() as d:
-        c = Runnel(binary, d, 3)
-        try:
-            s = ckpt + f"SET 'state.checkpoints.dir' = '{d}/checkpoints';\n" + loop
+    with tempfile.TemporaryDirectory() as d, Runnel(binary, d, 3) as c:
+        def deployments():
+            return sum("runnel: deployed " in l for l in c.jm_log.read_text().splitlines())
 
-            def kill():
-                victim = c.busy_task_manager()
-                before = len([l for l in c.jm_log.read_text().splitlines() if "runnel: deployed " in l])
-                t = time.time()
-                victim.send_signal(signal.SIGKILL)
-                wait_for("the job to run again", lambda: len([l for l in c.jm_log.read_text().splitlines()
-                                                              if "runnel: deployed " in l]) > before, timeout=300, every=0.01)
-                return time.time() - t
-            runnel_recovery, _ = recovery(c, s, kill)
-        finally:
-            c.stop()
+        def kill(_):
+            victim, before = c.busy_task_manager(), deployments()
+            t = time.time()
+            victim.send_signal(signal.SIGKILL)
+            wait_for("the job to run again", lambda: deployments() > before, timeout=300, every=0.01)
+            return time.time() - t
+        s = ckpt + f"SET 'state.checkpoints.dir' = '{d}/checkpoints';\n" + loop
+        runnel_recovery = recovery(c, s, kill)
     print(f"\nRunnel: TaskManager killed -> all tasks running again: {runnel_recovery:.2f} s")
     if not py:
         return
     # Flink's nexmark generator is not in its distribution: the same JSON file, read again
     # and again by a continuous file source, keeps the job busy.
-    with tempfile.TemporaryDirectory() as d:
-        c = Flink(py, d, 3, checkpoints=True)
-        try:
-            fscript = ckpt + f"SET 'execution.checkpointing.dir' = 'file://{d}/checkpoints';\n" + \
-                script.replace("'format' = 'json'", "'format' = 'json', 'source.monitor-interval' = '1 h'")
+    with tempfile.TemporaryDirectory() as d, Flink(py, d, 3, checkpoints=True) as c:
+        def kill(jid):
+            pid = c.busy_task_manager()
+            t = time.time()
+            os.kill(pid, signal.SIGKILL)
+            seen_down = False
 
-            def kill():
-                pid = c.busy_task_manager()
-                t = time.time()
-                os.kill(pid, signal.SIGKILL)
-                seen_down = [False]
-
-                def back():
-                    j = c.job(jid_holder[0])
-                    running = j["state"] == "RUNNING" and all(
-                        v["tasks"]["RUNNING"] == v["parallelism"] for v in j["vertices"])
-                    if not running:
-                        seen_down[0] = True
-                    return seen_down[0] and running
-                wait_for("Flink's job to run again", back, timeout=300, every=0.05)
-                return time.time() - t
-            jid_holder = [None]
-            orig_submit = c.submit
-
-            def submit(script_text, p):
-                jid_holder[0] = orig_submit(script_text, p)
-                return jid_holder[0]
-            c.submit = submit
-            flink_recovery, _ = recovery(c, fscript, kill)
-        finally:
-            c.stop()
+            def back():
+                nonlocal seen_down
+                j = c.job(jid)
+                running = j["state"] == "RUNNING" and all(
+                    v["tasks"]["RUNNING"] == v["parallelism"] for v in j["vertices"])
+                seen_down = seen_down or not running
+                return seen_down and running
+            wait_for("Flink's job to run again", back, timeout=300, every=0.05)
+            return time.time() - t
+        fscript = ckpt + f"SET 'execution.checkpointing.dir' = 'file://{d}/checkpoints';\n" + \
+            script.replace("'format' = 'json'", "'format' = 'json', 'source.monitor-interval' = '1 h'")
+        flink_recovery = recovery(c, fscript, kill)
     print(f"Flink:  TaskManager killed -> all tasks running again: {flink_recovery:.2f} s")
 
 

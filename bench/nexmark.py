@@ -28,11 +28,29 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
 VENV = CACHE / "flink-venv"
 QUERIES = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"]
 
+# Flink-side helper shared by the scripts that drive PyFlink: a SQL script's statements.
+FLINK_STATEMENTS = r'''
+import re
+
+
+def run_statements(env, sql):
+    """Runs a script's statements: SETs change the configuration, the others are executed;
+    yields each executed statement with its result."""
+    conf = env.get_config()
+    text = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--"))
+    for s in [s.strip() for s in text.split(";") if s.strip()]:
+        m = re.match(r"SET\s+'([^']+)'\s*=\s*'([^']*)'$", s, re.I)
+        if m:
+            conf.set(m.group(1), m.group(2))
+            continue
+        yield s, env.execute_sql(s)
+'''
+
 # Runs a script's statements on a local MiniCluster. With a REST port (third argument), it
 # polls each INSERT job's checkpoint statistics while it runs (the local cluster goes away
 # with the job) and prints the last answer on a `STATS` line.
-FLINK_RUNNER = r'''
-import json, re, sys, time, urllib.request
+FLINK_RUNNER = FLINK_STATEMENTS + r'''
+import json, sys, time, urllib.request
 from pyflink.table import EnvironmentSettings, TableEnvironment
 sql = open(sys.argv[1]).read()
 env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
@@ -60,16 +78,9 @@ def poll_checkpoints(job):
         time.sleep(0.5)
 
 
-text = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--"))
-stmts = [s.strip() for s in text.split(";") if s.strip()]
 print("READY", flush=True)
 start = time.time()
-for s in stmts:
-    m = re.match(r"SET\s+'([^']+)'\s*=\s*'([^']*)'$", s, re.I)
-    if m:
-        conf.set(m.group(1), m.group(2))
-        continue
-    r = env.execute_sql(s)
+for s, r in run_statements(env, sql):
     if s.upper().startswith("INSERT"):
         if port:
             stats = poll_checkpoints(str(r.get_job_client().get_job_id()))
