@@ -247,13 +247,14 @@ fn jobmanager(args: &ClusterArgs) -> anyhow::Result<()> {
         None => None,
     };
     runtime()?.block_on(async {
-        let jm = JobManager::start(options).await?;
         let Some(script) = script else {
             // Session mode: serve until stopped.
+            let _jm = JobManager::start(options).await?;
             tokio::signal::ctrl_c().await?;
             return Ok(());
         };
-        let Some(job) = jm.run_application(script)? else {
+        let (_jm, job) = JobManager::start_application(options, script).await?;
+        let Some(job) = job else {
             return Ok(());
         };
         let outcome = job.await.context("the job's JobMaster panicked")??;

@@ -51,13 +51,7 @@ impl ClusterConfig {
                     .map_err(|_| RunnelError::bad_option(k, v, "a port number"))
             })
         };
-        let duration = |k: &str, default: Duration| -> Result<Duration> {
-            get(k).map_or(Ok(default), |v| {
-                parse_duration(v)
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| RunnelError::bad_option(k, v, "a positive duration"))
-            })
-        };
+        let duration = |k: &str, default: Duration| duration_option(options, k, default);
         let host = |k: &str, default: &str| -> String {
             match get(k).unwrap_or(default) {
                 "localhost" => "127.0.0.1".into(),
@@ -117,6 +111,19 @@ impl ClusterConfig {
             self.data_port,
         )
     }
+}
+
+/// A positive duration option (Flink's syntax: `500 ms`, `15 s`, `2 min`), or `default`.
+pub(crate) fn duration_option(
+    options: &BTreeMap<String, String>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration> {
+    options.get(key).map(|v| v.trim()).map_or(Ok(default), |v| {
+        parse_duration(v)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| RunnelError::bad_option(key, v, "a positive duration"))
+    })
 }
 
 /// A `true`/`false` option, false when unset; anything else is named.

@@ -1,11 +1,11 @@
 //! `runnel jobmanager`: the gRPC control plane the TaskManagers register with, the JobMasters
 //! of submitted jobs, and the REST API.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
@@ -14,10 +14,12 @@ use tonic::{Request, Response, Status};
 
 use super::config::flag;
 use super::ha::{HaStore, JobRecord, Leadership};
+use super::kubernetes::{self, Kube, KubernetesOptions, KubernetesResources};
 use super::members::Members;
 use super::proto;
 use super::proto::job_manager_server::{JobManager as JobManagerRpc, JobManagerServer};
 use super::remote::{JobSpec, RemoteDeployer};
+use super::resources::{ResourceManager, Standalone};
 use super::{ClusterConfig, plan_job};
 use crate::checkpoint::{Location, RestorePoint};
 use crate::error::{Result, RunnelError};
@@ -40,14 +42,32 @@ pub struct JobManager {
     ha: Option<HaStore>,
     /// Held while it leads.
     _leadership: Option<Leadership>,
-    /// Jobs resumed after a failover, until application mode asks for its own.
-    recovered: Mutex<HashMap<String, JobHandle>>,
 }
 
 impl JobManager {
-    /// Starts the control plane on `jobmanager.rpc.port`, the watch over heartbeats, and the
-    /// REST API on `rest.port` (default 8081).
-    pub async fn start(mut options: BTreeMap<String, String>) -> Result<Arc<Self>> {
+    /// Starts a session cluster: the control plane on `jobmanager.rpc.port`, the watch over
+    /// heartbeats, and the REST API on `rest.port` (default 8081).
+    pub async fn start(options: BTreeMap<String, String>) -> Result<Arc<Self>> {
+        Self::launch(options, None).await
+    }
+
+    /// Starts an application cluster for `script` and its job: with high availability a
+    /// JobManager that takes over (or a new deployment of the same cluster id) runs the script
+    /// it was given from the job's latest recorded checkpoint, and `None` comes back when the
+    /// job already ended.
+    pub async fn start_application(
+        options: BTreeMap<String, String>,
+        script: String,
+    ) -> Result<(Arc<Self>, Option<JobHandle>)> {
+        let jm = Self::launch(options, Some(())).await?;
+        let job = jm.run_application(script)?;
+        Ok((jm, job))
+    }
+
+    async fn launch(
+        mut options: BTreeMap<String, String>,
+        application: Option<()>,
+    ) -> Result<Arc<Self>> {
         let config = ClusterConfig::from_options(&options)?;
         let ha = HaStore::from_options(&options)?;
         // A standby serves nothing until it leads.
@@ -62,7 +82,18 @@ impl JobManager {
         let rpc = listener
             .local_addr()
             .map_err(|e| RunnelError::io("JobManager: its address", e))?;
-        let members = Arc::new(Members::default());
+        let resources: Box<dyn ResourceManager> = if kubernetes::is_native(&options)? {
+            let k8s = KubernetesOptions::from_options(&options)?;
+            Box::new(KubernetesResources::start(
+                &Kube::connect()?,
+                k8s,
+                &options,
+                &config,
+            )?)
+        } else {
+            Box::new(Standalone)
+        };
+        let members = Arc::new(Members::new(resources));
         let service = Service {
             members: members.clone(),
         };
@@ -95,7 +126,6 @@ impl JobManager {
             rest: OnceLock::new(),
             ha: ha.clone(),
             _leadership: leadership,
-            recovered: Mutex::default(),
         });
         if let Some(rc) = RestConfig::from_options(&jm.options)? {
             let addr = crate::rest::serve(&rc, jm.jobs.clone(), jm.clone()).await?;
@@ -108,7 +138,8 @@ impl JobManager {
             );
             ha.publish_leader(&advertised.to_string())?;
             eprintln!("runnel: JobManager leads the cluster; recovering its jobs");
-            jm.recover(ha);
+            let skip = application.map(|()| ha.application_job_id());
+            jm.recover(ha, skip.as_deref())?;
         }
         eprintln!("runnel: JobManager listening for TaskManagers at {rpc}");
         if let Some(addr) = jm.rest.get() {
@@ -138,32 +169,48 @@ impl JobManager {
 
     /// Application mode: runs the script given at start as the cluster's one job. With high
     /// availability its id is fixed by the cluster id, so a JobManager that takes over finds
-    /// it (recovered, or finished: then `None`) instead of running it again.
-    pub fn run_application(&self, script: String) -> Result<Option<JobHandle>> {
-        let Some(ha) = &self.ha else {
-            return self
-                .submit(JobSpec {
-                    script,
-                    config: BTreeMap::new(),
-                })
-                .map(|(_, h)| Some(h));
-        };
-        let job_id = ha.application_job_id();
-        if let Some(handle) = self.recovered.lock().expect("recovered").remove(&job_id) {
-            return Ok(Some(handle));
-        }
-        if let Some(done) = ha.jobs().into_iter().find(|j| j.id == job_id) {
-            eprintln!(
-                "runnel: the application's job {job_id} already ended ({})",
-                done.state
-            );
-            return Ok(None);
-        }
+    /// its record: a running job resumes from its latest checkpoint (with this script, which
+    /// may be a new version of it), an ended one is not run again (`None`).
+    fn run_application(&self, script: String) -> Result<Option<JobHandle>> {
         let spec = JobSpec {
             script,
             config: BTreeMap::new(),
         };
-        self.start_job(job_id, spec, None).map(Some)
+        let Some(ha) = &self.ha else {
+            return self.submit(spec).map(|(_, h)| Some(h));
+        };
+        let job_id = ha.application_job_id();
+        let Some(record) = ha.jobs()?.into_iter().find(|j| j.id == job_id) else {
+            return self.start_job(job_id, spec, None).map(Some);
+        };
+        if record.state != JobState::Running.name() {
+            eprintln!(
+                "runnel: the application's job {job_id} already ended ({})",
+                record.state
+            );
+            return Ok(None);
+        }
+        let point = record
+            .checkpoint
+            .as_deref()
+            .map(|dir| Self::recorded_checkpoint(&job_id, dir))
+            .transpose()?;
+        self.start_job(job_id, spec, point.flatten()).map(Some)
+    }
+
+    /// Opens a job's recorded checkpoint (`None` when it has none yet, so it starts as
+    /// submitted); one that cannot be read is an error, never a silent fresh start.
+    fn recorded_checkpoint(id: &str, dir: &str) -> Result<Option<RestorePoint>> {
+        let point = Location::parse("HA checkpoint pointer", dir)
+            .and_then(|l| RestorePoint::open(&l))
+            .map_err(|e| {
+                RunnelError::State(format!("job {id}: its recorded checkpoint {dir}: {e}"))
+            })?;
+        eprintln!(
+            "runnel: recovering job {id} from checkpoint {} at {}",
+            point.metadata.checkpoint_id, point.dir
+        );
+        Ok(Some(point))
     }
 
     /// Starts a job: from `recovered` (a checkpoint it took before a failover, which it then
@@ -274,39 +321,31 @@ impl JobManager {
         }))
     }
 
-    /// Resumes the jobs the HA store records as running, each from its latest checkpoint
-    /// (a job without one starts as it was submitted). A job whose recorded checkpoint
-    /// cannot be read fails with the reason instead of starting without its state.
-    fn recover(&self, ha: &HaStore) {
-        for record in ha.jobs() {
-            if record.state != JobState::Running.name() {
+    /// Resumes the jobs the HA store records as running (but the application's, `skip`, which
+    /// [`JobManager::run_application`] resumes with its script), each from its latest
+    /// checkpoint (a job without one starts as it was submitted). A job whose recorded
+    /// checkpoint cannot be read fails with the reason instead of starting without its state.
+    fn recover(&self, ha: &HaStore, skip: Option<&str>) -> Result<()> {
+        for record in ha.jobs()? {
+            if record.state != JobState::Running.name() || Some(record.id.as_str()) == skip {
                 continue;
             }
             let id = record.id.clone();
-            let point = match &record.checkpoint {
-                None => Ok(None),
-                Some(dir) => Location::parse("HA checkpoint pointer", dir)
-                    .and_then(|l| RestorePoint::open(&l))
-                    .map(Some),
-            };
             let spec = JobSpec {
                 script: record.script,
                 config: record.config,
             };
-            let started = point.and_then(|point| {
-                match &point {
-                    Some(p) => eprintln!(
-                        "runnel: recovering job {id} from checkpoint {} at {}",
-                        p.metadata.checkpoint_id, p.dir
-                    ),
-                    None => eprintln!("runnel: recovering job {id} (no checkpoint yet)"),
+            let started = match &record.checkpoint {
+                None => {
+                    eprintln!("runnel: recovering job {id} (no checkpoint yet)");
+                    Ok(None)
                 }
-                self.start_job(id.clone(), spec, point)
-            });
+                Some(dir) => Self::recorded_checkpoint(&id, dir),
+            }
+            .and_then(|point| self.start_job(id.clone(), spec, point));
             match started {
-                Ok(handle) => {
-                    self.recovered.lock().expect("recovered").insert(id, handle);
-                }
+                // The JobMaster runs on; its outcome is recorded when it ends.
+                Ok(_running) => {}
                 Err(e) => {
                     eprintln!("runnel: cannot recover job {id}: {e}");
                     let failed = JobState::Failed.name().to_string();
@@ -316,6 +355,7 @@ impl JobManager {
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -112,6 +112,7 @@ impl Members {
             },
         );
         drop(inner);
+        self.resources.task_manager_registered(&req.task_manager_id);
         eprintln!(
             "runnel: TaskManager {} registered ({} slots, data at {})",
             req.task_manager_id, req.slots, req.data_address

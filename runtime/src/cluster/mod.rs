@@ -11,6 +11,7 @@
 mod config;
 mod ha;
 mod jobmanager;
+mod kubernetes;
 mod members;
 mod remote;
 mod resources;

@@ -1,12 +1,14 @@
 //! Where a JobManager's TaskManagers come from. The standalone resource manager has nothing
 //! to start: TaskManagers register on their own, and a job short of slots waits for them. The
-//! Kubernetes one (with the operator) creates TaskManager pods from a template when slots are
-//! missing and replaces lost ones.
+//! Kubernetes one ([`super::kubernetes`]) creates TaskManager pods from a template when slots
+//! are missing and deletes the pods of lost ones.
 
 /// What the slot pool asks of the platform that runs TaskManagers.
 pub trait ResourceManager: Send + Sync {
     /// A job waits for `missing` more slots than the registered TaskManagers offer free.
     fn request_slots(&self, missing: u32);
+    /// A TaskManager registered (a platform that started it stops waiting for it).
+    fn task_manager_registered(&self, _id: &str) {}
     /// A TaskManager was lost; a platform that started it may start a replacement.
     fn task_manager_lost(&self, id: &str);
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tonic::transport::Channel;
 
-use super::ha::HaStore;
+use super::ha::FileStore;
 use super::proto;
 use super::proto::instruction::Kind;
 use super::proto::job_manager_client::JobManagerClient;
@@ -53,7 +53,7 @@ struct Shared {
     id: String,
     config: ClusterConfig,
     /// With high availability, where the leader publishes its address.
-    ha: Option<HaStore>,
+    ha: Option<FileStore>,
     data: DataServer,
     data_address: SocketAddr,
     faults: mpsc::UnboundedSender<Fault>,
@@ -79,13 +79,18 @@ pub async fn run_task_manager(options: BTreeMap<String, String>) -> Result<()> {
         )
     })?;
     let data_address = SocketAddr::new(host, data.local_addr().port());
-    let id = format!(
-        "{data_address}-{:06x}",
-        crate::checkpoint::random_u64() & 0xff_ffff
-    );
+    // A platform that starts TaskManagers names them (Kubernetes: the pod), so it knows which
+    // one the JobManager lost.
+    let id = match options.get("taskmanager.resource-id") {
+        Some(id) => id.trim().to_string(),
+        None => format!(
+            "{data_address}-{:06x}",
+            crate::checkpoint::random_u64() & 0xff_ffff
+        ),
+    };
     let shared = Arc::new(Shared {
         id,
-        ha: HaStore::from_options(&options)?,
+        ha: FileStore::leader_directory(&options)?,
         config,
         data,
         data_address,

@@ -11,54 +11,34 @@
 //!   jobs/<id>.json  a job: its SQL and configuration, state, latest checkpoint
 //! ```
 //!
-//! The directory must be one every JobManager and TaskManager sees (a shared volume); the
-//! Kubernetes store (a Lease and a ConfigMap) comes with the operator.
+//! The directory must be one every JobManager and TaskManager sees (a shared volume).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
+use super::JobRecord;
 use crate::error::{Result, RunnelError};
-
-/// A job as the HA store keeps it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct JobRecord {
-    pub(crate) id: String,
-    pub(crate) script: String,
-    pub(crate) config: BTreeMap<String, String>,
-    /// RUNNING until the job reaches a terminal state (then its Flink name).
-    pub(crate) state: String,
-    /// The latest completed checkpoint's folder.
-    pub(crate) checkpoint: Option<String>,
-}
 
 /// The HA directory of one cluster.
 #[derive(Clone, Debug)]
-pub(crate) struct HaStore {
+pub(crate) struct FileStore {
     dir: PathBuf,
 }
 
-/// Held while this process is the leader; dropping it (or dying) gives leadership up.
-pub(crate) struct Leadership {
-    _lock: File,
-}
-
-impl HaStore {
-    /// The store the options configure; `None` without high availability.
-    pub(crate) fn from_options(options: &BTreeMap<String, String>) -> Result<Option<Self>> {
+impl FileStore {
+    /// Where a TaskManager finds the leader's address: the directory with filesystem HA.
+    /// (With Kubernetes HA it reaches the leader through the JobManager's Service, which
+    /// only the leader's pod is ready behind.)
+    pub(crate) fn leader_directory(options: &BTreeMap<String, String>) -> Result<Option<Self>> {
         match options.get("high-availability.type").map(|s| s.trim()) {
-            None | Some("none" | "NONE") => return Ok(None),
-            Some("filesystem") => {}
-            Some(other) => {
-                return Err(RunnelError::bad_option(
-                    "high-availability.type",
-                    other,
-                    "none or filesystem (kubernetes comes with the operator)",
-                ));
-            }
+            Some("filesystem") => Self::from_options(options).map(Some),
+            _ => Ok(None),
         }
+    }
+
+    /// The store in `high-availability.storageDir`.
+    pub(crate) fn from_options(options: &BTreeMap<String, String>) -> Result<Self> {
         let Some(dir) = options.get("high-availability.storageDir") else {
             return Err(RunnelError::Plan(
                 "high-availability.type 'filesystem' needs 'high-availability.storageDir'".into(),
@@ -83,9 +63,9 @@ impl HaStore {
                 "a name without '/'",
             ));
         }
-        Ok(Some(HaStore {
+        Ok(FileStore {
             dir: Path::new(dir).join(cluster),
-        }))
+        })
     }
 
     fn io(&self, what: &str, e: std::io::Error) -> RunnelError {
@@ -93,7 +73,7 @@ impl HaStore {
     }
 
     /// Waits until this process is the leader.
-    pub(crate) async fn lead(&self) -> Result<Leadership> {
+    pub(crate) async fn lead(&self) -> Result<File> {
         std::fs::create_dir_all(self.dir.join("jobs")).map_err(|e| self.io("creating", e))?;
         let path = self.dir.join("leader.lock");
         let file = File::options()
@@ -105,7 +85,7 @@ impl HaStore {
         let mut waiting = false;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(Leadership { _lock: file }),
+                Ok(()) => return Ok(file),
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if !waiting {
                         eprintln!(
@@ -123,15 +103,9 @@ impl HaStore {
         }
     }
 
-    /// The id of the application-mode job of this cluster: the same for every JobManager
-    /// that leads it.
-    pub(crate) fn application_job_id(&self) -> String {
-        let name = self.dir.to_string_lossy();
-        let (a, b) = (
-            crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, name.as_bytes()),
-            crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Ecma182, name.as_bytes()),
-        );
-        format!("{a:016x}{b:016x}")
+    /// What names the cluster (its folder).
+    pub(crate) fn name(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
     }
 
     /// Publishes the leader's control-plane address.
@@ -206,13 +180,12 @@ mod tests {
     use super::*;
     use crate::test_support::options;
 
-    fn store(dir: &Path) -> HaStore {
-        HaStore::from_options(&options(&[
+    fn store(dir: &Path) -> FileStore {
+        FileStore::from_options(&options(&[
             ("high-availability.type", "filesystem"),
             ("high-availability.storageDir", dir.to_str().unwrap()),
             ("high-availability.cluster-id", "c1"),
         ]))
-        .unwrap()
         .unwrap()
     }
 
@@ -247,32 +220,5 @@ mod tests {
         std::fs::write(dir.join("c1/jobs/bad.json"), "{").unwrap();
         assert_eq!(c.jobs().len(), 1, "an unreadable record is skipped");
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn options_are_checked() {
-        assert!(HaStore::from_options(&options(&[])).unwrap().is_none());
-        for (kv, want) in [
-            (
-                vec![("high-availability.type", "zookeeper")],
-                "none or filesystem",
-            ),
-            (
-                vec![("high-availability.type", "filesystem")],
-                "needs 'high-availability.storageDir'",
-            ),
-            (
-                vec![
-                    ("high-availability.type", "filesystem"),
-                    ("high-availability.storageDir", "relative/dir"),
-                ],
-                "an absolute local path",
-            ),
-        ] {
-            let e = HaStore::from_options(&options(&kv))
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{e}");
-        }
     }
 }

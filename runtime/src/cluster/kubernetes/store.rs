@@ -1,0 +1,162 @@
+//! The HA records of a cluster in a ConfigMap (`<cluster-id>-cluster-config-map`): the
+//! leader's address under `leader`, and each job under `job-<id>` (its SQL, its own options,
+//! its state and the folder of its latest completed checkpoint). The ConfigMap has no owner:
+//! it outlives the JobManager's Deployment, which is what lets a new Deployment resume the
+//! job from its latest checkpoint (`upgradeMode: last-state`); the operator deletes it with
+//! the resource.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
+use kube::core::ObjectMeta;
+
+use super::KubernetesOptions;
+use super::api::{Kube, api_error, conflict};
+use super::lease::{self, LeaseHolder, Timing};
+use crate::cluster::ha::JobRecord;
+use crate::error::{Result, RunnelError};
+
+const JOB_PREFIX: &str = "job-";
+
+/// A cluster's HA ConfigMap.
+#[derive(Clone, Debug)]
+pub(crate) struct KubeStore {
+    kube: Kube,
+    options: KubernetesOptions,
+    timing: Timing,
+}
+
+impl KubeStore {
+    pub(crate) fn new(kube: Kube, options: KubernetesOptions, timing: Timing) -> Self {
+        KubeStore {
+            kube,
+            options,
+            timing,
+        }
+    }
+
+    /// The cluster id, which fixes the application job's id.
+    pub(crate) fn cluster_id(&self) -> &str {
+        &self.options.cluster_id
+    }
+
+    fn name(&self) -> String {
+        format!("{}-cluster-config-map", self.options.cluster_id)
+    }
+
+    fn api(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.kube.client(), &self.options.namespace)
+    }
+
+    /// Waits until this JobManager holds the cluster's Lease.
+    pub(crate) async fn lead(&self) -> Result<LeaseHolder> {
+        let identity = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "jobmanager".into());
+        let identity = format!("{identity}-{:08x}", crate::checkpoint::random_u64() as u32);
+        lease::acquire(&self.kube, &self.options, identity, self.timing).await
+    }
+
+    /// Changes the ConfigMap's data with `f`, creating it when missing; retries lost races.
+    fn modify(&self, f: impl Fn(&mut BTreeMap<String, String>) + Send + 'static) -> Result<()> {
+        let (api, name, labels) = (self.api(), self.name(), self.options.labels("jobmanager"));
+        Kube::block(async move {
+            for _ in 0..10 {
+                let result = match api
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| api_error(format!("reading ConfigMap {name}"), e))?
+                {
+                    Some(mut cm) => {
+                        f(cm.data.get_or_insert_with(BTreeMap::new));
+                        api.replace(&name, &PostParams::default(), &cm).await
+                    }
+                    None => {
+                        let mut data = BTreeMap::new();
+                        f(&mut data);
+                        let mut labels = labels.clone();
+                        labels.insert("configmap-type".into(), "high-availability".into());
+                        let cm = ConfigMap {
+                            metadata: ObjectMeta {
+                                name: Some(name.clone()),
+                                labels: Some(labels),
+                                ..Default::default()
+                            },
+                            data: Some(data),
+                            ..Default::default()
+                        };
+                        api.create(&PostParams::default(), &cm).await
+                    }
+                };
+                match result {
+                    Ok(_) => return Ok(()),
+                    Err(e) if conflict(&e) => continue,
+                    Err(e) => return Err(api_error(format!("writing ConfigMap {name}"), e)),
+                }
+            }
+            Err(RunnelError::Cluster(format!(
+                "ConfigMap {name}: ten writes in a row lost a race with another writer"
+            )))
+        })
+    }
+
+    fn data(&self) -> Result<BTreeMap<String, String>> {
+        let (api, name) = (self.api(), self.name());
+        Kube::block(async move {
+            api.get_opt(&name)
+                .await
+                .map(|cm| cm.and_then(|cm| cm.data).unwrap_or_default())
+                .map_err(|e| api_error(format!("reading ConfigMap {name}"), e))
+        })
+    }
+
+    /// Publishes the leader's control-plane address.
+    pub(crate) fn publish_leader(&self, rpc: &str) -> Result<()> {
+        let rpc = rpc.to_string();
+        self.modify(move |data| {
+            data.insert("leader".into(), rpc.clone());
+        })
+    }
+
+    /// Records a job (replacing its record).
+    pub(crate) fn save(&self, job: &JobRecord) -> Result<()> {
+        let (key, json) = (
+            format!("{JOB_PREFIX}{}", job.id),
+            serde_json::to_string(job).expect("job records encode as JSON"),
+        );
+        self.modify(move |data| {
+            data.insert(key.clone(), json.clone());
+        })
+    }
+
+    /// Changes a recorded job.
+    pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut JobRecord)) -> Result<()> {
+        let key = format!("{JOB_PREFIX}{id}");
+        let text = self.data()?.remove(&key).ok_or_else(|| {
+            RunnelError::State(format!(
+                "HA ConfigMap {}: no record of job {id}",
+                self.name()
+            ))
+        })?;
+        let mut job: JobRecord = serde_json::from_str(&text)
+            .map_err(|e| RunnelError::State(format!("HA ConfigMap {}: {key}: {e}", self.name())))?;
+        f(&mut job);
+        self.save(&job)
+    }
+
+    /// Every recorded job; unreadable records are reported and skipped.
+    pub(crate) fn jobs(&self) -> Result<Vec<JobRecord>> {
+        let mut jobs = Vec::new();
+        for (key, text) in self.data()? {
+            if !key.starts_with(JOB_PREFIX) {
+                continue;
+            }
+            match serde_json::from_str(&text) {
+                Ok(job) => jobs.push(job),
+                Err(e) => eprintln!("runnel: HA ConfigMap {}: skipping {key}: {e}", self.name()),
+            }
+        }
+        Ok(jobs)
+    }
+}
