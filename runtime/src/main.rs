@@ -253,13 +253,24 @@ fn jobmanager(args: &ClusterArgs) -> anyhow::Result<()> {
             tokio::signal::ctrl_c().await?;
             return Ok(());
         };
-        let (_jm, job) = JobManager::start_application(options, script).await?;
-        let Some(job) = job else {
-            return Ok(());
-        };
-        let outcome = job.await.context("the job's JobMaster panicked")??;
-        if let Some(path) = outcome.stopped_with_savepoint {
-            println!("Savepoint completed. Path: {path}");
+        let (jm, job) = JobManager::start_application(options, script).await?;
+        if let Some(job) = job {
+            let outcome = job.await.context("the job's JobMaster panicked")?;
+            match outcome {
+                Ok(outcome) => {
+                    if let Some(path) = outcome.stopped_with_savepoint {
+                        println!("Savepoint completed. Path: {path}");
+                    }
+                }
+                Err(e) if jm.shutdown_on_application_finish()? => return Err(e.into()),
+                // Reported by the REST API (and logged by the JobManager).
+                Err(_) => {}
+            }
+        }
+        if !jm.shutdown_on_application_finish()? {
+            // The REST API keeps answering for whoever watches the job (the operator).
+            eprintln!("runnel: the application's job ended; serving its REST API until stopped");
+            std::future::pending::<()>().await;
         }
         Ok(())
     })

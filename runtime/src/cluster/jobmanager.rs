@@ -54,14 +54,36 @@ impl JobManager {
     /// Starts an application cluster for `script` and its job: with high availability a
     /// JobManager that takes over (or a new deployment of the same cluster id) runs the script
     /// it was given from the job's latest recorded checkpoint, and `None` comes back when the
-    /// job already ended.
+    /// job already ended. With `execution.shutdown-on-application-finish: false` (as the
+    /// operator runs it) a job that cannot start is reported FAILED by the REST API, with the
+    /// reason, instead of ending the process.
     pub async fn start_application(
         options: BTreeMap<String, String>,
         script: String,
     ) -> Result<(Arc<Self>, Option<JobHandle>)> {
         let jm = Self::launch(options, Some(())).await?;
-        let job = jm.run_application(script)?;
-        Ok((jm, job))
+        match jm.run_application(script) {
+            Ok(job) => Ok((jm, job)),
+            Err(e) if !jm.shutdown_on_application_finish()? => {
+                let id = jm
+                    .ha
+                    .as_ref()
+                    .map_or_else(new_job_id, |ha| ha.application_job_id());
+                eprintln!("runnel: the application's job {id} cannot start: {e}");
+                jm.jobs.add_failed(&id, "application", e.to_string());
+                Ok((jm, None))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `execution.shutdown-on-application-finish` (default true): whether the JobManager
+    /// exits when the application's job ends.
+    pub fn shutdown_on_application_finish(&self) -> Result<bool> {
+        match self.options.get("execution.shutdown-on-application-finish") {
+            None => Ok(true),
+            Some(_) => flag(&self.options, "execution.shutdown-on-application-finish"),
+        }
     }
 
     async fn launch(

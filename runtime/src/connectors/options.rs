@@ -16,6 +16,17 @@ impl TableOptions {
         TableOptions { map }
     }
 
+    /// The options with `${env:NAME}` placeholders replaced from the environment.
+    pub fn resolve_env(self, table: &str) -> Result<Self> {
+        let mut map = BTreeMap::new();
+        for (k, v) in self.map {
+            let v =
+                crate::sql::resolve_placeholders(&v, &|| format!("table `{table}` option '{k}'"))?;
+            map.insert(k, v);
+        }
+        Ok(TableOptions { map })
+    }
+
     /// All options.
     pub fn map(&self) -> &BTreeMap<String, String> {
         &self.map

@@ -262,6 +262,26 @@ impl JobRegistry {
         self.jobs.lock().expect("jobs").push(job);
     }
 
+    /// Records a job that failed before it could start (its script did not plan, its state
+    /// could not be found), so the REST API reports it FAILED with the reason.
+    pub fn add_failed(&self, id: &str, name: &str, message: String) {
+        self.add(JobInfo {
+            id: id.into(),
+            name: name.into(),
+            state: JobState::Created,
+            timestamps: BTreeMap::new(),
+            max_parallelism: 0,
+            vertices: Vec::new(),
+            finished_subtasks: 0,
+            checkpoints: Vec::new(),
+            restored: None,
+            subtask_metrics: Vec::new(),
+            exceptions: Vec::new(),
+        });
+        self.exception(id, message);
+        self.set_state(id, JobState::Failed);
+    }
+
     /// Every job, oldest first.
     pub fn jobs(&self) -> Vec<JobInfo> {
         self.jobs.lock().expect("jobs").clone()

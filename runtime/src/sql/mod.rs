@@ -3,9 +3,11 @@
 
 mod catalog;
 mod parser;
+mod placeholders;
 mod planner;
 mod session;
 
 pub use catalog::{Catalog, ColumnDef, ColumnKind, TableDef};
 pub use parser::{FlinkStatement, parse_script};
+pub(crate) use placeholders::resolve as resolve_placeholders;
 pub use session::{Session, SessionJob};

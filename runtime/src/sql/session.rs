@@ -74,7 +74,8 @@ impl Session {
         if !KNOWN_CONFIG_PREFIXES.iter().any(|p| key.starts_with(p)) {
             return Err(plan_err!("unknown configuration option '{key}'"));
         }
-        self.config.insert(key.to_string(), value.to_string());
+        let value = super::resolve_placeholders(value, &|| format!("option '{key}'"))?;
+        self.config.insert(key.to_string(), value);
         Ok(())
     }
 
@@ -165,8 +166,10 @@ impl Session {
                 table,
                 if_not_exists,
             } => {
+                let mut table = *table;
+                table.options = table.options.resolve_env(&table.name)?;
                 self.check_table(&table)?;
-                self.catalog.add_table(*table, if_not_exists)?
+                self.catalog.add_table(table, if_not_exists)?
             }
             FlinkStatement::CreateView {
                 name,

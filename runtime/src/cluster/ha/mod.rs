@@ -54,7 +54,7 @@ impl HaStore {
                 if let Some(id) = options.get("high-availability.cluster-id") {
                     k8s.insert("kubernetes.cluster-id".into(), id.clone());
                 }
-                let timing = super::kubernetes::Timing::from_options(options)?;
+                let timing = super::kubernetes::timing(options)?;
                 Ok(Some(HaStore::Kubernetes(KubeStore::new(
                     Kube::connect()?,
                     KubernetesOptions::from_options(&k8s)?,

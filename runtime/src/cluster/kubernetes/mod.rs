@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use crate::error::{Result, RunnelError};
 
 pub(crate) use api::Kube;
-pub(crate) use lease::{LeaseHolder, Timing};
+pub(crate) use lease::{LeaseHolder, timing};
 pub(crate) use resources::KubernetesResources;
 pub(crate) use store::KubeStore;
 

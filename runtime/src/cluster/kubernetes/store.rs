@@ -13,7 +13,7 @@ use kube::core::ObjectMeta;
 
 use super::KubernetesOptions;
 use super::api::{Kube, api_error, conflict};
-use super::lease::{self, LeaseHolder, Timing};
+use super::lease::{self, LeaseHolder};
 use crate::cluster::ha::JobRecord;
 use crate::error::{Result, RunnelError};
 
@@ -24,11 +24,15 @@ const JOB_PREFIX: &str = "job-";
 pub(crate) struct KubeStore {
     kube: Kube,
     options: KubernetesOptions,
-    timing: Timing,
+    timing: runnel_lease::Timing,
 }
 
 impl KubeStore {
-    pub(crate) fn new(kube: Kube, options: KubernetesOptions, timing: Timing) -> Self {
+    pub(crate) fn new(
+        kube: Kube,
+        options: KubernetesOptions,
+        timing: runnel_lease::Timing,
+    ) -> Self {
         KubeStore {
             kube,
             options,
