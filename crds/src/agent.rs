@@ -30,6 +30,7 @@ pub type AgentStatus = FlinkJobStatus;
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
     printcolumn(name = "Lifecycle", type_ = "string", json_path = ".status.lifecycleState"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 40").message("the name must be at most 40 characters (it names the pods, Services and Lease of the cluster)"),
     validation = Rule::new("has(self.spec.sessionRef) || has(self.spec.image)").message("spec.image is required unless spec.sessionRef names a FlinkSession").field_path(".spec.image"),
     validation = Rule::new("self.spec.models.exists(m, m.name == self.spec.model)").message("spec.model must name one of spec.models").field_path(".spec.model"),
     validation = Rule::new("self.spec.mode != 'react' || size(self.spec.tools) > 0").message("mode react needs at least one tool").field_path(".spec.tools")
@@ -53,14 +54,17 @@ pub struct AgentSpec {
     /// Model connections by name.
     #[x_kube(validation = Rule::new("size(self) >= 1").message("name at least one model"))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.name == m.name))").message("model names must be unique"))]
+    #[schemars(length(max = 16))]
     pub models: Vec<ModelConnection>,
     /// The model (one of `models`) the agent talks to.
+    #[schemars(length(max = 63))]
     pub model: String,
     /// The prompts.
     pub prompts: Prompts,
     /// Tools the model may call.
     #[serde(default)]
     #[x_kube(validation = Rule::new("self.all(t, self.exists_one(u, u.name == t.name))").message("tool names must be unique"))]
+    #[schemars(length(max = 32))]
     pub tools: Vec<AgentTool>,
     /// What the agent remembers per key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,10 +85,10 @@ pub struct AgentSpec {
 #[serde(rename_all = "camelCase")]
 pub struct AgentInput {
     /// Flink SQL DDL creating the source table(s).
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub ddl: String,
     /// The table the agent reads.
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub table: String,
     /// Key columns: events of one key are handled in order and share memory.
     #[x_kube(validation = Rule::new("size(self) >= 1").message("name at least one key column"))]
@@ -98,15 +102,17 @@ pub struct AgentInput {
 pub struct ModelConnection {
     /// The name prompts and tools refer to.
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$')").message("must be lower-case letters, digits, '-' or '_'"))]
+    #[schemars(length(max = 63))]
     pub name: String,
     /// The API it speaks.
     pub provider: ModelProvider,
     /// The API's base URL (defaults to the provider's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("must be an http:// or https:// URL"))]
+    #[schemars(length(max = 2048))]
     pub endpoint: Option<String>,
     /// The model name at the provider.
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub model: String,
     /// Options such as `temperature` and `max-tokens`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -135,7 +141,7 @@ pub struct Prompts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     /// The user message made from each event.
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub user: String,
 }
 
@@ -146,6 +152,7 @@ pub struct Prompts {
 pub struct AgentTool {
     /// The name the model calls it by.
     #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9_-]{1,64}$')").message("must be 1 to 64 letters, digits, '_' or '-'"))]
+    #[schemars(length(max = 64))]
     pub name: String,
     /// What it does, for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,19 +174,31 @@ pub struct AgentTool {
 pub struct HttpTool {
     /// The URL.
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("must be an http:// or https:// URL"))]
+    #[schemars(length(max = 2048))]
     pub url: String,
     /// The method.
-    #[serde(default = "default_method")]
-    #[x_kube(validation = Rule::new("self in ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']").message("must be GET, POST, PUT, PATCH or DELETE"))]
-    pub method: String,
+    #[serde(default)]
+    pub method: HttpMethod,
     /// The JSON schema of the parameters the model fills in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::cluster::free_form")]
     pub parameters: Option<serde_json::Value>,
 }
 
-fn default_method() -> String {
-    "POST".into()
+/// Methods an HTTP tool may use.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[default]
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "PATCH")]
+    Patch,
+    #[serde(rename = "DELETE")]
+    Delete,
 }
 
 /// An MCP server.
@@ -188,6 +207,7 @@ fn default_method() -> String {
 pub struct McpTool {
     /// The server's streamable-HTTP URL.
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("must be an http:// or https:// URL"))]
+    #[schemars(length(max = 2048))]
     pub url: String,
 }
 
@@ -196,7 +216,7 @@ pub struct McpTool {
 #[serde(rename_all = "camelCase")]
 pub struct SqlTool {
     /// A query with named parameters (`:name`) the model fills in.
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub query: String,
 }
 
@@ -222,6 +242,7 @@ pub struct ShortTermMemory {
     /// Forget a key's turns after this long without events (`30m`, `1d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h|d)$')").message("must be a duration such as 30m or 1d"))]
+    #[schemars(length(max = 32))]
     pub ttl: Option<String>,
 }
 
@@ -230,9 +251,10 @@ pub struct ShortTermMemory {
 #[serde(rename_all = "camelCase")]
 pub struct LongTermMemory {
     /// The table (declared in `input.ddl`) searched with `VECTOR_SEARCH`.
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub table: String,
     /// The embedding model (one of `models`).
+    #[schemars(length(max = 63))]
     pub embedding_model: String,
     /// Results per search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,10 +278,10 @@ pub enum AgentMode {
 #[serde(rename_all = "camelCase")]
 pub struct AgentOutput {
     /// Flink SQL DDL creating the sink table.
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub ddl: String,
     /// The sink table.
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub table: String,
     /// Sink column → expression over the input columns and `response` (the agent's answer).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub struct ClusterSpec {
     /// The Runnel image (its entrypoint is the `runnel` binary, or a Rust job built on it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub image: Option<String>,
     /// Kubernetes' image pull policy for the JobManager and TaskManager containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +66,7 @@ pub struct Resource {
     /// Memory as a Kubernetes quantity (`2048Mi`, `2g`; Flink's `m` suffix means MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(\\\\.[0-9]+)?([kKmMgGtT]i?|[mgk]b?)?$')").message("must be a memory quantity such as 2048Mi or 2g"))]
+    #[schemars(length(max = 32))]
     pub memory: Option<String>,
 }
 
@@ -133,7 +134,7 @@ pub enum ServiceType {
 #[serde(rename_all = "camelCase")]
 pub struct Ingress {
     /// The host name the Ingress routes.
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub host: String,
     /// The IngressClass.
     #[serde(default, skip_serializing_if = "Option::is_none")]

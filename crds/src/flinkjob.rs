@@ -24,6 +24,7 @@ use crate::status::FlinkJobStatus;
     printcolumn(name = "Parallelism", type_ = "integer", json_path = ".spec.job.parallelism"),
     printcolumn(name = "Session", type_ = "string", json_path = ".spec.sessionRef", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 40").message("the name must be at most 40 characters (it names the pods, Services and Lease of the cluster)"),
     validation = Rule::new("has(self.spec.sessionRef) || has(self.spec.image)").message("spec.image is required unless spec.sessionRef names a FlinkSession").field_path(".spec.image"),
     validation = Rule::new("!has(self.spec.sessionRef) || !(has(self.spec.image) || has(self.spec.jobManager) || has(self.spec.taskManager))").message("a job with spec.sessionRef runs on the session's cluster: leave spec.image, spec.jobManager and spec.taskManager out").field_path(".spec.sessionRef"),
     validation = Rule::new("!has(self.spec.sessionRef) || !has(self.spec.job.args)").message("a job in a session is SQL: spec.job.args needs its own cluster").field_path(".spec.job.args"),
@@ -37,7 +38,7 @@ pub struct FlinkJobSpec {
     pub cluster: ClusterSpec,
     /// The `FlinkSession` (same namespace) to run in instead of a cluster of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub session_ref: Option<String>,
     /// The job.
     pub job: JobSource,
@@ -53,7 +54,7 @@ pub struct FlinkJobSpec {
 pub struct JobSource {
     /// The Flink SQL script, inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub sql: Option<String>,
     /// The Flink SQL script, from a ConfigMap key.
     #[serde(default, skip_serializing_if = "Option::is_none")]

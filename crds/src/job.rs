@@ -30,7 +30,7 @@ pub struct JobLifecycle {
     pub restart_nonce: Option<i64>,
     /// The savepoint the first deployment restores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self != ''").message("must not be empty"))]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must not be empty"))]
     pub initial_savepoint_path: Option<String>,
     /// Restore even if the savepoint has state no operator of the new job claims.
     #[serde(default)]
@@ -66,6 +66,7 @@ pub struct SavepointPolicy {
     /// Take a savepoint this often (`30m`, `6h`, `1d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h|d)$')").message("must be a duration such as 90s, 30m or 6h"))]
+    #[schemars(length(max = 32))]
     pub interval: Option<String>,
     /// Keep at most this many savepoints in the history; older ones are disposed of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +75,7 @@ pub struct SavepointPolicy {
     /// Dispose of savepoints older than this (`7d`); the latest one is always kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h|d)$')").message("must be a duration such as 12h or 7d"))]
+    #[schemars(length(max = 32))]
     pub max_age: Option<String>,
     /// What deleting the resource does to a running job.
     #[serde(default)]

@@ -15,8 +15,8 @@ mod status;
 
 pub use agent::{
     Agent, AgentInput, AgentMemory, AgentMode, AgentOutput, AgentSpec, AgentStatus, AgentTool,
-    HttpTool, LongTermMemory, McpTool, ModelConnection, ModelProvider, Prompts, ShortTermMemory,
-    SqlTool,
+    HttpMethod, HttpTool, LongTermMemory, McpTool, ModelConnection, ModelProvider, Prompts,
+    ShortTermMemory, SqlTool,
 };
 pub use cluster::{
     ClusterSpec, ImagePullPolicy, Ingress, JobManagerSpec, Resource, RestExposure, ServiceType,

@@ -24,6 +24,7 @@ use crate::status::{JobManagerDeploymentStatus, LifecycleState};
     printcolumn(name = "Lifecycle", type_ = "string", json_path = ".status.lifecycleState"),
     printcolumn(name = "Jobs", type_ = "integer", json_path = ".status.jobs"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 40").message("the name must be at most 40 characters (it names the pods, Services and Lease of the cluster)"),
     validation = Rule::new("has(self.spec.image)").message("spec.image is required").field_path(".spec.image")
 )]
 #[serde(rename_all = "camelCase")]

@@ -177,16 +177,28 @@ pub struct ReconciliationStatus {
     /// When the current deployment was made (RFC 3339); the health deadline counts from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_time: Option<String>,
+    /// The savepoint the next deployment restores (chosen while the old job stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_savepoint: Option<String>,
+    /// The next deployment resumes from the checkpoint high availability recorded (its HA
+    /// ConfigMap is kept); before `restoreSavepoint` when both are there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restore_last_state: bool,
+    /// The spec (JSON) that failed to become healthy and was rolled back; it is not deployed
+    /// again until the spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_from: Option<String>,
 }
 
-/// The steps of an upgrade, suspend or rollback.
+/// The steps of a deployment, upgrade, suspend or rollback.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UpgradeStep {
-    /// Stopping the old job (with a savepoint per the upgrade mode).
+    /// Securing the old job's state (a savepoint, per the upgrade mode).
     Stopping,
-    /// The old job is stopped, its state recorded; the new deployment comes next.
+    /// The state is secured and recorded (`restoreSavepoint`, `restoreLastState`); the old
+    /// deployment is being removed, and the new one (or none, when suspending) comes next.
     Stopped,
-    /// The new deployment is made; waiting for it to be healthy.
+    /// The new deployment is made; waiting for its job to run.
     Deploying,
 }

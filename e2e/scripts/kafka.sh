@@ -94,8 +94,9 @@ cluster_id() {
 }
 
 run() {
-  [ $# -eq 3 ] || die "usage: kafka.sh run DIR PORT CONTROLLER_PORT"
-  local dir=$1 port=$2 cport=$3
+  [ $# -eq 3 ] || [ $# -eq 4 ] || die "usage: kafka.sh run DIR PORT CONTROLLER_PORT [HOST]"
+  # HOST: the address clients connect to (default 127.0.0.1; a bridge address lets pods in).
+  local dir=$1 port=$2 cport=$3 host=${4:-127.0.0.1}
   install
   mkdir -p "$dir/data"
   dir=$(cd "$dir" && pwd)
@@ -103,8 +104,8 @@ run() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -180,5 +181,5 @@ case "$cmd" in
   produce) produce "$@" ;;
   consume) consume "$@" ;;
   libs) echo "$LIBS" ;;
-  *) die "usage: kafka.sh install | run DIR PORT CONTROLLER_PORT | topic BOOTSTRAP create NAME PARTITIONS | produce BOOTSTRAP TOPIC | consume BOOTSTRAP TOPIC COUNT | libs" ;;
+  *) die "usage: kafka.sh install | run DIR PORT CONTROLLER_PORT [HOST] | topic BOOTSTRAP create NAME PARTITIONS | produce BOOTSTRAP TOPIC | consume BOOTSTRAP TOPIC COUNT | libs" ;;
 esac

@@ -56,8 +56,8 @@ install() {
 }
 
 run() {
-  [ $# -eq 4 ] || die "usage: s3.sh run DIR PORT ACCESS_KEY SECRET_KEY"
-  local dir=$1 port=$2 access=$3 secret=$4
+  [ $# -eq 4 ] || [ $# -eq 5 ] || die "usage: s3.sh run DIR PORT ACCESS_KEY SECRET_KEY [HOST]"
+  local dir=$1 port=$2 access=$3 secret=$4 host=${5:-127.0.0.1}
   [ -x "$BIN" ] || install
   # Buckets live in DIR/data. Object metadata goes to a sidecar folder rather than xattrs, so
   # any filesystem works (tmpfs and overlayfs may lack user xattrs); versions get their own
@@ -65,7 +65,7 @@ run() {
   mkdir -p "$dir/data" "$dir/meta" "$dir/versions"
   export ROOT_ACCESS_KEY="$access" ROOT_SECRET_KEY="$secret"
   exec "$BIN" \
-    --port "127.0.0.1:$port" \
+    --port "$host:$port" \
     --region us-east-1 \
     posix --sidecar "$dir/meta" --versioning-dir "$dir/versions" "$dir/data"
 }
@@ -76,5 +76,5 @@ case "$cmd" in
   install) install ;;
   run) run "$@" ;;
   bin) echo "$BIN" ;;
-  *) die "usage: s3.sh install | run DIR PORT ACCESS_KEY SECRET_KEY | bin" ;;
+  *) die "usage: s3.sh install | run DIR PORT ACCESS_KEY SECRET_KEY [HOST] | bin" ;;
 esac

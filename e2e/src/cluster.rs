@@ -15,6 +15,10 @@ use crate::process::{self, Service};
 
 /// The image name that runs the test HTTP server (`runnel-kube httpd`).
 pub const HTTPD_IMAGE: &str = "runnel-e2e/httpd:dev";
+/// The image name that runs this build's `runnel`.
+pub const RUNNEL_IMAGE: &str = "runnel:dev";
+/// The image name that runs this build's `runnel-operator`.
+pub const OPERATOR_IMAGE: &str = "runnel-operator:dev";
 
 /// What the launcher reports once the cluster is ready.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,16 +77,20 @@ pub struct Cluster {
 
 impl Cluster {
     /// The cluster shared by all tests of this test binary, started on first use with the test
-    /// HTTP server image and `runnel:dev` (when the runnel binary has been built).
+    /// HTTP server image, `runnel:dev` and `runnel-operator:dev` (for the binaries of this
+    /// build that have been built).
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<std::result::Result<Cluster, String>> = OnceLock::new();
         let shared = SHARED.get_or_init(|| {
             let mut opts = Options::default();
-            if let Some(runnel) = runnel_binary() {
-                opts.images.push((
-                    "runnel:dev".into(),
-                    vec![runnel.to_string_lossy().into_owned()],
-                ));
+            for (image, program) in [
+                (RUNNEL_IMAGE, "runnel"),
+                (OPERATOR_IMAGE, "runnel-operator"),
+            ] {
+                if let Some(path) = built_binary(program) {
+                    opts.images
+                        .push((image.into(), vec![path.to_string_lossy().into_owned()]));
+                }
             }
             Cluster::start(opts).map_err(|e| format!("{e:#}"))
         });
@@ -386,9 +394,14 @@ pub fn binaries() -> Result<PathBuf> {
 
 /// The `runnel` binary of the current build profile, when it has been built.
 pub fn runnel_binary() -> Option<PathBuf> {
+    built_binary("runnel")
+}
+
+/// A binary of this workspace in the current build profile, when it has been built.
+pub fn built_binary(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     // Test binaries live in <target>/<profile>/deps/.
     let profile_dir = exe.parent()?.parent()?;
-    let candidate = profile_dir.join("runnel");
+    let candidate = profile_dir.join(name);
     candidate.is_file().then_some(candidate)
 }

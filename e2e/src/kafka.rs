@@ -7,7 +7,7 @@
 //! Runnel's client code.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -35,13 +35,15 @@ const SHUT_DOWN: &str = "[BrokerServer id=1] shut down completed";
 /// else before the broker binds it.
 const START_ATTEMPTS: usize = 3;
 
-/// A running single-node Kafka broker on 127.0.0.1, stopped when dropped.
+/// A running single-node Kafka broker (on 127.0.0.1, or another local address), stopped when
+/// dropped.
 ///
 /// Each instance has its own data folder and ports, so tests can run brokers side by side.
 #[derive(Debug)]
 pub struct Kafka {
     service: Service,
     dir: PathBuf,
+    host: IpAddr,
     port: u16,
     controller_port: u16,
 }
@@ -50,11 +52,17 @@ impl Kafka {
     /// Installs the broker's jars if needed (a Maven download on first use), then starts a fresh
     /// broker and returns once it serves clients, so callers never race its start-up.
     pub fn start() -> Result<Self> {
-        install()?;
-        process::retry_port_race("Kafka", START_ATTEMPTS, Self::start_once)
+        Self::start_on(IpAddr::from([127, 0, 0, 1]))
     }
 
-    fn start_once() -> Result<Self> {
+    /// [`Kafka::start`] with clients served on `host`, a local address (the test cluster's
+    /// bridge, which its pods reach).
+    pub fn start_on(host: IpAddr) -> Result<Self> {
+        install()?;
+        process::retry_port_race("Kafka", START_ATTEMPTS, || Self::start_once(host))
+    }
+
+    fn start_once(host: IpAddr) -> Result<Self> {
         let dir = process::scratch_dir("kafka")?;
         let port = process::free_port()?;
         let controller_port = loop {
@@ -67,11 +75,13 @@ impl Kafka {
         cmd.arg("run")
             .arg(&dir)
             .arg(port.to_string())
-            .arg(controller_port.to_string());
+            .arg(controller_port.to_string())
+            .arg(host.to_string());
         let service = Service::spawn("kafka", cmd, &dir.join("kafka.log"), false)?;
         let mut kafka = Self {
             service,
             dir,
+            host,
             port,
             controller_port,
         };
@@ -93,7 +103,7 @@ impl Kafka {
 
     /// The client listener's address, for checks that talk TCP directly.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::new(self.host, self.port)
     }
 
     /// The KRaft controller's port, which tests may want to keep clear of.

@@ -7,5 +7,6 @@ pub mod bids;
 pub mod cluster;
 pub mod k8s;
 pub mod kafka;
+pub mod operator;
 pub mod process;
 pub mod s3;

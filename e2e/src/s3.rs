@@ -6,7 +6,7 @@
 //! without a cloud account.
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -32,7 +32,8 @@ const REGION: &str = "us-east-1";
 /// else before the server binds it.
 const START_ATTEMPTS: usize = 3;
 
-/// A running S3 server on 127.0.0.1 with a single root account, stopped when dropped.
+/// A running S3 server (on 127.0.0.1, or another local address) with a single root account,
+/// stopped when dropped.
 ///
 /// Each instance has its own storage folder, port and random credentials, so tests cannot see
 /// each other's buckets.
@@ -40,6 +41,7 @@ const START_ATTEMPTS: usize = 3;
 pub struct S3 {
     service: Service,
     dir: PathBuf,
+    host: IpAddr,
     port: u16,
     access_key: String,
     secret_key: String,
@@ -49,11 +51,17 @@ impl S3 {
     /// Builds the server if needed (a Go build on first use), then starts a fresh one with new
     /// credentials and returns once it accepts connections.
     pub fn start() -> Result<Self> {
-        install()?;
-        process::retry_port_race("the S3 server", START_ATTEMPTS, Self::start_once)
+        Self::start_on(IpAddr::from([127, 0, 0, 1]))
     }
 
-    fn start_once() -> Result<Self> {
+    /// [`S3::start`] listening on `host`, a local address (the test cluster's bridge, which its
+    /// pods reach).
+    pub fn start_on(host: IpAddr) -> Result<Self> {
+        install()?;
+        process::retry_port_race("the S3 server", START_ATTEMPTS, || Self::start_once(host))
+    }
+
+    fn start_once(host: IpAddr) -> Result<Self> {
         let dir = process::scratch_dir("s3")?;
         let port = process::free_port()?;
         // Shaped like AWS keys so clients that sanity-check them accept these.
@@ -64,11 +72,13 @@ impl S3 {
             .arg(&dir)
             .arg(port.to_string())
             .arg(&access_key)
-            .arg(&secret_key);
+            .arg(&secret_key)
+            .arg(host.to_string());
         let service = Service::spawn("s3", cmd, &dir.join("s3.log"), false)?;
         let mut s3 = Self {
             service,
             dir,
+            host,
             port,
             access_key,
             secret_key,
@@ -86,7 +96,7 @@ impl S3 {
 
     /// The listener's address, for checks that talk TCP directly.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::new(self.host, self.port)
     }
 
     /// The root account's access key id, fresh for each server.

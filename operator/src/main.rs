@@ -1,1 +1,144 @@
-fn main() {}
+//! `runnel-operator`: runs Runnel on Kubernetes. It reconciles `FlinkJob` (a job with its own
+//! cluster, or in a session), `FlinkSession` (a shared cluster) and `Agent` resources; it talks
+//! to JobManagers over their REST API only, so it never links the runtime.
+
+mod agent;
+mod cluster;
+mod context;
+mod error;
+mod events;
+mod flinkjob;
+mod health;
+mod metrics;
+mod rest;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing::{error, info};
+
+use crate::context::{Context, Settings};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "runnel-operator",
+    version,
+    about = "Runs Runnel jobs on Kubernetes"
+)]
+struct Args {
+    /// Namespaces to watch (comma-separated); all namespaces when empty.
+    #[arg(
+        long,
+        env = "RUNNEL_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    watch_namespaces: Vec<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, env = "RUNNEL_HEALTH_ADDRESS", default_value = "0.0.0.0:8080")]
+    health_address: SocketAddr,
+    /// Log filter (`info`, `debug`, `runnel_operator=debug,kube=info`, ...).
+    #[arg(long, env = "RUNNEL_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Log as JSON lines (for log collectors) instead of text.
+    #[arg(long, env = "RUNNEL_LOG_JSON", default_value_t = false)]
+    log_json: bool,
+    /// Elect one active replica through a Lease in this namespace (the operator's own).
+    #[arg(long, env = "RUNNEL_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// This replica's name in the election (the pod name).
+    #[arg(long, env = "POD_NAME", default_value = "runnel-operator")]
+    identity: String,
+    /// How long a new deployment may take to run its job before it is rolled back.
+    #[arg(long, env = "RUNNEL_DEPLOYMENT_TIMEOUT", value_parser = humantime_secs, default_value = "180")]
+    deployment_timeout: Duration,
+    /// How often healthy resources are observed again.
+    #[arg(long, env = "RUNNEL_OBSERVE_INTERVAL", value_parser = humantime_secs, default_value = "10")]
+    observe_interval: Duration,
+}
+
+/// Seconds, or a duration with a unit (`90s`, `5m`).
+fn humantime_secs(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) => Ok(Duration::from_secs(n)),
+        Err(_) => flinkjob::parse_duration(s)
+            .ok_or_else(|| format!("'{s}' is not a duration (seconds, or 90s, 5m)")),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    // Both TLS providers are compiled in (through reqwest); say which one the process uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let health = health::serve(args.health_address, metrics.clone()).await?;
+    info!(address = %args.health_address, "serving /metrics, /healthz and /readyz");
+    if let Some(ns) = &args.leader_election_namespace {
+        let elector = runnel_lease::Elector::new(
+            client.clone(),
+            ns,
+            "runnel-operator-leader",
+            &args.identity,
+            [(
+                "app.kubernetes.io/name".to_string(),
+                "runnel-operator".to_string(),
+            )]
+            .into(),
+            runnel_lease::Timing::default(),
+        );
+        elector
+            .acquire(|holder| info!(%holder, "another replica leads; standing by"))
+            .await?;
+        info!(identity = %args.identity, "leading");
+        tokio::spawn(async move {
+            let lost = elector.keep().await;
+            error!(%lost, "lost leadership; exiting so that one replica acts at a time");
+            std::process::exit(1);
+        });
+    }
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        Settings {
+            deployment_timeout: args.deployment_timeout,
+            observe_interval: args.observe_interval,
+        },
+    )?);
+    let namespaces: Vec<String> = args
+        .watch_namespaces
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect();
+    health.ready();
+    info!(namespaces = ?namespaces, "starting controllers");
+    tokio::select! {
+        () = flinkjob::run(ctx.clone(), &namespaces) => {}
+        () = session::run(ctx.clone(), &namespaces) => {}
+        () = agent::run(ctx.clone(), &namespaces) => {}
+        r = tokio::signal::ctrl_c() => { r?; info!("interrupted"); }
+    }
+    Ok(())
+}

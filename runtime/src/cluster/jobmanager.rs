@@ -315,9 +315,14 @@ impl JobManager {
         };
         let master = JobMaster::with_options(job.graph, options);
         self.jobs.attach(&job_id, commands);
+        // TaskManagers serve no REST API: its options (the token) stay here.
+        let mut for_task_managers = spec;
+        for_task_managers
+            .config
+            .retain(|k, _| !k.starts_with("rest."));
         let deployer = RemoteDeployer::new(
             self.members.clone(),
-            spec,
+            for_task_managers,
             job_id.clone(),
             &self.config,
             self.deployments.clone(),

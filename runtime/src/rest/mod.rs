@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::checkpoint::Location;
+use crate::checkpoint::{Location, RestorePoint, SnapshotKind};
 use crate::error::{Result, RunnelError};
 use crate::execution::{JobCommand, JobRegistry, TriggerStatus};
 
@@ -69,9 +69,14 @@ impl RestConfig {
         let ip: std::net::IpAddr = host.parse().map_err(|_| {
             RunnelError::bad_option("rest.bind-address", host, "an IP address or localhost")
         })?;
+        // `${env:NAME}` keeps the token itself out of configuration (the operator's
+        // JobManagers read it from a Secret through the environment).
         let auth_token = options
             .get("rest.auth-token")
-            .map(|t| t.trim().to_string())
+            .map(|t| {
+                crate::sql::resolve_placeholders(t.trim(), &|| "option 'rest.auth-token'".into())
+            })
+            .transpose()?
             .filter(|t| !t.is_empty());
         Ok(Some(RestConfig {
             addr: SocketAddr::new(ip, port),
@@ -207,6 +212,8 @@ pub async fn serve(
         .route("/jobs/{id}/savepoints", post(trigger_savepoint))
         .route("/jobs/{id}/savepoints/{trigger}", get(savepoint_status))
         .route("/jobs/{id}/stop", post(stop))
+        .route("/savepoint-disposal", post(dispose_savepoint))
+        .route("/savepoint-disposal/{trigger}", get(disposal_status))
         .fallback(not_found)
         .with_state(api);
     tokio::spawn(async move {
@@ -622,6 +629,67 @@ fn start_savepoint(api: &Api, id: &str, dir: Option<String>, stop: bool) -> Resp
         axum::Json(json!({ "request-id": trigger })),
     )
         .into_response()
+}
+
+/// The body of `POST /savepoint-disposal` (Flink's names).
+#[derive(Deserialize, Default)]
+struct DisposalRequest {
+    #[serde(rename = "savepoint-path")]
+    savepoint_path: Option<String>,
+}
+
+/// `POST /savepoint-disposal`: deletes a savepoint's folder from storage. Only a folder whose
+/// `_metadata` says it is a savepoint is deleted, so a wrong path cannot remove other data.
+async fn dispose_savepoint(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: DisposalRequest = match authorized_body(&api, &headers, &body) {
+        Ok(r) => r,
+        Err(bad) => return *bad,
+    };
+    let Some(path) = req.savepoint_path else {
+        return error(StatusCode::BAD_REQUEST, "savepoint-path is required".into());
+    };
+    let point = match Location::parse("savepoint-path", &path).and_then(|l| RestorePoint::open(&l))
+    {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if point.metadata.kind != SnapshotKind::Savepoint {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{path} is a checkpoint, not a savepoint; the job that owns it deletes it"),
+        );
+    }
+    let trigger = api.jobs.new_trigger();
+    let (jobs, t) = (api.jobs.clone(), trigger.clone());
+    tokio::task::spawn_blocking(move || {
+        point.dir.delete_all();
+        jobs.trigger_done(&t, TriggerStatus::Completed(point.dir.to_string()));
+    });
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "request-id": trigger })),
+    )
+        .into_response()
+}
+
+/// `GET /savepoint-disposal/:trigger`.
+async fn disposal_status(State(api): State<Api>, Path(trigger): Path<String>) -> Response {
+    match api.jobs.trigger(&trigger) {
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("There is no savepoint disposal with triggerId={trigger}"),
+        ),
+        Some(TriggerStatus::InProgress) => {
+            axum::Json(json!({ "status": { "id": "IN_PROGRESS" } })).into_response()
+        }
+        Some(_) => {
+            axum::Json(json!({ "status": { "id": "COMPLETED" }, "operation": {} })).into_response()
+        }
+    }
 }
 
 /// `GET /jobs/:id/savepoints/:trigger`.

@@ -43,8 +43,11 @@ impl Default for Session {
     }
 }
 
-const KNOWN_CONFIG_PREFIXES: [&str; 14] = [
+const KNOWN_CONFIG_PREFIXES: [&str; 17] = [
     "parallelism.",
+    "kubernetes.",
+    "slotmanager.",
+    "resourcemanager.",
     "jobmanager.",
     "heartbeat.",
     "cluster.",
@@ -276,8 +279,13 @@ impl Session {
             planner.plan_sink(planned, &ins.table, sink, &schema)?;
             names.push(format!("default_catalog.default_database.{}", ins.table));
         }
+        // Flink's `pipeline.name`, else the name Flink gives INSERT jobs.
+        let name = match self.config.get("pipeline.name") {
+            Some(name) => name.clone(),
+            None => format!("insert-into_{}", names.join(",")),
+        };
         Ok(SessionJob {
-            graph: planner.finish(&format!("insert-into_{}", names.join(","))),
+            graph: planner.finish(&name),
             collect: None,
             checkpoint: self.checkpoint_config()?,
             restart: self.restart_strategy()?,

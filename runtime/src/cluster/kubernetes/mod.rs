@@ -62,7 +62,7 @@ impl KubernetesOptions {
         };
         let owners = match options.get("kubernetes.jobmanager.owner.reference") {
             Some(v) => parse_owner_references(v)?,
-            None => Vec::new(),
+            None => own_pod().into_iter().collect(),
         };
         Ok(Self {
             cluster_id,
@@ -92,6 +92,24 @@ pub(crate) fn is_native(options: &BTreeMap<String, String>) -> Result<bool> {
             "remote, kubernetes-application or kubernetes-session",
         )),
     }
+}
+
+/// The JobManager's own pod (from `POD_NAME` and `POD_UID`, set through the downward API):
+/// the owner of its TaskManager pods unless the options name others, so a JobManager pod that
+/// goes takes its TaskManagers with it and its successor starts fresh ones.
+fn own_pod() -> Option<OwnerReference> {
+    let (name, uid) = (
+        std::env::var("POD_NAME").ok()?,
+        std::env::var("POD_UID").ok()?,
+    );
+    Some(OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name,
+        uid,
+        controller: Some(true),
+        block_owner_deletion: None,
+    })
 }
 
 fn is_dns_label(s: &str) -> bool {

@@ -1,0 +1,537 @@
+//! Runnel's operator on a real Kubernetes control plane: installed with its Helm chart, it runs
+//! `examples/kubernetes/flinkjob-kafka-s3.yaml` (a running count from Kafka to Kafka with
+//! checkpoints in S3) through its lifecycle (savepoint on demand, an upgrade with a savepoint,
+//! suspend and resume, a lost TaskManager pod, a lost JobManager pod, deletion) and checks the
+//! count continues across each; and `examples/kubernetes/session.yaml` (a session with two
+//! jobs), the rejection of invalid specs at admission, and the FAILED states with reasons of
+//! what only the controller can detect.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::ObjectMeta;
+use runnel_crds::{Agent, FlinkJob, FlinkSession, JobManagerDeploymentStatus, LifecycleState};
+use runnel_e2e::cluster::Cluster;
+use runnel_e2e::k8s::{namespace, wait_for};
+use runnel_e2e::kafka::{Kafka, read_to_end};
+use runnel_e2e::operator::{self, wait_for_job};
+use runnel_e2e::process::repo_root;
+use runnel_e2e::s3::S3;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn example(name: &str) -> Result<String> {
+    let path = repo_root().join("examples/kubernetes").join(name);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The latest count and total per key in the `counts` topic (upsert-kafka: the last value of a
+/// key wins).
+async fn counts(bootstrap: &str) -> Result<BTreeMap<String, (i64, i64)>> {
+    let mut out = BTreeMap::new();
+    for (_, m) in read_to_end(bootstrap, "counts", runnel_kafka::Isolation::ReadCommitted).await? {
+        let key: serde_json::Value = serde_json::from_slice(m.key.as_deref().unwrap_or(b"null"))?;
+        let k = key["k"].as_str().context("a key with k")?.to_string();
+        match m.value {
+            Some(v) => {
+                let v: serde_json::Value = serde_json::from_slice(&v)?;
+                out.insert(
+                    k,
+                    (
+                        v["n"].as_i64().unwrap_or(-1),
+                        v["total"].as_i64().unwrap_or(-1),
+                    ),
+                );
+            }
+            None => {
+                out.remove(&k);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `per_key` events for each of a, b and c (value 1 each).
+fn produce(kafka: &Kafka, per_key: usize) -> Result<()> {
+    let lines: Vec<String> = (0..per_key)
+        .flat_map(|_| ["a,1", "b,1", "c,1"])
+        .map(str::to_string)
+        .collect();
+    kafka.produce("events", &lines)
+}
+
+/// Waits until every key's count (and total) is `n`.
+async fn wait_for_counts(bootstrap: &str, n: i64, during: &str) -> Result<()> {
+    let want: BTreeMap<String, (i64, i64)> = ["a", "b", "c"]
+        .iter()
+        .map(|k| (k.to_string(), (n, n)))
+        .collect();
+    wait_for(
+        &format!("counts of {n} per key ({during})"),
+        TIMEOUT,
+        || async {
+            let got = counts(bootstrap).await?;
+            Ok(if got == want { Ok(()) } else { Err(got) })
+        },
+    )
+    .await
+}
+
+async fn pods(client: &kube::Client, ns: &str, selector: &str) -> Result<Vec<Pod>> {
+    let list = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(selector))
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect())
+}
+
+fn running(p: &Pod) -> bool {
+    p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+async fn patch_job(jobs: &Api<FlinkJob>, name: &str, patch: serde_json::Value) -> Result<i64> {
+    let job = jobs
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(job.metadata.generation.unwrap_or(0))
+}
+
+fn stable_at(generation: i64) -> impl Fn(&FlinkJob, &runnel_crds::FlinkJobStatus) -> bool {
+    move |_, st| {
+        st.observed_generation == Some(generation)
+            && st.lifecycle_state == LifecycleState::Stable
+            && st.reconciliation_status.upgrade_step.is_none()
+            && st.job_status.state.as_deref() == Some("RUNNING")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_job_on_kafka_and_s3_lives_through_savepoints_upgrades_suspends_and_losses()
+-> Result<()> {
+    let cluster = Cluster::shared();
+    let client = cluster.client().await?;
+    let ns = namespace(&client, "op-job").await?;
+    let _dump = cluster.dump_on_failure(&ns);
+    operator::install(cluster, &ns, &[])?;
+
+    // Kafka and S3 listen on the cluster's bridge, which pods reach.
+    let gateway: IpAddr = cluster.ready().gateway.parse()?;
+    let kafka = Kafka::start_on(gateway)?;
+    kafka.create_topic("events", 2)?;
+    kafka.create_topic("counts", 1)?;
+    let s3 = S3::start_on(gateway)?;
+    s3.create_bucket("runnel")?;
+    let bootstrap = kafka.bootstrap();
+    // The S3 secret key is the canary: it must never show up outside the Secret.
+    let canary = s3.secret_key().to_string();
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("s3-credentials".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([
+            ("access-key".to_string(), s3.access_key().to_string()),
+            ("secret-key".to_string(), canary.clone()),
+        ])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let manifest = example("flinkjob-kafka-s3.yaml")?
+        .replace("kafka:9092", &bootstrap)
+        .replace("http://s3:9000", &s3.endpoint());
+    cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &manifest)?;
+    let jobs: Api<FlinkJob> = Api::namespaced(client.clone(), &ns);
+
+    // Deployed: a JobManager, a TaskManager it created, the job running, the status STABLE.
+    wait_for_job(&jobs, "counts", "STABLE and RUNNING", TIMEOUT, stable_at(1)).await?;
+    let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
+    ensure!(
+        tms.len() == 1 && tms.iter().all(running),
+        "one running TaskManager pod: {tms:?}"
+    );
+    let printed = cluster.kubectl(&["get", "flinkjob", "counts", "-n", &ns])?;
+    ensure!(
+        printed.contains("RUNNING") && printed.contains("STABLE"),
+        "kubectl get shows the states:\n{printed}"
+    );
+    produce(&kafka, 10)?;
+    wait_for_counts(&bootstrap, 10, "first deployment").await?;
+
+    // A savepoint on demand: in the history, and in S3.
+    patch_job(
+        &jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"savepointTriggerNonce": 1}}}),
+    )
+    .await?;
+    let job = wait_for_job(
+        &jobs,
+        "counts",
+        "the nonce's savepoint",
+        TIMEOUT,
+        |_, st| {
+            st.job_status.savepoint_info.last_trigger_nonce == Some(1)
+                && st.job_status.savepoint_info.pending.is_none()
+        },
+    )
+    .await?;
+    let info = job.status.unwrap_or_default().job_status.savepoint_info;
+    let manual = info
+        .history
+        .iter()
+        .find(|s| s.trigger_type == "manual")
+        .context("a manual savepoint in the history")?;
+    let prefix = manual
+        .location
+        .strip_prefix("s3://runnel/")
+        .context("the savepoint is in the bucket")?;
+    let keys = s3.keys("runnel", prefix)?;
+    ensure!(
+        keys.iter().any(|k| k.ends_with("_metadata")),
+        "the savepoint's _metadata is in S3: {keys:?}"
+    );
+
+    // Upgrade to parallelism 2 with a savepoint: the count goes on from where it was.
+    let generation = patch_job(
+        &jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"parallelism": 2}}}),
+    )
+    .await?;
+    wait_for_job(
+        &jobs,
+        "counts",
+        "STABLE at parallelism 2",
+        TIMEOUT,
+        stable_at(generation),
+    )
+    .await?;
+    let job = jobs.get("counts").await?;
+    let st = job.status.unwrap_or_default();
+    ensure!(
+        st.job_status
+            .savepoint_info
+            .history
+            .iter()
+            .any(|s| s.trigger_type == "upgrade"),
+        "the upgrade took a savepoint: {:?}",
+        st.job_status.savepoint_info
+    );
+    produce(&kafka, 5)?;
+    wait_for_counts(&bootstrap, 15, "after the upgrade").await?;
+    let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
+    ensure!(
+        tms.len() == 2,
+        "two TaskManagers for parallelism 2: {}",
+        tms.len()
+    );
+
+    // Suspend: no pods; events keep coming; resume: the count takes them in.
+    let generation = patch_job(
+        &jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"state": "suspended"}}}),
+    )
+    .await?;
+    wait_for_job(&jobs, "counts", "SUSPENDED", TIMEOUT, |_, st| {
+        st.lifecycle_state == LifecycleState::Suspended
+            && st.observed_generation == Some(generation)
+    })
+    .await?;
+    wait_for("no pods while suspended", TIMEOUT, || async {
+        let left = pods(&client, &ns, "app=counts").await?;
+        Ok(if left.is_empty() {
+            Ok(())
+        } else {
+            Err(left.len())
+        })
+    })
+    .await?;
+    produce(&kafka, 1)?;
+    let generation = patch_job(
+        &jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"state": "running"}}}),
+    )
+    .await?;
+    wait_for_job(&jobs, "counts", "resumed", TIMEOUT, stable_at(generation)).await?;
+    wait_for_counts(&bootstrap, 16, "after resuming").await?;
+
+    // A TaskManager pod deleted: the JobManager replaces it and the job recovers.
+    let before = pods(&client, &ns, "app=counts,component=taskmanager").await?;
+    let victim = before[0].metadata.name.clone().context("pod name")?;
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .delete(&victim, &DeleteParams::default())
+        .await?;
+    wait_for("a replacement TaskManager", TIMEOUT, || async {
+        let now = pods(&client, &ns, "app=counts,component=taskmanager").await?;
+        let replaced = now.len() == 2
+            && now.iter().all(running)
+            && now
+                .iter()
+                .all(|p| p.metadata.name.as_deref() != Some(&victim));
+        Ok(if replaced { Ok(()) } else { Err(now.len()) })
+    })
+    .await?;
+    produce(&kafka, 1)?;
+    wait_for_counts(&bootstrap, 17, "after losing a TaskManager").await?;
+
+    // The JobManager pod deleted: its replacement resumes from the checkpoint HA recorded.
+    let jm = pods(&client, &ns, "app=counts,component=jobmanager").await?;
+    let jm_name = jm[0].metadata.name.clone().context("pod name")?;
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .delete(&jm_name, &DeleteParams::default())
+        .await?;
+    wait_for("a new JobManager pod", TIMEOUT, || async {
+        let now = pods(&client, &ns, "app=counts,component=jobmanager").await?;
+        let ok =
+            now.len() == 1 && running(&now[0]) && now[0].metadata.name.as_deref() != Some(&jm_name);
+        Ok(if ok { Ok(()) } else { Err(now.len()) })
+    })
+    .await?;
+    produce(&kafka, 1)?;
+    wait_for_counts(&bootstrap, 18, "after losing the JobManager").await?;
+    wait_for_job(
+        &jobs,
+        "counts",
+        "RUNNING after the JobManager's loss",
+        TIMEOUT,
+        |_, st| {
+            st.job_status.state.as_deref() == Some("RUNNING")
+                && st.job_manager_deployment_status == Some(JobManagerDeploymentStatus::Ready)
+        },
+    )
+    .await?;
+
+    // No secret value in ConfigMaps, the status, Events or any log.
+    let mut places = vec![
+        (
+            "ConfigMaps",
+            cluster.kubectl(&["get", "configmaps", "-n", &ns, "-o", "yaml"])?,
+        ),
+        (
+            "FlinkJob",
+            cluster.kubectl(&["get", "flinkjob", "counts", "-n", &ns, "-o", "yaml"])?,
+        ),
+        (
+            "Events",
+            cluster.kubectl(&["get", "events", "-n", &ns, "-o", "yaml"])?,
+        ),
+        (
+            "pods",
+            cluster.kubectl(&["get", "pods", "-n", &ns, "-o", "yaml"])?,
+        ),
+    ];
+    for pod in pods(&client, &ns, "app.kubernetes.io/name=runnel-operator")
+        .await?
+        .into_iter()
+        .chain(pods(&client, &ns, "app=counts").await?)
+    {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let container = pod
+            .spec
+            .as_ref()
+            .map(|s| s.containers[0].name.clone())
+            .unwrap_or_default();
+        if let Ok(log) = cluster.container_log(&ns, &name, &container, 0) {
+            places.push(("a log", log));
+        }
+    }
+    for (what, text) in &places {
+        ensure!(
+            !text.contains(&canary),
+            "the S3 secret key appears in {what}"
+        );
+    }
+
+    // Deleted: a savepoint first (the policy), then every object of the job goes.
+    let before = s3.keys("runnel", "savepoints/")?;
+    jobs.delete("counts", &DeleteParams::default()).await?;
+    wait_for("the FlinkJob gone", TIMEOUT, || async {
+        Ok(match jobs.get_opt("counts").await? {
+            None => Ok(()),
+            Some(j) => Err(operator::brief(&j.status.unwrap_or_default())),
+        })
+    })
+    .await?;
+    let after = s3.keys("runnel", "savepoints/")?;
+    ensure!(
+        after.iter().filter(|k| k.ends_with("_metadata")).count()
+            > before.iter().filter(|k| k.ends_with("_metadata")).count(),
+        "a savepoint was taken on deletion:\nbefore {before:?}\nafter {after:?}"
+    );
+    wait_for("every object of the job gone", TIMEOUT, || async {
+        let left = cluster.kubectl(&[
+            "get",
+            "deployments,services,configmaps,pods,leases,ingresses",
+            "-n",
+            &ns,
+            "-l",
+            "app=counts",
+            "-o",
+            "name",
+        ])?;
+        Ok(if left.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(left)
+        })
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_runs_two_jobs_and_bad_specs_are_refused_or_reported() -> Result<()> {
+    let cluster = Cluster::shared();
+    let client = cluster.client().await?;
+    let ns = namespace(&client, "op-session").await?;
+    let _dump = cluster.dump_on_failure(&ns);
+    operator::install(cluster, &ns, &[])?;
+
+    // Invalid specs never get in: the schema and CEL rules name the field.
+    for (spec, want) in [
+        (
+            "{job: {sql: 'INSERT INTO t SELECT 1'}}",
+            "spec.image is required unless spec.sessionRef",
+        ),
+        (
+            "{image: 'runnel:dev', job: {sql: 'x', args: ['y']}}",
+            "set exactly one of sql, sqlFrom and args",
+        ),
+        (
+            "{image: 'runnel:dev', job: {sql: 'x', parallelism: 0}}",
+            "must be at least 1",
+        ),
+        (
+            "{image: 'runnel:dev', job: {sql: 'x', upgradeMode: sometimes}}",
+            "upgradeMode",
+        ),
+        (
+            "{sessionRef: shared, image: 'runnel:dev', job: {sql: 'x'}}",
+            "runs on the session's cluster",
+        ),
+    ] {
+        let manifest = format!(
+            "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {{name: bad}}\nspec: {spec}\n"
+        );
+        match cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &manifest) {
+            Ok(out) => bail!("accepted an invalid spec {spec}: {out}"),
+            Err(e) => ensure!(
+                format!("{e:#}").contains(want),
+                "the refusal of {spec} says {want:?}: {e:#}"
+            ),
+        }
+    }
+
+    // A session with two jobs, as in the example.
+    cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &example("session.yaml")?)?;
+    let jobs: Api<FlinkJob> = Api::namespaced(client.clone(), &ns);
+    let mut ids = Vec::new();
+    for name in ["clicks-per-second", "big-orders"] {
+        let job = wait_for_job(
+            &jobs,
+            name,
+            "STABLE and RUNNING in the session",
+            TIMEOUT,
+            stable_at(1),
+        )
+        .await?;
+        ids.push(
+            job.status
+                .unwrap_or_default()
+                .job_status
+                .job_id
+                .context("a job id")?,
+        );
+    }
+    ensure!(ids[0] != ids[1], "two jobs: {ids:?}");
+    let sessions: Api<FlinkSession> = Api::namespaced(client.clone(), &ns);
+    wait_for("the session counting two jobs", TIMEOUT, || async {
+        let s = sessions.get("shared").await?.status.unwrap_or_default();
+        Ok(
+            if s.jobs == Some(2) && s.lifecycle_state == LifecycleState::Stable {
+                Ok(())
+            } else {
+                Err(s)
+            },
+        )
+    })
+    .await?;
+
+    // What only the controller can tell: SQL that does not plan, a Secret that is not there.
+    let bad_sql = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: bad-sql}\nspec:\n  image: runnel:dev\n  job: {sql: 'INSERT INTO nowhere SELECT 1'}\n";
+    let no_secret = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: no-secret}\nspec:\n  image: runnel:dev\n  env: [{name: API_KEY, valueFrom: {secretKeyRef: {name: missing, key: k}}}]\n  job: {sql: 'INSERT INTO nowhere SELECT 1'}\n";
+    cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], bad_sql)?;
+    cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], no_secret)?;
+    for (name, want) in [("bad-sql", "nowhere"), ("no-secret", "Secret")] {
+        let job = wait_for_job(&jobs, name, "FAILED with the reason", TIMEOUT, |_, st| {
+            st.lifecycle_state == LifecycleState::Failed
+                && st.error.as_deref().is_some_and(|e| e.contains(want))
+        })
+        .await?;
+        let error = job.status.unwrap_or_default().error.unwrap_or_default();
+        let events = cluster.kubectl(&[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "--field-selector",
+            &format!("regarding.name={name}"),
+            "-o",
+            "yaml",
+        ])?;
+        ensure!(
+            events.contains(want),
+            "an Event for {name} says {want}: {error}\n{events}"
+        );
+    }
+
+    // An Agent is accepted and said to be unsupported, not pretended to run.
+    let agent = "apiVersion: runnel.dev/v1alpha1\nkind: Agent\nmetadata: {name: triage}\nspec:\n  image: runnel:dev\n  input: {ddl: \"CREATE TABLE tickets (id BIGINT, body STRING) WITH ('connector' = 'datagen')\", table: tickets, key: [id]}\n  models: [{name: local, provider: openai, endpoint: 'http://llm:8000/v1', model: small}]\n  model: local\n  prompts: {user: 'Classify: {body}'}\n  output: {ddl: \"CREATE TABLE labels (id BIGINT, label STRING) WITH ('connector' = 'blackhole')\", table: labels}\n";
+    cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], agent)?;
+    let agents: Api<Agent> = Api::namespaced(client.clone(), &ns);
+    wait_for("the Agent marked unsupported", TIMEOUT, || async {
+        let st = agents.get("triage").await?.status.unwrap_or_default();
+        let said = st
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Supported" && c.status == "False");
+        Ok(if said { Ok(()) } else { Err(st.conditions) })
+    })
+    .await?;
+    let bad_agent = agent
+        .replace("model: local\n", "model: elsewhere\n")
+        .replace("name: triage", "name: bad-agent");
+    let refused = cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &bad_agent);
+    ensure!(
+        refused
+            .as_ref()
+            .is_err_and(|e| format!("{e:#}").contains("spec.model must name one of spec.models")),
+        "an Agent naming an unknown model is refused: {refused:?}"
+    );
+
+    // Deleting the jobs cancels them in the session.
+    for name in ["clicks-per-second", "big-orders"] {
+        jobs.delete(name, &DeleteParams::default()).await?;
+    }
+    wait_for("the session with no jobs", TIMEOUT, || async {
+        let s = sessions.get("shared").await?.status.unwrap_or_default();
+        Ok(if s.jobs == Some(0) {
+            Ok(())
+        } else {
+            Err(s.jobs)
+        })
+    })
+    .await?;
+    Ok(())
+}

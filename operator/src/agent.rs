@@ -1,0 +1,94 @@
+//! The `Agent` controller. The resource is validated at admission and stored; its runtime (the
+//! agent operator on a stream) comes in a later release, so the controller says so in the
+//! status (`Supported=False`) and an Event rather than pretending to run it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use runnel_crds::{Agent, LifecycleState};
+use tracing::warn;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::events;
+
+/// Why an Agent does not run yet.
+pub const NOT_SUPPORTED: &str = "Agent jobs are not supported by this version of Runnel yet: \
+the resource is validated and stored, and nothing is deployed for it";
+
+/// Runs the controller over `namespaces` (all when empty).
+pub async fn run(ctx: Arc<Context>, namespaces: &[String]) {
+    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().cloned().map(Some).collect()
+    };
+    let controllers = scopes.into_iter().map(|ns| {
+        let agents = match &ns {
+            Some(ns) => Api::<Agent>::namespaced(ctx.client.clone(), ns),
+            None => Api::all(ctx.client.clone()),
+        };
+        Controller::new(agents, watcher::Config::default().any_semantic())
+            .shutdown_on_signal()
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    warn!("Agent controller: {e}");
+                }
+            })
+    });
+    futures_util::future::join_all(controllers).await;
+}
+
+async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
+    let result = mark_unsupported(&agent, &ctx).await;
+    ctx.metrics
+        .reconciled("Agent", started.elapsed(), result.is_err());
+    result
+}
+
+async fn mark_unsupported(agent: &Agent, ctx: &Context) -> Result<Action> {
+    let mut st = agent.status.clone().unwrap_or_default();
+    let already = st
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Supported" && c.status == "False")
+        && st.observed_generation == agent.metadata.generation;
+    if already {
+        return Ok(Action::await_change());
+    }
+    st.lifecycle_state = LifecycleState::Created;
+    st.conditions.retain(|c| c.type_ != "Supported");
+    st.conditions.push(Condition {
+        type_: "Supported".into(),
+        status: "False".into(),
+        reason: "AgentRuntimeNotAvailable".into(),
+        message: NOT_SUPPORTED.into(),
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+        observed_generation: agent.metadata.generation,
+    });
+    st.error = Some(NOT_SUPPORTED.into());
+    st.observed_generation = agent.metadata.generation;
+    let ns = agent.metadata.namespace.as_deref().unwrap_or("default");
+    let name = agent.metadata.name.as_deref().unwrap_or_default();
+    let mut updated = agent.clone();
+    updated.status = Some(st);
+    Api::<Agent>::namespaced(ctx.client.clone(), ns)
+        .replace_status(name, &PostParams::default(), &updated)
+        .await
+        .map_err(|e| Error::kube(format!("writing the status of Agent {ns}/{name}"), e))?;
+    events::publish(ctx, agent, true, "NotSupported", NOT_SUPPORTED.into()).await;
+    Ok(Action::await_change())
+}
+
+fn error_policy(agent: Arc<Agent>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff(agent.metadata.uid.as_deref().unwrap_or_default());
+    warn!(name = agent.metadata.name.as_deref().unwrap_or(""), retry_in = ?delay, "{error}");
+    Action::requeue(delay.max(Duration::from_secs(1)))
+}

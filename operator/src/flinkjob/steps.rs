@@ -1,0 +1,497 @@
+//! The lifecycle of a `FlinkJob`, one step per reconcile. Each step reads the status, does at
+//! most one thing, and records in the status what it did and what comes next, so an operator
+//! restarted at any point resumes where it stopped instead of guessing:
+//!
+//! ```text
+//! (new) ──► STOPPED ──► DEPLOYING ──► (stable: observe, savepoints)
+//!              ▲                          │ spec change / suspend
+//!              │                          ▼
+//!              └──────────────────── STOPPING (savepoint per upgradeMode)
+//! ```
+//! A deployment whose job does not run within the deadline rolls back to the last stable spec.
+
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use runnel_crds::{
+    FlinkJob, FlinkJobSpec, FlinkJobStatus, JobManagerDeploymentStatus, JobState, LifecycleState,
+    UpgradeMode, UpgradeStep,
+};
+
+use super::placement::{Observed, Placement, terminal};
+use super::savepoints::{self, Pending};
+use super::spec::{self, Change};
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// How soon a step in progress looks again.
+const STEP: Duration = Duration::from_secs(2);
+
+/// One reconcile of one `FlinkJob`: the status it starts from and ends with, and the Events
+/// of what it did.
+pub struct Reconcile<'a> {
+    pub ctx: &'a Context,
+    pub job: &'a FlinkJob,
+    pub place: Placement,
+    pub st: FlinkJobStatus,
+    /// (warning, reason, note)
+    pub events: Vec<(bool, &'static str, String)>,
+}
+
+impl<'a> Reconcile<'a> {
+    pub fn new(ctx: &'a Context, job: &'a FlinkJob) -> Self {
+        Reconcile {
+            ctx,
+            job,
+            place: Placement::of(job),
+            st: job.status.clone().unwrap_or_default(),
+            events: Vec::new(),
+        }
+    }
+
+    fn event(&mut self, warning: bool, reason: &'static str, note: impl Into<String>) {
+        self.events.push((warning, reason, note.into()));
+    }
+
+    /// The spec being deployed (or last deployed).
+    fn target(&self) -> Result<FlinkJobSpec> {
+        self.st
+            .reconciliation_status
+            .last_reconciled_spec
+            .as_deref()
+            .and_then(spec::parse)
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "status.reconciliationStatus.lastReconciledSpec is unreadable".into(),
+                )
+            })
+    }
+
+    /// The next step.
+    pub async fn step(&mut self) -> Result<Action> {
+        if let Some(step) = self.st.reconciliation_status.upgrade_step {
+            return match step {
+                UpgradeStep::Stopping => self.stopping().await,
+                UpgradeStep::Stopped => self.stopped().await,
+                UpgradeStep::Deploying => self.deploying().await,
+            };
+        }
+        let wanted = spec::deployed_part(&self.job.spec);
+        let rs = &mut self.st.reconciliation_status;
+        let Some(last) = rs.last_reconciled_spec.clone() else {
+            // The first deployment.
+            rs.last_reconciled_spec = Some(wanted);
+            if self.job.spec.job.lifecycle.state == JobState::Suspended {
+                self.st.lifecycle_state = LifecycleState::Suspended;
+                self.event(
+                    false,
+                    "Suspended",
+                    "created suspended: nothing is deployed until spec.job.state is running",
+                );
+                return Ok(Action::requeue(self.ctx.settings.observe_interval));
+            }
+            rs.restore_savepoint = self.job.spec.job.lifecycle.initial_savepoint_path.clone();
+            rs.upgrade_step = Some(UpgradeStep::Stopped);
+            return Ok(Action::requeue(Duration::ZERO));
+        };
+        if rs.rolled_back_from.as_deref() == Some(wanted.as_str()) {
+            return self.observe().await;
+        }
+        match spec::classify(&last, &wanted) {
+            Change::None => self.observe().await,
+            change @ (Change::Upgrade | Change::Suspend) => {
+                rs.last_reconciled_spec = Some(wanted);
+                rs.rolled_back_from = None;
+                rs.upgrade_step = Some(UpgradeStep::Stopping);
+                self.st.lifecycle_state = LifecycleState::Upgrading;
+                let mode = self.job.spec.job.lifecycle.upgrade_mode;
+                let (reason, what) = if change == Change::Suspend {
+                    ("Suspending", "suspending the job")
+                } else {
+                    ("SpecChanged", "upgrading the job")
+                };
+                self.event(
+                    false,
+                    reason,
+                    format!("{what} (upgradeMode {})", mode_name(mode)),
+                );
+                Ok(Action::requeue(Duration::ZERO))
+            }
+            Change::Resume => {
+                rs.last_reconciled_spec = Some(wanted);
+                rs.rolled_back_from = None;
+                rs.upgrade_step = Some(UpgradeStep::Stopped);
+                self.st.lifecycle_state = LifecycleState::Upgrading;
+                self.event(false, "Resuming", "resuming the job from its state");
+                Ok(Action::requeue(Duration::ZERO))
+            }
+        }
+    }
+
+    /// Secures the old job's state per the upgrade mode, then moves on to STOPPED.
+    async fn stopping(&mut self) -> Result<Action> {
+        let target = self.target()?;
+        let mode = target.job.lifecycle.upgrade_mode;
+        let kind = if target.job.lifecycle.state == JobState::Suspended {
+            "suspend"
+        } else {
+            "upgrade"
+        };
+        let job_id = self.st.job_status.job_id.clone();
+        let obs = self
+            .place
+            .observe(self.ctx, self.job, job_id.as_deref())
+            .await?;
+        let running = obs.state() == Some("RUNNING");
+        let rs = &mut self.st.reconciliation_status;
+        rs.restore_savepoint = None;
+        rs.restore_last_state = false;
+        match mode {
+            UpgradeMode::Stateless => {}
+            UpgradeMode::Savepoint
+                if running || self.st.job_status.savepoint_info.pending.is_some() =>
+            {
+                match savepoints::drive(self, &obs, kind, true, None).await? {
+                    Pending::Waiting => return Ok(Action::requeue(STEP)),
+                    Pending::Done(Ok(location)) => {
+                        self.st.reconciliation_status.restore_savepoint = Some(location);
+                    }
+                    Pending::Done(Err(reason)) => {
+                        // The job runs on; try again after the backoff.
+                        return Err(Error::Invalid(format!(
+                            "the {kind} savepoint failed: {reason}"
+                        )));
+                    }
+                }
+            }
+            UpgradeMode::Savepoint | UpgradeMode::LastState => {
+                if let Err(reason) = self.choose_fallback(mode, &obs).await? {
+                    return self.fail_keeping_state(reason);
+                }
+            }
+        }
+        self.st.reconciliation_status.upgrade_step = Some(UpgradeStep::Stopped);
+        Ok(Action::requeue(Duration::ZERO))
+    }
+
+    /// Without a savepoint of the running job: the latest checkpoint high availability
+    /// recorded, else the last savepoint, else (only when the job never completed a
+    /// checkpoint, so there is no state to lose) nothing. Otherwise the reason, with the
+    /// candidates found, and nothing is chosen.
+    async fn choose_fallback(
+        &mut self,
+        mode: UpgradeMode,
+        obs: &Observed,
+    ) -> Result<std::result::Result<(), String>> {
+        let ha = self.place.ha_checkpoint(self.ctx, self.job).await?;
+        let last_savepoint = self
+            .st
+            .job_status
+            .savepoint_info
+            .last_savepoint
+            .as_ref()
+            .map(|s| s.location.clone());
+        let rs = &mut self.st.reconciliation_status;
+        if ha.is_some() {
+            rs.restore_last_state = true;
+            // The savepoint serves if the records hold no checkpoint after all.
+            rs.restore_savepoint = last_savepoint;
+            return Ok(Ok(()));
+        }
+        if let Some(savepoint) = last_savepoint {
+            if mode == UpgradeMode::LastState {
+                self.events.push((true, "LastStateUnavailable", format!("no checkpoint is recorded by high availability; restoring the last savepoint {savepoint}")));
+            }
+            rs.restore_savepoint = Some(savepoint);
+            return Ok(Ok(()));
+        }
+        let checkpoint = self
+            .st
+            .job_status
+            .checkpoint_info
+            .last_checkpoint_path
+            .clone();
+        match checkpoint {
+            None => Ok(Ok(())),
+            Some(path) => Ok(Err(format!(
+                "upgradeMode {} needs the job's state, but the job is not running ({}) and high \
+                 availability records no checkpoint; candidates: last checkpoint {path} (set \
+                 spec.job.initialSavepointPath to it, and change the spec, to restore it)",
+                mode_name(mode),
+                obs.state()
+                    .or(obs.unreachable.as_deref())
+                    .unwrap_or("unknown")
+            ))),
+        }
+    }
+
+    /// Stops in FAILED rather than start without the state the upgrade mode promises.
+    fn fail_keeping_state(&mut self, reason: String) -> Result<Action> {
+        self.st.lifecycle_state = LifecycleState::Failed;
+        self.st.reconciliation_status.upgrade_step = None;
+        self.st.error = Some(reason.clone());
+        self.event(true, "StateNotFound", reason);
+        Ok(Action::requeue(self.ctx.settings.observe_interval))
+    }
+
+    /// Removes the old deployment, then makes the new one (or stops there when suspending).
+    async fn stopped(&mut self) -> Result<Action> {
+        let target = self.target()?;
+        let rs = self.st.reconciliation_status.clone();
+        let job_id = self.st.job_status.job_id.clone();
+        if !self
+            .place
+            .stop(self.ctx, self.job, job_id.as_deref(), rs.restore_last_state)
+            .await?
+        {
+            return Ok(Action::requeue(STEP));
+        }
+        if target.job.lifecycle.state == JobState::Suspended {
+            self.st.lifecycle_state = LifecycleState::Suspended;
+            self.st.reconciliation_status.upgrade_step = None;
+            self.st.job_status.state = Some("SUSPENDED".into());
+            if matches!(self.place, Placement::Own) {
+                self.st.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Missing);
+            }
+            let how = match (&rs.restore_savepoint, rs.restore_last_state) {
+                (_, true) => "its latest checkpoint is kept by high availability".to_string(),
+                (Some(s), false) => format!("it resumes from savepoint {s}"),
+                (None, false) => "it resumes without state (stateless)".to_string(),
+            };
+            self.event(false, "Suspended", format!("the job is suspended; {how}"));
+            return Ok(Action::requeue(self.ctx.settings.observe_interval));
+        }
+        let restore = rs.restore_savepoint.clone();
+        let submitted = self
+            .place
+            .deploy(self.ctx, self.job, &target, restore.clone())
+            .await?;
+        let js = &mut self.st.job_status;
+        js.job_id = submitted;
+        js.state = None;
+        js.start_time = None;
+        let rs = &mut self.st.reconciliation_status;
+        rs.upgrade_step = Some(UpgradeStep::Deploying);
+        rs.deployed_time = Some(now());
+        if self.st.lifecycle_state == LifecycleState::Created {
+            self.st.lifecycle_state = LifecycleState::Deployed;
+        }
+        let from = match (restore, rs.restore_last_state) {
+            (_, true) => " resuming from the checkpoint high availability recorded".to_string(),
+            (Some(s), false) => format!(" restoring savepoint {s}"),
+            (None, false) => String::new(),
+        };
+        self.event(
+            false,
+            "Deployed",
+            format!(
+                "deployed generation {}{from}",
+                self.job.metadata.generation.unwrap_or(0)
+            ),
+        );
+        Ok(Action::requeue(STEP))
+    }
+
+    /// Waits for the new deployment's job to run, rolling back (or failing) at the deadline.
+    async fn deploying(&mut self) -> Result<Action> {
+        let job_id = self.st.job_status.job_id.clone();
+        let obs = self
+            .place
+            .observe(self.ctx, self.job, job_id.as_deref())
+            .await?;
+        self.record(&obs).await;
+        match obs.state() {
+            Some("RUNNING" | "FINISHED") => {
+                let rs = &mut self.st.reconciliation_status;
+                rs.upgrade_step = None;
+                rs.restore_savepoint = None;
+                rs.restore_last_state = false;
+                rs.last_stable_spec = rs.last_reconciled_spec.clone();
+                self.st.error = None;
+                let rolled_back = rs.rolled_back_from.is_some();
+                self.st.lifecycle_state = if rolled_back {
+                    LifecycleState::RolledBack
+                } else {
+                    LifecycleState::Stable
+                };
+                let note = if rolled_back {
+                    "the last stable spec runs again"
+                } else {
+                    "the job runs"
+                };
+                self.event(
+                    false,
+                    if rolled_back {
+                        "RolledBack"
+                    } else {
+                        "JobRunning"
+                    },
+                    note,
+                );
+                Ok(Action::requeue(self.ctx.settings.observe_interval))
+            }
+            Some("FAILED") => {
+                let cause = self.root_cause(&obs).await;
+                self.deployment_failed(format!("the job failed: {cause}"))
+            }
+            _ => {
+                let since = self
+                    .st
+                    .reconciliation_status
+                    .deployed_time
+                    .as_deref()
+                    .and_then(parse_time);
+                let waited = since.map_or(Duration::ZERO, |t| {
+                    (chrono::Utc::now() - t).to_std().unwrap_or_default()
+                });
+                if waited > self.ctx.settings.deployment_timeout {
+                    let why = obs
+                        .unreachable
+                        .clone()
+                        .or_else(|| obs.state().map(str::to_string))
+                        .unwrap_or_default();
+                    return self.deployment_failed(format!(
+                        "the job is not running {} s after it was deployed (JobManager {:?}: {why})",
+                        waited.as_secs(),
+                        obs.jobmanager
+                    ));
+                }
+                Ok(Action::requeue(STEP))
+            }
+        }
+    }
+
+    /// Goes back to the last stable spec, or stops in FAILED when there is none to go back to.
+    fn deployment_failed(&mut self, reason: String) -> Result<Action> {
+        let rs = &mut self.st.reconciliation_status;
+        match (&rs.last_stable_spec, &rs.last_reconciled_spec) {
+            (Some(stable), Some(failed)) if stable != failed && rs.rolled_back_from.is_none() => {
+                rs.rolled_back_from = Some(failed.clone());
+                rs.last_reconciled_spec = Some(stable.clone());
+                rs.upgrade_step = Some(UpgradeStep::Stopping);
+                self.st.lifecycle_state = LifecycleState::RollingBack;
+                self.st.error = Some(reason.clone());
+                self.event(
+                    true,
+                    "RollingBack",
+                    format!("{reason}; rolling back to the last stable spec"),
+                );
+                Ok(Action::requeue(Duration::ZERO))
+            }
+            _ => {
+                rs.upgrade_step = None;
+                self.st.lifecycle_state = LifecycleState::Failed;
+                self.st.error = Some(reason.clone());
+                self.event(true, "DeploymentFailed", reason);
+                Ok(Action::requeue(self.ctx.settings.observe_interval))
+            }
+        }
+    }
+
+    /// A deployed job: its state, checkpoints and savepoints.
+    async fn observe(&mut self) -> Result<Action> {
+        if self.st.lifecycle_state == LifecycleState::Suspended {
+            return Ok(Action::requeue(self.ctx.settings.observe_interval));
+        }
+        let job_id = self.st.job_status.job_id.clone();
+        let obs = self
+            .place
+            .observe(self.ctx, self.job, job_id.as_deref())
+            .await?;
+        self.record(&obs).await;
+        if matches!(self.place, Placement::Own)
+            && obs.jobmanager == JobManagerDeploymentStatus::Missing
+        {
+            // Someone deleted the JobManager: make it again; it resumes from the HA records.
+            self.st.reconciliation_status.restore_last_state = true;
+            self.st.reconciliation_status.upgrade_step = Some(UpgradeStep::Stopped);
+            self.event(
+                true,
+                "JobManagerMissing",
+                "the JobManager Deployment is gone; deploying it again (last state)",
+            );
+            return Ok(Action::requeue(Duration::ZERO));
+        }
+        match obs.state() {
+            Some("FAILED") => {
+                if self.st.lifecycle_state != LifecycleState::Failed {
+                    let cause = self.root_cause(&obs).await;
+                    self.st.lifecycle_state = LifecycleState::Failed;
+                    self.st.error = Some(format!("the job failed: {cause}"));
+                    self.event(true, "JobFailed", format!("the job failed: {cause}"));
+                }
+            }
+            Some("RUNNING") if self.st.lifecycle_state == LifecycleState::Failed => {
+                self.st.lifecycle_state = LifecycleState::Stable;
+                self.st.error = None;
+            }
+            _ => {}
+        }
+        let pending = savepoints::observe(self, &obs).await?;
+        Ok(Action::requeue(if pending {
+            STEP
+        } else {
+            self.ctx.settings.observe_interval
+        }))
+    }
+
+    /// Writes what was observed into the status.
+    async fn record(&mut self, obs: &Observed) {
+        if matches!(self.place, Placement::Own) {
+            self.st.job_manager_deployment_status = Some(obs.jobmanager);
+        }
+        let js = &mut self.st.job_status;
+        js.update_time = Some(now());
+        match &obs.job {
+            Some(j) => {
+                js.job_id = Some(j.jid.clone());
+                js.job_name = Some(j.name.clone());
+                js.state = Some(j.state.clone());
+                js.start_time =
+                    chrono::DateTime::from_timestamp_millis(j.start_time).map(|t| t.to_rfc3339());
+                if !terminal(&j.state) || j.state == "FINISHED" {
+                    let reader = self.place.reader(self.job);
+                    if let Ok(Some(c)) = self.ctx.rest.latest_checkpoint(&reader, &j.jid).await {
+                        js.checkpoint_info.last_checkpoint_id = Some(c.id);
+                        js.checkpoint_info.last_checkpoint_path = Some(c.path);
+                    }
+                }
+            }
+            None => js.state = Some("RECONCILING".into()),
+        }
+    }
+
+    async fn root_cause(&self, obs: &Observed) -> String {
+        let Some(j) = &obs.job else {
+            return "unknown".into();
+        };
+        match self
+            .ctx
+            .rest
+            .root_cause(&self.place.reader(self.job), &j.jid)
+            .await
+        {
+            Ok(Some(cause)) => cause,
+            Ok(None) => "no exception recorded".into(),
+            Err(e) => format!("its exceptions could not be read: {e}"),
+        }
+    }
+}
+
+pub fn mode_name(mode: UpgradeMode) -> &'static str {
+    match mode {
+        UpgradeMode::Stateless => "stateless",
+        UpgradeMode::Savepoint => "savepoint",
+        UpgradeMode::LastState => "last-state",
+    }
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
