@@ -118,7 +118,15 @@ async fn sql_job_on_kafka_and_s3_lives_through_savepoints_upgrades_suspends_and_
     let cluster = Cluster::shared();
     let client = cluster.client().await?;
     let ns = namespace(&client, "op-job").await?;
-    let _dump = cluster.dump_on_failure(&ns);
+    let result = job_lifecycle(cluster, &client, &ns).await;
+    if result.is_err() {
+        eprintln!("{}", cluster.diagnostics(&ns));
+    }
+    result
+}
+
+async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Result<()> {
+    let (client, ns) = (client.clone(), ns.to_string());
     operator::install(cluster, &ns, &[])?;
 
     // Kafka and S3 listen on the cluster's bridge, which pods reach.
@@ -153,11 +161,19 @@ async fn sql_job_on_kafka_and_s3_lives_through_savepoints_upgrades_suspends_and_
 
     // Deployed: a JobManager, a TaskManager it created, the job running, the status STABLE.
     wait_for_job(&jobs, "counts", "STABLE and RUNNING", TIMEOUT, stable_at(1)).await?;
-    let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
-    ensure!(
-        tms.len() == 1 && tms.iter().all(running),
-        "one running TaskManager pod: {tms:?}"
-    );
+    wait_for("one running TaskManager pod", TIMEOUT, || async {
+        let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
+        let names: Vec<_> = tms
+            .iter()
+            .map(|p| (p.metadata.name.clone(), running(p)))
+            .collect();
+        Ok(if tms.len() == 1 && tms.iter().all(running) {
+            Ok(())
+        } else {
+            Err(names)
+        })
+    })
+    .await?;
     let printed = cluster.kubectl(&["get", "flinkjob", "counts", "-n", &ns])?;
     ensure!(
         printed.contains("RUNNING") && printed.contains("STABLE"),
@@ -194,7 +210,12 @@ async fn sql_job_on_kafka_and_s3_lives_through_savepoints_upgrades_suspends_and_
         .location
         .strip_prefix("s3://runnel/")
         .context("the savepoint is in the bucket")?;
-    let keys = s3.keys("runnel", prefix)?;
+    // (The listing's prefix stays free of '/': curl signs it unescaped.)
+    let keys: Vec<String> = s3
+        .keys("runnel", "savepoints")?
+        .into_iter()
+        .filter(|k| k.starts_with(prefix))
+        .collect();
     ensure!(
         keys.iter().any(|k| k.ends_with("_metadata")),
         "the savepoint's _metadata is in S3: {keys:?}"
@@ -354,7 +375,7 @@ async fn sql_job_on_kafka_and_s3_lives_through_savepoints_upgrades_suspends_and_
     }
 
     // Deleted: a savepoint first (the policy), then every object of the job goes.
-    let before = s3.keys("runnel", "savepoints/")?;
+    let before = s3.keys("runnel", "savepoints")?;
     jobs.delete("counts", &DeleteParams::default()).await?;
     wait_for("the FlinkJob gone", TIMEOUT, || async {
         Ok(match jobs.get_opt("counts").await? {
@@ -363,7 +384,7 @@ async fn sql_job_on_kafka_and_s3_lives_through_savepoints_upgrades_suspends_and_
         })
     })
     .await?;
-    let after = s3.keys("runnel", "savepoints/")?;
+    let after = s3.keys("runnel", "savepoints")?;
     ensure!(
         after.iter().filter(|k| k.ends_with("_metadata")).count()
             > before.iter().filter(|k| k.ends_with("_metadata")).count(),
@@ -395,7 +416,15 @@ async fn session_runs_two_jobs_and_bad_specs_are_refused_or_reported() -> Result
     let cluster = Cluster::shared();
     let client = cluster.client().await?;
     let ns = namespace(&client, "op-session").await?;
-    let _dump = cluster.dump_on_failure(&ns);
+    let result = session_and_bad_specs(cluster, &client, &ns).await;
+    if result.is_err() {
+        eprintln!("{}", cluster.diagnostics(&ns));
+    }
+    result
+}
+
+async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &str) -> Result<()> {
+    let (client, ns) = (client.clone(), ns.to_string());
     operator::install(cluster, &ns, &[])?;
 
     // Invalid specs never get in: the schema and CEL rules name the field.
@@ -486,7 +515,7 @@ async fn session_runs_two_jobs_and_bad_specs_are_refused_or_reported() -> Result
             "-n",
             &ns,
             "--field-selector",
-            &format!("regarding.name={name}"),
+            &format!("involvedObject.name={name}"),
             "-o",
             "yaml",
         ])?;

@@ -13,6 +13,10 @@ pub enum Error {
     /// A JobManager's REST API refused or failed a request.
     #[error("JobManager REST API {url}: {message}")]
     Rest { url: String, message: String },
+    /// Deletion is under way (a savepoint, objects going); the finalizer stays until it is
+    /// done. Not a failure: retried soon, without backoff.
+    #[error("deletion in progress: {0}")]
+    Deleting(String),
     /// The resource asks for something that cannot be done as written (a missing ConfigMap
     /// or Secret, a state that cannot be found); it waits for the user.
     #[error("{0}")]

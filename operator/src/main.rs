@@ -109,6 +109,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .into(),
             runnel_lease::Timing::default(),
         );
+        info!(lease = elector.name(), namespace = %ns, "taking the operator's Lease");
         elector
             .acquire(|holder| info!(%holder, "another replica leads; standing by"))
             .await?;

@@ -61,6 +61,15 @@ async fn reconcile(session: Arc<FlinkSession>, ctx: Arc<Context>) -> Result<Acti
     let started = Instant::now();
     let ns = session.metadata.namespace.clone().unwrap_or_default();
     let api: Api<FlinkSession> = Api::namespaced(ctx.client.clone(), &ns);
+    // The latest version, not the cache's (see the FlinkJob controller).
+    let session = match api
+        .get_opt(session.metadata.name.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => return Err(Error::kube("reading the FlinkSession", e)),
+    };
     let result = finalizer(&api, FINALIZER, session, |event| async {
         match event {
             Finalizer::Apply(s) => apply(&s, &ctx).await,
@@ -73,12 +82,18 @@ async fn reconcile(session: Arc<FlinkSession>, ctx: Arc<Context>) -> Result<Acti
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Invalid(format!("finalizer: {other}")),
     });
+    let failed = result
+        .as_ref()
+        .is_err_and(|e| !matches!(e, Error::Deleting(_)));
     ctx.metrics
-        .reconciled("FlinkSession", started.elapsed(), result.is_err());
+        .reconciled("FlinkSession", started.elapsed(), failed);
     result
 }
 
 fn error_policy(session: Arc<FlinkSession>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Deleting(_) = error {
+        return Action::requeue(Duration::from_secs(2));
+    }
     let delay = ctx.backoff(session.metadata.uid.as_deref().unwrap_or_default());
     warn!(name = session.metadata.name.as_deref().unwrap_or(""), retry_in = ?delay, "{error}");
     Action::requeue(delay)
@@ -232,10 +247,13 @@ async fn cleanup(session: &FlinkSession, ctx: &Context) -> Result<Action> {
             ),
         )
         .await;
-        return Ok(Action::requeue(Duration::from_secs(5)));
+        return Err(Error::Deleting(format!(
+            "FlinkJobs still run in the session: {}",
+            users.join(", ")
+        )));
     }
     if !cluster::delete_all(&ctx.client, ns, name).await? {
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        return Err(Error::Deleting("the session's pods are going".into()));
     }
     Ok(Action::await_change())
 }

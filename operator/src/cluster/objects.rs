@@ -207,6 +207,8 @@ impl Cluster<'_> {
             }),
             initial_delay_seconds: Some(initial),
             period_seconds: Some(2),
+            // A busy node answers late; a standby never answers at all.
+            timeout_seconds: Some(5),
             failure_threshold: Some(failures),
             ..Default::default()
         };

@@ -68,6 +68,16 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     let ns = job.metadata.namespace.clone().unwrap_or_default();
     let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &ns);
+    // The latest version, not the cache's: each step acts on the status the previous step
+    // wrote, which the watch may not have delivered yet.
+    let job = match api
+        .get_opt(job.metadata.name.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => return Err(Error::kube("reading the FlinkJob", e)),
+    };
     let result = finalizer(&api, FINALIZER, job, |event| async {
         match event {
             Finalizer::Apply(job) => apply(&job, &ctx).await,
@@ -80,13 +90,19 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action> {
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Invalid(format!("finalizer: {other}")),
     });
+    let failed = result
+        .as_ref()
+        .is_err_and(|e| !matches!(e, Error::Deleting(_)));
     ctx.metrics
-        .reconciled("FlinkJob", started.elapsed(), result.is_err());
+        .reconciled("FlinkJob", started.elapsed(), failed);
     result
 }
 
 /// Exponential backoff per resource: 2 s, 4 s, ... up to 5 minutes; the reason is in status.
 fn error_policy(job: Arc<FlinkJob>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Deleting(_) = error {
+        return Action::requeue(Duration::from_secs(2));
+    }
     let key = job.metadata.uid.clone().unwrap_or_default();
     let delay = ctx.backoff(&key);
     warn!(name = job.metadata.name.as_deref().unwrap_or(""), namespace = job.metadata.namespace.as_deref().unwrap_or(""), retry_in = ?delay, "{error}");
@@ -267,6 +283,12 @@ async fn cleanup(job: &FlinkJob, ctx: &Context) -> Result<Action> {
     let job_id = r.st.job_status.job_id.clone();
     let obs = r.place.observe(ctx, job, job_id.as_deref()).await;
     let running = obs.as_ref().is_ok_and(|o| o.state() == Some("RUNNING"));
+    info!(
+        name = job.metadata.name.as_deref().unwrap_or(""),
+        policy = ?policy,
+        job = ?obs.as_ref().map(|o| o.state().map(str::to_string)).map_err(|e| e.to_string()),
+        "deleting"
+    );
     let pending =
         r.st.job_status
             .savepoint_info
@@ -285,7 +307,7 @@ async fn cleanup(job: &FlinkJob, ctx: &Context) -> Result<Action> {
             events::publish(ctx, job, warning, reason, note).await;
         }
         match step? {
-            Pending::Waiting => return Ok(Action::requeue(Duration::from_secs(2))),
+            Pending::Waiting => return Err(Error::Deleting("the savepoint is being taken".into())),
             Pending::Done(Ok(_)) => {}
             // Deleting goes on: the user asked for it, and the Event says what was lost.
             Pending::Done(Err(_)) => {}
@@ -308,7 +330,7 @@ async fn cleanup(job: &FlinkJob, ctx: &Context) -> Result<Action> {
         },
     };
     if !done {
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        return Err(Error::Deleting("the job's pods are going".into()));
     }
     events::publish(
         ctx,

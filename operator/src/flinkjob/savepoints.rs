@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use runnel_crds::{Savepoint, SavepointTrigger};
 
-use super::placement::Observed;
+use super::placement::{Observed, terminal};
 use super::steps::{Reconcile, now, parse_time};
 use crate::error::Result;
 use crate::rest::SavepointState;
@@ -62,8 +62,12 @@ pub async fn drive(
                 });
                 return Ok(Pending::Waiting);
             }
+            // Between states (restarting, or finishing a stop-with-savepoint asked for before
+            // the operator restarted): look again.
+            (Some(j), _) if !terminal(&j.state) => return Ok(Pending::Waiting),
             (_, Some(id)) => {
-                // Asked for before a restart of the operator, and the job has stopped since.
+                // Asked for before a restart of the operator, and the job has ended since: the
+                // savepoint, if it completed, is in the job's checkpoint statistics.
                 let since = parse_time(&pending.time).map_or(0, |t| t.timestamp_millis());
                 match r.ctx.rest.latest_savepoint(&reader, &id, since).await {
                     Ok(Some(location)) => Ok(location),
