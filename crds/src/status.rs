@@ -144,6 +144,9 @@ pub struct CheckpointInfo {
     /// The `checkpointTriggerNonce` last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trigger_nonce: Option<i64>,
+    /// The JobManager's trigger id of the checkpoint asked for by nonce, until it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_trigger_id: Option<String>,
 }
 
 /// The JobManager Deployment as the operator sees it.

@@ -16,7 +16,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
 use runnel_crds::{Agent, FlinkJob, FlinkSession, JobManagerDeploymentStatus, LifecycleState};
 use runnel_e2e::cluster::Cluster;
-use runnel_e2e::k8s::{namespace, wait_for};
+use runnel_e2e::k8s::{http_get, namespace, wait_for};
 use runnel_e2e::kafka::{Kafka, read_to_end};
 use runnel_e2e::operator::{self, wait_for_job};
 use runnel_e2e::process::repo_root;
@@ -221,13 +221,46 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
         "the savepoint's _metadata is in S3: {keys:?}"
     );
 
-    // Upgrade to parallelism 2 with a savepoint: the count goes on from where it was.
-    let generation = patch_job(
+    let first_savepoint = prefix.to_string();
+
+    // A checkpoint on demand.
+    patch_job(
         &jobs,
         "counts",
-        serde_json::json!({"spec": {"job": {"parallelism": 2}}}),
+        serde_json::json!({"spec": {"job": {"checkpointTriggerNonce": 1}}}),
     )
     .await?;
+    wait_for_job(
+        &jobs,
+        "counts",
+        "the nonce's checkpoint",
+        TIMEOUT,
+        |_, st| {
+            let c = &st.job_status.checkpoint_info;
+            c.last_trigger_nonce == Some(1) && c.pending_trigger_id.is_none()
+        },
+    )
+    .await?;
+    let events = cluster.kubectl(&["get", "events", "-n", &ns, "-o", "yaml"])?;
+    ensure!(
+        events.contains("CheckpointCompleted"),
+        "an Event says the checkpoint completed:\n{events}"
+    );
+
+    // Upgrade to parallelism 2 with a savepoint (the example's patch): the count goes on.
+    let patch = repo_root().join("examples/kubernetes/upgrade-parallelism.yaml");
+    cluster.kubectl(&[
+        "patch",
+        "flinkjob",
+        "counts",
+        "-n",
+        &ns,
+        "--type",
+        "merge",
+        "--patch-file",
+        &patch.to_string_lossy(),
+    ])?;
+    let generation = jobs.get("counts").await?.metadata.generation.unwrap_or(0);
     wait_for_job(
         &jobs,
         "counts",
@@ -286,6 +319,47 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     .await?;
     wait_for_job(&jobs, "counts", "resumed", TIMEOUT, stable_at(generation)).await?;
     wait_for_counts(&bootstrap, 16, "after resuming").await?;
+
+    // A fourth savepoint: the history keeps three (maxCount), and the oldest is disposed of
+    // from S3.
+    patch_job(
+        &jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"savepointTriggerNonce": 2}}}),
+    )
+    .await?;
+    let job = wait_for_job(
+        &jobs,
+        "counts",
+        "the oldest savepoint disposed of",
+        TIMEOUT,
+        |_, st| {
+            let i = &st.job_status.savepoint_info;
+            i.last_trigger_nonce == Some(2) && i.history.len() == 3
+        },
+    )
+    .await?;
+    let history = job
+        .status
+        .unwrap_or_default()
+        .job_status
+        .savepoint_info
+        .history;
+    ensure!(
+        history
+            .iter()
+            .all(|s| !s.location.ends_with(&first_savepoint)),
+        "the oldest savepoint left the history: {history:?}"
+    );
+    let left: Vec<String> = s3
+        .keys("runnel", "savepoints")?
+        .into_iter()
+        .filter(|k| k.starts_with(&first_savepoint))
+        .collect();
+    ensure!(
+        left.is_empty(),
+        "the oldest savepoint's files are gone from S3: {left:?}"
+    );
 
     // A TaskManager pod deleted: the JobManager replaces it and the job recovers.
     let before = pods(&client, &ns, "app=counts,component=taskmanager").await?;
@@ -547,6 +621,58 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
             .as_ref()
             .is_err_and(|e| format!("{e:#}").contains("spec.model must name one of spec.models")),
         "an Agent naming an unknown model is refused: {refused:?}"
+    );
+
+    // An upgrade whose job cannot run rolls back to the last stable spec and its savepoint.
+    let stateful = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: rollback}\nspec:\n  image: runnel:dev\n  flinkConfiguration: {execution.checkpointing.savepoint-dir: /tmp/runnel-rollback-savepoints}\n  job:\n    upgradeMode: savepoint\n    sql: |\n      CREATE TABLE clicks (user_id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20', 'fields.user_id.max' = '10');\n      CREATE TABLE sink (user_id BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n      INSERT INTO sink SELECT user_id, COUNT(*) FROM clicks GROUP BY user_id;\n";
+    cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], stateful)?;
+    wait_for_job(&jobs, "rollback", "STABLE", TIMEOUT, stable_at(1)).await?;
+    patch_job(
+        &jobs,
+        "rollback",
+        serde_json::json!({"spec": {"job": {"sql": "INSERT INTO nowhere SELECT 1"}}}),
+    )
+    .await?;
+    let job = wait_for_job(
+        &jobs,
+        "rollback",
+        "ROLLED_BACK and RUNNING",
+        TIMEOUT,
+        |_, st| {
+            st.lifecycle_state == LifecycleState::RolledBack
+                && st.job_status.state.as_deref() == Some("RUNNING")
+        },
+    )
+    .await?;
+    let st = job.status.unwrap_or_default();
+    let rs = &st.reconciliation_status;
+    ensure!(
+        rs.rolled_back_from
+            .as_deref()
+            .is_some_and(|s| s.contains("nowhere"))
+            && rs.last_reconciled_spec == rs.last_stable_spec,
+        "the failed spec is recorded and the stable one runs: {rs:?}"
+    );
+    ensure!(
+        st.error.as_deref().is_some_and(|e| e.contains("nowhere")),
+        "the reason is in status: {:?}",
+        st.error
+    );
+
+    // The operator's own metrics.
+    let op = pods(&client, &ns, "app.kubernetes.io/name=runnel-operator").await?;
+    let ip: IpAddr = op[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .context("the operator's pod IP")?
+        .parse()?;
+    let (code, metrics) = http_get(std::net::SocketAddr::new(ip, 8080), "/metrics")?;
+    ensure!(
+        code == 200
+            && metrics.contains("runnel_operator_reconciles_total{kind=\"FlinkJob\"}")
+            && metrics.contains("process_resident_memory_bytes"),
+        "the operator serves its metrics: {code}\n{metrics}"
     );
 
     // Deleting the jobs cancels them in the session.

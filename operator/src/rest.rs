@@ -23,9 +23,9 @@ pub struct JobOverview {
     pub start_time: i64,
 }
 
-/// Where a savepoint operation is.
+/// Where a savepoint or checkpoint operation is.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SavepointState {
+pub enum TriggerState {
     InProgress,
     Completed(String),
     Failed(String),
@@ -223,11 +223,41 @@ impl JobManagerRest {
         jm: &Endpoint,
         job: &str,
         trigger: &str,
-    ) -> Result<SavepointState> {
-        let path = format!("/jobs/{job}/savepoints/{trigger}");
-        let (status, v) = self.call(jm, Method::GET, &path, None).await?;
+    ) -> Result<TriggerState> {
+        self.trigger_state(jm, &format!("/jobs/{job}/savepoints/{trigger}"))
+            .await
+    }
+
+    /// Takes a checkpoint now; returns the trigger id.
+    pub async fn checkpoint(&self, jm: &Endpoint, job: &str) -> Result<String> {
+        let path = format!("/jobs/{job}/checkpoints");
+        let v = self
+            .expect(jm, Method::POST, &path, Some(json!({})))
+            .await?;
+        v["request-id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(Error::Rest {
+                url: format!("{}{path}", jm.base),
+                message: format!("no request-id in {v}"),
+            })
+    }
+
+    /// Where a checkpoint asked for by [`JobManagerRest::checkpoint`] is.
+    pub async fn checkpoint_state(
+        &self,
+        jm: &Endpoint,
+        job: &str,
+        trigger: &str,
+    ) -> Result<TriggerState> {
+        self.trigger_state(jm, &format!("/jobs/{job}/checkpoints/{trigger}"))
+            .await
+    }
+
+    async fn trigger_state(&self, jm: &Endpoint, path: &str) -> Result<TriggerState> {
+        let (status, v) = self.call(jm, Method::GET, path, None).await?;
         if status == 404 {
-            return Ok(SavepointState::Unknown);
+            return Ok(TriggerState::Unknown);
         }
         if !(200..300).contains(&status) {
             return Err(Error::Rest {
@@ -236,12 +266,12 @@ impl JobManagerRest {
             });
         }
         if v["status"]["id"] != "COMPLETED" {
-            return Ok(SavepointState::InProgress);
+            return Ok(TriggerState::InProgress);
         }
         let op = &v["operation"];
         Ok(match op["location"].as_str() {
-            Some(location) => SavepointState::Completed(location.into()),
-            None => SavepointState::Failed(
+            Some(location) => TriggerState::Completed(location.into()),
+            None => TriggerState::Failed(
                 op["failure-cause"]["stack-trace"]
                     .as_str()
                     .unwrap_or("unknown failure")

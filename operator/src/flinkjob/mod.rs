@@ -121,7 +121,11 @@ async fn apply(job: &FlinkJob, ctx: &Context) -> Result<Action> {
     match &outcome {
         Ok(_) => {
             ctx.backoff_reset(&key);
-            if r.st.lifecycle_state != LifecycleState::Failed {
+            // A failure, or the reason of a rollback, stays until the spec changes.
+            if !matches!(
+                r.st.lifecycle_state,
+                LifecycleState::Failed | LifecycleState::RollingBack | LifecycleState::RolledBack
+            ) {
                 r.st.error = None;
             }
             set_condition(&mut r.st, true, "Reconciled", "");

@@ -12,7 +12,7 @@ use runnel_crds::{Savepoint, SavepointTrigger};
 use super::placement::{Observed, terminal};
 use super::steps::{Reconcile, now, parse_time};
 use crate::error::Result;
-use crate::rest::SavepointState;
+use crate::rest::TriggerState;
 
 /// Flink's defaults for the savepoint history (`kubernetes.operator.savepoint.history.max.*`).
 const DEFAULT_MAX_COUNT: usize = 10;
@@ -86,10 +86,10 @@ pub async fn drive(
             .savepoint_state(&reader, &id, &pending.trigger_id)
             .await?
         {
-            SavepointState::InProgress => return Ok(Pending::Waiting),
-            SavepointState::Completed(location) => Ok(location),
-            SavepointState::Failed(cause) => Err(cause),
-            SavepointState::Unknown => Err(format!(
+            TriggerState::InProgress => return Ok(Pending::Waiting),
+            TriggerState::Completed(location) => Ok(location),
+            TriggerState::Failed(cause) => Err(cause),
+            TriggerState::Unknown => Err(format!(
                 "the JobManager no longer knows savepoint {} (it restarted)",
                 pending.trigger_id
             )),
@@ -150,8 +150,60 @@ pub async fn observe(r: &mut Reconcile<'_>, obs: &Observed) -> Result<bool> {
     } else {
         false
     };
+    let checkpointing = checkpoint_by_nonce(r, obs).await?;
     retain(r).await;
-    Ok(pending)
+    Ok(pending || checkpointing)
+}
+
+/// The checkpoint `checkpointTriggerNonce` asks for: triggered once per nonce, followed until
+/// it completes. True while it is in progress.
+async fn checkpoint_by_nonce(r: &mut Reconcile<'_>, obs: &Observed) -> Result<bool> {
+    let Some(job) = obs.job.as_ref().filter(|j| j.state == "RUNNING") else {
+        return Ok(false);
+    };
+    let info = r.st.job_status.checkpoint_info.clone();
+    if let Some(trigger) = &info.pending_trigger_id {
+        let outcome = r
+            .ctx
+            .rest
+            .checkpoint_state(&r.place.reader(r.job), &job.jid, trigger)
+            .await?;
+        let event = match outcome {
+            TriggerState::InProgress => return Ok(true),
+            TriggerState::Completed(location) => (
+                false,
+                "CheckpointCompleted",
+                format!("checkpoint at {location}"),
+            ),
+            TriggerState::Failed(cause) => (
+                true,
+                "CheckpointFailed",
+                format!("the checkpoint failed: {cause}"),
+            ),
+            TriggerState::Unknown => (
+                true,
+                "CheckpointFailed",
+                format!("the JobManager no longer knows checkpoint {trigger}"),
+            ),
+        };
+        r.events.push(event);
+        r.st.job_status.checkpoint_info.pending_trigger_id = None;
+        return Ok(false);
+    }
+    match r.job.spec.job.lifecycle.checkpoint_trigger_nonce {
+        Some(nonce) if info.last_trigger_nonce != Some(nonce) => {
+            let trigger = r
+                .ctx
+                .rest
+                .checkpoint(&r.place.writer(r.ctx, r.job).await?, &job.jid)
+                .await?;
+            let ci = &mut r.st.job_status.checkpoint_info;
+            ci.last_trigger_nonce = Some(nonce);
+            ci.pending_trigger_id = Some(trigger);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 fn periodic_due(r: &Reconcile<'_>) -> bool {

@@ -307,8 +307,10 @@ impl<'a> Reconcile<'a> {
                 rs.restore_savepoint = None;
                 rs.restore_last_state = false;
                 rs.last_stable_spec = rs.last_reconciled_spec.clone();
-                self.st.error = None;
                 let rolled_back = rs.rolled_back_from.is_some();
+                if !rolled_back {
+                    self.st.error = None;
+                }
                 self.st.lifecycle_state = if rolled_back {
                     LifecycleState::RolledBack
                 } else {
@@ -413,13 +415,11 @@ impl<'a> Reconcile<'a> {
             return Ok(Action::requeue(Duration::ZERO));
         }
         match obs.state() {
-            Some("FAILED") => {
-                if self.st.lifecycle_state != LifecycleState::Failed {
-                    let cause = self.root_cause(&obs).await;
-                    self.st.lifecycle_state = LifecycleState::Failed;
-                    self.st.error = Some(format!("the job failed: {cause}"));
-                    self.event(true, "JobFailed", format!("the job failed: {cause}"));
-                }
+            Some("FAILED") if self.st.lifecycle_state != LifecycleState::Failed => {
+                let cause = self.root_cause(&obs).await;
+                self.st.lifecycle_state = LifecycleState::Failed;
+                self.st.error = Some(format!("the job failed: {cause}"));
+                self.event(true, "JobFailed", format!("the job failed: {cause}"));
             }
             Some("RUNNING") if self.st.lifecycle_state == LifecycleState::Failed => {
                 self.st.lifecycle_state = LifecycleState::Stable;

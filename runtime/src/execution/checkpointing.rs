@@ -165,6 +165,12 @@ pub enum JobCommand {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Location>>,
     },
+    /// Take a checkpoint now (Flink's checkpoint trigger), besides the periodic ones. The
+    /// reply carries the checkpoint's folder.
+    Checkpoint {
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Location>>,
+    },
     /// Cancel the job now (Flink's cancel): no savepoint, tasks stop where they are.
     Cancel,
     /// Go on at another parallelism: stop with a savepoint, redeploy, restore. The reply
@@ -441,6 +447,20 @@ impl Coordinator {
             random_u64() & 0xffff_ffff_ffff
         ));
         if let Err(e) = self.trigger(SnapshotKind::Savepoint, dir, Some(reply), stop) {
+            tracing_error(&e);
+        }
+    }
+
+    /// Starts a checkpoint for a user request.
+    pub(crate) fn checkpoint(&mut self, reply: oneshot::Sender<Result<Location>>) {
+        if !self.can_trigger() {
+            let _ = reply.send(Err(RunnelError::State(
+                "cannot take a checkpoint: some sources have already finished".into(),
+            )));
+            return;
+        }
+        let dir = self.job_dir().join(&format!("chk-{}", self.next_id));
+        if let Err(e) = self.trigger(SnapshotKind::Checkpoint, dir, Some(reply), false) {
             tracing_error(&e);
         }
     }

@@ -417,6 +417,7 @@ impl JobMaster {
                     JobCommand::Savepoint { dir, stop, reply } => {
                         coordinator.savepoint(dir, stop, reply);
                     }
+                    JobCommand::Checkpoint { reply } => coordinator.checkpoint(reply),
                     JobCommand::Cancel => return Ok((subtasks, Ended::Cancelled)),
                     JobCommand::Rescale { parallelism, reply } => {
                         let started = self.start_rescale(parallelism, rescale.is_some(), coordinator);

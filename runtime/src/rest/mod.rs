@@ -197,7 +197,11 @@ pub async fn serve(
         .route("/jobs/sql", post(submit_sql))
         .route("/taskmanagers", get(taskmanagers))
         .route("/jobs/{id}", get(job_detail).patch(cancel))
-        .route("/jobs/{id}/checkpoints", get(job_checkpoints))
+        .route(
+            "/jobs/{id}/checkpoints",
+            get(job_checkpoints).post(trigger_checkpoint),
+        )
+        .route("/jobs/{id}/checkpoints/{trigger}", get(checkpoint_status))
         .route("/jobs/{id}/exceptions", get(job_exceptions))
         .route(
             "/jobs/{id}/resource-requirements",
@@ -614,13 +618,19 @@ fn start_savepoint(api: &Api, id: &str, dir: Option<String>, stop: bool) -> Resp
     {
         return error(StatusCode::CONFLICT, format!("Job {id} is not running"));
     }
+    track(api, outcome, "savepoint")
+}
+
+/// Answers a snapshot request with the trigger id to poll; the trigger completes with the
+/// snapshot's folder, or fails with the reason, when `outcome` comes.
+fn track(api: &Api, outcome: oneshot::Receiver<Result<Location>>, what: &'static str) -> Response {
     let trigger = api.jobs.new_trigger();
     let (jobs, t) = (api.jobs.clone(), trigger.clone());
     tokio::spawn(async move {
         let status = match outcome.await {
             Ok(Ok(location)) => TriggerStatus::Completed(location.to_string()),
             Ok(Err(e)) => TriggerStatus::Failed(e.to_string()),
-            Err(_) => TriggerStatus::Failed("the job ended before the savepoint completed".into()),
+            Err(_) => TriggerStatus::Failed(format!("the job ended before the {what} completed")),
         };
         jobs.trigger_done(&t, status);
     });
@@ -629,6 +639,34 @@ fn start_savepoint(api: &Api, id: &str, dir: Option<String>, stop: bool) -> Resp
         axum::Json(json!({ "request-id": trigger })),
     )
         .into_response()
+}
+
+/// `POST /jobs/:id/checkpoints` (Flink 1.19's): a checkpoint now; answers with the trigger id.
+async fn trigger_checkpoint(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(bad) = authorized_body::<serde_json::Map<String, Value>>(&api, &headers, &body) {
+        return *bad;
+    }
+    if api.jobs.job(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("Job {id} not found"));
+    }
+    let (reply, outcome) = oneshot::channel();
+    if !api.jobs.command(&id, JobCommand::Checkpoint { reply }) {
+        return error(StatusCode::CONFLICT, format!("Job {id} is not running"));
+    }
+    track(&api, outcome, "checkpoint")
+}
+
+/// `GET /jobs/:id/checkpoints/:trigger`.
+async fn checkpoint_status(
+    State(api): State<Api>,
+    Path((id, trigger)): Path<(String, String)>,
+) -> Response {
+    trigger_status(&api, &id, &trigger, "checkpoint", "runnel.CheckpointFailed")
 }
 
 /// The body of `POST /savepoint-disposal` (Flink's names).
@@ -697,10 +735,15 @@ async fn savepoint_status(
     State(api): State<Api>,
     Path((id, trigger)): Path<(String, String)>,
 ) -> Response {
-    let Some(status) = api.jobs.trigger(&trigger) else {
+    trigger_status(&api, &id, &trigger, "savepoint", "runnel.SavepointFailed")
+}
+
+/// Where a snapshot request is, in Flink's shape.
+fn trigger_status(api: &Api, id: &str, trigger: &str, what: &str, failure: &str) -> Response {
+    let Some(status) = api.jobs.trigger(trigger) else {
         return error(
             StatusCode::NOT_FOUND,
-            format!("There is no savepoint operation with triggerId={trigger} for job {id}"),
+            format!("There is no {what} operation with triggerId={trigger} for job {id}"),
         );
     };
     let body = match status {
@@ -711,7 +754,7 @@ async fn savepoint_status(
         }),
         TriggerStatus::Failed(cause) => json!({
             "status": { "id": "COMPLETED" },
-            "operation": { "failure-cause": { "class": "runnel.SavepointFailed", "stack-trace": cause } },
+            "operation": { "failure-cause": { "class": failure, "stack-trace": cause } },
         }),
     };
     axum::Json(body).into_response()
