@@ -3,17 +3,14 @@
 //! status (`Supported=False`) and an Event rather than pretending to run it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use runnel_crds::{Agent, LifecycleState};
-use tracing::warn;
 
 use crate::context::Context;
+use crate::controller;
 use crate::error::{Error, Result};
 use crate::events;
 
@@ -23,33 +20,13 @@ the resource is validated and stored, and nothing is deployed for it";
 
 /// Runs the controller over `namespaces` (all when empty).
 pub async fn run(ctx: Arc<Context>, namespaces: &[String]) {
-    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
-        vec![None]
-    } else {
-        namespaces.iter().cloned().map(Some).collect()
-    };
-    let controllers = scopes.into_iter().map(|ns| {
-        let agents = match &ns {
-            Some(ns) => Api::<Agent>::namespaced(ctx.client.clone(), ns),
-            None => Api::all(ctx.client.clone()),
-        };
-        Controller::new(agents, watcher::Config::default().any_semantic())
-            .shutdown_on_signal()
-            .run(reconcile, error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    warn!("Agent controller: {e}");
-                }
-            })
-    });
-    futures_util::future::join_all(controllers).await;
+    controller::run::<Agent, _, _>(ctx, namespaces, false, reconcile).await;
 }
 
 async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {
     let started = std::time::Instant::now();
     let result = mark_unsupported(&agent, &ctx).await;
-    ctx.metrics
-        .reconciled("Agent", started.elapsed(), result.is_err());
+    controller::counted::<Agent>(&ctx, started, &result);
     result
 }
 
@@ -85,10 +62,4 @@ async fn mark_unsupported(agent: &Agent, ctx: &Context) -> Result<Action> {
         .map_err(|e| Error::kube(format!("writing the status of Agent {ns}/{name}"), e))?;
     events::publish(ctx, agent, true, "NotSupported", NOT_SUPPORTED.into()).await;
     Ok(Action::await_change())
-}
-
-fn error_policy(agent: Arc<Agent>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff(agent.metadata.uid.as_deref().unwrap_or_default());
-    warn!(name = agent.metadata.name.as_deref().unwrap_or(""), retry_in = ?delay, "{error}");
-    Action::requeue(delay.max(Duration::from_secs(1)))
 }

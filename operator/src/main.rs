@@ -5,6 +5,7 @@
 mod agent;
 mod cluster;
 mod context;
+mod controller;
 mod error;
 mod events;
 mod flinkjob;

@@ -11,7 +11,7 @@ const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 /// Counters per resource kind.
 #[derive(Default)]
 pub struct Metrics {
-    kinds: Mutex<Vec<(&'static str, KindMetrics)>>,
+    kinds: Mutex<Vec<(String, KindMetrics)>>,
 }
 
 #[derive(Default, Clone)]
@@ -25,12 +25,12 @@ struct KindMetrics {
 
 impl Metrics {
     /// Counts one reconcile of `kind` that took `took`.
-    pub fn reconciled(&self, kind: &'static str, took: Duration, failed: bool) {
+    pub fn reconciled(&self, kind: &str, took: Duration, failed: bool) {
         let mut kinds = self.kinds.lock().expect("metrics");
         let m = match kinds.iter().position(|(k, _)| *k == kind) {
             Some(i) => &mut kinds[i].1,
             None => {
-                kinds.push((kind, KindMetrics::default()));
+                kinds.push((kind.to_string(), KindMetrics::default()));
                 &mut kinds.last_mut().expect("pushed").1
             }
         };

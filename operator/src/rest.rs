@@ -207,7 +207,12 @@ impl JobManagerRest {
                 json!({ "cancel-job": false }),
             )
         };
-        let v = self.expect(jm, Method::POST, &path, Some(body)).await?;
+        self.trigger(jm, &path, body).await
+    }
+
+    /// POSTs a request that answers with a trigger id to poll.
+    async fn trigger(&self, jm: &Endpoint, path: &str, body: Value) -> Result<String> {
+        let v = self.expect(jm, Method::POST, path, Some(body)).await?;
         v["request-id"]
             .as_str()
             .map(str::to_string)
@@ -230,17 +235,8 @@ impl JobManagerRest {
 
     /// Takes a checkpoint now; returns the trigger id.
     pub async fn checkpoint(&self, jm: &Endpoint, job: &str) -> Result<String> {
-        let path = format!("/jobs/{job}/checkpoints");
-        let v = self
-            .expect(jm, Method::POST, &path, Some(json!({})))
-            .await?;
-        v["request-id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or(Error::Rest {
-                url: format!("{}{path}", jm.base),
-                message: format!("no request-id in {v}"),
-            })
+        self.trigger(jm, &format!("/jobs/{job}/checkpoints"), json!({}))
+            .await
     }
 
     /// Where a checkpoint asked for by [`JobManagerRest::checkpoint`] is.

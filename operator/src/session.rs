@@ -4,99 +4,36 @@
 //! until no `FlinkJob` refers to it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::Resource;
 use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use runnel_crds::{
     FlinkJob, FlinkSession, FlinkSessionStatus, JobManagerDeploymentStatus, LifecycleState,
 };
-use tracing::warn;
 
 use crate::cluster::{self, Cluster, Workload};
 use crate::context::Context;
+use crate::controller;
 use crate::error::{Error, Result};
 use crate::events;
 use crate::rest;
 
-const FINALIZER: &str = "runnel.dev/finalizer";
-
 /// Runs the controller over `namespaces` (all when empty).
 pub async fn run(ctx: Arc<Context>, namespaces: &[String]) {
-    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
-        vec![None]
-    } else {
-        namespaces.iter().cloned().map(Some).collect()
-    };
-    let controllers = scopes.into_iter().map(|ns| {
-        let (sessions, deployments) = match &ns {
-            Some(ns) => (
-                Api::<FlinkSession>::namespaced(ctx.client.clone(), ns),
-                Api::<Deployment>::namespaced(ctx.client.clone(), ns),
-            ),
-            None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
-        };
-        Controller::new(sessions, watcher::Config::default().any_semantic())
-            .owns(
-                deployments,
-                watcher::Config::default().labels("app.kubernetes.io/managed-by=runnel-operator"),
-            )
-            .shutdown_on_signal()
-            .run(reconcile, error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    warn!("FlinkSession controller: {e}");
-                }
-            })
-    });
-    futures_util::future::join_all(controllers).await;
+    controller::run::<FlinkSession, _, _>(ctx, namespaces, true, reconcile).await;
 }
 
 async fn reconcile(session: Arc<FlinkSession>, ctx: Arc<Context>) -> Result<Action> {
-    let started = Instant::now();
-    let ns = session.metadata.namespace.clone().unwrap_or_default();
-    let api: Api<FlinkSession> = Api::namespaced(ctx.client.clone(), &ns);
-    // The latest version, not the cache's (see the FlinkJob controller).
-    let session = match api
-        .get_opt(session.metadata.name.as_deref().unwrap_or_default())
-        .await
-    {
-        Ok(Some(fresh)) => Arc::new(fresh),
-        Ok(None) => return Ok(Action::await_change()),
-        Err(e) => return Err(Error::kube("reading the FlinkSession", e)),
-    };
-    let result = finalizer(&api, FINALIZER, session, |event| async {
-        match event {
-            Finalizer::Apply(s) => apply(&s, &ctx).await,
-            Finalizer::Cleanup(s) => cleanup(&s, &ctx).await,
-        }
-    })
+    let ctx = &*ctx;
+    controller::with_finalizer(
+        session,
+        ctx,
+        |s| async move { apply(&s, ctx).await },
+        |s| async move { cleanup(&s, ctx).await },
+    )
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Invalid(format!("finalizer: {other}")),
-    });
-    let failed = result
-        .as_ref()
-        .is_err_and(|e| !matches!(e, Error::Deleting(_)));
-    ctx.metrics
-        .reconciled("FlinkSession", started.elapsed(), failed);
-    result
-}
-
-fn error_policy(session: Arc<FlinkSession>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Error::Deleting(_) = error {
-        return Action::requeue(Duration::from_secs(2));
-    }
-    let delay = ctx.backoff(session.metadata.uid.as_deref().unwrap_or_default());
-    warn!(name = session.metadata.name.as_deref().unwrap_or(""), retry_in = ?delay, "{error}");
-    Action::requeue(delay)
 }
 
 async fn apply(session: &FlinkSession, ctx: &Context) -> Result<Action> {

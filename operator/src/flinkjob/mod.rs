@@ -8,20 +8,16 @@ mod spec;
 mod steps;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use runnel_crds::{DeletionPolicy, FlinkJob, FlinkJobStatus, LifecycleState};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::context::Context;
+use crate::controller;
 use crate::error::{Error, Result};
 use crate::events;
 use placement::Placement;
@@ -30,83 +26,20 @@ use savepoints::Pending;
 pub use savepoints::parse_duration;
 use steps::Reconcile;
 
-/// The finalizer that makes deletion take the savepoint policy's steps first.
-const FINALIZER: &str = "runnel.dev/finalizer";
-
 /// Runs the controller over `namespaces` (all when empty) until the process ends.
 pub async fn run(ctx: Arc<Context>, namespaces: &[String]) {
-    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
-        vec![None]
-    } else {
-        namespaces.iter().cloned().map(Some).collect()
-    };
-    let controllers = scopes.into_iter().map(|ns| {
-        let (jobs, deployments) = match &ns {
-            Some(ns) => (
-                Api::<FlinkJob>::namespaced(ctx.client.clone(), ns),
-                Api::<Deployment>::namespaced(ctx.client.clone(), ns),
-            ),
-            None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
-        };
-        Controller::new(jobs, watcher::Config::default().any_semantic())
-            .owns(
-                deployments,
-                watcher::Config::default().labels("app.kubernetes.io/managed-by=runnel-operator"),
-            )
-            .shutdown_on_signal()
-            .run(reconcile, error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    warn!("FlinkJob controller: {e}");
-                }
-            })
-    });
-    futures_util::future::join_all(controllers).await;
+    controller::run::<FlinkJob, _, _>(ctx, namespaces, true, reconcile).await;
 }
 
 async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action> {
-    let started = Instant::now();
-    let ns = job.metadata.namespace.clone().unwrap_or_default();
-    let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &ns);
-    // The latest version, not the cache's: each step acts on the status the previous step
-    // wrote, which the watch may not have delivered yet.
-    let job = match api
-        .get_opt(job.metadata.name.as_deref().unwrap_or_default())
-        .await
-    {
-        Ok(Some(fresh)) => Arc::new(fresh),
-        Ok(None) => return Ok(Action::await_change()),
-        Err(e) => return Err(Error::kube("reading the FlinkJob", e)),
-    };
-    let result = finalizer(&api, FINALIZER, job, |event| async {
-        match event {
-            Finalizer::Apply(job) => apply(&job, &ctx).await,
-            Finalizer::Cleanup(job) => cleanup(&job, &ctx).await,
-        }
-    })
+    let ctx = &*ctx;
+    controller::with_finalizer(
+        job,
+        ctx,
+        |job| async move { apply(&job, ctx).await },
+        |job| async move { cleanup(&job, ctx).await },
+    )
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Invalid(format!("finalizer: {other}")),
-    });
-    let failed = result
-        .as_ref()
-        .is_err_and(|e| !matches!(e, Error::Deleting(_)));
-    ctx.metrics
-        .reconciled("FlinkJob", started.elapsed(), failed);
-    result
-}
-
-/// Exponential backoff per resource: 2 s, 4 s, ... up to 5 minutes; the reason is in status.
-fn error_policy(job: Arc<FlinkJob>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Error::Deleting(_) = error {
-        return Action::requeue(Duration::from_secs(2));
-    }
-    let key = job.metadata.uid.clone().unwrap_or_default();
-    let delay = ctx.backoff(&key);
-    warn!(name = job.metadata.name.as_deref().unwrap_or(""), namespace = job.metadata.namespace.as_deref().unwrap_or(""), retry_in = ?delay, "{error}");
-    Action::requeue(delay)
 }
 
 /// One step of the lifecycle, with the status written (before the requeue that acts on it)

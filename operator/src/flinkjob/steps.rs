@@ -294,12 +294,7 @@ impl<'a> Reconcile<'a> {
 
     /// Waits for the new deployment's job to run, rolling back (or failing) at the deadline.
     async fn deploying(&mut self) -> Result<Action> {
-        let job_id = self.st.job_status.job_id.clone();
-        let obs = self
-            .place
-            .observe(self.ctx, self.job, job_id.as_deref())
-            .await?;
-        self.record(&obs).await;
+        let obs = self.look().await?;
         match obs.state() {
             Some("RUNNING" | "FINISHED") => {
                 let rs = &mut self.st.reconciliation_status;
@@ -395,12 +390,7 @@ impl<'a> Reconcile<'a> {
         if self.st.lifecycle_state == LifecycleState::Suspended {
             return Ok(Action::requeue(self.ctx.settings.observe_interval));
         }
-        let job_id = self.st.job_status.job_id.clone();
-        let obs = self
-            .place
-            .observe(self.ctx, self.job, job_id.as_deref())
-            .await?;
-        self.record(&obs).await;
+        let obs = self.look().await?;
         if matches!(self.place, Placement::Own)
             && obs.jobmanager == JobManagerDeploymentStatus::Missing
         {
@@ -433,6 +423,17 @@ impl<'a> Reconcile<'a> {
         } else {
             self.ctx.settings.observe_interval
         }))
+    }
+
+    /// Observes the job and records what was seen.
+    async fn look(&mut self) -> Result<Observed> {
+        let job_id = self.st.job_status.job_id.clone();
+        let obs = self
+            .place
+            .observe(self.ctx, self.job, job_id.as_deref())
+            .await?;
+        self.record(&obs).await;
+        Ok(obs)
     }
 
     /// Writes what was observed into the status.
