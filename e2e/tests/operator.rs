@@ -499,7 +499,30 @@ async fn session_runs_two_jobs_and_bad_specs_are_refused_or_reported() -> Result
 
 async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &str) -> Result<()> {
     let (client, ns) = (client.clone(), ns.to_string());
-    operator::install(cluster, &ns, &[])?;
+    // Two replicas: one leads, the other stands by for the Lease.
+    operator::install(cluster, &ns, &["--set", "replicas=2"])?;
+    let leader = wait_for("one operator leading, one standing by", TIMEOUT, || async {
+        let ops = pods(&client, &ns, "app.kubernetes.io/name=runnel-operator").await?;
+        let mut leading = Vec::new();
+        let mut standing_by = 0;
+        for p in &ops {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let log = cluster
+                .container_log(&ns, &name, "operator", 0)
+                .unwrap_or_default();
+            if log.contains("leading identity=") {
+                leading.push(p.clone());
+            } else if log.contains("standing by") {
+                standing_by += 1;
+            }
+        }
+        Ok(if leading.len() == 1 && standing_by == 1 {
+            Ok(leading.remove(0))
+        } else {
+            Err((leading.len(), standing_by))
+        })
+    })
+    .await?;
 
     // Invalid specs never get in: the schema and CEL rules name the field.
     for (spec, want) in [
@@ -624,9 +647,24 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
     );
 
     // An upgrade whose job cannot run rolls back to the last stable spec and its savepoint.
-    let stateful = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: rollback}\nspec:\n  image: runnel:dev\n  flinkConfiguration: {execution.checkpointing.savepoint-dir: /tmp/runnel-rollback-savepoints}\n  job:\n    upgradeMode: savepoint\n    sql: |\n      CREATE TABLE clicks (user_id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20', 'fields.user_id.max' = '10');\n      CREATE TABLE sink (user_id BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n      INSERT INTO sink SELECT user_id, COUNT(*) FROM clicks GROUP BY user_id;\n";
+    let stateful = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: rollback}\nspec:\n  image: runnel:dev\n  flinkConfiguration: {execution.checkpointing.savepoint-dir: /tmp/runnel-rollback-savepoints}\n  job:\n    upgradeMode: savepoint\n    sql: |\n      CREATE TABLE clicks (user_id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20', 'fields.user_id.max' = '10');\n      CREATE TABLE sink (user_id BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n      INSERT INTO sink SELECT user_id, COUNT(*) FROM clicks GROUP BY user_id;\n  savepoints: {interval: 3s}\n";
     cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], stateful)?;
     wait_for_job(&jobs, "rollback", "STABLE", TIMEOUT, stable_at(1)).await?;
+    // Periodic savepoints (every 3 s) land in the history.
+    wait_for_job(
+        &jobs,
+        "rollback",
+        "a periodic savepoint",
+        TIMEOUT,
+        |_, st| {
+            st.job_status
+                .savepoint_info
+                .history
+                .iter()
+                .any(|s| s.trigger_type == "periodic")
+        },
+    )
+    .await?;
     patch_job(
         &jobs,
         "rollback",
@@ -660,8 +698,7 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
     );
 
     // The operator's own metrics.
-    let op = pods(&client, &ns, "app.kubernetes.io/name=runnel-operator").await?;
-    let ip: IpAddr = op[0]
+    let ip: IpAddr = leader
         .status
         .as_ref()
         .and_then(|s| s.pod_ip.as_deref())
@@ -675,7 +712,13 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
         "the operator serves its metrics: {code}\n{metrics}"
     );
 
-    // Deleting the jobs cancels them in the session.
+    // The leader goes: the standby takes the Lease over and carries on.
+    let leader_name = leader.metadata.name.clone().context("the leader's name")?;
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .delete(&leader_name, &DeleteParams::default())
+        .await?;
+
+    // Deleting the jobs cancels them in the session (the new leader does it).
     for name in ["clicks-per-second", "big-orders"] {
         jobs.delete(name, &DeleteParams::default()).await?;
     }

@@ -1,5 +1,5 @@
-//! `/metrics` (Prometheus), `/healthz` (the process answers) and `/readyz` (it has started its
-//! controllers: as leader, or as a standby waiting for the Lease).
+//! `/metrics` (Prometheus), `/healthz` (the process answers) and `/readyz` (it reached the API
+//! server: it leads, or stands by for the Lease).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -97,6 +97,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let health = health::serve(args.health_address, metrics.clone()).await?;
     info!(address = %args.health_address, "serving /metrics, /healthz and /readyz");
+    // Ready once it reaches the API server: a standby waiting for the Lease is ready too, so a
+    // Deployment of several replicas rolls out.
+    client.apiserver_version().await?;
+    health.ready();
     if let Some(ns) = &args.leader_election_namespace {
         let elector = runnel_lease::Elector::new(
             client.clone(),
@@ -134,7 +138,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .filter(|n| !n.is_empty())
         .collect();
-    health.ready();
     info!(namespaces = ?namespaces, "starting controllers");
     tokio::select! {
         () = flinkjob::run(ctx.clone(), &namespaces) => {}

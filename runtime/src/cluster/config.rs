@@ -39,6 +39,9 @@ pub struct ClusterConfig {
     /// Spread a job's slots over TaskManagers instead of filling one first
     /// (`cluster.evenly-spread-out-slots`, default false).
     pub spread_slots: bool,
+    /// How long a TaskManager may have no slot taken before a resource manager that started it
+    /// releases it (`resourcemanager.taskmanager-timeout`, default 30 s).
+    pub idle_timeout: Duration,
 }
 
 impl ClusterConfig {
@@ -83,6 +86,10 @@ impl ClusterConfig {
             )?,
             slot_request_timeout: duration("slot.request.timeout", Duration::from_secs(300))?,
             spread_slots,
+            idle_timeout: duration(
+                "resourcemanager.taskmanager-timeout",
+                Duration::from_secs(30),
+            )?,
         };
         if config.heartbeat_timeout <= config.heartbeat_interval {
             return Err(RunnelError::Plan(format!(

@@ -125,12 +125,17 @@ impl JobManager {
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
         );
         let watch = members.clone();
-        let (interval, timeout) = (config.heartbeat_interval, config.heartbeat_timeout);
+        let (interval, timeout, idle) = (
+            config.heartbeat_interval,
+            config.heartbeat_timeout,
+            config.idle_timeout,
+        );
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval / 2);
             loop {
                 tick.tick().await;
                 watch.expire(timeout);
+                watch.release_idle(idle);
             }
         });
         options

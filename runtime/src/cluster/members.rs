@@ -29,6 +29,8 @@ struct Member {
     instructions: Instructions,
     last_heartbeat: Instant,
     last_heartbeat_ms: i64,
+    /// Since when none of its slots is taken (`None` while some are).
+    idle_since: Option<Instant>,
 }
 
 /// A TaskManager's answer to a deployment.
@@ -108,6 +110,7 @@ impl Members {
                 physical_memory: req.physical_memory,
                 instructions,
                 last_heartbeat: Instant::now(),
+                idle_since: Some(Instant::now()),
                 last_heartbeat_ms: chrono::Utc::now().timestamp_millis(),
             },
         );
@@ -179,6 +182,22 @@ impl Members {
         }
     }
 
+    /// Tells the resource manager of TaskManagers none of whose slots has been taken for
+    /// longer than `after` (`resourcemanager.taskmanager-timeout`), which it may release.
+    pub(crate) fn release_idle(&self, after: Duration) {
+        let now = Instant::now();
+        let idle: Vec<String> = self
+            .lock()
+            .members
+            .iter()
+            .filter(|(_, m)| m.idle_since.is_some_and(|t| now.duration_since(t) > after))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in idle {
+            self.resources.task_manager_idle(&id);
+        }
+    }
+
     /// Takes `needed` slots for `deployment`, waiting up to `timeout` for TaskManagers to
     /// offer them; returns the TaskManager of each slot.
     pub(crate) async fn allocate(
@@ -232,6 +251,7 @@ impl Members {
                     .filter(|(_, m)| m.free > 0)
                     .min_by_key(|(_, m)| std::cmp::Reverse(m.free))?;
                 m.free -= 1;
+                m.idle_since = None;
                 slots.push(id.clone());
                 *taken.entry(id.clone()).or_default() += 1;
             }
@@ -240,6 +260,7 @@ impl Members {
             for (id, m) in inner.members.iter_mut() {
                 while m.free > 0 && (slots.len() as u32) < needed {
                     m.free -= 1;
+                    m.idle_since = None;
                     slots.push(id.clone());
                     *taken.entry(id.clone()).or_default() += 1;
                 }
@@ -269,6 +290,9 @@ impl Members {
         for (id, n) in inner.held.remove(&deployment).unwrap_or_default() {
             if let Some(m) = inner.members.get_mut(&id) {
                 m.free = (m.free + n).min(m.slots);
+                if m.free == m.slots {
+                    m.idle_since = Some(Instant::now());
+                }
             }
         }
         drop(inner);
@@ -411,6 +435,39 @@ mod tests {
         fn task_manager_lost(&self, id: &str) {
             self.0.lock().unwrap().push(format!("lost {id}"));
         }
+
+        fn task_manager_idle(&self, id: &str) {
+            self.0.lock().unwrap().push(format!("idle {id}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn task_managers_without_taken_slots_for_the_timeout_are_offered_for_release() {
+        let asked = Recorder::default();
+        let m = Members::new(Box::new(asked.clone()));
+        let _a = join(&m, "a", 1);
+        let _b = join(&m, "b", 1);
+        m.allocate(1, 1, false, Duration::from_secs(1))
+            .await
+            .unwrap();
+        m.release_idle(Duration::from_secs(60));
+        assert!(
+            asked.0.lock().unwrap().is_empty(),
+            "idle for less than the timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        m.release_idle(Duration::from_millis(10));
+        // `a` holds the job's slot; `b` has been idle since it registered.
+        assert_eq!(*asked.0.lock().unwrap(), ["idle b"]);
+        m.end(1);
+        asked.0.lock().unwrap().clear();
+        m.release_idle(Duration::from_millis(10));
+        // `a` has only just become idle; `b` still is.
+        assert_eq!(*asked.0.lock().unwrap(), ["idle b"]);
+        asked.0.lock().unwrap().clear();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        m.release_idle(Duration::from_millis(10));
+        assert_eq!(*asked.0.lock().unwrap(), ["idle a", "idle b"]);
     }
 
     #[tokio::test]

@@ -11,6 +11,9 @@ pub trait ResourceManager: Send + Sync {
     fn task_manager_registered(&self, _id: &str) {}
     /// A TaskManager was lost; a platform that started it may start a replacement.
     fn task_manager_lost(&self, id: &str);
+    /// A TaskManager has had no slot taken for `resourcemanager.taskmanager-timeout`; a
+    /// platform that started it may stop it (told again each check until it goes).
+    fn task_manager_idle(&self, _id: &str) {}
 }
 
 /// TaskManagers started by someone else (`runnel taskmanager` by hand, a process manager).

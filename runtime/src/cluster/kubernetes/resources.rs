@@ -1,9 +1,10 @@
 //! The native Kubernetes resource manager: the JobManager creates a TaskManager pod for every
 //! `taskmanager.numberOfTaskSlots` slots a job is short of, deletes the pod of a TaskManager it
-//! lost, and keeps `slotmanager.number-of-slots.min` slots' worth of pods. Pods come from the
-//! template in `kubernetes.pod-template-file.taskmanager` (the operator writes it with the
-//! image, environment, Secret references and resources) and are owned by the JobManager's
-//! Deployment, so deleting that deletes them.
+//! lost, releases TaskManagers idle for `resourcemanager.taskmanager-timeout`, and keeps
+//! `slotmanager.number-of-slots.min` slots' worth of pods. Pods come from the template in
+//! `kubernetes.pod-template-file.taskmanager` (the operator writes it with the image,
+//! environment, Secret references and resources) and are owned by the JobManager's pod (or
+//! `kubernetes.jobmanager.owner.reference`), so they go with it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -34,6 +35,7 @@ enum Event {
     Request(u32),
     Registered(String),
     Lost(String),
+    Idle(String),
 }
 
 impl ResourceManager for KubernetesResources {
@@ -47,6 +49,10 @@ impl ResourceManager for KubernetesResources {
 
     fn task_manager_lost(&self, id: &str) {
         let _ = self.events.send(Event::Lost(id.into()));
+    }
+
+    fn task_manager_idle(&self, id: &str) {
+        let _ = self.events.send(Event::Idle(id.into()));
     }
 }
 
@@ -174,6 +180,14 @@ impl Pods {
                         self.pending.remove(&id);
                         self.delete(&id).await;
                         self.keep_minimum().await;
+                    }
+                    // Released above the minimum; its loss follows when the pod goes.
+                    Some(Event::Idle(id)) => {
+                        let above = (self.pending.len() + self.registered.len()) as u32 > self.min_pods;
+                        if above && self.registered.remove(&id) {
+                            eprintln!("runnel: releasing idle TaskManager pod {id}");
+                            self.delete(&id).await;
+                        }
                     }
                 },
                 _ = poll.tick(), if !self.pending.is_empty() => self.check_pending().await,
