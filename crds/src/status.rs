@@ -180,6 +180,10 @@ pub struct ReconciliationStatus {
     /// When the current deployment was made (RFC 3339); the health deadline counts from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_time: Option<String>,
+    /// The resource generation the current JobManager Deployment was made for (the
+    /// Deployment carries it too, so a Deployment that is not the one recorded is noticed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_generation: Option<i64>,
     /// The savepoint the next deployment restores (chosen while the old job stopped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_savepoint: Option<String>,

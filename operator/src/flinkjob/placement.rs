@@ -25,6 +25,8 @@ pub enum Placement {
 /// What the JobManager says of the job, or why it cannot say.
 pub struct Observed {
     pub jobmanager: JobManagerDeploymentStatus,
+    /// The resource generation the JobManager Deployment was made for (own cluster only).
+    pub made_for: Option<i64>,
     /// The job, when the REST API answered and knows it.
     pub job: Option<JobOverview>,
     /// Why the REST API could not be asked (the JobManager is starting, or gone).
@@ -96,7 +98,7 @@ impl Placement {
             Placement::Own => job.metadata.name.clone().unwrap_or_default(),
             Placement::Session { session } => session.clone(),
         };
-        let jobmanager =
+        let (jobmanager, made_for) =
             match self {
                 Placement::Own => jobmanager_status(ctx, ns, &name).await?,
                 Placement::Session { session } => {
@@ -109,16 +111,19 @@ impl Placement {
                                 "FlinkSession {ns}/{session} (spec.sessionRef) does not exist"
                             )));
                         }
-                        Some(s) => s
-                            .status
-                            .and_then(|s| s.job_manager_deployment_status)
-                            .unwrap_or(JobManagerDeploymentStatus::Deploying),
+                        Some(s) => (
+                            s.status
+                                .and_then(|s| s.job_manager_deployment_status)
+                                .unwrap_or(JobManagerDeploymentStatus::Deploying),
+                            None,
+                        ),
                     }
                 }
             };
         if jobmanager == JobManagerDeploymentStatus::Missing {
             return Ok(Observed {
                 jobmanager,
+                made_for,
                 job: None,
                 unreachable: Some("no JobManager".into()),
             });
@@ -138,12 +143,14 @@ impl Placement {
                 };
                 Ok(Observed {
                     jobmanager,
+                    made_for,
                     job: found,
                     unreachable: None,
                 })
             }
             Err(e) => Ok(Observed {
                 jobmanager,
+                made_for,
                 job: None,
                 unreachable: Some(e.to_string()),
             }),
@@ -284,14 +291,33 @@ pub fn terminal(state: &str) -> bool {
     matches!(state, "FINISHED" | "FAILED" | "CANCELED")
 }
 
+/// The JobManager Deployment's state, and the generation it was made for.
 async fn jobmanager_status(
     ctx: &Context,
     ns: &str,
     name: &str,
-) -> Result<JobManagerDeploymentStatus> {
+) -> Result<(JobManagerDeploymentStatus, Option<i64>)> {
     let Some(deployment) = cluster::jobmanager(&ctx.client, ns, name).await? else {
-        return Ok(JobManagerDeploymentStatus::Missing);
+        return Ok((JobManagerDeploymentStatus::Missing, None));
     };
+    let made_for = deployment
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(cluster::GENERATION_ANNOTATION))
+        .and_then(|g| g.parse().ok());
+    Ok((
+        deployment_state(ctx, ns, name, &deployment).await?,
+        made_for,
+    ))
+}
+
+async fn deployment_state(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    deployment: &k8s_openapi::api::apps::v1::Deployment,
+) -> Result<JobManagerDeploymentStatus> {
     let ready = deployment
         .status
         .as_ref()

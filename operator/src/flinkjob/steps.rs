@@ -273,6 +273,7 @@ impl<'a> Reconcile<'a> {
         let rs = &mut self.st.reconciliation_status;
         rs.upgrade_step = Some(UpgradeStep::Deploying);
         rs.deployed_time = Some(now());
+        rs.deployed_generation = self.job.metadata.generation;
         if self.st.lifecycle_state == LifecycleState::Created {
             self.st.lifecycle_state = LifecycleState::Deployed;
         }
@@ -295,6 +296,24 @@ impl<'a> Reconcile<'a> {
     /// Waits for the new deployment's job to run, rolling back (or failing) at the deadline.
     async fn deploying(&mut self) -> Result<Action> {
         let obs = self.look().await?;
+        // The Deployment says which generation it was made for: another one (an operator that
+        // stopped between recording the step and making it, or an edit by hand) is made again.
+        let recorded = self.st.reconciliation_status.deployed_generation;
+        if matches!(self.place, Placement::Own)
+            && obs.made_for.is_some()
+            && obs.made_for != recorded
+        {
+            self.event(
+                true,
+                "DeploymentMismatch",
+                format!(
+                    "the JobManager Deployment was made for generation {:?}, not {:?}; making it again",
+                    obs.made_for, recorded
+                ),
+            );
+            self.st.reconciliation_status.upgrade_step = Some(UpgradeStep::Stopped);
+            return Ok(Action::requeue(Duration::ZERO));
+        }
         match obs.state() {
             Some("RUNNING" | "FINISHED") => {
                 let rs = &mut self.st.reconciliation_status;

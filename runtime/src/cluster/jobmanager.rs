@@ -48,7 +48,7 @@ impl JobManager {
     /// Starts a session cluster: the control plane on `jobmanager.rpc.port`, the watch over
     /// heartbeats, and the REST API on `rest.port` (default 8081).
     pub async fn start(options: BTreeMap<String, String>) -> Result<Arc<Self>> {
-        Self::launch(options, None).await
+        Self::launch(options, false).await
     }
 
     /// Starts an application cluster for `script` and its job: with high availability a
@@ -61,7 +61,7 @@ impl JobManager {
         options: BTreeMap<String, String>,
         script: String,
     ) -> Result<(Arc<Self>, Option<JobHandle>)> {
-        let jm = Self::launch(options, Some(())).await?;
+        let jm = Self::launch(options, true).await?;
         match jm.run_application(script) {
             Ok(job) => Ok((jm, job)),
             Err(e) if !jm.shutdown_on_application_finish()? => {
@@ -86,10 +86,7 @@ impl JobManager {
         }
     }
 
-    async fn launch(
-        mut options: BTreeMap<String, String>,
-        application: Option<()>,
-    ) -> Result<Arc<Self>> {
+    async fn launch(mut options: BTreeMap<String, String>, application: bool) -> Result<Arc<Self>> {
         let config = ClusterConfig::from_options(&options)?;
         let ha = HaStore::from_options(&options)?;
         // A standby serves nothing until it leads.
@@ -165,7 +162,7 @@ impl JobManager {
             );
             ha.publish_leader(&advertised.to_string())?;
             eprintln!("runnel: JobManager leads the cluster; recovering its jobs");
-            let skip = application.map(|()| ha.application_job_id());
+            let skip = application.then(|| ha.application_job_id());
             jm.recover(ha, skip.as_deref())?;
         }
         eprintln!("runnel: JobManager listening for TaskManagers at {rpc}");
