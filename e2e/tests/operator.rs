@@ -407,6 +407,44 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     )
     .await?;
 
+    // An upgrade in last-state mode (and back to parallelism 1): no savepoint; the new
+    // JobManager resumes from the checkpoint high availability recorded.
+    let savepoints_before = jobs
+        .get("counts")
+        .await?
+        .status
+        .unwrap_or_default()
+        .job_status
+        .savepoint_info
+        .history
+        .len();
+    let generation = patch_job(
+        &jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"upgradeMode": "last-state", "parallelism": 1}}}),
+    )
+    .await?;
+    let job = wait_for_job(
+        &jobs,
+        "counts",
+        "STABLE after a last-state upgrade",
+        TIMEOUT,
+        stable_at(generation),
+    )
+    .await?;
+    let history = job
+        .status
+        .unwrap_or_default()
+        .job_status
+        .savepoint_info
+        .history;
+    ensure!(
+        history.len() == savepoints_before,
+        "a last-state upgrade takes no savepoint: {history:?}"
+    );
+    produce(&kafka, 1)?;
+    wait_for_counts(&bootstrap, 19, "after a last-state upgrade").await?;
+
     // No secret value in ConfigMaps, the status, Events or any log.
     let mut places = vec![
         (
@@ -593,6 +631,37 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
         )
     })
     .await?;
+
+    // A session job upgraded (stateless, its default): cancelled and submitted again.
+    let before = jobs
+        .get("big-orders")
+        .await?
+        .status
+        .unwrap_or_default()
+        .job_status
+        .job_id;
+    let generation = patch_job(
+        &jobs,
+        "big-orders",
+        serde_json::json!({"spec": {"job": {"parallelism": 2}}}),
+    )
+    .await?;
+    let after = wait_for_job(
+        &jobs,
+        "big-orders",
+        "upgraded in the session",
+        TIMEOUT,
+        stable_at(generation),
+    )
+    .await?
+    .status
+    .unwrap_or_default()
+    .job_status
+    .job_id;
+    ensure!(
+        after.is_some() && after != before,
+        "a new job in the session: {before:?} → {after:?}"
+    );
 
     // What only the controller can tell: SQL that does not plan, a Secret that is not there.
     let bad_sql = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: bad-sql}\nspec:\n  image: runnel:dev\n  job: {sql: 'INSERT INTO nowhere SELECT 1'}\n";
