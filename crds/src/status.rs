@@ -180,6 +180,9 @@ pub struct ReconciliationStatus {
     /// When the current deployment was made (RFC 3339); the health deadline counts from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_time: Option<String>,
+    /// When the running job was last asked to rescale in place (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescaled_time: Option<String>,
     /// The resource generation the current JobManager Deployment was made for (the
     /// Deployment carries it too, so a Deployment that is not the one recorded is noticed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

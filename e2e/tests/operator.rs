@@ -445,6 +445,60 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     produce(&kafka, 1)?;
     wait_for_counts(&bootstrap, 19, "after a last-state upgrade").await?;
 
+    // Parallelism alone: rescaled in place, the same JobManager pod, no redeploy.
+    let jm_before = pods(&client, &ns, "app=counts,component=jobmanager").await?;
+    let generation = patch_job(
+        &jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"parallelism": 2}}}),
+    )
+    .await?;
+    wait_for(
+        "two TaskManagers after an in-place rescale",
+        TIMEOUT,
+        || async {
+            let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
+            let running_tms = tms.iter().filter(|p| running(p)).count();
+            Ok(if running_tms == 2 {
+                Ok(())
+            } else {
+                Err(running_tms)
+            })
+        },
+    )
+    .await?;
+    wait_for_job(
+        &jobs,
+        "counts",
+        "STABLE after the rescale",
+        TIMEOUT,
+        stable_at(generation),
+    )
+    .await?;
+    let jm_after = pods(&client, &ns, "app=counts,component=jobmanager").await?;
+    ensure!(
+        jm_before
+            .iter()
+            .map(|p| &p.metadata.uid)
+            .eq(jm_after.iter().map(|p| &p.metadata.uid)),
+        "the JobManager pod stayed: {:?} → {:?}",
+        jm_before
+            .iter()
+            .map(|p| &p.metadata.name)
+            .collect::<Vec<_>>(),
+        jm_after
+            .iter()
+            .map(|p| &p.metadata.name)
+            .collect::<Vec<_>>()
+    );
+    let events = cluster.kubectl(&["get", "events", "-n", &ns, "-o", "yaml"])?;
+    ensure!(
+        events.contains("rescaling the running job to parallelism 2 in place"),
+        "a Scaled Event"
+    );
+    produce(&kafka, 1)?;
+    wait_for_counts(&bootstrap, 20, "after an in-place rescale").await?;
+
     // No secret value in ConfigMaps, the status, Events or any log.
     let mut places = vec![
         (
@@ -632,7 +686,8 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
     })
     .await?;
 
-    // A session job upgraded (stateless, its default): cancelled and submitted again.
+    // A session job rescaled in place (the same job), then upgraded (stateless, its
+    // default: cancelled and submitted again, a new job).
     let before = jobs
         .get("big-orders")
         .await?
@@ -644,6 +699,29 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
         &jobs,
         "big-orders",
         serde_json::json!({"spec": {"job": {"parallelism": 2}}}),
+    )
+    .await?;
+    let scaled = wait_for_job(
+        &jobs,
+        "big-orders",
+        "rescaled in the session",
+        TIMEOUT,
+        stable_at(generation),
+    )
+    .await?
+    .status
+    .unwrap_or_default()
+    .job_status
+    .job_id;
+    ensure!(
+        scaled == before,
+        "a rescale keeps the job: {before:?} → {scaled:?}"
+    );
+    let sql = "CREATE TABLE orders (id BIGINT, amount INT) WITH ('connector' = 'datagen', 'rows-per-second' = '50', 'fields.amount.max' = '1000'); CREATE TABLE big (id BIGINT, amount INT) WITH ('connector' = 'blackhole'); INSERT INTO big SELECT id, amount FROM orders WHERE amount > 950;";
+    let generation = patch_job(
+        &jobs,
+        "big-orders",
+        serde_json::json!({"spec": {"job": {"sql": sql}}}),
     )
     .await?;
     let after = wait_for_job(

@@ -276,6 +276,46 @@ impl JobManagerRest {
         })
     }
 
+    /// The job's parallelism: the largest of its vertices' (Flink's resource requirements).
+    pub async fn parallelism(&self, jm: &Endpoint, job: &str) -> Result<Option<i64>> {
+        let v = self
+            .expect(
+                jm,
+                Method::GET,
+                &format!("/jobs/{job}/resource-requirements"),
+                None,
+            )
+            .await?;
+        Ok(v.as_object().and_then(|vertices| {
+            vertices
+                .values()
+                .filter_map(|r| r["parallelism"]["upperBound"].as_i64())
+                .max()
+        }))
+    }
+
+    /// Rescales a running job in place (the JobManager stops it with a savepoint and restores
+    /// it at `parallelism`), through Flink's resource-requirements API.
+    pub async fn rescale(&self, jm: &Endpoint, job: &str, parallelism: i32) -> Result<()> {
+        let path = format!("/jobs/{job}/resource-requirements");
+        let current = self.expect(jm, Method::GET, &path, None).await?;
+        let wanted: serde_json::Map<String, Value> = current
+            .as_object()
+            .map(|vertices| {
+                vertices
+                    .keys()
+                    .map(|id| {
+                        let bounds = json!({ "lowerBound": 1, "upperBound": parallelism });
+                        (id.clone(), json!({ "parallelism": bounds }))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.expect(jm, Method::PUT, &path, Some(Value::Object(wanted)))
+            .await
+            .map(drop)
+    }
+
     /// Cancels a job.
     pub async fn cancel(&self, jm: &Endpoint, job: &str) -> Result<()> {
         self.expect(jm, Method::PATCH, &format!("/jobs/{job}?mode=cancel"), None)

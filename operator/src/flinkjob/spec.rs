@@ -1,6 +1,7 @@
 //! What a deployment of a job is made of, and how a spec change is classified: fields that
 //! only ask for an action (the savepoint and checkpoint nonces) or describe policy (savepoint
-//! schedule and retention, deletion) never redeploy the job.
+//! schedule and retention, deletion) never redeploy the job, and a change of parallelism
+//! alone rescales the running job in place.
 
 use runnel_crds::{FlinkJobSpec, JobState};
 
@@ -28,6 +29,8 @@ pub enum Change {
     Suspend,
     /// Start a suspended job again from its state.
     Resume,
+    /// Only the parallelism: rescale the running job in place.
+    Scale,
     /// Stop the job (per the upgrade mode) and deploy the new spec.
     Upgrade,
 }
@@ -45,7 +48,15 @@ pub fn classify(last: &str, wanted: &str) -> Change {
         (JobState::Suspended, JobState::Running) => Change::Resume,
         // A suspended job changes spec without running: it is applied at resume.
         (JobState::Suspended, JobState::Suspended) => Change::None,
-        (JobState::Running, JobState::Running) => Change::Upgrade,
+        (JobState::Running, JobState::Running) => {
+            let mut same_parallelism = b.clone();
+            same_parallelism.job.lifecycle.parallelism = a.job.lifecycle.parallelism;
+            if same_parallelism == a && b.job.lifecycle.parallelism.is_some() {
+                Change::Scale
+            } else {
+                Change::Upgrade
+            }
+        }
     }
 }
 
@@ -94,6 +105,12 @@ mod tests {
         let scaled = spec(3, JobState::Running);
         assert_eq!(
             classify(&deployed_part(&base), &deployed_part(&scaled)),
+            Change::Scale
+        );
+        let mut scaled_and_changed = scaled.clone();
+        scaled_and_changed.job.sql = Some("INSERT INTO t SELECT 2".into());
+        assert_eq!(
+            classify(&deployed_part(&base), &deployed_part(&scaled_and_changed)),
             Change::Upgrade
         );
         let suspended = spec(2, JobState::Suspended);

@@ -99,24 +99,8 @@ impl<'a> Reconcile<'a> {
         }
         match spec::classify(&last, &wanted) {
             Change::None => self.observe().await,
-            change @ (Change::Upgrade | Change::Suspend) => {
-                rs.last_reconciled_spec = Some(wanted);
-                rs.rolled_back_from = None;
-                rs.upgrade_step = Some(UpgradeStep::Stopping);
-                self.st.lifecycle_state = LifecycleState::Upgrading;
-                let mode = self.job.spec.job.lifecycle.upgrade_mode;
-                let (reason, what) = if change == Change::Suspend {
-                    ("Suspending", "suspending the job")
-                } else {
-                    ("SpecChanged", "upgrading the job")
-                };
-                self.event(
-                    false,
-                    reason,
-                    format!("{what} (upgradeMode {})", mode_name(mode)),
-                );
-                Ok(Action::requeue(Duration::ZERO))
-            }
+            Change::Scale => self.scale(wanted).await,
+            change @ (Change::Upgrade | Change::Suspend) => Ok(self.begin_change(wanted, change)),
             Change::Resume => {
                 rs.last_reconciled_spec = Some(wanted);
                 rs.rolled_back_from = None;
@@ -126,6 +110,96 @@ impl<'a> Reconcile<'a> {
                 Ok(Action::requeue(Duration::ZERO))
             }
         }
+    }
+
+    /// Records `wanted` as the target of an upgrade or suspend; STOPPING comes next.
+    fn begin_change(&mut self, wanted: String, change: Change) -> Action {
+        let rs = &mut self.st.reconciliation_status;
+        rs.last_reconciled_spec = Some(wanted);
+        rs.rolled_back_from = None;
+        rs.upgrade_step = Some(UpgradeStep::Stopping);
+        self.st.lifecycle_state = LifecycleState::Upgrading;
+        let mode = self.job.spec.job.lifecycle.upgrade_mode;
+        let (reason, what) = if change == Change::Suspend {
+            ("Suspending", "suspending the job")
+        } else {
+            ("SpecChanged", "upgrading the job")
+        };
+        self.event(
+            false,
+            reason,
+            format!("{what} (upgradeMode {})", mode_name(mode)),
+        );
+        Action::requeue(Duration::ZERO)
+    }
+
+    /// A change of parallelism alone: the running job is rescaled in place (its JobManager
+    /// stops it with a savepoint and restores it at the new parallelism); a job that is not
+    /// running is upgraded instead.
+    async fn scale(&mut self, wanted: String) -> Result<Action> {
+        let obs = self.look().await?;
+        let (Some(parallelism), Some(job)) = (
+            self.job.spec.job.lifecycle.parallelism,
+            obs.job.as_ref().filter(|j| j.state == "RUNNING"),
+        ) else {
+            return Ok(self.begin_change(wanted, Change::Upgrade));
+        };
+        let writer = self.place.writer(self.ctx, self.job).await?;
+        self.ctx
+            .rest
+            .rescale(&writer, &job.jid, parallelism)
+            .await?;
+        let rs = &mut self.st.reconciliation_status;
+        rs.last_reconciled_spec = Some(wanted.clone());
+        rs.last_stable_spec = Some(wanted);
+        rs.rolled_back_from = None;
+        rs.rescaled_time = Some(now());
+        self.event(
+            false,
+            "Scaled",
+            format!("rescaling the running job to parallelism {parallelism} in place"),
+        );
+        Ok(Action::requeue(STEP))
+    }
+
+    /// Rescales the running job back to the spec's parallelism when it runs at another (a
+    /// JobManager that took over resumes at the parallelism of its Deployment, which an
+    /// in-place rescale does not change). Not within a minute of the last rescale, which may
+    /// still be under way.
+    async fn keep_parallelism(&mut self, obs: &Observed) -> Result<()> {
+        let Some(job) = obs.job.as_ref().filter(|j| j.state == "RUNNING") else {
+            return Ok(());
+        };
+        let Some(wanted) = self.target()?.job.lifecycle.parallelism else {
+            return Ok(());
+        };
+        let recent = self
+            .st
+            .reconciliation_status
+            .rescaled_time
+            .as_deref()
+            .and_then(parse_time)
+            .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < 60);
+        if recent {
+            return Ok(());
+        }
+        let running = self
+            .ctx
+            .rest
+            .parallelism(&self.place.reader(self.job), &job.jid)
+            .await?;
+        if running.is_none_or(|p| p == i64::from(wanted)) {
+            return Ok(());
+        }
+        let writer = self.place.writer(self.ctx, self.job).await?;
+        self.ctx.rest.rescale(&writer, &job.jid, wanted).await?;
+        self.st.reconciliation_status.rescaled_time = Some(now());
+        self.event(
+            true,
+            "Rescaled",
+            format!("the job ran at parallelism {running:?}, not {wanted}; rescaling it"),
+        );
+        Ok(())
     }
 
     /// Secures the old job's state per the upgrade mode, then moves on to STOPPED.
@@ -436,6 +510,7 @@ impl<'a> Reconcile<'a> {
             }
             _ => {}
         }
+        self.keep_parallelism(&obs).await?;
         let pending = savepoints::observe(self, &obs).await?;
         Ok(Action::requeue(if pending {
             STEP
