@@ -499,6 +499,28 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     produce(&kafka, 1)?;
     wait_for_counts(&bootstrap, 20, "after an in-place rescale").await?;
 
+    // The JobManager pod goes again: its successor resumes at its Deployment's parallelism
+    // (1), and the operator rescales the job back to the spec's (2).
+    let jm = pods(&client, &ns, "app=counts,component=jobmanager").await?;
+    let jm_name = jm[0].metadata.name.clone().context("pod name")?;
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .delete(&jm_name, &DeleteParams::default())
+        .await?;
+    wait_for("the job rescaled back to the spec", TIMEOUT, || async {
+        let events = cluster.kubectl(&["get", "events", "-n", &ns, "-o", "yaml"])?;
+        let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
+        let running_tms = tms.iter().filter(|p| running(p)).count();
+        let rescaled = events.contains("rescaling it");
+        Ok(if rescaled && running_tms == 2 {
+            Ok(())
+        } else {
+            Err((rescaled, running_tms))
+        })
+    })
+    .await?;
+    produce(&kafka, 1)?;
+    wait_for_counts(&bootstrap, 21, "after a failover and the rescale back").await?;
+
     // No secret value in ConfigMaps, the status, Events or any log.
     let mut places = vec![
         (

@@ -27,6 +27,8 @@ pub struct Observed {
     pub jobmanager: JobManagerDeploymentStatus,
     /// The resource generation the JobManager Deployment was made for (own cluster only).
     pub made_for: Option<i64>,
+    /// The `parallelism.default` the JobManager Deployment gives its job (own cluster only).
+    pub deployed_parallelism: Option<i64>,
     /// The job, when the REST API answered and knows it.
     pub job: Option<JobOverview>,
     /// Why the REST API could not be asked (the JobManager is starting, or gone).
@@ -98,7 +100,7 @@ impl Placement {
             Placement::Own => job.metadata.name.clone().unwrap_or_default(),
             Placement::Session { session } => session.clone(),
         };
-        let (jobmanager, made_for) =
+        let (jobmanager, (made_for, deployed_parallelism)) =
             match self {
                 Placement::Own => jobmanager_status(ctx, ns, &name).await?,
                 Placement::Session { session } => {
@@ -115,7 +117,7 @@ impl Placement {
                             s.status
                                 .and_then(|s| s.job_manager_deployment_status)
                                 .unwrap_or(JobManagerDeploymentStatus::Deploying),
-                            None,
+                            (None, None),
                         ),
                     }
                 }
@@ -124,6 +126,7 @@ impl Placement {
             return Ok(Observed {
                 jobmanager,
                 made_for,
+                deployed_parallelism,
                 job: None,
                 unreachable: Some("no JobManager".into()),
             });
@@ -144,6 +147,7 @@ impl Placement {
                 Ok(Observed {
                     jobmanager,
                     made_for,
+                    deployed_parallelism,
                     job: found,
                     unreachable: None,
                 })
@@ -151,6 +155,7 @@ impl Placement {
             Err(e) => Ok(Observed {
                 jobmanager,
                 made_for,
+                deployed_parallelism,
                 job: None,
                 unreachable: Some(e.to_string()),
             }),
@@ -291,14 +296,15 @@ pub fn terminal(state: &str) -> bool {
     matches!(state, "FINISHED" | "FAILED" | "CANCELED")
 }
 
-/// The JobManager Deployment's state, and the generation it was made for.
+/// The JobManager Deployment's state, the generation it was made for and the parallelism it
+/// gives its job.
 async fn jobmanager_status(
     ctx: &Context,
     ns: &str,
     name: &str,
-) -> Result<(JobManagerDeploymentStatus, Option<i64>)> {
+) -> Result<(JobManagerDeploymentStatus, (Option<i64>, Option<i64>))> {
     let Some(deployment) = cluster::jobmanager(&ctx.client, ns, name).await? else {
-        return Ok((JobManagerDeploymentStatus::Missing, None));
+        return Ok((JobManagerDeploymentStatus::Missing, (None, None)));
     };
     let made_for = deployment
         .metadata
@@ -306,10 +312,20 @@ async fn jobmanager_status(
         .as_ref()
         .and_then(|a| a.get(cluster::GENERATION_ANNOTATION))
         .and_then(|g| g.parse().ok());
-    Ok((
-        deployment_state(ctx, ns, name, &deployment).await?,
-        made_for,
-    ))
+    let parallelism = deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|p| p.containers.iter().find(|c| c.name == "jobmanager"))
+        .and_then(|c| c.args.as_ref())
+        .and_then(|args| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("parallelism.default="))
+        })
+        .and_then(|p| p.parse().ok());
+    let state = deployment_state(ctx, ns, name, &deployment).await?;
+    Ok((state, (made_for, parallelism)))
 }
 
 async fn deployment_state(

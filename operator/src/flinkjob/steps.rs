@@ -162,12 +162,16 @@ impl<'a> Reconcile<'a> {
         Ok(Action::requeue(STEP))
     }
 
-    /// Rescales the running job back to the spec's parallelism when it runs at another (a
-    /// JobManager that took over resumes at the parallelism of its Deployment, which an
-    /// in-place rescale does not change). Not within a minute of the last rescale, which may
-    /// still be under way.
+    /// Rescales the running job back to the spec's parallelism when a JobManager that took
+    /// over resumed it at its Deployment's (which an in-place rescale does not change): the
+    /// job runs at exactly the Deployment's parallelism while the spec says another. (A job
+    /// whose widest vertex sets its own parallelism never matches, so it is left alone.) Not
+    /// within 30 s of the last rescale, which may still be under way.
     async fn keep_parallelism(&mut self, obs: &Observed) -> Result<()> {
         let Some(job) = obs.job.as_ref().filter(|j| j.state == "RUNNING") else {
+            return Ok(());
+        };
+        let Some(deployed) = obs.deployed_parallelism else {
             return Ok(());
         };
         let Some(wanted) = self.target()?.job.lifecycle.parallelism else {
@@ -179,7 +183,7 @@ impl<'a> Reconcile<'a> {
             .rescaled_time
             .as_deref()
             .and_then(parse_time)
-            .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < 60);
+            .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < 30);
         if recent {
             return Ok(());
         }
@@ -188,7 +192,7 @@ impl<'a> Reconcile<'a> {
             .rest
             .parallelism(&self.place.reader(self.job), &job.jid)
             .await?;
-        if running.is_none_or(|p| p == i64::from(wanted)) {
+        if running != Some(deployed) || deployed == i64::from(wanted) {
             return Ok(());
         }
         let writer = self.place.writer(self.ctx, self.job).await?;
