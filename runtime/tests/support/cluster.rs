@@ -53,7 +53,9 @@ impl Process {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let log = self.log();
-            if let Some(rest) = log.lines().find_map(|l| l.strip_prefix(prefix)) {
+            // Complete lines only: a line being written may show its start alone.
+            let complete = &log[..log.rfind('\n').map_or(0, |i| i + 1)];
+            if let Some(rest) = complete.lines().find_map(|l| l.strip_prefix(prefix)) {
                 return rest.trim().to_string();
             }
             assert!(Instant::now() < deadline, "no '{prefix}' in:\n{log}");
