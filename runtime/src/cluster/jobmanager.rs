@@ -342,7 +342,7 @@ impl JobManager {
             }
             if let (Some(ha), Some(info)) = (&ha, jobs.job(&job_id)) {
                 let state = info.state.name().to_string();
-                if let Err(e) = ha.update(&job_id, |j| j.state = state) {
+                if let Err(e) = ha.update(&job_id, |j| j.state.clone_from(&state)) {
                     eprintln!("runnel: recording the end of job {job_id}: {e}");
                 }
             }
@@ -378,7 +378,7 @@ impl JobManager {
                 Err(e) => {
                     eprintln!("runnel: cannot recover job {id}: {e}");
                     let failed = JobState::Failed.name().to_string();
-                    if let Err(e) = ha.update(&id, |j| j.state = failed) {
+                    if let Err(e) = ha.update(&id, |j| j.state.clone_from(&failed)) {
                         eprintln!("runnel: recording the failure of job {id}: {e}");
                     }
                 }

@@ -132,7 +132,7 @@ impl FileStore {
     }
 
     /// Changes a recorded job.
-    pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut JobRecord)) -> Result<()> {
+    pub(crate) fn update(&self, id: &str, f: impl Fn(&mut JobRecord)) -> Result<()> {
         let path = self.job_path(id);
         let text = std::fs::read(&path).map_err(|e| self.io(&format!("reading job {id}"), e))?;
         let mut job: JobRecord = serde_json::from_slice(&text).map_err(|e| {

@@ -108,7 +108,7 @@ impl HaStore {
     }
 
     /// Changes a recorded job.
-    pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut JobRecord)) -> Result<()> {
+    pub(crate) fn update(&self, id: &str, f: impl Fn(&mut JobRecord)) -> Result<()> {
         match self {
             HaStore::Files(s) => s.update(id, f),
             HaStore::Kubernetes(s) => s.update(id, f),

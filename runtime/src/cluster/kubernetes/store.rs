@@ -62,64 +62,62 @@ impl KubeStore {
         lease::acquire(&self.kube, &self.options, identity, self.timing).await
     }
 
-    /// Changes the ConfigMap's data with `f`, creating it when missing; retries lost races.
-    fn modify(&self, f: impl Fn(&mut BTreeMap<String, String>) + Send + 'static) -> Result<()> {
-        let (api, name, labels) = (self.api(), self.name(), self.options.labels("jobmanager"));
-        Kube::block(async move {
-            for _ in 0..10 {
-                let result = match api
-                    .get_opt(&name)
-                    .await
-                    .map_err(|e| api_error(format!("reading ConfigMap {name}"), e))?
-                {
-                    Some(mut cm) => {
-                        f(cm.data.get_or_insert_with(BTreeMap::new));
-                        api.replace(&name, &PostParams::default(), &cm).await
-                    }
-                    None => {
-                        let mut data = BTreeMap::new();
-                        f(&mut data);
-                        let mut labels = labels.clone();
-                        labels.insert("configmap-type".into(), "high-availability".into());
-                        let cm = ConfigMap {
-                            metadata: ObjectMeta {
-                                name: Some(name.clone()),
-                                labels: Some(labels),
-                                ..Default::default()
-                            },
-                            data: Some(data),
+    /// Changes the ConfigMap's data with `f`, creating it when missing: one read and one write,
+    /// again (with `f` applied to what is there then) when the write lost a race.
+    fn modify(&self, mut f: impl FnMut(&mut BTreeMap<String, String>) -> Result<()>) -> Result<()> {
+        let name = self.name();
+        for _ in 0..10 {
+            let mut cm = match self.get()? {
+                Some(cm) => cm,
+                None => {
+                    let mut labels = self.options.labels("jobmanager");
+                    labels.insert("configmap-type".into(), "high-availability".into());
+                    ConfigMap {
+                        metadata: ObjectMeta {
+                            name: Some(name.clone()),
+                            labels: Some(labels),
                             ..Default::default()
-                        };
-                        api.create(&PostParams::default(), &cm).await
+                        },
+                        ..Default::default()
                     }
-                };
-                match result {
-                    Ok(_) => return Ok(()),
-                    Err(e) if conflict(&e) => continue,
-                    Err(e) => return Err(api_error(format!("writing ConfigMap {name}"), e)),
                 }
+            };
+            f(cm.data.get_or_insert_with(BTreeMap::new))?;
+            let (api, create) = (self.api(), cm.metadata.resource_version.is_none());
+            let written = Kube::block(async move {
+                if create {
+                    api.create(&PostParams::default(), &cm).await
+                } else {
+                    let name = cm.metadata.name.clone().unwrap_or_default();
+                    api.replace(&name, &PostParams::default(), &cm).await
+                }
+            });
+            match written {
+                Ok(_) => return Ok(()),
+                Err(e) if conflict(&e) => continue,
+                Err(e) => return Err(api_error(format!("writing ConfigMap {name}"), e)),
             }
-            Err(RunnelError::Cluster(format!(
-                "ConfigMap {name}: ten writes in a row lost a race with another writer"
-            )))
-        })
+        }
+        Err(RunnelError::Cluster(format!(
+            "ConfigMap {name}: ten writes in a row lost a race with another writer"
+        )))
     }
 
-    fn data(&self) -> Result<BTreeMap<String, String>> {
+    /// The ConfigMap, if it exists.
+    fn get(&self) -> Result<Option<ConfigMap>> {
         let (api, name) = (self.api(), self.name());
         Kube::block(async move {
             api.get_opt(&name)
                 .await
-                .map(|cm| cm.and_then(|cm| cm.data).unwrap_or_default())
                 .map_err(|e| api_error(format!("reading ConfigMap {name}"), e))
         })
     }
 
     /// Publishes the leader's control-plane address.
     pub(crate) fn publish_leader(&self, rpc: &str) -> Result<()> {
-        let rpc = rpc.to_string();
-        self.modify(move |data| {
-            data.insert("leader".into(), rpc.clone());
+        self.modify(|data| {
+            data.insert("leader".into(), rpc.to_string());
+            Ok(())
         })
     }
 
@@ -129,30 +127,37 @@ impl KubeStore {
             format!("{JOB_PREFIX}{}", job.id),
             serde_json::to_string(job).expect("job records encode as JSON"),
         );
-        self.modify(move |data| {
+        self.modify(|data| {
             data.insert(key.clone(), json.clone());
+            Ok(())
         })
     }
 
-    /// Changes a recorded job.
-    pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut JobRecord)) -> Result<()> {
+    /// Changes a recorded job (`f` runs again on the record as it is then if the write lost a
+    /// race).
+    pub(crate) fn update(&self, id: &str, f: impl Fn(&mut JobRecord)) -> Result<()> {
         let key = format!("{JOB_PREFIX}{id}");
-        let text = self.data()?.remove(&key).ok_or_else(|| {
-            RunnelError::State(format!(
-                "HA ConfigMap {}: no record of job {id}",
-                self.name()
-            ))
-        })?;
-        let mut job: JobRecord = serde_json::from_str(&text)
-            .map_err(|e| RunnelError::State(format!("HA ConfigMap {}: {key}: {e}", self.name())))?;
-        f(&mut job);
-        self.save(&job)
+        let name = self.name();
+        self.modify(|data| {
+            let text = data.get(&key).ok_or_else(|| {
+                RunnelError::State(format!("HA ConfigMap {name}: no record of job {id}"))
+            })?;
+            let mut job: JobRecord = serde_json::from_str(text)
+                .map_err(|e| RunnelError::State(format!("HA ConfigMap {name}: {key}: {e}")))?;
+            f(&mut job);
+            data.insert(
+                key.clone(),
+                serde_json::to_string(&job).expect("job records encode as JSON"),
+            );
+            Ok(())
+        })
     }
 
     /// Every recorded job; unreadable records are reported and skipped.
     pub(crate) fn jobs(&self) -> Result<Vec<JobRecord>> {
         let mut jobs = Vec::new();
-        for (key, text) in self.data()? {
+        let data = self.get()?.and_then(|cm| cm.data).unwrap_or_default();
+        for (key, text) in data {
             if !key.starts_with(JOB_PREFIX) {
                 continue;
             }
