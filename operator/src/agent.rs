@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use runnel_crds::{Agent, LifecycleState};
 
 use crate::context::Context;
 use crate::controller;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events;
 
 /// Why an Agent does not run yet.
@@ -52,14 +51,9 @@ async fn mark_unsupported(agent: &Agent, ctx: &Context) -> Result<Action> {
     });
     st.error = Some(NOT_SUPPORTED.into());
     st.observed_generation = agent.metadata.generation;
-    let ns = agent.metadata.namespace.as_deref().unwrap_or("default");
-    let name = agent.metadata.name.as_deref().unwrap_or_default();
     let mut updated = agent.clone();
     updated.status = Some(st);
-    Api::<Agent>::namespaced(ctx.client.clone(), ns)
-        .replace_status(name, &PostParams::default(), &updated)
-        .await
-        .map_err(|e| Error::kube(format!("writing the status of Agent {ns}/{name}"), e))?;
+    controller::write_status(ctx, &updated).await?;
     events::publish(ctx, agent, true, "NotSupported", NOT_SUPPORTED.into()).await;
     Ok(Action::await_change())
 }

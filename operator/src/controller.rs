@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Resource;
-use kube::api::Api;
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
@@ -156,6 +156,24 @@ where
     });
     counted::<K>(ctx, started, &result);
     result
+}
+
+/// Writes the status of `updated` (the status subresource). A conflict (the object changed
+/// since it was read) fails the reconcile, and the next one starts over from the object as
+/// it is.
+pub async fn write_status<K: Kind>(ctx: &Context, updated: &K) -> Result<()> {
+    let ns = updated.meta().namespace.clone().unwrap_or_default();
+    let name = updated.meta().name.clone().unwrap_or_default();
+    Api::<K>::namespaced(ctx.client.clone(), &ns)
+        .replace_status(&name, &PostParams::default(), updated)
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!("writing the status of {} {ns}/{name}", K::kind(&())),
+                e,
+            )
+        })?;
+    Ok(())
 }
 
 /// Counts a reconcile of `K` in the metrics (a deletion under way is not a failure).

@@ -49,21 +49,22 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let kinds = self.kinds.lock().expect("metrics").clone();
-        out.push_str("# HELP runnel_operator_reconciles_total Reconciles per resource kind.\n# TYPE runnel_operator_reconciles_total counter\n");
-        for (kind, m) in &kinds {
-            let _ = writeln!(
-                out,
-                "runnel_operator_reconciles_total{{kind=\"{kind}\"}} {}",
-                m.reconciles
-            );
-        }
-        out.push_str("# HELP runnel_operator_reconcile_errors_total Reconciles that failed.\n# TYPE runnel_operator_reconcile_errors_total counter\n");
-        for (kind, m) in &kinds {
-            let _ = writeln!(
-                out,
-                "runnel_operator_reconcile_errors_total{{kind=\"{kind}\"}} {}",
-                m.errors
-            );
+        for (name, help, count) in [
+            (
+                "runnel_operator_reconciles_total",
+                "Reconciles per resource kind.",
+                (|m| m.reconciles) as fn(&KindMetrics) -> u64,
+            ),
+            (
+                "runnel_operator_reconcile_errors_total",
+                "Reconciles that failed.",
+                |m| m.errors,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (kind, m) in &kinds {
+                let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {}", count(m));
+            }
         }
         out.push_str("# HELP runnel_operator_reconcile_duration_seconds How long reconciles take.\n# TYPE runnel_operator_reconcile_duration_seconds histogram\n");
         for (kind, m) in &kinds {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Resource;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use runnel_crds::{
     FlinkJob, FlinkSession, FlinkSessionStatus, JobManagerDeploymentStatus, LifecycleState,
@@ -59,12 +59,7 @@ async fn apply(session: &FlinkSession, ctx: &Context) -> Result<Action> {
     if session.status.as_ref() != Some(&st) {
         let mut updated = session.clone();
         updated.status = Some(st);
-        Api::<FlinkSession>::namespaced(ctx.client.clone(), ns)
-            .replace_status(name, &PostParams::default(), &updated)
-            .await
-            .map_err(|e| {
-                Error::kube(format!("writing the status of FlinkSession {ns}/{name}"), e)
-            })?;
+        controller::write_status(ctx, &updated).await?;
     }
     outcome
 }
@@ -113,18 +108,10 @@ async fn deploy_and_observe(
         .await;
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    let deployment = cluster::jobmanager(&ctx.client, ns, name).await?;
-    let ready = deployment
-        .as_ref()
-        .and_then(|d| d.status.as_ref())
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0)
-        > 0;
-    let status = match (&deployment, ready) {
-        (None, _) => JobManagerDeploymentStatus::Missing,
-        (Some(_), true) => JobManagerDeploymentStatus::Ready,
-        (Some(_), false) => JobManagerDeploymentStatus::Deploying,
-    };
+    let status = cluster::jobmanager_state(&ctx.client, ns, name)
+        .await?
+        .status;
+    let ready = status == JobManagerDeploymentStatus::Ready;
     st.job_manager_deployment_status = Some(status);
     if status == JobManagerDeploymentStatus::Missing {
         // Deleted by someone: make it again next time.

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use runnel_crds::ClusterSpec;
+use runnel_crds::{ClusterSpec, JobManagerDeploymentStatus};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -208,6 +208,97 @@ pub async fn jobmanager(
         .get_opt(name)
         .await
         .map_err(|e| Error::kube(format!("reading Deployment {namespace}/{name}"), e))
+}
+
+/// The JobManager Deployment as the operator sees it.
+pub struct JobManagerView {
+    pub status: JobManagerDeploymentStatus,
+    /// The resource generation it was made for.
+    pub made_for: Option<i64>,
+    /// The `parallelism.default` it gives its job.
+    pub parallelism: Option<i64>,
+}
+
+/// The JobManager Deployment of cluster `name`: its state, the generation it was made for and
+/// the parallelism it gives its job.
+pub async fn jobmanager_state(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<JobManagerView> {
+    let Some(deployment) = jobmanager(client, namespace, name).await? else {
+        return Ok(JobManagerView {
+            status: JobManagerDeploymentStatus::Missing,
+            made_for: None,
+            parallelism: None,
+        });
+    };
+    let made_for = deployment
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(GENERATION_ANNOTATION))
+        .and_then(|g| g.parse().ok());
+    let parallelism = deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|p| p.containers.iter().find(|c| c.name == "jobmanager"))
+        .and_then(|c| c.args.as_ref())
+        .and_then(|args| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("parallelism.default="))
+        })
+        .and_then(|p| p.parse().ok());
+    let status = deployment_state(client, namespace, name, &deployment).await?;
+    Ok(JobManagerView {
+        status,
+        made_for,
+        parallelism,
+    })
+}
+
+/// Ready when a replica is; an error when its pod cannot start (no image, a crash loop), not
+/// a slow start.
+async fn deployment_state(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    deployment: &Deployment,
+) -> Result<JobManagerDeploymentStatus> {
+    let ready = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    if ready > 0 {
+        return Ok(JobManagerDeploymentStatus::Ready);
+    }
+    for pod in pods(client, namespace, name, "jobmanager").await? {
+        let statuses = pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .unwrap_or_default();
+        for c in statuses {
+            let waiting = c
+                .state
+                .and_then(|s| s.waiting)
+                .and_then(|w| w.reason)
+                .unwrap_or_default();
+            if matches!(
+                waiting.as_str(),
+                "CrashLoopBackOff"
+                    | "ErrImagePull"
+                    | "ImagePullBackOff"
+                    | "CreateContainerConfigError"
+                    | "InvalidImageName"
+            ) {
+                return Ok(JobManagerDeploymentStatus::Error);
+            }
+        }
+    }
+    Ok(JobManagerDeploymentStatus::Deploying)
 }
 
 /// Pods of the cluster with `component` (`jobmanager` or `taskmanager`).

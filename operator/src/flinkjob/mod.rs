@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use runnel_crds::{DeletionPolicy, FlinkJob, FlinkJobStatus, LifecycleState};
 use tracing::info;
@@ -87,21 +87,14 @@ async fn apply(job: &FlinkJob, ctx: &Context) -> Result<Action> {
     outcome
 }
 
-/// Writes the status if it changed; a conflict (someone else wrote first) is retried.
+/// Writes the status if it changed.
 async fn write_status(ctx: &Context, job: &FlinkJob, status: &FlinkJobStatus) -> Result<()> {
     if job.status.as_ref() == Some(status) {
         return Ok(());
     }
-    let ns = job.metadata.namespace.as_deref().unwrap_or_default();
-    let name = job.metadata.name.as_deref().unwrap_or_default();
-    let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), ns);
     let mut updated = job.clone();
     updated.status = Some(status.clone());
-    let body = &updated;
-    api.replace_status(name, &PostParams::default(), body)
-        .await
-        .map_err(|e| Error::kube(format!("writing the status of FlinkJob {ns}/{name}"), e))?;
-    Ok(())
+    controller::write_status(ctx, &updated).await
 }
 
 /// The `Ready` condition: true when the last reconcile succeeded.

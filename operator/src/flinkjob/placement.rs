@@ -100,9 +100,12 @@ impl Placement {
             Placement::Own => job.metadata.name.clone().unwrap_or_default(),
             Placement::Session { session } => session.clone(),
         };
-        let (jobmanager, (made_for, deployed_parallelism)) =
+        let (jobmanager, made_for, deployed_parallelism) =
             match self {
-                Placement::Own => jobmanager_status(ctx, ns, &name).await?,
+                Placement::Own => {
+                    let jm = cluster::jobmanager_state(&ctx.client, ns, &name).await?;
+                    (jm.status, jm.made_for, jm.parallelism)
+                }
                 Placement::Session { session } => {
                     let api: Api<FlinkSession> = Api::namespaced(ctx.client.clone(), ns);
                     match api.get_opt(session).await.map_err(|e| {
@@ -117,7 +120,8 @@ impl Placement {
                             s.status
                                 .and_then(|s| s.job_manager_deployment_status)
                                 .unwrap_or(JobManagerDeploymentStatus::Deploying),
-                            (None, None),
+                            None,
+                            None,
                         ),
                     }
                 }
@@ -294,79 +298,6 @@ impl Placement {
 /// Flink's terminal job states.
 pub fn terminal(state: &str) -> bool {
     matches!(state, "FINISHED" | "FAILED" | "CANCELED")
-}
-
-/// The JobManager Deployment's state, the generation it was made for and the parallelism it
-/// gives its job.
-async fn jobmanager_status(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-) -> Result<(JobManagerDeploymentStatus, (Option<i64>, Option<i64>))> {
-    let Some(deployment) = cluster::jobmanager(&ctx.client, ns, name).await? else {
-        return Ok((JobManagerDeploymentStatus::Missing, (None, None)));
-    };
-    let made_for = deployment
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(cluster::GENERATION_ANNOTATION))
-        .and_then(|g| g.parse().ok());
-    let parallelism = deployment
-        .spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|p| p.containers.iter().find(|c| c.name == "jobmanager"))
-        .and_then(|c| c.args.as_ref())
-        .and_then(|args| {
-            args.iter()
-                .find_map(|a| a.strip_prefix("parallelism.default="))
-        })
-        .and_then(|p| p.parse().ok());
-    let state = deployment_state(ctx, ns, name, &deployment).await?;
-    Ok((state, (made_for, parallelism)))
-}
-
-async fn deployment_state(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-    deployment: &k8s_openapi::api::apps::v1::Deployment,
-) -> Result<JobManagerDeploymentStatus> {
-    let ready = deployment
-        .status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    if ready > 0 {
-        return Ok(JobManagerDeploymentStatus::Ready);
-    }
-    // A pod that cannot start (no image, crash loop) is an error, not a slow start.
-    for pod in cluster::pods(&ctx.client, ns, name, "jobmanager").await? {
-        let statuses = pod
-            .status
-            .and_then(|s| s.container_statuses)
-            .unwrap_or_default();
-        for c in statuses {
-            let waiting = c
-                .state
-                .and_then(|s| s.waiting)
-                .and_then(|w| w.reason)
-                .unwrap_or_default();
-            if matches!(
-                waiting.as_str(),
-                "CrashLoopBackOff"
-                    | "ErrImagePull"
-                    | "ImagePullBackOff"
-                    | "CreateContainerConfigError"
-                    | "InvalidImageName"
-            ) {
-                return Ok(JobManagerDeploymentStatus::Error);
-            }
-        }
-    }
-    Ok(JobManagerDeploymentStatus::Deploying)
 }
 
 async fn read_config_map_key(ctx: &Context, ns: &str, name: &str, key: &str) -> Result<String> {
