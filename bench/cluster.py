@@ -83,7 +83,19 @@ def wait_for(what, check, timeout=120, every=0.05):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-class Runnel:
+class Processes:
+    """A cluster's processes (in `self.procs`), killed when the `with` block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+class Runnel(Processes):
     """A JobManager and TaskManagers of Runnel, with their logs in a folder."""
 
     def __init__(self, binary, workdir, tms):
@@ -127,16 +139,8 @@ class Runnel:
                 return self.tms[i]
         raise RuntimeError("no busy TaskManager")
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.kill()
-            p.wait()
-
-
-class Flink:
+class Flink(Processes):
     """A standalone Flink cluster from PyFlink's distribution: a JobManager and TaskManagers."""
 
     def __init__(self, py, workdir, tms, checkpoints=None):
@@ -222,13 +226,8 @@ class Flink:
         out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
         return int(out.split("pid=")[1].split(",")[0])
 
-    def __enter__(self):
-        return self
-
     def __exit__(self, *exc):
-        for p in self.procs:
-            p.kill()
-            p.wait()
+        super().__exit__(*exc)
         subprocess.run(["pkill", "-9", "-f", str(self.dir)], check=False)
 
 

@@ -96,6 +96,38 @@ fn running(p: &Pod) -> bool {
     p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
+/// The objects under `prefix` in the test bucket's `savepoints/` folder. (The listing's prefix
+/// stays free of '/': curl signs it unescaped.)
+fn savepoint_files(s3: &S3, prefix: &str) -> Result<Vec<String>> {
+    Ok(s3
+        .keys("runnel", "savepoints")?
+        .into_iter()
+        .filter(|k| k.starts_with(prefix))
+        .collect())
+}
+
+/// Asks for a savepoint with `nonce` and waits until it is done and `then` holds of the
+/// savepoint info.
+async fn savepoint_by_nonce(
+    jobs: &Api<FlinkJob>,
+    nonce: i64,
+    what: &str,
+    then: impl Fn(&runnel_crds::SavepointInfo) -> bool,
+) -> Result<runnel_crds::SavepointInfo> {
+    patch_job(
+        jobs,
+        "counts",
+        serde_json::json!({"spec": {"job": {"savepointTriggerNonce": nonce}}}),
+    )
+    .await?;
+    let job = wait_for_job(jobs, "counts", what, TIMEOUT, |_, st| {
+        let i = &st.job_status.savepoint_info;
+        i.last_trigger_nonce == Some(nonce) && i.pending.is_none() && then(i)
+    })
+    .await?;
+    Ok(job.status.unwrap_or_default().job_status.savepoint_info)
+}
+
 async fn patch_job(jobs: &Api<FlinkJob>, name: &str, patch: serde_json::Value) -> Result<i64> {
     let job = jobs
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -183,24 +215,7 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     wait_for_counts(&bootstrap, 10, "first deployment").await?;
 
     // A savepoint on demand: in the history, and in S3.
-    patch_job(
-        &jobs,
-        "counts",
-        serde_json::json!({"spec": {"job": {"savepointTriggerNonce": 1}}}),
-    )
-    .await?;
-    let job = wait_for_job(
-        &jobs,
-        "counts",
-        "the nonce's savepoint",
-        TIMEOUT,
-        |_, st| {
-            st.job_status.savepoint_info.last_trigger_nonce == Some(1)
-                && st.job_status.savepoint_info.pending.is_none()
-        },
-    )
-    .await?;
-    let info = job.status.unwrap_or_default().job_status.savepoint_info;
+    let info = savepoint_by_nonce(&jobs, 1, "the nonce's savepoint", |_| true).await?;
     let manual = info
         .history
         .iter()
@@ -210,12 +225,7 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
         .location
         .strip_prefix("s3://runnel/")
         .context("the savepoint is in the bucket")?;
-    // (The listing's prefix stays free of '/': curl signs it unescaped.)
-    let keys: Vec<String> = s3
-        .keys("runnel", "savepoints")?
-        .into_iter()
-        .filter(|k| k.starts_with(prefix))
-        .collect();
+    let keys = savepoint_files(&s3, prefix)?;
     ensure!(
         keys.iter().any(|k| k.ends_with("_metadata")),
         "the savepoint's _metadata is in S3: {keys:?}"
@@ -322,40 +332,18 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
 
     // A fourth savepoint: the history keeps three (maxCount), and the oldest is disposed of
     // from S3.
-    patch_job(
-        &jobs,
-        "counts",
-        serde_json::json!({"spec": {"job": {"savepointTriggerNonce": 2}}}),
-    )
-    .await?;
-    let job = wait_for_job(
-        &jobs,
-        "counts",
-        "the oldest savepoint disposed of",
-        TIMEOUT,
-        |_, st| {
-            let i = &st.job_status.savepoint_info;
-            i.last_trigger_nonce == Some(2) && i.history.len() == 3
-        },
-    )
-    .await?;
-    let history = job
-        .status
-        .unwrap_or_default()
-        .job_status
-        .savepoint_info
-        .history;
+    let history = savepoint_by_nonce(&jobs, 2, "the oldest savepoint disposed of", |i| {
+        i.history.len() == 3
+    })
+    .await?
+    .history;
     ensure!(
         history
             .iter()
             .all(|s| !s.location.ends_with(&first_savepoint)),
         "the oldest savepoint left the history: {history:?}"
     );
-    let left: Vec<String> = s3
-        .keys("runnel", "savepoints")?
-        .into_iter()
-        .filter(|k| k.starts_with(&first_savepoint))
-        .collect();
+    let left = savepoint_files(&s3, &first_savepoint)?;
     ensure!(
         left.is_empty(),
         "the oldest savepoint's files are gone from S3: {left:?}"
@@ -563,7 +551,7 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     }
 
     // Deleted: a savepoint first (the policy), then every object of the job goes.
-    let before = s3.keys("runnel", "savepoints")?;
+    let before = savepoint_files(&s3, "")?;
     jobs.delete("counts", &DeleteParams::default()).await?;
     wait_for("the FlinkJob gone", TIMEOUT, || async {
         Ok(match jobs.get_opt("counts").await? {
@@ -572,7 +560,7 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
         })
     })
     .await?;
-    let after = s3.keys("runnel", "savepoints")?;
+    let after = savepoint_files(&s3, "")?;
     ensure!(
         after.iter().filter(|k| k.ends_with("_metadata")).count()
             > before.iter().filter(|k| k.ends_with("_metadata")).count(),
