@@ -469,7 +469,7 @@ async fn connect(shared: &Shared, addr: &str) -> Result<Outbound> {
         RunnelError::Cluster(format!("the JobManager sent a bad data address '{addr}'"))
     })?;
     let timeout = shared.config.heartbeat_timeout;
-    Outbound::connect(addr, shared.faults.clone(), timeout).await
+    Outbound::connect(addr, shared.data_address, shared.faults.clone(), timeout).await
 }
 
 /// Channels of a deployment on this TaskManager: in memory between its own subtasks, over

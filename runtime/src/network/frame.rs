@@ -7,6 +7,7 @@
 //! Data frames carry the row kinds and the batch as an Arrow IPC stream message; each channel
 //! keeps one IPC stream per direction, so its schema crosses the wire once.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arrow::array::Int8Array;
@@ -33,6 +34,9 @@ const CREDIT: u8 = 5;
 const OPEN: u8 = 6;
 /// Receiver to sender: the channel's consumer is gone; send nothing more on it.
 const CLOSE: u8 = 7;
+/// Sender to receiver, first on a connection: the sender's own data address, so faults on
+/// the receiving side name the TaskManager rather than the connection's ephemeral port.
+const HELLO: u8 = 8;
 
 /// One decoded frame.
 #[derive(Debug)]
@@ -45,6 +49,8 @@ pub enum Frame {
     Open(u64),
     /// The channel's consumer is gone.
     Close(u64),
+    /// The sender's data address.
+    Hello(SocketAddr),
 }
 
 fn corrupt(what: impl std::fmt::Display) -> RunnelError {
@@ -134,6 +140,13 @@ pub fn close(channel: u64, out: &mut Vec<u8>) {
     header(out, CLOSE, channel, 0);
 }
 
+/// Appends a hello frame announcing `from`, the sender's data address.
+pub fn hello(from: SocketAddr, out: &mut Vec<u8>) {
+    let address = from.to_string();
+    header(out, HELLO, 0, address.len());
+    out.extend_from_slice(address.as_bytes());
+}
+
 /// Appends an open frame.
 pub fn open(channel: u64, out: &mut Vec<u8>) {
     header(out, OPEN, channel, 0);
@@ -203,6 +216,12 @@ pub fn control(kind: u8, channel: u64, p: &[u8]) -> Result<Frame> {
             fixed(0)?;
             Frame::Close(channel)
         }
+        HELLO => Frame::Hello(
+            std::str::from_utf8(p)
+                .ok()
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| corrupt("a hello without a data address"))?,
+        ),
         DATA => return Err(corrupt("a data frame decoded without its channel's stream")),
         other => return Err(corrupt(format!("unknown kind {other}"))),
     })

@@ -139,9 +139,15 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Connects to the data server at `addr`; if the connection breaks (or its peer stays
-    /// silent for `timeout`) while channels are open, they are reported to `faults`.
-    pub async fn connect(addr: SocketAddr, faults: Faults, timeout: Duration) -> Result<Self> {
+    /// Connects to the data server at `addr` as the TaskManager whose data address is
+    /// `from`; if the connection breaks (or its peer stays silent for `timeout`) while
+    /// channels are open, they are reported to `faults`.
+    pub async fn connect(
+        addr: SocketAddr,
+        from: SocketAddr,
+        faults: Faults,
+        timeout: Duration,
+    ) -> Result<Self> {
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(lost(addr, format!("cannot connect: {e}"))),
@@ -192,6 +198,9 @@ impl Outbound {
         let writer = spawn_writer(w, addr, move |e| {
             fail_channels(&writer_credits, &faults, addr, &e);
         });
+        let mut hello = Vec::new();
+        frame::hello(from, &mut hello);
+        let _ = writer.send(hello);
         Ok(Outbound {
             peer: addr,
             writer,
@@ -287,13 +296,13 @@ impl DataServer {
         let registry: Arc<Mutex<Registry>> = Arc::default();
         let accepted = registry.clone();
         tokio::spawn(async move {
-            while let Ok((stream, peer)) = listener.accept().await {
-                if let Err(e) = tune(&stream, peer, timeout) {
+            while let Ok((stream, socket)) = listener.accept().await {
+                if let Err(e) = tune(&stream, socket, timeout) {
                     eprintln!("runnel: {e}");
                 }
                 let registry = accepted.clone();
                 let faults = faults.clone();
-                tokio::spawn(serve(stream, peer, registry, faults));
+                tokio::spawn(serve(stream, socket, registry, faults));
             }
         });
         Ok(DataServer { addr, registry })
@@ -381,15 +390,41 @@ fn grant(conn: &mpsc::UnboundedSender<Vec<u8>>, channel: u64, credits: u32) {
 }
 
 /// Reads one connection's frames into the registered channels; when it ends, the channels
-/// it carried that had not ended are closed and reported.
+/// it carried that had not ended are closed and reported, naming the sender by the data
+/// address its hello announced.
 async fn serve(
     stream: TcpStream,
-    peer: SocketAddr,
+    socket: SocketAddr,
     registry: Arc<Mutex<Registry>>,
     faults: Faults,
 ) {
+    let (r, w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let peer = match read_frame(&mut r, socket).await {
+        Ok(Some(body)) => match frame::split(&body).and_then(|(k, ch, p)| frame::control(k, ch, p))
+        {
+            Ok(Frame::Hello(from)) => from,
+            Ok(other) => {
+                eprintln!(
+                    "runnel: {}",
+                    lost(socket, format!("{other:?} before a hello"))
+                );
+                return;
+            }
+            Err(e) => {
+                eprintln!("runnel: {}", lost(socket, e));
+                return;
+            }
+        },
+        // Closed before it said anything: no channel was open on it.
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("runnel: {e}");
+            return;
+        }
+    };
     let mut open = HashSet::new();
-    let error = match read_channels(stream, peer, &registry, &mut open).await {
+    let error = match read_channels(r, w, peer, &registry, &mut open).await {
         Ok(()) => lost(peer, "closed by the other side"),
         Err(e) => e,
     };
@@ -409,15 +444,14 @@ async fn serve(
 }
 
 async fn read_channels(
-    stream: TcpStream,
+    mut r: BufReader<OwnedReadHalf>,
+    w: OwnedWriteHalf,
     peer: SocketAddr,
     registry: &Mutex<Registry>,
     open: &mut HashSet<u64>,
 ) -> Result<()> {
-    let (r, w) = stream.into_split();
     // A failed write ends the reads too: the connection is dropped and its channels cut.
     let writer = spawn_writer(w, peer, |e| eprintln!("runnel: {e}"));
-    let mut r = BufReader::new(r);
     let mut decoders: HashMap<u64, Decoder> = HashMap::new();
     while let Some(body) = read_frame(&mut r, peer).await? {
         let (kind, channel, payload) = frame::split(&body)?;
@@ -465,6 +499,7 @@ async fn read_channels(
                 Frame::Credit(..) | Frame::Close(_) => {
                     return Err(lost(peer, "a receiver's frame from a sender"));
                 }
+                Frame::Hello(_) => return Err(lost(peer, "a second hello")),
             }
         };
         if matches!(message, Message::EndOfInput) {

@@ -46,7 +46,8 @@ async fn setup() -> (DataServer, Outbound) {
     let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults.clone(), TIMEOUT)
         .await
         .unwrap();
-    let out = Outbound::connect(server.local_addr(), faults, TIMEOUT)
+    let from = "127.0.0.1:7".parse().unwrap();
+    let out = Outbound::connect(server.local_addr(), from, faults, TIMEOUT)
         .await
         .unwrap();
     (server, out)
@@ -149,12 +150,15 @@ async fn a_broken_connection_reports_and_closes_the_open_channels_only() {
     let server = DataServer::bind("127.0.0.1:0".parse().unwrap(), faults_tx, TIMEOUT)
         .await
         .unwrap();
-    // A sender that dies abruptly: a raw socket that opens two channels, ends one and drops.
+    // A sender that dies abruptly: a raw socket that says hello as the TaskManager whose
+    // data server is at `from`, opens two channels, ends one and drops.
     let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    let from: SocketAddr = "10.1.2.3:6121".parse().unwrap();
     let (finished, cut) = (channel_id(4, 1), channel_id(4, 2));
     let mut rx_finished = server.register(finished, 2, 2);
     let mut rx_cut = server.register(cut, 2, 2);
     let mut bytes = Vec::new();
+    frame::hello(from, &mut bytes);
     frame::open(finished, &mut bytes);
     frame::open(cut, &mut bytes);
     Encoder::new(finished)
@@ -176,7 +180,12 @@ async fn a_broken_connection_reports_and_closes_the_open_channels_only() {
         .unwrap();
     assert_eq!(fault.channels, vec![cut], "{fault:?}");
     assert_eq!(deployment_of(fault.channels[0]), 4);
-    assert!(fault.error.contains("data connection with"), "{fault:?}");
+    // The sender is named by its data address, not the connection's ephemeral port.
+    assert_eq!(fault.peer, from, "{fault:?}");
+    assert!(
+        fault.error.contains("data connection with 10.1.2.3:6121"),
+        "{fault:?}"
+    );
     // The cut channel closes without its end: the consumer sees it gone, not finished.
     assert!(rx_cut.recv().await.is_none());
 }
