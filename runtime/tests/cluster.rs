@@ -151,6 +151,17 @@ fn recovers_from(name: &str, fault: impl FnOnce(&mut Cluster, usize)) {
         restart.contains(&address) && restart.contains("/chk-"),
         "{restart}"
     );
+    // The REST API reports the run restored from a checkpoint, as Flink's does.
+    let (_, detail) = get(&cluster.rest, &format!("/jobs/{id}/checkpoints"));
+    let restored = &detail["latest"]["restored"];
+    assert!(
+        detail["counts"]["restored"].as_u64() >= Some(1)
+            && restored["is_savepoint"] == false
+            && restored["external_path"]
+                .as_str()
+                .is_some_and(|p| p.contains("/chk-")),
+        "{detail}"
+    );
     cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
     assert!(!cluster.logs().contains(TOKEN), "the token shows in a log");
 }
@@ -310,6 +321,9 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it_with_exactly_once_output() {
     );
     cluster.wait_finished(&resumed);
     let (_, detail) = get(&cluster.rest, &format!("/jobs/{resumed}/checkpoints"));
-    assert!(detail["latest"]["restored"].is_object(), "{detail}");
+    let restored = &detail["latest"]["restored"];
+    assert_eq!(restored["is_savepoint"], true, "{detail}");
+    assert_eq!(restored["external_path"], location.as_str(), "{detail}");
+    assert_eq!(detail["counts"]["restored"], 1, "{detail}");
     cluster.assert_output_of_local_mode(WINDOWS_AND_JOIN, 2, &["per_window", "sold"]);
 }

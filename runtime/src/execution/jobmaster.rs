@@ -119,7 +119,8 @@ impl JobMaster {
                 vertices: vertex_infos(&graph),
                 finished_subtasks: 0,
                 checkpoints: Vec::new(),
-                restored: options.restore.as_ref().map(|r| r.metadata.checkpoint_id),
+                restored: None,
+                restores: 0,
                 subtask_metrics: Vec::new(),
                 exceptions: Vec::new(),
             });
@@ -241,6 +242,9 @@ impl JobMaster {
                 restore: restore.clone(),
                 parallelism: self.rescaled,
             };
+            if let (Some(r), Some(point)) = (&registry, &restore) {
+                r.restoring(&job_id, point);
+            }
             report(JobState::Running);
             match self
                 .attempt(deployer, attempt, &mut coordinator, &mut commands)

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::checkpointing::JobCommand;
 use super::metrics::{MetricsSample, TaskRates};
+use crate::checkpoint::{RestorePoint, SnapshotKind};
 
 /// A job's state, with Flink's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -108,13 +109,29 @@ pub struct JobInfo {
     pub finished_subtasks: usize,
     /// Checkpoints, oldest first (the latest few hundred).
     pub checkpoints: Vec<CheckpointInfo>,
-    /// Checkpoint this job was restored from, if any.
-    pub restored: Option<u64>,
+    /// The snapshot this job's current run started from, if any.
+    pub restored: Option<Restored>,
+    /// How many runs of this job started from a snapshot (Flink's `counts.restored`).
+    pub restores: usize,
     /// Figures of each subtask of the current deployment, in task order (vertices in order,
     /// then subtask index).
     pub subtask_metrics: Vec<SubtaskMetrics>,
     /// Failures that restarted or ended the job, oldest first (the latest few).
     pub exceptions: Vec<ExceptionInfo>,
+}
+
+/// A snapshot a run of a job started from, as Flink's `latest.restored` reports it: the
+/// operator and users tell a restore from a fresh start by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The checkpoint id in the snapshot.
+    pub id: u64,
+    /// Whether it is a savepoint (else a checkpoint).
+    pub is_savepoint: bool,
+    /// Its folder.
+    pub path: String,
+    /// When the run started from it, epoch millis.
+    pub at: i64,
 }
 
 /// A subtask's latest counters and rates.
@@ -275,6 +292,7 @@ impl JobRegistry {
             finished_subtasks: 0,
             checkpoints: Vec::new(),
             restored: None,
+            restores: 0,
             subtask_metrics: Vec::new(),
             exceptions: Vec::new(),
         });
@@ -307,6 +325,19 @@ impl JobRegistry {
         {
             f(j);
         }
+    }
+
+    /// Records that job `id` starts a run from the snapshot `point`.
+    pub fn restoring(&self, id: &str, point: &RestorePoint) {
+        self.update(id, |j| {
+            j.restores += 1;
+            j.restored = Some(Restored {
+                id: point.metadata.checkpoint_id,
+                is_savepoint: point.metadata.kind == SnapshotKind::Savepoint,
+                path: point.dir.to_string(),
+                at: now(),
+            });
+        });
     }
 
     /// Moves job `id` to `state`.

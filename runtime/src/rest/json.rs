@@ -389,13 +389,18 @@ pub fn checkpoints(j: &JobInfo) -> Value {
         .rev()
         .find(|c| c.status == "FAILED")
         .map_or(Value::Null, checkpoint);
-    let restored = j
-        .restored
-        .map_or(Value::Null, |id| json!({ "id": id, "is_savepoint": false }));
+    let restored = j.restored.as_ref().map_or(Value::Null, |r| {
+        json!({
+            "id": r.id,
+            "restore_timestamp": r.at,
+            "is_savepoint": r.is_savepoint,
+            "external_path": r.path,
+        })
+    });
     let history: Vec<Value> = j.checkpoints.iter().rev().map(checkpoint).collect();
     json!({
         "counts": {
-            "restored": usize::from(j.restored.is_some()),
+            "restored": j.restores,
             "total": j.checkpoints.len(),
             "in_progress": count("IN_PROGRESS"),
             "completed": completed.len(),
