@@ -3,15 +3,18 @@
 //! checkpoints in S3) through its lifecycle (savepoint on demand, an upgrade with a savepoint,
 //! suspend and resume, a lost TaskManager pod, a lost JobManager pod, deletion) and checks the
 //! count continues across each; and `examples/kubernetes/session.yaml` (a session with two
-//! jobs), the rejection of invalid specs at admission, and the FAILED states with reasons of
-//! what only the controller can detect.
+//! jobs; a stateful session job upgraded and restarted from savepoints, copied from one, and
+//! its old savepoints disposed of by age), the rejection of invalid specs at admission, the
+//! FAILED states with reasons of what only the controller can detect, a rollback, and REST
+//! exposure through a NodePort Service and an Ingress.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
 use runnel_crds::{Agent, FlinkJob, FlinkSession, JobManagerDeploymentStatus, LifecycleState};
@@ -587,6 +590,138 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     Ok(())
 }
 
+/// The snapshot the session's JobManager says job `id` restored, as Flink's REST API reports
+/// it: `(external_path, is_savepoint)`.
+async fn restored_in_session(
+    client: &kube::Client,
+    ns: &str,
+    id: &str,
+) -> Result<Option<(String, bool)>> {
+    let jm = pods(client, ns, "app=shared,component=jobmanager").await?;
+    let ip: IpAddr = jm
+        .iter()
+        .find(|p| running(p))
+        .and_then(|p| p.status.as_ref()?.pod_ip.as_deref())
+        .context("the session JobManager's pod IP")?
+        .parse()?;
+    let (code, body) = http_get(
+        std::net::SocketAddr::new(ip, 8081),
+        &format!("/jobs/{id}/checkpoints"),
+    )?;
+    ensure!(code == 200, "checkpoints of {id}: {code} {body}");
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    let r = &v["latest"]["restored"];
+    Ok(r["external_path"]
+        .as_str()
+        .map(|p| (p.to_string(), r["is_savepoint"] == true)))
+}
+
+/// A stateful job in the session in savepoint mode: an upgrade stops it with a savepoint and
+/// submits it again restoring that savepoint (the session's JobManager says so); a
+/// `restartNonce` does the same without another change; a new job starts from the latest
+/// savepoint (`initialSavepointPath`); a savepoint older than `maxAge` is disposed of from
+/// storage. The test bed's pods share the host's file system, so a local savepoint folder is
+/// one every pod and this test see.
+async fn session_savepoints(cluster: &Cluster, client: &kube::Client, ns: &str) -> Result<()> {
+    let dir = format!("/tmp/runnel-e2e-savepoints-{ns}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let manifest = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {{name: {name}}}\nspec:\n  sessionRef: shared\n  flinkConfiguration: {{execution.checkpointing.savepoint-dir: {dir}}}\n  savepoints: {{maxAge: 30s}}\n  job:\n    upgradeMode: savepoint\n    parallelism: 1\n{extra}    sql: |\n      CREATE TABLE clicks (user_id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20', 'fields.user_id.max' = '10');\n      CREATE TABLE sink (user_id BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n      INSERT INTO sink SELECT user_id, COUNT(*) FROM clicks GROUP BY user_id;\n"
+        )
+    };
+    cluster.kubectl_stdin(&["apply", "-n", ns, "-f", "-"], &manifest("tallies", ""))?;
+    let jobs: Api<FlinkJob> = Api::namespaced(client.clone(), ns);
+    let job_id = |job: FlinkJob| job.status.unwrap_or_default().job_status.job_id;
+    let first = job_id(wait_for_job(&jobs, "tallies", "STABLE", TIMEOUT, stable_at(1)).await?);
+    // An upgrade (a configuration change) in savepoint mode, then a restart by nonce: each
+    // stops the job with a savepoint that the next job restores.
+    let mut previous = first;
+    let mut taken = Vec::new();
+    for (what, patch) in [
+        (
+            "upgraded from a savepoint",
+            serde_json::json!({"spec": {"flinkConfiguration": {"execution.checkpointing.interval": "2s"}}}),
+        ),
+        (
+            "restarted by its nonce from a savepoint",
+            serde_json::json!({"spec": {"job": {"restartNonce": 1}}}),
+        ),
+    ] {
+        let generation = patch_job(&jobs, "tallies", patch).await?;
+        let job = wait_for_job(&jobs, "tallies", what, TIMEOUT, stable_at(generation)).await?;
+        let st = job.status.clone().unwrap_or_default();
+        let id = st.job_status.job_id.clone().context("a job id")?;
+        ensure!(
+            Some(&id) != previous.as_ref(),
+            "{what}: a new job, {previous:?} again"
+        );
+        let savepoint = st
+            .job_status
+            .savepoint_info
+            .last_savepoint
+            .clone()
+            .filter(|s| s.trigger_type == "upgrade" && !taken.contains(&s.location))
+            .with_context(|| format!("{what}: a new upgrade savepoint in {st:?}"))?;
+        let restored = restored_in_session(client, ns, &id).await?;
+        ensure!(
+            restored == Some((savepoint.location.clone(), true)),
+            "{what}: the session's JobManager restored {restored:?}, not {}",
+            savepoint.location
+        );
+        taken.push(savepoint.location);
+        previous = Some(id);
+    }
+    // A new job from the latest savepoint.
+    let latest = taken.last().context("a savepoint")?.clone();
+    cluster.kubectl_stdin(
+        &["apply", "-n", ns, "-f", "-"],
+        &manifest(
+            "tallies-copy",
+            &format!("    initialSavepointPath: {latest}\n"),
+        ),
+    )?;
+    let copy = job_id(
+        wait_for_job(
+            &jobs,
+            "tallies-copy",
+            "STABLE from the savepoint",
+            TIMEOUT,
+            stable_at(1),
+        )
+        .await?,
+    )
+    .context("a job id")?;
+    let restored = restored_in_session(client, ns, &copy).await?;
+    ensure!(
+        restored == Some((latest.clone(), true)),
+        "the new job restored {restored:?}, not {latest}"
+    );
+    // The first savepoint outlives maxAge (30 s): disposed of from storage and the history;
+    // the latest one stays whatever its age.
+    let oldest = taken[0].clone();
+    wait_for_job(
+        &jobs,
+        "tallies",
+        "the old savepoint disposed of",
+        TIMEOUT,
+        |_, st| {
+            let history = &st.job_status.savepoint_info.history;
+            !history.iter().any(|s| s.location == oldest)
+                && history.iter().any(|s| s.location == latest)
+        },
+    )
+    .await?;
+    ensure!(
+        !std::path::Path::new(&oldest).exists() && std::path::Path::new(&latest).exists(),
+        "{oldest} is gone from storage and {latest} is kept"
+    );
+    for name in ["tallies", "tallies-copy"] {
+        jobs.delete(name, &DeleteParams::default()).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_runs_two_jobs_and_bad_specs_are_refused_or_reported() -> Result<()> {
     let cluster = Cluster::shared();
@@ -751,6 +886,8 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
         "a new job in the session: {before:?} → {after:?}"
     );
 
+    session_savepoints(cluster, &client, &ns).await?;
+
     // What only the controller can tell: SQL that does not plan, a Secret that is not there.
     let bad_sql = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: bad-sql}\nspec:\n  image: runnel:dev\n  job: {sql: 'INSERT INTO nowhere SELECT 1'}\n";
     let no_secret = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: no-secret}\nspec:\n  image: runnel:dev\n  env: [{name: API_KEY, valueFrom: {secretKeyRef: {name: missing, key: k}}}]\n  job: {sql: 'INSERT INTO nowhere SELECT 1'}\n";
@@ -804,9 +941,45 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
     );
 
     // An upgrade whose job cannot run rolls back to the last stable spec and its savepoint.
-    let stateful = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: rollback}\nspec:\n  image: runnel:dev\n  flinkConfiguration: {execution.checkpointing.savepoint-dir: /tmp/runnel-rollback-savepoints}\n  job:\n    upgradeMode: savepoint\n    sql: |\n      CREATE TABLE clicks (user_id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20', 'fields.user_id.max' = '10');\n      CREATE TABLE sink (user_id BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n      INSERT INTO sink SELECT user_id, COUNT(*) FROM clicks GROUP BY user_id;\n  savepoints: {interval: 3s}\n";
+    let stateful = "apiVersion: runnel.dev/v1alpha1\nkind: FlinkJob\nmetadata: {name: rollback}\nspec:\n  image: runnel:dev\n  flinkConfiguration: {execution.checkpointing.savepoint-dir: /tmp/runnel-rollback-savepoints}\n  job:\n    upgradeMode: savepoint\n    sql: |\n      CREATE TABLE clicks (user_id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20', 'fields.user_id.max' = '10');\n      CREATE TABLE sink (user_id BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n      INSERT INTO sink SELECT user_id, COUNT(*) FROM clicks GROUP BY user_id;\n  savepoints: {interval: 3s}\n  rest: {serviceType: NodePort, ingress: {host: rollback.runnel.test, className: test}}\n";
     cluster.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], stateful)?;
     wait_for_job(&jobs, "rollback", "STABLE", TIMEOUT, stable_at(1)).await?;
+    // Its REST API exposed as asked: a NodePort Service, and an Ingress routing the host to it.
+    let service = Api::<Service>::namespaced(client.clone(), &ns)
+        .get("rollback-rest")
+        .await?;
+    let spec = service.spec.unwrap_or_default();
+    ensure!(
+        spec.type_.as_deref() == Some("NodePort")
+            && spec.ports.iter().flatten().all(|p| p.node_port.is_some()),
+        "a NodePort REST Service: {spec:?}"
+    );
+    let ingress = Api::<Ingress>::namespaced(client.clone(), &ns)
+        .get("rollback-rest")
+        .await?;
+    let rule = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.rules.as_ref()?.first().cloned())
+        .context("an Ingress rule")?;
+    let backend = rule
+        .http
+        .as_ref()
+        .and_then(|h| h.paths.first()?.backend.service.clone())
+        .context("an Ingress backend")?;
+    ensure!(
+        rule.host.as_deref() == Some("rollback.runnel.test")
+            && backend.name == "rollback-rest"
+            && backend.port.and_then(|p| p.number) == Some(8081)
+            && ingress.spec.and_then(|s| s.ingress_class_name).as_deref() == Some("test")
+            && ingress
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.kind == "FlinkJob" && o.name == "rollback"),
+        "the Ingress routes rollback.runnel.test to the REST Service and is owned by the job"
+    );
     // Periodic savepoints (every 3 s) land in the history.
     wait_for_job(
         &jobs,
