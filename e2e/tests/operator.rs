@@ -719,6 +719,7 @@ async fn session_savepoints(cluster: &Cluster, client: &kube::Client, ns: &str) 
     for name in ["tallies", "tallies-copy"] {
         jobs.delete(name, &DeleteParams::default()).await?;
     }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
