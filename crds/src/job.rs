@@ -65,7 +65,7 @@ pub enum JobState {
 pub struct SavepointPolicy {
     /// Take a savepoint this often (`30m`, `6h`, `1d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h|d)$')").message("must be a duration such as 90s, 30m or 6h"))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]*[1-9][0-9]*(ms|s|m|h|d)$')").message("must be a duration above zero, such as 90s, 30m or 6h"))]
     #[schemars(length(max = 32))]
     pub interval: Option<String>,
     /// Keep at most this many savepoints in the history; older ones are disposed of.

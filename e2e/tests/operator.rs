@@ -1027,6 +1027,31 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
         "the reason is in status: {:?}",
         st.error
     );
+    // The stable spec put back: the rollback is over (STABLE, no error) and nothing is
+    // redeployed for it.
+    let stable: serde_json::Value =
+        serde_json::from_str(rs.last_stable_spec.as_deref().context("a stable spec")?)?;
+    let generation = patch_job(
+        &jobs,
+        "rollback",
+        serde_json::json!({"spec": {"job": {"sql": stable["job"]["sql"]}}}),
+    )
+    .await?;
+    let job = wait_for_job(
+        &jobs,
+        "rollback",
+        "STABLE again",
+        TIMEOUT,
+        stable_at(generation),
+    )
+    .await?;
+    let after = job.status.unwrap_or_default();
+    ensure!(
+        after.error.is_none()
+            && after.reconciliation_status.rolled_back_from.is_none()
+            && after.job_status.job_id == st.job_status.job_id,
+        "the rollback is over, the same job runs: {after:?}"
+    );
 
     // The operator's own metrics.
     let ip: IpAddr = leader

@@ -161,7 +161,7 @@ where
 /// Writes the status of `updated` (the status subresource). A conflict (the object changed
 /// since it was read) fails the reconcile, and the next one starts over from the object as
 /// it is.
-pub async fn write_status<K: Kind>(ctx: &Context, updated: &K) -> Result<()> {
+pub async fn write_status<K: Kind>(ctx: &Context, updated: &K) -> Result<K> {
     let ns = updated.meta().namespace.clone().unwrap_or_default();
     let name = updated.meta().name.clone().unwrap_or_default();
     Api::<K>::namespaced(ctx.client.clone(), &ns)
@@ -172,8 +172,7 @@ pub async fn write_status<K: Kind>(ctx: &Context, updated: &K) -> Result<()> {
                 format!("writing the status of {} {ns}/{name}", K::kind(&())),
                 e,
             )
-        })?;
-    Ok(())
+        })
 }
 
 /// Counts a reconcile of `K` in the metrics (a deletion under way is not a failure).

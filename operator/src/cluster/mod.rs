@@ -356,15 +356,31 @@ pub async fn ha_config_map(
         .map_err(|e| Error::kube(format!("reading ConfigMap {namespace}/{cm}"), e))
 }
 
-/// The latest checkpoint the HA records point to, if any.
-pub fn ha_checkpoint(cm: &ConfigMap) -> Option<String> {
+/// The latest checkpoint the HA records of a cluster's job point to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaCheckpoint {
+    /// The job was running: a new JobManager given the records resumes it from there.
+    Running(String),
+    /// The job failed: a JobManager does not run it again from the records, but its retained
+    /// checkpoint can be restored like a savepoint by a deployment without them.
+    Failed(String),
+}
+
+/// What the HA records hold for the job, if anything usable. A finished or cancelled job's
+/// checkpoints may have been deleted with it, so its record offers none.
+pub fn ha_checkpoint(cm: &ConfigMap) -> Option<HaCheckpoint> {
     cm.data
         .as_ref()?
         .iter()
         .filter(|(k, _)| k.starts_with("job-"))
         .find_map(|(_, v)| {
             let record: serde_json::Value = serde_json::from_str(v).ok()?;
-            record["checkpoint"].as_str().map(str::to_string)
+            let checkpoint = record["checkpoint"].as_str()?.to_string();
+            match record["state"].as_str()? {
+                "RUNNING" => Some(HaCheckpoint::Running(checkpoint)),
+                "FAILED" => Some(HaCheckpoint::Failed(checkpoint)),
+                _ => None,
+            }
         })
 }
 
@@ -386,4 +402,51 @@ pub async fn delete_all(client: &kube::Client, namespace: &str, name: &str) -> R
     delete_if_there::<Ingress>(client, namespace, &format!("{name}-rest")).await?;
     delete_if_there::<ConfigMap>(client, namespace, &format!("{name}-config")).await?;
     Ok(stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(entries: &[(&str, &str)]) -> ConfigMap {
+        ConfigMap {
+            data: Some(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_a_running_or_failed_jobs_checkpoint_is_offered() {
+        let record = |state: &str, checkpoint: Option<&str>| {
+            serde_json::json!({ "id": "j", "script": "", "config": {}, "state": state, "checkpoint": checkpoint })
+                .to_string()
+        };
+        let running = record("RUNNING", Some("s3://b/chk-7"));
+        assert_eq!(
+            ha_checkpoint(&records(&[("leader", "x"), ("job-j", &running)])),
+            Some(HaCheckpoint::Running("s3://b/chk-7".into()))
+        );
+        let failed = record("FAILED", Some("s3://b/chk-9"));
+        assert_eq!(
+            ha_checkpoint(&records(&[("job-j", &failed)])),
+            Some(HaCheckpoint::Failed("s3://b/chk-9".into()))
+        );
+        // A finished or cancelled job's checkpoints may be gone; a job with none offers none.
+        for state in ["FINISHED", "CANCELED"] {
+            let ended = record(state, Some("s3://b/chk-3"));
+            assert_eq!(
+                ha_checkpoint(&records(&[("job-j", &ended)])),
+                None,
+                "{state}"
+            );
+        }
+        let fresh = record("RUNNING", None);
+        assert_eq!(ha_checkpoint(&records(&[("job-j", &fresh)])), None);
+        assert_eq!(ha_checkpoint(&records(&[("job-j", "not json")])), None);
+    }
 }

@@ -13,7 +13,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use runnel_crds::{DeletionPolicy, FlinkJob, FlinkJobStatus, LifecycleState};
+use runnel_crds::{
+    DeletionPolicy, FlinkJob, FlinkJobStatus, JobManagerDeploymentStatus, LifecycleState,
+};
 use tracing::info;
 
 use crate::context::Context;
@@ -76,7 +78,18 @@ async fn apply(job: &FlinkJob, ctx: &Context) -> Result<Action> {
         }
     }
     r.st.observed_generation = job.metadata.generation;
-    write_status(ctx, job, &r.st).await?;
+    save(ctx, &mut job.clone(), &mut r).await?;
+    outcome
+}
+
+/// Writes the status if it differs from `job`'s, and publishes the Events; `job` becomes the
+/// object as written, so a later write in the same reconcile builds on it.
+async fn save(ctx: &Context, job: &mut FlinkJob, r: &mut Reconcile<'_>) -> Result<()> {
+    if job.status.as_ref() != Some(&r.st) {
+        let mut updated = job.clone();
+        updated.status = Some(r.st.clone());
+        *job = controller::write_status(ctx, &updated).await?;
+    }
     for (warning, reason, note) in r.events.drain(..) {
         info!(
             name = job.metadata.name.as_deref().unwrap_or(""),
@@ -84,17 +97,7 @@ async fn apply(job: &FlinkJob, ctx: &Context) -> Result<Action> {
         );
         events::publish(ctx, job, warning, reason, note).await;
     }
-    outcome
-}
-
-/// Writes the status if it changed.
-async fn write_status(ctx: &Context, job: &FlinkJob, status: &FlinkJobStatus) -> Result<()> {
-    if job.status.as_ref() == Some(status) {
-        return Ok(());
-    }
-    let mut updated = job.clone();
-    updated.status = Some(status.clone());
-    controller::write_status(ctx, &updated).await
+    Ok(())
 }
 
 /// The `Ready` condition: true when the last reconcile succeeded.
@@ -201,15 +204,34 @@ async fn check_references(ctx: &Context, job: &FlinkJob) -> Result<()> {
 }
 
 /// Deletion: per `spec.savepoints.onDelete`, a stop-with-savepoint of the running job (named
-/// in an Event), then every object of the job removed.
+/// in an Event), then every object of the job removed. What holds deletion up is written to
+/// the status and an Event.
 async fn cleanup(job: &FlinkJob, ctx: &Context) -> Result<Action> {
+    let mut r = Reconcile::new(ctx, job);
+    let mut on_server = job.clone();
+    let outcome = delete(&mut r, &mut on_server).await;
+    if let Err(e) = &outcome
+        && !matches!(e, Error::Deleting(_))
+    {
+        let message = e.to_string();
+        if r.st.error.as_deref() != Some(message.as_str()) {
+            r.events.push((true, "DeletionBlocked", message.clone()));
+            r.st.error = Some(message);
+        }
+    }
+    save(ctx, &mut on_server, &mut r).await?;
+    outcome
+}
+
+/// One step of deletion; the savepoint's outcome is written before any object goes.
+async fn delete(r: &mut Reconcile<'_>, on_server: &mut FlinkJob) -> Result<Action> {
+    let (ctx, job) = (r.ctx, r.job);
     let policy = job
         .spec
         .savepoints
         .as_ref()
         .map(|p| p.on_delete)
         .unwrap_or_default();
-    let mut r = Reconcile::new(ctx, job);
     let job_id = r.st.job_status.job_id.clone();
     let obs = r.place.observe(ctx, job, job_id.as_deref()).await;
     let running = obs.as_ref().is_ok_and(|o| o.state() == Some("RUNNING"));
@@ -219,45 +241,59 @@ async fn cleanup(job: &FlinkJob, ctx: &Context) -> Result<Action> {
         job = ?obs.as_ref().map(|o| o.state().map(str::to_string)).map_err(|e| e.to_string()),
         "deleting"
     );
-    let pending =
+    // A stop-with-savepoint under way (for deletion, or an upgrade or suspend it cut short)
+    // is followed to its end; a savepoint that leaves the job running gives way.
+    let stopping =
         r.st.job_status
             .savepoint_info
             .pending
-            .as_ref()
-            .is_some_and(|p| p.trigger_type == "delete");
-    if policy == DeletionPolicy::Savepoint && (running || pending) {
-        let obs = obs?;
-        if !pending {
-            // Another savepoint in progress gives way to the one for deletion.
-            r.st.job_status.savepoint_info.pending = None;
-        }
-        let step = savepoints::drive(&mut r, &obs, "delete", true, None).await;
-        write_status(ctx, job, &r.st).await?;
-        for (warning, reason, note) in r.events.drain(..) {
-            events::publish(ctx, job, warning, reason, note).await;
-        }
-        match step? {
-            Pending::Waiting => return Err(Error::Deleting("the savepoint is being taken".into())),
-            Pending::Done(Ok(_)) => {}
-            // Deleting goes on: the user asked for it, and the Event says what was lost.
-            Pending::Done(Err(_)) => {}
+            .clone()
+            .filter(|p| savepoints::stops(&p.trigger_type));
+    if policy == DeletionPolicy::Savepoint && (running || stopping.is_some()) {
+        // The session, or the JobManager, is gone and the job with it: nothing to save.
+        let obs = match obs {
+            Err(Error::Invalid(reason)) => Err(reason),
+            Ok(o) if o.jobmanager == JobManagerDeploymentStatus::Missing => {
+                Err("the JobManager is gone".into())
+            }
+            Ok(o) => Ok(o),
+            Err(e) => return Err(e),
+        };
+        match obs {
+            Ok(obs) => {
+                let kind = match stopping {
+                    Some(p) => p.trigger_type,
+                    None => {
+                        r.st.job_status.savepoint_info.pending = None;
+                        "delete".to_string()
+                    }
+                };
+                let step = savepoints::drive(r, &obs, &kind, true, None).await;
+                save(ctx, on_server, r).await?;
+                match step? {
+                    Pending::Waiting => {
+                        return Err(Error::Deleting("the savepoint is being taken".into()));
+                    }
+                    Pending::Done(Ok(_)) => {}
+                    // Deleting goes on: the user asked for it, and the Event says what was lost.
+                    Pending::Done(Err(_)) => {}
+                }
+            }
+            Err(reason) => {
+                r.st.job_status.savepoint_info.pending = None;
+                r.events.push((
+                    true,
+                    "SavepointFailed",
+                    format!("no savepoint on deletion: {reason}"),
+                ));
+            }
         }
     }
     let ns = job.metadata.namespace.as_deref().unwrap_or("default");
     let name = job.metadata.name.as_deref().unwrap_or_default();
     let done = match &r.place {
         Placement::Own => crate::cluster::delete_all(&ctx.client, ns, name).await?,
-        Placement::Session { .. } => match r.place.observe(ctx, job, job_id.as_deref()).await {
-            Ok(o) if o.job.as_ref().is_some_and(|j| !terminal(&j.state)) => {
-                let jid = o.job.as_ref().map(|j| j.jid.clone()).unwrap_or_default();
-                ctx.rest
-                    .cancel(&r.place.writer(ctx, job).await?, &jid)
-                    .await?;
-                false
-            }
-            // The job ended, or its session is gone with it.
-            _ => true,
-        },
+        Placement::Session { .. } => r.place.stop(ctx, job, job_id.as_deref(), false).await?,
     };
     if !done {
         return Err(Error::Deleting("the job's pods are going".into()));

@@ -267,22 +267,47 @@ impl Placement {
                 Ok(gone)
             }
             Placement::Session { .. } => {
-                let observed = self.observe(ctx, job, job_id).await?;
-                match observed.job {
-                    Some(j) if !terminal(&j.state) => {
-                        ctx.rest
-                            .cancel(&self.writer(ctx, job).await?, &j.jid)
-                            .await?;
-                        Ok(false)
-                    }
-                    _ => Ok(observed.unreachable.is_none()),
+                let observed = match self.observe(ctx, job, job_id).await {
+                    Ok(o) => o,
+                    // The session is gone, and its jobs with it.
+                    Err(Error::Invalid(_)) => return Ok(true),
+                    Err(e) => return Err(e),
+                };
+                if observed.unreachable.is_some() {
+                    return Ok(false);
                 }
+                // Every live job of this resource, not only the recorded one: a submission
+                // whose answer was lost left one that the status does not name.
+                let pipeline = Self::pipeline_name(job);
+                let live: Vec<String> = ctx
+                    .rest
+                    .jobs(&self.reader(job))
+                    .await?
+                    .into_iter()
+                    .filter(|j| {
+                        (j.name == pipeline || Some(j.jid.as_str()) == job_id)
+                            && !terminal(&j.state)
+                    })
+                    .map(|j| j.jid)
+                    .collect();
+                if live.is_empty() {
+                    return Ok(true);
+                }
+                let writer = self.writer(ctx, job).await?;
+                for jid in live {
+                    ctx.rest.cancel(&writer, &jid).await?;
+                }
+                Ok(false)
             }
         }
     }
 
     /// The checkpoint high availability recorded for the job (own cluster only).
-    pub async fn ha_checkpoint(&self, ctx: &Context, job: &FlinkJob) -> Result<Option<String>> {
+    pub async fn ha_checkpoint(
+        &self,
+        ctx: &Context,
+        job: &FlinkJob,
+    ) -> Result<Option<cluster::HaCheckpoint>> {
         let Placement::Own = self else {
             return Ok(None);
         };

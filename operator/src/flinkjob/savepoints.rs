@@ -25,6 +25,12 @@ pub enum Pending {
     Done(std::result::Result<String, String>),
 }
 
+/// Whether a savepoint of `kind` stops the job: the ones for upgrades, suspends and deletion
+/// (periodic and manual ones leave it running).
+pub fn stops(kind: &str) -> bool {
+    matches!(kind, "upgrade" | "suspend" | "delete")
+}
+
 /// Moves the savepoint `kind` (taken with `nonce`; stopping the job when `stop`) one step on.
 pub async fn drive(
     r: &mut Reconcile<'_>,
@@ -33,7 +39,6 @@ pub async fn drive(
     stop: bool,
     nonce: Option<i64>,
 ) -> Result<Pending> {
-    let reader = r.place.reader(r.job);
     let Some(pending) = r.st.job_status.savepoint_info.pending.clone() else {
         r.st.job_status.savepoint_info.pending = Some(SavepointTrigger {
             trigger_id: String::new(),
@@ -65,15 +70,10 @@ pub async fn drive(
             // Between states (restarting, or finishing a stop-with-savepoint asked for before
             // the operator restarted): look again.
             (Some(j), _) if !terminal(&j.state) => return Ok(Pending::Waiting),
-            (_, Some(id)) => {
-                // Asked for before a restart of the operator, and the job has ended since: the
-                // savepoint, if it completed, is in the job's checkpoint statistics.
-                let since = parse_time(&pending.time).map_or(0, |t| t.timestamp_millis());
-                match r.ctx.rest.latest_savepoint(&reader, &id, since).await {
-                    Ok(Some(location)) => Ok(location),
-                    _ => Err("the job stopped before the savepoint was taken".to_string()),
-                }
-            }
+            // Asked for before a restart of the operator, and the job has ended since.
+            (_, Some(id)) => found_by_time(r, &id, &pending)
+                .await
+                .ok_or_else(|| "the job stopped before the savepoint was taken".to_string()),
             (_, None) => Err("the job is not running".to_string()),
         }
     } else {
@@ -83,16 +83,18 @@ pub async fn drive(
         match r
             .ctx
             .rest
-            .savepoint_state(&reader, &id, &pending.trigger_id)
+            .savepoint_state(&r.place.reader(r.job), &id, &pending.trigger_id)
             .await?
         {
             TriggerState::InProgress => return Ok(Pending::Waiting),
             TriggerState::Completed(location) => Ok(location),
             TriggerState::Failed(cause) => Err(cause),
-            TriggerState::Unknown => Err(format!(
-                "the JobManager no longer knows savepoint {} (it restarted)",
-                pending.trigger_id
-            )),
+            TriggerState::Unknown => found_by_time(r, &id, &pending).await.ok_or_else(|| {
+                format!(
+                    "the JobManager no longer knows savepoint {} (it restarted)",
+                    pending.trigger_id
+                )
+            }),
         }
     };
     let info = &mut r.st.job_status.savepoint_info;
@@ -124,6 +126,24 @@ pub async fn drive(
         }
     }
     Ok(Pending::Done(outcome))
+}
+
+/// A savepoint whose trigger is not known (asked for before the operator restarted, or
+/// forgotten by a JobManager that restarted): if it completed, the job's checkpoint statistics
+/// have it, newer than when it was asked for.
+async fn found_by_time(
+    r: &Reconcile<'_>,
+    job_id: &str,
+    pending: &SavepointTrigger,
+) -> Option<String> {
+    let since = parse_time(&pending.time).map_or(0, |t| t.timestamp_millis());
+    let reader = r.place.reader(r.job);
+    r.ctx
+        .rest
+        .latest_savepoint(&reader, job_id, since)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Savepoints of a deployed job: the one in progress, the nonce's, the periodic one, and the
@@ -296,9 +316,37 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(match &s[split..] {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        "d" => Duration::from_secs(n * 86_400),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        "d" => Duration::from_secs(n.checked_mul(86_400)?),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_crd_writes_them() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("6h"), Some(Duration::from_secs(21_600)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        // Not a duration, or one too long to hold: none, never a wrapped small one.
+        for bad in ["", "7", "d", "7w", "1.5h", "99999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_upgrades_suspends_and_deletions_stop_the_job() {
+        for kind in ["upgrade", "suspend", "delete"] {
+            assert!(stops(kind), "{kind}");
+        }
+        for kind in ["manual", "periodic"] {
+            assert!(!stops(kind), "{kind}");
+        }
+    }
 }

@@ -21,6 +21,7 @@ use runnel_crds::{
 use super::placement::{Observed, Placement, terminal};
 use super::savepoints::{self, Pending};
 use super::spec::{self, Change};
+use crate::cluster::HaCheckpoint;
 use crate::context::Context;
 use crate::error::{Error, Result};
 
@@ -96,6 +97,15 @@ impl<'a> Reconcile<'a> {
         };
         if rs.rolled_back_from.as_deref() == Some(wanted.as_str()) {
             return self.observe().await;
+        }
+        if rs.rolled_back_from.is_some() && last == wanted {
+            // The spec is the stable one again: the rollback is over, and the failed spec may
+            // be tried again later.
+            rs.rolled_back_from = None;
+            if self.st.lifecycle_state == LifecycleState::RolledBack {
+                self.st.lifecycle_state = LifecycleState::Stable;
+                self.st.error = None;
+            }
         }
         match spec::classify(&last, &wanted) {
             Change::None => self.observe().await,
@@ -229,6 +239,17 @@ impl<'a> Reconcile<'a> {
             UpgradeMode::Savepoint
                 if running || self.st.job_status.savepoint_info.pending.is_some() =>
             {
+                // A savepoint under way that leaves the job running (periodic, manual) is seen
+                // through and recorded first; the stop-with-savepoint comes after it.
+                if let Some(p) = (self.st.job_status.savepoint_info.pending.clone())
+                    .filter(|p| !savepoints::stops(&p.trigger_type))
+                {
+                    let step = savepoints::drive(self, &obs, &p.trigger_type, false, p.nonce);
+                    return Ok(Action::requeue(match step.await? {
+                        Pending::Waiting => STEP,
+                        Pending::Done(_) => Duration::ZERO,
+                    }));
+                }
                 match savepoints::drive(self, &obs, kind, true, None).await? {
                     Pending::Waiting => return Ok(Action::requeue(STEP)),
                     Pending::Done(Ok(location)) => {
@@ -253,9 +274,11 @@ impl<'a> Reconcile<'a> {
     }
 
     /// Without a savepoint of the running job: the latest checkpoint high availability
-    /// recorded, else the last savepoint, else (only when the job never completed a
-    /// checkpoint, so there is no state to lose) nothing. Otherwise the reason, with the
-    /// candidates found, and nothing is chosen.
+    /// recorded (resumed from the records while the job was running, restored like a
+    /// savepoint once it failed), else the last savepoint, else (only when the job never
+    /// completed a checkpoint, so there is no state to lose) nothing. Otherwise the reason,
+    /// with the candidates found, and nothing is chosen. A choice other than the records of a
+    /// running job is named in an Event.
     async fn choose_fallback(
         &mut self,
         mode: UpgradeMode,
@@ -270,37 +293,55 @@ impl<'a> Reconcile<'a> {
             .as_ref()
             .map(|s| s.location.clone());
         let rs = &mut self.st.reconciliation_status;
-        if ha.is_some() {
-            rs.restore_last_state = true;
-            // The savepoint serves if the records hold no checkpoint after all.
-            rs.restore_savepoint = last_savepoint;
-            return Ok(Ok(()));
-        }
-        if let Some(savepoint) = last_savepoint {
-            if mode == UpgradeMode::LastState {
-                self.events.push((true, "LastStateUnavailable", format!("no checkpoint is recorded by high availability; restoring the last savepoint {savepoint}")));
+        rs.restore_savepoint = None;
+        rs.restore_last_state = false;
+        match (ha, last_savepoint) {
+            (Some(HaCheckpoint::Running(_)), savepoint) => {
+                rs.restore_last_state = true;
+                // The savepoint serves if the records hold no checkpoint after all.
+                rs.restore_savepoint = savepoint;
             }
-            rs.restore_savepoint = Some(savepoint);
-            return Ok(Ok(()));
+            (Some(HaCheckpoint::Failed(checkpoint)), _) => {
+                rs.restore_savepoint = Some(checkpoint.clone());
+                self.event(
+                    false,
+                    "RestoringCheckpoint",
+                    format!("the job failed; restoring its latest checkpoint {checkpoint}"),
+                );
+            }
+            (None, Some(savepoint)) => {
+                rs.restore_savepoint = Some(savepoint.clone());
+                let (reason, why) = match mode {
+                    UpgradeMode::LastState => (
+                        "LastStateUnavailable",
+                        "no checkpoint is recorded by high availability".to_string(),
+                    ),
+                    _ => (
+                        "RestoringLastSavepoint",
+                        format!("the job is not running ({})", observed_state(obs)),
+                    ),
+                };
+                self.event(
+                    true,
+                    reason,
+                    format!("{why}; restoring the last savepoint {savepoint}"),
+                );
+            }
+            (None, None) => {
+                let checkpoint = &self.st.job_status.checkpoint_info.last_checkpoint_path;
+                if let Some(path) = checkpoint {
+                    return Ok(Err(format!(
+                        "upgradeMode {} needs the job's state, but the job is not running ({}) \
+                         and high availability records no checkpoint; candidates: last \
+                         checkpoint {path} (set spec.job.initialSavepointPath to it, and change \
+                         the spec, to restore it)",
+                        mode_name(mode),
+                        observed_state(obs)
+                    )));
+                }
+            }
         }
-        let checkpoint = self
-            .st
-            .job_status
-            .checkpoint_info
-            .last_checkpoint_path
-            .clone();
-        match checkpoint {
-            None => Ok(Ok(())),
-            Some(path) => Ok(Err(format!(
-                "upgradeMode {} needs the job's state, but the job is not running ({}) and high \
-                 availability records no checkpoint; candidates: last checkpoint {path} (set \
-                 spec.job.initialSavepointPath to it, and change the spec, to restore it)",
-                mode_name(mode),
-                obs.state()
-                    .or(obs.unreachable.as_deref())
-                    .unwrap_or("unknown")
-            ))),
-        }
+        Ok(Ok(()))
     }
 
     /// Stops in FAILED rather than start without the state the upgrade mode promises.
@@ -333,7 +374,7 @@ impl<'a> Reconcile<'a> {
             }
             let how = match (&rs.restore_savepoint, rs.restore_last_state) {
                 (_, true) => "its latest checkpoint is kept by high availability".to_string(),
-                (Some(s), false) => format!("it resumes from savepoint {s}"),
+                (Some(s), false) => format!("it resumes from {s}"),
                 (None, false) => "it resumes without state (stateless)".to_string(),
             };
             self.event(false, "Suspended", format!("the job is suspended; {how}"));
@@ -357,7 +398,7 @@ impl<'a> Reconcile<'a> {
         }
         let from = match (restore, rs.restore_last_state) {
             (_, true) => " resuming from the checkpoint high availability recorded".to_string(),
-            (Some(s), false) => format!(" restoring savepoint {s}"),
+            (Some(s), false) => format!(" restoring {s}"),
             (None, false) => String::new(),
         };
         self.event(
@@ -491,14 +532,17 @@ impl<'a> Reconcile<'a> {
         if matches!(self.place, Placement::Own)
             && obs.jobmanager == JobManagerDeploymentStatus::Missing
         {
-            // Someone deleted the JobManager: make it again; it resumes from the HA records.
-            self.st.reconciliation_status.restore_last_state = true;
-            self.st.reconciliation_status.upgrade_step = Some(UpgradeStep::Stopped);
+            // Someone deleted the JobManager: make it again, resuming from the HA records (or
+            // the state that is left, as an upgrade in last-state mode would).
             self.event(
                 true,
                 "JobManagerMissing",
-                "the JobManager Deployment is gone; deploying it again (last state)",
+                "the JobManager Deployment is gone; deploying it again from the job's latest state",
             );
+            if let Err(reason) = self.choose_fallback(UpgradeMode::LastState, &obs).await? {
+                return self.fail_keeping_state(reason);
+            }
+            self.st.reconciliation_status.upgrade_step = Some(UpgradeStep::Stopped);
             return Ok(Action::requeue(Duration::ZERO));
         }
         match obs.state() {
@@ -577,6 +621,14 @@ impl<'a> Reconcile<'a> {
     }
 }
 
+/// What was seen of the job, for messages.
+fn observed_state(obs: &Observed) -> &str {
+    obs.state()
+        .or(obs.unreachable.as_deref())
+        .unwrap_or("unknown")
+}
+
+/// Flink's spelling of an upgrade mode, for messages.
 pub fn mode_name(mode: UpgradeMode) -> &'static str {
     match mode {
         UpgradeMode::Stateless => "stateless",
