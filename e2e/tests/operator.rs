@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -1087,5 +1089,196 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
         })
     })
     .await?;
+    Ok(())
+}
+
+/// A TCP relay to the API server that the test can freeze: connections stay open and nothing
+/// more crosses, as on a partitioned network.
+struct FreezableRelay {
+    addr: std::net::SocketAddr,
+    frozen: Arc<AtomicBool>,
+}
+
+impl FreezableRelay {
+    async fn start(upstream: std::net::SocketAddr) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let frozen = Arc::new(AtomicBool::new(false));
+        let flag = frozen.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                tokio::spawn(pipe(ri, wo, flag.clone()));
+                tokio::spawn(pipe(ro, wi, flag.clone()));
+            }
+        });
+        Ok(FreezableRelay { addr, frozen })
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` until either ends, or holds both once `frozen`.
+async fn pipe(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Leader election (`runnel-lease`, used by the operator's replicas and by JobManagers) on the
+/// real API server: a holder that renews keeps the Lease; one whose requests hang (its
+/// network partitioned) gives up leading before the standby may take the Lease over, so the
+/// two never lead at once; one that stops on purpose releases it, and the next candidate
+/// takes it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_api_server_stops_leading_before_another_takes_over() -> Result<()>
+{
+    let cluster = Cluster::shared();
+    let client = cluster.client().await?;
+    let ns = namespace(&client, "lease").await?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig())?;
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let api_server: std::net::SocketAddr = format!(
+        "{}:{}",
+        config.cluster_url.host().context("the API server's host")?,
+        config
+            .cluster_url
+            .port_u16()
+            .context("the API server's port")?
+    )
+    .parse()?;
+    // The leader reaches the API server through the relay (the same address, so its TLS
+    // certificate still matches).
+    let relay = FreezableRelay::start(api_server).await?;
+    config.cluster_url = format!("https://{}", relay.addr).parse()?;
+    let through_relay = kube::Client::try_from(config)?;
+    let timing = runnel_lease::Timing {
+        lease_duration: Duration::from_secs(4),
+        renew_deadline: Duration::from_secs(4),
+        retry_period: Duration::from_secs(1),
+    };
+    let elector = |client: kube::Client, identity: &str| {
+        runnel_lease::Elector::new(
+            client,
+            &ns,
+            "test-leader",
+            identity,
+            BTreeMap::new(),
+            timing,
+        )
+    };
+    let leader = elector(through_relay, "leader");
+    leader.acquire(|_| {}).await?;
+    let keeping = tokio::spawn(async move {
+        let lost = leader.keep().await;
+        (lost, tokio::time::Instant::now())
+    });
+    let standby = elector(client.clone(), "standby");
+    let (told_tx, mut told) = tokio::sync::mpsc::unbounded_channel();
+    let taking = tokio::spawn(async move {
+        standby
+            .acquire(|holder| {
+                let _ = told_tx.send(holder.to_string());
+            })
+            .await
+            .map(|()| tokio::time::Instant::now())
+    });
+    // While the leader renews, the standby waits (three lease durations).
+    let holder = tokio::time::timeout(Duration::from_secs(10), told.recv())
+        .await
+        .context("the standby hears of the leader")?;
+    ensure!(holder.as_deref() == Some("leader"), "{holder:?}");
+    tokio::time::sleep(timing.lease_duration * 3).await;
+    ensure!(
+        !taking.is_finished() && !keeping.is_finished(),
+        "the Lease changed hands while its holder renewed it"
+    );
+    // Partitioned: the leader's renewals hang.
+    relay.freeze();
+    let frozen_at = tokio::time::Instant::now();
+    let (lost, gave_up_at) = tokio::time::timeout(Duration::from_secs(30), keeping)
+        .await
+        .context("the cut-off leader never gave up")??;
+    let took_at = tokio::time::timeout(Duration::from_secs(30), taking)
+        .await
+        .context("the standby never took the Lease")???;
+    ensure!(
+        matches!(lost, runnel_lease::Lost::NotRenewed(_)),
+        "the leader gave up for the wrong reason: {lost}"
+    );
+    ensure!(
+        gave_up_at < took_at,
+        "the standby led {:?} before the cut-off leader gave up",
+        gave_up_at - took_at
+    );
+    ensure!(
+        gave_up_at - frozen_at <= timing.deadline() + timing.retry_period,
+        "the leader gave up {:?} after it was cut off (deadline {:?})",
+        gave_up_at - frozen_at,
+        timing.deadline()
+    );
+
+    // A holder that stops on purpose releases the Lease: the next candidate takes it at once,
+    // not after the lease duration (30 s here).
+    let long = runnel_lease::Timing {
+        lease_duration: Duration::from_secs(30),
+        ..timing
+    };
+    let candidate = |identity: &str| {
+        runnel_lease::Elector::new(
+            client.clone(),
+            &ns,
+            "test-release",
+            identity,
+            BTreeMap::new(),
+            long,
+        )
+    };
+    let first = candidate("first");
+    first.acquire(|_| {}).await?;
+    let second = candidate("second");
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let waiting = tokio::spawn(async move {
+        second
+            .acquire(|holder| {
+                let _ = seen_tx.send(holder.to_string());
+            })
+            .await
+    });
+    tokio::time::timeout(Duration::from_secs(10), seen.recv())
+        .await
+        .context("the second candidate sees the first hold the Lease")?;
+    let released = tokio::time::Instant::now();
+    first.release().await?;
+    tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .context("the released Lease was not taken before it would have expired")???;
+    ensure!(
+        released.elapsed() < long.lease_duration / 2,
+        "taken {:?} after the release",
+        released.elapsed()
+    );
     Ok(())
 }

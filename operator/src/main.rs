@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::context::{Context, Settings};
 
@@ -101,6 +101,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Deployment of several replicas rolls out.
     client.apiserver_version().await?;
     health.ready();
+    let mut leading = None;
     if let Some(ns) = &args.leader_election_namespace {
         let elector = runnel_lease::Elector::new(
             client.clone(),
@@ -119,6 +120,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .acquire(|holder| info!(%holder, "another replica leads; standing by"))
             .await?;
         info!(identity = %args.identity, "leading");
+        leading = Some(elector.clone());
         tokio::spawn(async move {
             let lost = elector.keep().await;
             error!(%lost, "lost leadership; exiting so that one replica acts at a time");
@@ -144,6 +146,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         () = session::run(ctx.clone(), &namespaces) => {}
         () = agent::run(ctx.clone(), &namespaces) => {}
         r = tokio::signal::ctrl_c() => { r?; info!("interrupted"); }
+        () = terminated() => info!("terminated"),
+    }
+    // Stopped on purpose: a standby takes the Lease at once.
+    if let Some(elector) = leading {
+        match tokio::time::timeout(Duration::from_secs(2), elector.release()).await {
+            Ok(Ok(())) => info!(lease = elector.name(), "released the Lease"),
+            _ => warn!(
+                lease = elector.name(),
+                "the Lease could not be released; a standby takes it when it expires"
+            ),
+        }
     }
     Ok(())
+}
+
+/// Resolves on SIGTERM (a pod being deleted); never where it cannot be listened for.
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }

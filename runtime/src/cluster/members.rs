@@ -183,18 +183,27 @@ impl Members {
     }
 
     /// Tells the resource manager of TaskManagers none of whose slots has been taken for
-    /// longer than `after` (`resourcemanager.taskmanager-timeout`), which it may release.
+    /// longer than `after` (`resourcemanager.taskmanager-timeout`), which it may release; one
+    /// it releases is forgotten in the same step, before any job can take its slots.
     pub(crate) fn release_idle(&self, after: Duration) {
         let now = Instant::now();
-        let idle: Vec<String> = self
-            .lock()
+        let mut inner = self.lock();
+        let idle: Vec<String> = inner
             .members
             .iter()
             .filter(|(_, m)| m.idle_since.is_some_and(|t| now.duration_since(t) > after))
             .map(|(id, _)| id.clone())
             .collect();
+        let mut released = false;
         for id in idle {
-            self.resources.task_manager_idle(&id);
+            if self.resources.task_manager_idle(&id) {
+                inner.members.remove(&id);
+                released = true;
+            }
+        }
+        drop(inner);
+        if released {
+            self.changed.notify_waiters();
         }
     }
 
@@ -436,8 +445,10 @@ mod tests {
             self.0.lock().unwrap().push(format!("lost {id}"));
         }
 
-        fn task_manager_idle(&self, id: &str) {
+        /// Releases the TaskManagers named `release-*`.
+        fn task_manager_idle(&self, id: &str) -> bool {
             self.0.lock().unwrap().push(format!("idle {id}"));
+            id.starts_with("release-")
         }
     }
 
@@ -468,6 +479,32 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(30)).await;
         m.release_idle(Duration::from_millis(10));
         assert_eq!(*asked.0.lock().unwrap(), ["idle a", "idle b"]);
+    }
+
+    #[tokio::test]
+    async fn a_released_task_manager_is_forgotten_at_once_and_its_slots_go_to_no_job() {
+        let asked = Recorder::default();
+        let m = Members::new(Box::new(asked.clone()));
+        let _kept = join(&m, "kept", 1);
+        let _released = join(&m, "release-me", 1);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        m.release_idle(Duration::from_millis(10));
+        // Both were offered; the one the platform released is no member any more.
+        assert_eq!(*asked.0.lock().unwrap(), ["idle kept", "idle release-me"]);
+        assert_eq!(free(&m), [("kept".into(), 1)]);
+        // A job wanting two slots waits for a new TaskManager instead of taking the going one.
+        let waited = m.allocate(1, 2, false, Duration::from_millis(50)).await;
+        assert!(waited.is_err(), "{waited:?}");
+        // Its connection closing later changes nothing.
+        m.lose("release-me", None, "its pod went");
+        assert!(
+            !asked
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|a| a == "lost release-me")
+        );
     }
 
     #[tokio::test]

@@ -12,8 +12,11 @@ pub trait ResourceManager: Send + Sync {
     /// A TaskManager was lost; a platform that started it may start a replacement.
     fn task_manager_lost(&self, id: &str);
     /// A TaskManager has had no slot taken for `resourcemanager.taskmanager-timeout`; a
-    /// platform that started it may stop it (told again each check until it goes).
-    fn task_manager_idle(&self, _id: &str) {}
+    /// platform that started it may stop it: true when it does, and the slot pool forgets it
+    /// at once, so no job is given its slots while it goes (told again each check until then).
+    fn task_manager_idle(&self, _id: &str) -> bool {
+        false
+    }
 }
 
 /// TaskManagers started by someone else (`runnel taskmanager` by hand, a process manager).

@@ -7,6 +7,10 @@ use std::sync::OnceLock;
 
 use crate::error::{Result, RunnelError};
 
+/// The longest a request to the API server may go unanswered (it is then an error, and
+/// retried where its caller retries).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A Kubernetes client and the runtime its requests run on.
 #[derive(Clone)]
 pub(crate) struct Kube {
@@ -40,9 +44,12 @@ impl Kube {
             // Other dependencies compile in another TLS provider; say which one this process uses.
             let _ = rustls::crypto::ring::default_provider().install_default();
             Self::block(async {
-                let config = kube::Config::infer()
+                let mut config = kube::Config::infer()
                     .await
                     .map_err(|e| format!("Kubernetes configuration: {e}"))?;
+                // No request may hang: the HA store writes at each checkpoint wait for it.
+                config.read_timeout = Some(REQUEST_TIMEOUT);
+                config.write_timeout = Some(REQUEST_TIMEOUT);
                 kube::Client::try_from(config)
                     .map(|client| Kube { client })
                     .map_err(|e| format!("Kubernetes client: {e}"))

@@ -12,6 +12,9 @@ use super::api::{Kube, api_error};
 use crate::cluster::config::duration_option;
 use crate::error::Result;
 
+/// How long a JobManager stopping on purpose tries to give its Lease up.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Held while this JobManager leads; dropping it stops the renewals.
 pub(crate) struct LeaseHolder {
     renew: tokio::task::JoinHandle<()>,
@@ -70,6 +73,23 @@ pub(crate) async fn acquire(
     })
     .await
     .map_err(|e| api_error(format!("taking Lease {}", elector.name()), e))?;
+    let releaser = elector.clone();
+    Kube::spawn(async move {
+        // Stopped on purpose (its pod deleted): the Lease goes to a standby at once.
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        terminate.recv().await;
+        let released = tokio::time::timeout(RELEASE_TIMEOUT, releaser.release()).await;
+        if !matches!(released, Ok(Ok(()))) {
+            eprintln!(
+                "runnel: the Lease {} could not be released; a standby takes it when it expires",
+                releaser.name()
+            );
+        }
+        std::process::exit(143);
+    });
     let renew = Kube::spawn(async move {
         let lost = elector.keep().await;
         eprintln!(

@@ -4,9 +4,12 @@
 //! `slotmanager.number-of-slots.min` slots' worth of pods. Pods come from the template in
 //! `kubernetes.pod-template-file.taskmanager` (the operator writes it with the image,
 //! environment, Secret references and resources) and are owned by the JobManager's pod (or
-//! `kubernetes.jobmanager.owner.reference`), so they go with it.
+//! `kubernetes.jobmanager.owner.reference`), so they go with it. Pods that fail before they
+//! register (a bad image, a crashing command) are deleted with the reason, and the pods kept
+//! for the minimum are made again only after a growing pause.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
@@ -25,17 +28,45 @@ use crate::error::{Result, RunnelError};
 pub(crate) const CONTAINER: &str = "taskmanager";
 /// How often pending pods are checked for failures.
 const POLL: Duration = Duration::from_secs(3);
+/// The longest pause before the minimum's pods are made again after failed starts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Reasons a container waits with that no wait will cure.
+const STUCK: [&str; 5] = [
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+];
 
 /// Asks Kubernetes for TaskManager pods; the work happens on the client's runtime.
 pub(crate) struct KubernetesResources {
     events: mpsc::UnboundedSender<Event>,
+    pods: Arc<Mutex<Known>>,
+}
+
+/// The pods of this JobManager's TaskManagers, shared with the slot pool's thread so an idle
+/// TaskManager is released (and forgotten by the pool) in one step.
+#[derive(Default)]
+struct Known {
+    /// Created (or adopted), not registered yet.
+    pending: BTreeSet<String>,
+    registered: BTreeSet<String>,
+    /// Pods kept whatever the load.
+    min_pods: u32,
+}
+
+impl Known {
+    fn count(&self) -> u32 {
+        (self.pending.len() + self.registered.len()) as u32
+    }
 }
 
 enum Event {
     Request(u32),
     Registered(String),
     Lost(String),
-    Idle(String),
+    Released(String),
 }
 
 impl ResourceManager for KubernetesResources {
@@ -51,8 +82,16 @@ impl ResourceManager for KubernetesResources {
         let _ = self.events.send(Event::Lost(id.into()));
     }
 
-    fn task_manager_idle(&self, id: &str) {
-        let _ = self.events.send(Event::Idle(id.into()));
+    /// Released above the minimum: forgotten here and by the slot pool now, its pod deleted
+    /// next.
+    fn task_manager_idle(&self, id: &str) -> bool {
+        let mut known = self.pods.lock().expect("pods");
+        let released = known.count() > known.min_pods && known.registered.remove(id);
+        drop(known);
+        if released {
+            let _ = self.events.send(Event::Released(id.into()));
+        }
+        released
     }
 }
 
@@ -117,6 +156,10 @@ impl KubernetesResources {
             }
         }
         let (events, rx) = mpsc::unbounded_channel();
+        let known = Arc::new(Mutex::new(Known {
+            min_pods: min_slots.div_ceil(config.slots.max(1)),
+            ..Default::default()
+        }));
         let pods = Pods {
             api: Api::namespaced(kube.client(), &k8s.namespace),
             prefix: format!(
@@ -129,13 +172,16 @@ impl KubernetesResources {
             image,
             args,
             slots: config.slots.max(1),
-            min_pods: min_slots.div_ceil(config.slots.max(1)),
             next: 0,
-            pending: BTreeSet::new(),
-            registered: BTreeSet::new(),
+            known: known.clone(),
+            failures: 0,
+            pause_until: None,
         };
         Kube::spawn(pods.run(rx));
-        Ok(KubernetesResources { events })
+        Ok(KubernetesResources {
+            events,
+            pods: known,
+        })
     }
 }
 
@@ -147,50 +193,66 @@ struct Pods {
     image: Option<String>,
     args: Vec<String>,
     slots: u32,
-    min_pods: u32,
     prefix: String,
     next: u32,
-    /// Created (or adopted), not registered yet.
-    pending: BTreeSet<String>,
-    registered: BTreeSet<String>,
+    known: Arc<Mutex<Known>>,
+    /// Pods that failed before registering since one last registered.
+    failures: u32,
+    /// No pod is made for the minimum before then (after failed starts).
+    pause_until: Option<tokio::time::Instant>,
 }
 
 impl Pods {
+    fn known(&self) -> MutexGuard<'_, Known> {
+        self.known.lock().expect("pods")
+    }
+
     async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
         self.adopt().await;
         self.keep_minimum().await;
         let mut poll = tokio::time::interval(POLL);
         loop {
+            let watch = {
+                let known = self.known();
+                !known.pending.is_empty() || known.count() < known.min_pods
+            };
             tokio::select! {
                 event = events.recv() => match event {
                     None => return,
                     Some(Event::Request(missing)) => {
-                        let coming = self.pending.len() as u32 * self.slots;
+                        let coming = self.known().pending.len() as u32 * self.slots;
                         let pods = missing.saturating_sub(coming).div_ceil(self.slots);
                         for _ in 0..pods {
                             self.create().await;
                         }
                     }
                     Some(Event::Registered(id)) => {
-                        self.pending.remove(&id);
-                        self.registered.insert(id);
+                        {
+                            let mut known = self.known();
+                            known.pending.remove(&id);
+                            known.registered.insert(id);
+                        }
+                        self.failures = 0;
+                        self.pause_until = None;
                     }
                     Some(Event::Lost(id)) => {
-                        self.registered.remove(&id);
-                        self.pending.remove(&id);
+                        {
+                            let mut known = self.known();
+                            known.registered.remove(&id);
+                            known.pending.remove(&id);
+                        }
                         self.delete(&id).await;
                         self.keep_minimum().await;
                     }
-                    // Released above the minimum; its loss follows when the pod goes.
-                    Some(Event::Idle(id)) => {
-                        let above = (self.pending.len() + self.registered.len()) as u32 > self.min_pods;
-                        if above && self.registered.remove(&id) {
-                            eprintln!("runnel: releasing idle TaskManager pod {id}");
-                            self.delete(&id).await;
-                        }
+                    Some(Event::Released(id)) => {
+                        eprintln!("runnel: releasing idle TaskManager pod {id}");
+                        self.delete(&id).await;
                     }
                 },
-                _ = poll.tick(), if !self.pending.is_empty() => self.check_pending().await,
+                _ = poll.tick(), if watch => {
+                    self.check_pending().await;
+                    self.keep_minimum().await;
+                }
             }
         }
     }
@@ -199,30 +261,51 @@ impl Pods {
         format!("app={},component=taskmanager", self.k8s.cluster_id)
     }
 
-    /// Counts the TaskManager pods already there (an earlier JobManager's) as coming.
+    /// Counts the TaskManager pods already there (an earlier JobManager's) as coming; failed
+    /// ones are deleted, and ones already going are left to go.
     async fn adopt(&mut self) {
-        match self
+        let list = match self
             .api
             .list(&ListParams::default().labels(&self.selector()))
             .await
         {
-            Ok(list) => {
-                for pod in list.items {
-                    let failed =
-                        pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
-                    if let (Some(name), false) = (pod.metadata.name, failed) {
-                        eprintln!("runnel: adopting TaskManager pod {name}");
-                        self.pending.insert(name);
-                    }
+            Ok(list) => list,
+            Err(e) => {
+                eprintln!("runnel: listing TaskManager pods: {}", api_error("", e));
+                return;
+            }
+        };
+        for pod in list.items {
+            let Some(name) = pod.metadata.name.clone() else {
+                continue;
+            };
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            match failure(&pod) {
+                Some(_) => self.delete(&name).await,
+                None => {
+                    eprintln!("runnel: adopting TaskManager pod {name}");
+                    self.known().pending.insert(name);
                 }
             }
-            Err(e) => eprintln!("runnel: listing TaskManager pods: {}", api_error("", e)),
         }
     }
 
+    /// Makes pods up to the minimum, unless failed starts asked for a pause.
     async fn keep_minimum(&mut self) {
-        while ((self.pending.len() + self.registered.len()) as u32) < self.min_pods {
-            if !self.create().await {
+        if self
+            .pause_until
+            .is_some_and(|t| tokio::time::Instant::now() < t)
+        {
+            return;
+        }
+        loop {
+            let short = {
+                let known = self.known();
+                known.count() < known.min_pods
+            };
+            if !short || !self.create().await {
                 return;
             }
         }
@@ -237,7 +320,7 @@ impl Pods {
         match self.api.create(&PostParams::default(), &pod).await {
             Ok(_) => {
                 eprintln!("runnel: created TaskManager pod {name}");
-                self.pending.insert(name);
+                self.known().pending.insert(name);
                 true
             }
             Err(e) => {
@@ -261,7 +344,9 @@ impl Pods {
         }
     }
 
-    /// Forgets pending pods that failed or vanished before registering, with the reason.
+    /// Forgets pending pods that failed, are stuck, or vanished before registering (the
+    /// failed and stuck ones deleted, with the reason); each failure doubles the pause before
+    /// the minimum's pods are made again.
     async fn check_pending(&mut self) {
         let Ok(list) = self
             .api
@@ -275,21 +360,22 @@ impl Pods {
             let Some(name) = &pod.metadata.name else {
                 continue;
             };
-            let status = pod.status.clone().unwrap_or_default();
-            if status.phase.as_deref() == Some("Failed") {
-                if self.pending.contains(name) {
-                    eprintln!(
-                        "runnel: TaskManager pod {name} failed before registering: {}",
-                        status.message.or(status.reason).unwrap_or_default()
-                    );
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            if let Some(reason) = failure(pod) {
+                if self.known().pending.contains(name) {
+                    eprintln!("runnel: TaskManager pod {name} failed before registering: {reason}");
                     self.delete(name).await;
+                    self.failures += 1;
+                    let pause = Duration::from_secs(1 << self.failures.min(9)).min(MAX_BACKOFF);
+                    self.pause_until = Some(tokio::time::Instant::now() + pause);
                 }
                 continue;
             }
             alive.insert(name.clone());
         }
-        self.pending.retain(|p| alive.contains(p));
-        self.keep_minimum().await;
+        self.known().pending.retain(|p| alive.contains(p));
     }
 
     /// The pod for `name`: the template with the cluster's labels, owners, image and command.
@@ -344,4 +430,31 @@ impl Pods {
         );
         pod
     }
+}
+
+/// Why a pod will not come up: it failed, or a container waits for something no wait cures.
+fn failure(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() == Some("Failed") {
+        return Some(
+            status
+                .message
+                .clone()
+                .or(status.reason.clone())
+                .unwrap_or_else(|| "the pod failed".into()),
+        );
+    }
+    status
+        .container_statuses
+        .iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref())
+        .find(|w| w.reason.as_deref().is_some_and(|r| STUCK.contains(&r)))
+        .map(|w| {
+            let reason = w.reason.clone().unwrap_or_default();
+            match &w.message {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason,
+            }
+        })
 }
