@@ -1,11 +1,15 @@
 //! The HA records of a cluster in a ConfigMap (`<cluster-id>-cluster-config-map`): the
-//! leader's address under `leader`, and each job under `job-<id>` (its SQL, its own options,
-//! its state and the folder of its latest completed checkpoint). The ConfigMap has no owner:
+//! leader's address under `leader` and its identity under `leader-id`, and each job under
+//! `job-<id>` (its SQL, its own options, its state and the folder of its latest completed
+//! checkpoint). A JobManager writes job records only while `leader-id` names it: a leader that
+//! a successor replaced (one frozen past its Lease, say) cannot record a checkpoint pointer
+//! over the successor's, and exits instead. The ConfigMap has no owner:
 //! it outlives the JobManager's Deployment, which is what lets a new Deployment resume the
 //! job from its latest checkpoint (`upgradeMode: last-state`); the operator deletes it with
 //! the resource.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
@@ -18,6 +22,7 @@ use crate::cluster::ha::JobRecord;
 use crate::error::{Result, RunnelError};
 
 const JOB_PREFIX: &str = "job-";
+const LEADER_ID: &str = "leader-id";
 
 /// A cluster's HA ConfigMap.
 #[derive(Clone, Debug)]
@@ -25,6 +30,8 @@ pub(crate) struct KubeStore {
     kube: Kube,
     options: KubernetesOptions,
     timing: runnel_lease::Timing,
+    /// This JobManager's identity in the Lease, once it leads.
+    identity: Arc<OnceLock<String>>,
 }
 
 impl KubeStore {
@@ -37,6 +44,7 @@ impl KubeStore {
             kube,
             options,
             timing,
+            identity: Arc::default(),
         }
     }
 
@@ -59,7 +67,10 @@ impl KubeStore {
             .or_else(|_| std::env::var("HOSTNAME"))
             .unwrap_or_else(|_| "jobmanager".into());
         let identity = format!("{identity}-{:08x}", crate::checkpoint::random_u64() as u32);
-        lease::acquire(&self.kube, &self.options, identity, self.timing).await
+        let holder =
+            lease::acquire(&self.kube, &self.options, identity.clone(), self.timing).await?;
+        let _ = self.identity.set(identity);
+        Ok(holder)
     }
 
     /// Changes the ConfigMap's data with `f`, creating it when missing: one read and one write,
@@ -113,11 +124,37 @@ impl KubeStore {
         })
     }
 
-    /// Publishes the leader's control-plane address.
+    /// Publishes the leader's control-plane address and identity: from then on, only this
+    /// JobManager writes job records.
     pub(crate) fn publish_leader(&self, rpc: &str) -> Result<()> {
+        let identity = self.identity.get().cloned().unwrap_or_default();
         self.modify(|data| {
             data.insert("leader".into(), rpc.to_string());
+            data.insert(LEADER_ID.into(), identity.clone());
             Ok(())
+        })
+    }
+
+    /// Changes job records with `f` while the ConfigMap names this JobManager the leader; a
+    /// JobManager another replaced exits rather than write over its successor's records.
+    fn modify_as_leader(
+        &self,
+        mut f: impl FnMut(&mut BTreeMap<String, String>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(me) = self.identity.get() else {
+            return self.modify(f);
+        };
+        self.modify(|data| {
+            let named = data.get(LEADER_ID).map(String::as_str).unwrap_or("");
+            if named != me.as_str() {
+                eprintln!(
+                    "runnel: JobManager {me} no longer leads cluster {} (its HA ConfigMap names \
+                     '{named}'); exiting",
+                    self.options.cluster_id
+                );
+                std::process::exit(1);
+            }
+            f(data)
         })
     }
 
@@ -127,7 +164,7 @@ impl KubeStore {
             format!("{JOB_PREFIX}{}", job.id),
             serde_json::to_string(job).expect("job records encode as JSON"),
         );
-        self.modify(|data| {
+        self.modify_as_leader(|data| {
             data.insert(key.clone(), json.clone());
             Ok(())
         })
@@ -138,7 +175,7 @@ impl KubeStore {
     pub(crate) fn update(&self, id: &str, f: impl Fn(&mut JobRecord)) -> Result<()> {
         let key = format!("{JOB_PREFIX}{id}");
         let name = self.name();
-        self.modify(|data| {
+        self.modify_as_leader(|data| {
             let text = data.get(&key).ok_or_else(|| {
                 RunnelError::State(format!("HA ConfigMap {name}: no record of job {id}"))
             })?;
