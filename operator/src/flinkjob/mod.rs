@@ -235,6 +235,7 @@ async fn delete(r: &mut Reconcile<'_>, on_server: &mut FlinkJob) -> Result<Actio
     let job_id = r.st.job_status.job_id.clone();
     let obs = r.place.observe(ctx, job, job_id.as_deref()).await;
     let running = obs.as_ref().is_ok_and(|o| o.state() == Some("RUNNING"));
+    let unreachable = obs.as_ref().is_ok_and(|o| o.unreachable.is_some());
     info!(
         name = job.metadata.name.as_deref().unwrap_or(""),
         policy = ?policy,
@@ -293,7 +294,10 @@ async fn delete(r: &mut Reconcile<'_>, on_server: &mut FlinkJob) -> Result<Actio
     let name = job.metadata.name.as_deref().unwrap_or_default();
     let done = match &r.place {
         Placement::Own => crate::cluster::delete_all(&ctx.client, ns, name).await?,
-        Placement::Session { .. } => r.place.stop(ctx, job, job_id.as_deref(), false).await?,
+        // A session JobManager that does not answer cannot cancel the job: deletion goes on.
+        Placement::Session { .. } => {
+            unreachable || r.place.stop(ctx, job, job_id.as_deref(), false).await?
+        }
     };
     if !done {
         return Err(Error::Deleting("the job's pods are going".into()));

@@ -539,7 +539,11 @@ impl<'a> Reconcile<'a> {
                 "JobManagerMissing",
                 "the JobManager Deployment is gone; deploying it again from the job's latest state",
             );
-            if let Err(reason) = self.choose_fallback(UpgradeMode::LastState, &obs).await? {
+            // A stateless job may start empty; any other stops in FAILED without its state.
+            let mode = self.target()?.job.lifecycle.upgrade_mode;
+            if let Err(reason) = self.choose_fallback(UpgradeMode::LastState, &obs).await?
+                && mode != UpgradeMode::Stateless
+            {
                 return self.fail_keeping_state(reason);
             }
             self.st.reconciliation_status.upgrade_step = Some(UpgradeStep::Stopped);
