@@ -61,7 +61,23 @@ struct Inner {
     routes: HashMap<u32, Route>,
     /// Slots each deployment holds, per TaskManager.
     held: HashMap<u32, Vec<(String, u32)>>,
+    /// Slots each deployment waiting for slots needs: what the resource manager is asked
+    /// for covers them all, so one job's pods coming do not count for another's.
+    waiting: BTreeMap<u32, u32>,
     next_epoch: u64,
+}
+
+/// A deployment waiting for slots, counted in what is asked of the resource manager until it
+/// has them, gives up, or is dropped (its job cancelled).
+struct Waiting<'a> {
+    members: &'a Members,
+    deployment: u32,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.members.lock().waiting.remove(&self.deployment);
+    }
 }
 
 /// The TaskManagers of a JobManager.
@@ -217,16 +233,25 @@ impl Members {
         timeout: Duration,
     ) -> Result<Vec<String>, RunnelError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut requested = false;
+        let mut waiting = None;
         loop {
             let changed = self.changed.notified();
             if let Some(slots) = self.try_allocate(deployment, needed, spread) {
                 return Ok(slots);
             }
-            if !requested {
-                let free: u32 = self.lock().members.values().map(|m| m.free).sum();
-                self.resources.request_slots(needed.saturating_sub(free));
-                requested = true;
+            if waiting.is_none() {
+                let missing = {
+                    let mut inner = self.lock();
+                    inner.waiting.insert(deployment, needed);
+                    let free: u32 = inner.members.values().map(|m| m.free).sum();
+                    let wanted: u32 = inner.waiting.values().sum();
+                    wanted.saturating_sub(free)
+                };
+                waiting = Some(Waiting {
+                    members: self,
+                    deployment,
+                });
+                self.resources.request_slots(missing);
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 let (tms, free) = {
@@ -505,6 +530,38 @@ mod tests {
                 .iter()
                 .any(|a| a == "lost release-me")
         );
+    }
+
+    #[tokio::test]
+    async fn slots_are_asked_for_all_waiting_jobs_together() {
+        let asked = Recorder::default();
+        let m = std::sync::Arc::new(Members::new(Box::new(asked.clone())));
+        let _first = join(&m, "first", 1);
+        let wait = |deployment: u32, needed: u32| {
+            let m = m.clone();
+            tokio::spawn(async move {
+                m.allocate(deployment, needed, false, Duration::from_secs(10))
+                    .await
+            })
+        };
+        let two = wait(1, 2);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let three = wait(2, 3);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // The second job's request counts the first's: 2 + 3 needed, 1 free.
+        assert_eq!(*asked.0.lock().unwrap(), ["request 1", "request 4"]);
+        // A job that stops waiting (cancelled) no longer counts.
+        three.abort();
+        let _ = three.await;
+        let _late = join(&m, "late", 1);
+        assert_eq!(two.await.unwrap().unwrap().len(), 2);
+        let four = wait(3, 1);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(
+            asked.0.lock().unwrap().last().map(String::as_str),
+            Some("request 1")
+        );
+        four.abort();
     }
 
     #[tokio::test]

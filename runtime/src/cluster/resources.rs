@@ -5,7 +5,8 @@
 
 /// What the slot pool asks of the platform that runs TaskManagers.
 pub trait ResourceManager: Send + Sync {
-    /// A job waits for `missing` more slots than the registered TaskManagers offer free.
+    /// The jobs waiting for slots need `missing` more, all together, than the registered
+    /// TaskManagers offer free (asked whenever another job starts waiting).
     fn request_slots(&self, missing: u32);
     /// A TaskManager registered (a platform that started it stops waiting for it).
     fn task_manager_registered(&self, _id: &str) {}
