@@ -739,9 +739,22 @@ async fn session_runs_two_jobs_and_bad_specs_are_refused_or_reported() -> Result
 
 async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &str) -> Result<()> {
     let (client, ns) = (client.clone(), ns.to_string());
-    // Two replicas: one leads, the other stands by for the Lease.
-    operator::install(cluster, &ns, &["--set", "replicas=2"])?;
-    let leader = wait_for("one operator leading, one standing by", TIMEOUT, || async {
+    // Two replicas: one leads, the other stands by for the Lease. The election is tolerant
+    // (this machine's API server can be slow to answer); a handover by deletion releases the
+    // Lease at once anyway.
+    operator::install(
+        cluster,
+        &ns,
+        &[
+            "--set",
+            "replicas=2",
+            "--set",
+            "leaderElection.leaseDuration=60s",
+            "--set",
+            "leaderElection.renewDeadline=45s",
+        ],
+    )?;
+    wait_for("one operator leading, one standing by", TIMEOUT, || async {
         let ops = pods(&client, &ns, "app.kubernetes.io/name=runnel-operator").await?;
         let mut leading = Vec::new();
         let mut standing_by = 0;
@@ -1055,7 +1068,17 @@ async fn session_and_bad_specs(cluster: &Cluster, client: &kube::Client, ns: &st
         "the rollback is over, the same job runs: {after:?}"
     );
 
-    // The operator's own metrics.
+    // The operator's own metrics, from the replica leading now (on a busy machine the Lease
+    // may have changed hands since the start).
+    let holder = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client.clone(), &ns)
+        .get("runnel-operator-leader")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .context("the operator's Lease holder")?;
+    let leader = Api::<Pod>::namespaced(client.clone(), &ns)
+        .get(&holder)
+        .await?;
     let ip: IpAddr = leader
         .status
         .as_ref()

@@ -59,6 +59,16 @@ struct Args {
     /// How often healthy resources are observed again.
     #[arg(long, env = "RUNNEL_OBSERVE_INTERVAL", value_parser = humantime_secs, default_value = "10")]
     observe_interval: Duration,
+    /// How long the operator's Lease lasts without renewal (a standby takes over after it).
+    #[arg(long, env = "RUNNEL_LEASE_DURATION", value_parser = humantime_secs, default_value = "15")]
+    lease_duration: Duration,
+    /// How long the leader may fail to renew before it stops leading (below the lease
+    /// duration by at least the retry period).
+    #[arg(long, env = "RUNNEL_RENEW_DEADLINE", value_parser = humantime_secs, default_value = "10")]
+    renew_deadline: Duration,
+    /// How often the leader renews and a standby tries.
+    #[arg(long, env = "RUNNEL_RETRY_PERIOD", value_parser = humantime_secs, default_value = "2")]
+    retry_period: Duration,
 }
 
 /// Seconds, or a duration with a unit (`90s`, `5m`).
@@ -113,7 +123,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 "runnel-operator".to_string(),
             )]
             .into(),
-            runnel_lease::Timing::default(),
+            runnel_lease::Timing {
+                lease_duration: args.lease_duration,
+                renew_deadline: args.renew_deadline,
+                retry_period: args.retry_period,
+            },
         );
         info!(lease = elector.name(), namespace = %ns, "taking the operator's Lease");
         elector

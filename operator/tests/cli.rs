@@ -19,6 +19,9 @@ fn help_lists_the_options_the_chart_sets() {
         "--leader-election-namespace",
         "--deployment-timeout",
         "--observe-interval",
+        "--lease-duration",
+        "--renew-deadline",
+        "--retry-period",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
