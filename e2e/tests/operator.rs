@@ -101,6 +101,25 @@ fn running(p: &Pod) -> bool {
     p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
+/// Deletes the first pod `selector` lists; returns its name.
+async fn delete_first_pod(client: &kube::Client, ns: &str, selector: &str) -> Result<String> {
+    let listed = pods(client, ns, selector).await?;
+    let name = listed
+        .first()
+        .and_then(|p| p.metadata.name.clone())
+        .with_context(|| format!("a pod labelled {selector}"))?;
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .delete(&name, &DeleteParams::default())
+        .await?;
+    Ok(name)
+}
+
+/// How many of the job's TaskManager pods run.
+async fn running_task_managers(client: &kube::Client, ns: &str) -> Result<usize> {
+    let tms = pods(client, ns, "app=counts,component=taskmanager").await?;
+    Ok(tms.iter().filter(|p| running(p)).count())
+}
+
 /// The objects under `prefix` in the test bucket's `savepoints/` folder. (The listing's prefix
 /// stays free of '/': curl signs it unescaped.)
 fn savepoint_files(s3: &S3, prefix: &str) -> Result<Vec<String>> {
@@ -355,11 +374,7 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     );
 
     // A TaskManager pod deleted: the JobManager replaces it and the job recovers.
-    let before = pods(&client, &ns, "app=counts,component=taskmanager").await?;
-    let victim = before[0].metadata.name.clone().context("pod name")?;
-    Api::<Pod>::namespaced(client.clone(), &ns)
-        .delete(&victim, &DeleteParams::default())
-        .await?;
+    let victim = delete_first_pod(&client, &ns, "app=counts,component=taskmanager").await?;
     wait_for("a replacement TaskManager", TIMEOUT, || async {
         let now = pods(&client, &ns, "app=counts,component=taskmanager").await?;
         let replaced = now.len() == 2
@@ -374,11 +389,7 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
     wait_for_counts(&bootstrap, 17, "after losing a TaskManager").await?;
 
     // The JobManager pod deleted: its replacement resumes from the checkpoint HA recorded.
-    let jm = pods(&client, &ns, "app=counts,component=jobmanager").await?;
-    let jm_name = jm[0].metadata.name.clone().context("pod name")?;
-    Api::<Pod>::namespaced(client.clone(), &ns)
-        .delete(&jm_name, &DeleteParams::default())
-        .await?;
+    let jm_name = delete_first_pod(&client, &ns, "app=counts,component=jobmanager").await?;
     wait_for("a new JobManager pod", TIMEOUT, || async {
         let now = pods(&client, &ns, "app=counts,component=jobmanager").await?;
         let ok =
@@ -450,8 +461,7 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
         "two TaskManagers after an in-place rescale",
         TIMEOUT,
         || async {
-            let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
-            let running_tms = tms.iter().filter(|p| running(p)).count();
+            let running_tms = running_task_managers(&client, &ns).await?;
             Ok(if running_tms == 2 {
                 Ok(())
             } else {
@@ -494,15 +504,10 @@ async fn job_lifecycle(cluster: &Cluster, client: &kube::Client, ns: &str) -> Re
 
     // The JobManager pod goes again: its successor resumes at its Deployment's parallelism
     // (1), and the operator rescales the job back to the spec's (2).
-    let jm = pods(&client, &ns, "app=counts,component=jobmanager").await?;
-    let jm_name = jm[0].metadata.name.clone().context("pod name")?;
-    Api::<Pod>::namespaced(client.clone(), &ns)
-        .delete(&jm_name, &DeleteParams::default())
-        .await?;
+    delete_first_pod(&client, &ns, "app=counts,component=jobmanager").await?;
     wait_for("the job rescaled back to the spec", TIMEOUT, || async {
         let events = cluster.kubectl(&["get", "events", "-n", &ns, "-o", "yaml"])?;
-        let tms = pods(&client, &ns, "app=counts,component=taskmanager").await?;
-        let running_tms = tms.iter().filter(|p| running(p)).count();
+        let running_tms = running_task_managers(&client, &ns).await?;
         let rescaled = events.contains("rescaling it");
         Ok(if rescaled && running_tms == 2 {
             Ok(())

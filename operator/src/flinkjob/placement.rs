@@ -95,37 +95,7 @@ impl Placement {
         job: &FlinkJob,
         job_id: Option<&str>,
     ) -> Result<Observed> {
-        let ns = job.metadata.namespace.as_deref().unwrap_or("default");
-        let name = match self {
-            Placement::Own => job.metadata.name.clone().unwrap_or_default(),
-            Placement::Session { session } => session.clone(),
-        };
-        let (jobmanager, made_for, deployed_parallelism) =
-            match self {
-                Placement::Own => {
-                    let jm = cluster::jobmanager_state(&ctx.client, ns, &name).await?;
-                    (jm.status, jm.made_for, jm.parallelism)
-                }
-                Placement::Session { session } => {
-                    let api: Api<FlinkSession> = Api::namespaced(ctx.client.clone(), ns);
-                    match api.get_opt(session).await.map_err(|e| {
-                        Error::kube(format!("reading FlinkSession {ns}/{session}"), e)
-                    })? {
-                        None => {
-                            return Err(Error::Invalid(format!(
-                                "FlinkSession {ns}/{session} (spec.sessionRef) does not exist"
-                            )));
-                        }
-                        Some(s) => (
-                            s.status
-                                .and_then(|s| s.job_manager_deployment_status)
-                                .unwrap_or(JobManagerDeploymentStatus::Deploying),
-                            None,
-                            None,
-                        ),
-                    }
-                }
-            };
+        let (jobmanager, made_for, deployed_parallelism) = self.jobmanager(ctx, job).await?;
         if jobmanager == JobManagerDeploymentStatus::Missing {
             return Ok(Observed {
                 jobmanager,
@@ -164,6 +134,45 @@ impl Placement {
                 unreachable: Some(e.to_string()),
             }),
         }
+    }
+
+    /// The JobManager's Deployment (its own, or the session's): its status, the generation
+    /// it was made for and its parallelism. A session that does not exist is
+    /// [`Error::Invalid`].
+    async fn jobmanager(
+        &self,
+        ctx: &Context,
+        job: &FlinkJob,
+    ) -> Result<(JobManagerDeploymentStatus, Option<i64>, Option<i64>)> {
+        let ns = job.metadata.namespace.as_deref().unwrap_or("default");
+        Ok(match self {
+            Placement::Own => {
+                let name = job.metadata.name.as_deref().unwrap_or_default();
+                let jm = cluster::jobmanager_state(&ctx.client, ns, name).await?;
+                (jm.status, jm.made_for, jm.parallelism)
+            }
+            Placement::Session { session } => {
+                let api: Api<FlinkSession> = Api::namespaced(ctx.client.clone(), ns);
+                match api
+                    .get_opt(session)
+                    .await
+                    .map_err(|e| Error::kube(format!("reading FlinkSession {ns}/{session}"), e))?
+                {
+                    None => {
+                        return Err(Error::Invalid(format!(
+                            "FlinkSession {ns}/{session} (spec.sessionRef) does not exist"
+                        )));
+                    }
+                    Some(s) => (
+                        s.status
+                            .and_then(|s| s.job_manager_deployment_status)
+                            .unwrap_or(JobManagerDeploymentStatus::Deploying),
+                        None,
+                        None,
+                    ),
+                }
+            }
+        })
     }
 
     /// Makes the deployment of `spec` (restoring `restore`).
@@ -267,22 +276,21 @@ impl Placement {
                 Ok(gone)
             }
             Placement::Session { .. } => {
-                let observed = match self.observe(ctx, job, job_id).await {
-                    Ok(o) => o,
+                match self.jobmanager(ctx, job).await {
                     // The session is gone, and its jobs with it.
                     Err(Error::Invalid(_)) => return Ok(true),
                     Err(e) => return Err(e),
-                };
-                if observed.unreachable.is_some() {
-                    return Ok(false);
+                    Ok((JobManagerDeploymentStatus::Missing, ..)) => return Ok(false),
+                    Ok(_) => {}
                 }
+                // A JobManager that does not answer: wait for it.
+                let Ok(jobs) = ctx.rest.jobs(&self.reader(job)).await else {
+                    return Ok(false);
+                };
                 // Every live job of this resource, not only the recorded one: a submission
                 // whose answer was lost left one that the status does not name.
                 let pipeline = Self::pipeline_name(job);
-                let live: Vec<String> = ctx
-                    .rest
-                    .jobs(&self.reader(job))
-                    .await?
+                let live: Vec<String> = jobs
                     .into_iter()
                     .filter(|j| {
                         (j.name == pipeline || Some(j.jid.as_str()) == job_id)
